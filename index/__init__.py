@@ -1,0 +1,1 @@
+"""Passages, embeddings, the FAISS and keyword indexes, and search (transcript -> passages -> hits)."""

@@ -1,0 +1,1 @@
+"""Feeds, downloads, audio decoding and transcription (feed -> episode -> audio -> transcript)."""

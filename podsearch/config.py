@@ -1,0 +1,94 @@
+"""The one place for configuration: paths under the data home, models, limits.
+
+Every value has a default; environment variables (PODSEARCH_*) override the
+defaults and explicit arguments (CLI flags) override both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
+DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
+ENGINES = ("faster-whisper", "openai-whisper")
+USER_AGENT = "podsearch/0.1 (+offline podcast search; polite polling)"
+
+
+def _env_bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All knobs of one podsearch home."""
+
+    home: Path
+    engine: str = "faster-whisper"
+    whisper_model: str = DEFAULT_WHISPER_MODEL
+    embed_model: str = DEFAULT_EMBED_MODEL
+    device: str = "auto"
+    allow_private: bool = False
+    max_download_bytes: int = 1 << 30  # 1 GiB
+    max_feed_bytes: int = 32 << 20
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_redirects: int = 8
+    user_agent: str = USER_AGENT
+    download_workers: int = 2
+    min_passage_seconds: float = 20.0
+    max_passage_seconds: float = 60.0
+    # all-MiniLM-L6-v2 truncates at 256 word pieces; words are ~1.3 pieces.
+    max_passage_words: int = 170
+    relevance_floor: float = 0.30
+
+    @property
+    def transcripts_dir(self) -> Path:
+        return self.home / "transcripts"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def library_db(self) -> Path:
+        return self.data_dir / "library.sqlite"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def models_dir(self) -> Path:
+        """Cache for converted model checkpoints (shared by homes of one user)."""
+        override = os.environ.get("PODSEARCH_MODELS_DIR")
+        if override:
+            return Path(override)
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "podsearch" / "models"
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with `changes` applied, ignoring those that are None."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings(home: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
+    """Settings for `home` (or PODSEARCH_HOME, or the current directory)."""
+    root = Path(home or os.environ.get("PODSEARCH_HOME") or os.getcwd()).expanduser().resolve()
+    env: dict[str, object] = {}
+    if os.environ.get("PODSEARCH_ENGINE"):
+        env["engine"] = os.environ["PODSEARCH_ENGINE"]
+    if os.environ.get("PODSEARCH_WHISPER_MODEL"):
+        env["whisper_model"] = os.environ["PODSEARCH_WHISPER_MODEL"]
+    if os.environ.get("PODSEARCH_EMBED_MODEL"):
+        env["embed_model"] = os.environ["PODSEARCH_EMBED_MODEL"]
+    if _env_bool("PODSEARCH_ALLOW_PRIVATE"):
+        env["allow_private"] = True
+    if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):
+        env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
+    return Settings(home=root).with_(**env).with_(**overrides)

@@ -1,0 +1,29 @@
+"""User-facing errors: one clear line that names the thing and what to do."""
+
+
+class PodsearchError(Exception):
+    """An error the CLI prints as one line on stderr (no traceback)."""
+
+
+class FeedError(PodsearchError):
+    """A feed could not be fetched or parsed."""
+
+
+class DownloadError(PodsearchError):
+    """An enclosure or transcript could not be downloaded safely."""
+
+
+class BlockedAddressError(DownloadError):
+    """A URL points at a private, loopback or link-local address (SSRF guard)."""
+
+
+class AudioError(PodsearchError):
+    """A file is not decodable audio (corrupt, truncated, not audio)."""
+
+
+class ModelError(PodsearchError):
+    """A model name or path cannot be loaded."""
+
+
+class QueryError(PodsearchError):
+    """A search request is unusable (empty query, bad filter)."""

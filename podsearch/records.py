@@ -1,0 +1,219 @@
+"""Typed records that cross module boundaries.
+
+Data flows one way: Show/Episode (feeds) -> Transcript of Segments (audio or
+publisher) -> Passage (index) -> Hit (results). Every record is frozen so a
+stage can never mutate what an earlier stage produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+Source = Literal["whisper", "publisher"]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its timing in seconds."""
+
+    start: float
+    end: float
+    text: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of transcript with start/end in seconds and quality signals."""
+
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    words: tuple[Word, ...] = ()
+    # True when the segment looks like a hallucination (repeats, silence).
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A Podcasting 2.0 chapter: title from `start` seconds on."""
+
+    start: float
+    title: str
+    end: float | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    """A `podcast:person` of a show or an episode."""
+
+    name: str
+    role: str = "host"
+    group: str = "cast"
+    href: str | None = None
+    img: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptLink:
+    """A `podcast:transcript` the publisher offers for an episode."""
+
+    url: str
+    type: str
+    language: str | None = None
+    rel: str | None = None
+
+
+@dataclass(frozen=True)
+class Show:
+    """A podcast as its feed describes it."""
+
+    url: str
+    title: str
+    link: str | None = None
+    description: str | None = None
+    image: str | None = None
+    author: str | None = None
+    language: str | None = None
+    podcast_guid: str | None = None
+    locked: bool = False
+    block: bool = False
+    persons: tuple[Person, ...] = ()
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One feed item with an audio enclosure."""
+
+    guid: str
+    title: str
+    audio_url: str
+    published: str | None = None  # ISO 8601, UTC
+    audio_type: str | None = None
+    audio_length: int | None = None
+    duration: float | None = None  # seconds, from itunes:duration
+    link: str | None = None
+    description: str | None = None
+    image: str | None = None
+    season: int | None = None
+    number: int | None = None
+    transcripts: tuple[TranscriptLink, ...] = ()
+    chapters_url: str | None = None
+    persons: tuple[Person, ...] = ()
+    block: bool = False
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in one episode, with enough metadata to index it alone.
+
+    The index is rebuilt from these files, never from feeds.
+    """
+
+    show: str
+    episode: str
+    guid: str
+    segments: tuple[Segment, ...]
+    published: str | None = None
+    audio_url: str | None = None
+    link: str | None = None
+    source: Source = "whisper"
+    language: str | None = None
+    engine: str | None = None
+    model: str | None = None
+    duration: float | None = None
+    chapters: tuple[Chapter, ...] = ()
+    persons: tuple[Person, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A searchable stretch of one transcript cut on segment boundaries."""
+
+    guid: str
+    show: str
+    episode: str
+    start: float
+    end: float
+    text: str
+    source: Source = "whisper"
+    published: str | None = None
+    audio_url: str | None = None
+    link: str | None = None
+    # Index range of the transcript's segments this passage covers [first, last].
+    first_segment: int = 0
+    last_segment: int = 0
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: a timestamped clip ready to play and cite."""
+
+    show: str
+    episode: str
+    guid: str
+    published: str | None  # ISO date (YYYY-MM-DD)
+    start: float
+    end: float
+    text: str
+    score: float
+    audio_url: str | None
+    source: Source
+    link: str | None = None
+    chapter: str | None = None
+    flagged: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for `--json` output and the app."""
+        return asdict(self)
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """A record (nested tuples of records included) as JSON-ready dicts."""
+    return asdict(record)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def transcript_from_dict(data: dict[str, Any]) -> Transcript:
+    """Inverse of `to_dict` for a Transcript read back from JSON."""
+    segments = tuple(
+        _build(
+            Segment,
+            {**s, "words": tuple(_build(Word, w) for w in s.get("words") or ())},
+        )
+        for s in data.get("segments") or ()
+    )
+    chapters = tuple(_build(Chapter, c) for c in data.get("chapters") or ())
+    persons = tuple(_build(Person, p) for p in data.get("persons") or ())
+    return _build(
+        Transcript,
+        {**data, "segments": segments, "chapters": chapters, "persons": persons},
+    )
+
+
+__all__ = [
+    "Chapter",
+    "Episode",
+    "Hit",
+    "Passage",
+    "Person",
+    "Segment",
+    "Show",
+    "Source",
+    "Transcript",
+    "TranscriptLink",
+    "Word",
+    "to_dict",
+    "transcript_from_dict",
+]
