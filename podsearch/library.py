@@ -1,0 +1,337 @@
+"""The catalog of one home (SQLite): feeds, episodes with their status, collections.
+
+Each write is one transaction, so an interrupted ingest leaves every row as
+it was before or after a step, never in between.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from podsearch.records import Episode, Person, Show, TranscriptLink, to_dict
+
+SCHEMA = """
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS feeds (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    local INTEGER NOT NULL DEFAULT 0,
+    title TEXT,
+    link TEXT,
+    image TEXT,
+    description TEXT,
+    show TEXT NOT NULL DEFAULT '{}',
+    etag TEXT,
+    last_modified TEXT,
+    since TEXT,
+    max_episodes INTEGER,
+    status TEXT NOT NULL DEFAULT 'new',
+    error TEXT,
+    added_at TEXT NOT NULL,
+    refreshed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    id INTEGER PRIMARY KEY,
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    guid TEXT NOT NULL,
+    title TEXT NOT NULL,
+    published TEXT,
+    audio_url TEXT NOT NULL,
+    record TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new',
+    error TEXT,
+    source TEXT,
+    transcript_path TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (feed_id, guid)
+);
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collection_items (
+    id INTEGER PRIMARY KEY,
+    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    hit TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+"""
+
+# Episode status values, in pipeline order.
+NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A subscription and its refresh state."""
+
+    id: int
+    url: str
+    local: bool
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    since: str | None
+    max_episodes: int | None
+    status: str
+    error: str | None
+    show: Show | None
+    refreshed_at: str | None
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    """An episode with its progress through the pipeline."""
+
+    id: int
+    feed_id: int
+    episode: Episode
+    status: str
+    error: str | None
+    source: str | None
+    transcript_path: str | None
+    show_title: str
+
+
+def _show_from_json(text: str) -> Show | None:
+    data = json.loads(text or "{}")
+    if not data:
+        return None
+    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
+    return Show(**data)
+
+
+def episode_from_json(text: str) -> Episode:
+    """An Episode record stored by `Library.upsert_episodes`."""
+    data = json.loads(text)
+    data["transcripts"] = tuple(TranscriptLink(**t) for t in data.get("transcripts") or ())
+    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
+    return Episode(**data)
+
+
+class Library:
+    """Feeds, episodes and collections of one home."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    # -- feeds --------------------------------------------------------------
+    def add_feed(self, url: str, *, local: bool, since: str | None = None, max_episodes: int | None = None) -> FeedRow:
+        """Subscribe to `url` (idempotent: an existing subscription is returned)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO feeds(url, local, since, max_episodes, added_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(url) DO UPDATE SET since = COALESCE(excluded.since, since),"
+                " max_episodes = COALESCE(excluded.max_episodes, max_episodes)",
+                (url, int(local), since, max_episodes, now()),
+            )
+        feed = self.feed_by_url(url)
+        assert feed is not None
+        return feed
+
+    def feed_by_url(self, url: str) -> FeedRow | None:
+        """The subscription for `url`, if any."""
+        row = self._db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
+        return None if row is None else self._feed(row)
+
+    def feeds(self) -> list[FeedRow]:
+        """Every subscription, oldest first."""
+        return [self._feed(r) for r in self._db.execute("SELECT * FROM feeds ORDER BY id")]
+
+    def remove_feed(self, feed_id: int) -> None:
+        """Unsubscribe (episodes go too; transcripts on disk stay)."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM feeds WHERE id = ?", (feed_id,))
+
+    @staticmethod
+    def _feed(row: sqlite3.Row) -> FeedRow:
+        return FeedRow(
+            id=row["id"], url=row["url"], local=bool(row["local"]), title=row["title"], etag=row["etag"],
+            last_modified=row["last_modified"], since=row["since"], max_episodes=row["max_episodes"],
+            status=row["status"], error=row["error"], show=_show_from_json(row["show"]),
+            refreshed_at=row["refreshed_at"],
+        )
+
+    def record_refresh(self, feed_id: int, show: Show, etag: str | None, last_modified: str | None) -> None:
+        """Store a successful refresh: the show's metadata and cache validators."""
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE feeds SET title=?, link=?, image=?, description=?, show=?, etag=?, last_modified=?,"
+                " status='ok', error=NULL, refreshed_at=? WHERE id=?",
+                (show.title, show.link, show.image, show.description, json.dumps(to_dict(show)), etag,
+                 last_modified, now(), feed_id),
+            )
+
+    def record_not_modified(self, feed_id: int) -> None:
+        """A 304: nothing changed since the last refresh."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE feeds SET status='ok', error=NULL, refreshed_at=? WHERE id=?", (now(), feed_id))
+
+    def record_feed_error(self, feed_id: int, message: str) -> None:
+        """Remember why a feed failed; its episodes stay as they were."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE feeds SET status='failed', error=? WHERE id=?", (message, feed_id))
+
+    def move_feed(self, feed_id: int, new_url: str) -> None:
+        """Record a permanent redirect as the subscription's new address."""
+        with self._lock, self._db:
+            clash = self._db.execute("SELECT id FROM feeds WHERE url = ?", (new_url,)).fetchone()
+            if clash is None:
+                self._db.execute("UPDATE feeds SET url=? WHERE id=?", (new_url, feed_id))
+
+    # -- episodes -----------------------------------------------------------
+    def upsert_episodes(self, feed_id: int, episodes: list[Episode]) -> list[Episode]:
+        """Store the feed's episodes; returns those that are new or changed.
+
+        Episodes are matched by guid, so a changed enclosure URL (signed,
+        expiring links) updates the episode instead of duplicating it.
+        """
+        changed: list[Episode] = []
+        with self._lock, self._db:
+            for ep in episodes:
+                record = json.dumps(to_dict(ep), sort_keys=True)
+                row = self._db.execute(
+                    "SELECT record, status FROM episodes WHERE feed_id=? AND guid=?", (feed_id, ep.guid)
+                ).fetchone()
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO episodes(feed_id, guid, title, published, audio_url, record, status, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?)",
+                        (feed_id, ep.guid, ep.title, ep.published, ep.audio_url, record, SKIPPED if ep.block else NEW, now()),
+                    )
+                    changed.append(ep)
+                elif row["record"] != record:
+                    self._db.execute(
+                        "UPDATE episodes SET title=?, published=?, audio_url=?, record=?, updated_at=?"
+                        " WHERE feed_id=? AND guid=?",
+                        (ep.title, ep.published, ep.audio_url, record, now(), feed_id, ep.guid),
+                    )
+                    changed.append(ep)
+        return changed
+
+    def episodes(self, feed_id: int | None = None, status: str | None = None) -> list[EpisodeRow]:
+        """Episodes, newest first, optionally of one feed and/or one status."""
+        sql = ("SELECT e.*, COALESCE(f.title, f.url) AS show_title FROM episodes e JOIN feeds f ON f.id = e.feed_id"
+               " WHERE 1=1")
+        args: list[object] = []
+        if feed_id is not None:
+            sql += " AND e.feed_id = ?"
+            args.append(feed_id)
+        if status is not None:
+            sql += " AND e.status = ?"
+            args.append(status)
+        sql += " ORDER BY COALESCE(e.published, '') DESC, e.id DESC"
+        return [self._episode(r) for r in self._db.execute(sql, args)]
+
+    def episode_by_guid(self, guid: str) -> EpisodeRow | None:
+        """The episode with this guid (first feed wins when two share it)."""
+        row = self._db.execute(
+            "SELECT e.*, COALESCE(f.title, f.url) AS show_title FROM episodes e JOIN feeds f ON f.id = e.feed_id"
+            " WHERE e.guid = ? ORDER BY e.id LIMIT 1",
+            (guid,),
+        ).fetchone()
+        return None if row is None else self._episode(row)
+
+    @staticmethod
+    def _episode(row: sqlite3.Row) -> EpisodeRow:
+        return EpisodeRow(
+            id=row["id"], feed_id=row["feed_id"], episode=episode_from_json(row["record"]), status=row["status"],
+            error=row["error"], source=row["source"], transcript_path=row["transcript_path"],
+            show_title=row["show_title"],
+        )
+
+    def set_status(self, episode_id: int, status: str, *, error: str | None = None, source: str | None = None,
+                   transcript_path: str | None = None) -> None:
+        """Move an episode along the pipeline (or mark it failed with why)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE episodes SET status=?, error=?, source=COALESCE(?, source),"
+                " transcript_path=COALESCE(?, transcript_path), updated_at=? WHERE id=?",
+                (status, error, source, transcript_path, now(), episode_id),
+            )
+
+    # -- collections ----------------------------------------------------------
+    def collections(self) -> list[str]:
+        """Names of all clip collections."""
+        return [r[0] for r in self._db.execute("SELECT name FROM collections ORDER BY name")]
+
+    def create_collection(self, name: str) -> int:
+        """Create (or find) a collection by name; returns its id."""
+        name = name.strip()
+        if not name:
+            raise ValueError("a collection needs a name")
+        with self._lock, self._db:
+            self._db.execute("INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (name, now()))
+        return int(self._db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()[0])
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and its items."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    def add_to_collection(self, name: str, hit: dict, note: str = "") -> int:
+        """Append a hit (as a dict) to the named collection; returns the item id."""
+        cid = self.create_collection(name)
+        with self._lock, self._db:
+            pos = self._db.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM collection_items WHERE collection_id = ?", (cid,)
+            ).fetchone()[0]
+            cur = self._db.execute(
+                "INSERT INTO collection_items(collection_id, position, hit, note) VALUES (?,?,?,?)",
+                (cid, pos, json.dumps(hit, sort_keys=True), note),
+            )
+        return int(cur.lastrowid)
+
+    def collection_items(self, name: str) -> list[dict]:
+        """Items of a collection in order: {"id", "hit", "note"}."""
+        rows = self._db.execute(
+            "SELECT i.id, i.hit, i.note FROM collection_items i JOIN collections c ON c.id = i.collection_id"
+            " WHERE c.name = ? ORDER BY i.position, i.id",
+            (name,),
+        ).fetchall()
+        return [{"id": r["id"], "hit": json.loads(r["hit"]), "note": r["note"]} for r in rows]
+
+    def move_item(self, name: str, item_id: int, offset: int) -> None:
+        """Move an item up (-1) or down (+1) in its collection."""
+        items = self.collection_items(name)
+        ids = [i["id"] for i in items]
+        if item_id not in ids:
+            return
+        i = ids.index(item_id)
+        j = max(0, min(len(ids) - 1, i + offset))
+        ids.insert(j, ids.pop(i))
+        with self._lock, self._db:
+            self._db.executemany(
+                "UPDATE collection_items SET position = ? WHERE id = ?", [(pos, iid) for pos, iid in enumerate(ids)]
+            )
+
+    def annotate_item(self, item_id: int, note: str) -> None:
+        """Set the note of a collection item."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE collection_items SET note = ? WHERE id = ?", (note, item_id))
+
+    def remove_item(self, item_id: int) -> None:
+        """Remove an item from its collection."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM collection_items WHERE id = ?", (item_id,))

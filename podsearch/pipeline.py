@@ -1,0 +1,360 @@
+"""The pipeline: feed -> episode -> audio -> transcript -> passages -> index.
+
+It is the only place that knows both `ingest` and `index`; they never import
+each other. Every step records its result before the next starts, so a run
+that is interrupted resumes where it stopped and repeats no finished episode.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from podsearch.config import Settings
+from podsearch.errors import PodsearchError
+from podsearch.library import FAILED, INDEXED, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.records import Chapter, Episode, Segment, Show, Transcript
+
+# Publisher transcript types we can read, best first (JSON and VTT carry speakers).
+TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "application/srt", "text/html")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: `done` of `total` units of the current step."""
+
+    stage: str  # "feed", "download", "transcribe", "index", "episode-done", "episode-failed"
+    title: str
+    done: float = 0.0
+    total: float | None = None
+    message: str | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class IngestReport:
+    """What one `ingest` run did."""
+
+    feeds_refreshed: int = 0
+    feed_errors: list[tuple[str, str]] = field(default_factory=list)
+    indexed: list[str] = field(default_factory=list)
+    episode_errors: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_local_source(target: str) -> bool:
+    """True for a path (or file:// URL) the user typed, which may be read from disk."""
+    scheme = urlparse(target).scheme.lower()
+    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+
+
+def local_path(target: str) -> Path:
+    """The absolute path of a local feed argument."""
+    parsed = urlparse(target)
+    return Path(parsed.path if parsed.scheme == "file" else target).expanduser().resolve()
+
+
+def open_library(settings: Settings) -> Library:
+    """The catalog database of the home."""
+    return Library(settings.library_db)
+
+
+def open_index(settings: Settings):  # noqa: ANN201 - index.store.SearchIndex
+    """The search index of the home, with the configured sentence model."""
+    from index.embed import get_embedder
+    from index.store import SearchIndex
+
+    return SearchIndex(settings.index_dir, embedder=lambda: get_embedder(settings.embed_model))
+
+
+# -- feeds ------------------------------------------------------------------
+def _fetch_feed(settings: Settings, feed: FeedRow):  # noqa: ANN202 - (bytes|None, FetchResult|None)
+    from ingest import net
+
+    if feed.local:
+        return net.read_local(feed.url, max_bytes=settings.max_feed_bytes), None
+    result = net.fetch(feed.url, settings=settings, etag=feed.etag, last_modified=feed.last_modified)
+    return (None if result.not_modified else result.content), result
+
+
+def select_episodes(episodes: list[Episode], since: str | None, max_episodes: int | None) -> list[Episode]:
+    """Apply a subscription's filters: published on/after `since`, newest `max_episodes`."""
+    chosen = [e for e in episodes if not since or (e.published or "")[:10] >= since[:10]]
+    chosen.sort(key=lambda e: e.published or "", reverse=True)
+    return chosen[:max_episodes] if max_episodes else chosen
+
+
+def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[Show | None, list[Episode]]:
+    """Fetch and parse one feed, store new/changed episodes; (show, changed)."""
+    from ingest.feeds import parse_feed
+
+    try:
+        data, result = _fetch_feed(settings, feed)
+        if data is None:
+            library.record_not_modified(feed.id)
+            return feed.show, []
+        show, episodes = parse_feed(data, feed.url)
+    except PodsearchError as exc:
+        library.record_feed_error(feed.id, str(exc))
+        raise
+    if result is not None and result.moved_permanently_to:
+        library.move_feed(feed.id, result.moved_permanently_to)
+    library.record_refresh(
+        feed.id, show, result.etag if result else None, result.last_modified if result else None
+    )
+    if show.block:
+        return show, []
+    return show, library.upsert_episodes(feed.id, select_episodes(episodes, feed.since, feed.max_episodes))
+
+
+def add_feed(settings: Settings, target: str, *, since: str | None = None, limit: int | None = None) -> tuple[Show, int]:
+    """Subscribe to a feed URL or local path and read it once; (show, episode count)."""
+    local = is_local_source(target)
+    url = str(local_path(target)) if local else target
+    if local and not Path(url).is_file():
+        raise PodsearchError(f"{target}: no such feed file; give an http(s) URL or the path of an RSS/Atom file")
+    library = open_library(settings)
+    try:
+        existed = library.feed_by_url(url) is not None
+        feed = library.add_feed(url, local=local, since=since, max_episodes=limit)
+        try:
+            show, _ = refresh_feed(settings, library, feed)
+        except PodsearchError:
+            if not existed:
+                library.remove_feed(feed.id)  # a feed that never worked is not kept
+            raise
+        count = len(library.episodes(feed_id=feed.id))
+        return show, count
+    finally:
+        library.close()
+
+
+# -- episodes -----------------------------------------------------------------
+def _pick_transcript(episode: Episode):  # noqa: ANN202 - TranscriptLink | None
+    ranked = [t for t in episode.transcripts if t.type.split(";")[0].strip().lower() in TRANSCRIPT_TYPES]
+    ranked.sort(key=lambda t: TRANSCRIPT_TYPES.index(t.type.split(";")[0].strip().lower()))
+    return ranked[0] if ranked else None
+
+
+def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Segment, ...] | None:
+    """The publisher's own transcript of the episode, or None if it has none we can read."""
+    from ingest.download import download
+    from transcripts.formats import parse_transcript
+
+    link = _pick_transcript(episode)
+    if link is None:
+        return None
+    path = download(link.url, settings.audio_dir, settings=settings, expected_type="transcript", local_ok=local_ok)
+    segments = parse_transcript(path.read_bytes(), link.type)
+    return segments or None
+
+
+def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
+    """The episode's Podcasting 2.0 chapters, or () when absent or unreadable."""
+    if not episode.chapters_url:
+        return ()
+    from ingest.download import download
+    from ingest.feeds import parse_chapters
+
+    try:
+        path = download(episode.chapters_url, settings.audio_dir, settings=settings, expected_type="any", local_ok=local_ok)
+        return parse_chapters(path.read_bytes())
+    except (PodsearchError, ValueError):
+        return ()  # chapters are a nicety; never fail an episode for them
+
+
+class Ingester:
+    """Runs pending episodes through download, transcription and indexing."""
+
+    def __init__(self, settings: Settings, library: Library, index, progress: ProgressFn | None = None,
+                 vocabulary: tuple[str, ...] = ()) -> None:
+        self.settings = settings
+        self.library = library
+        self.index = index
+        self.progress = progress or (lambda p: None)
+        self.vocabulary = vocabulary
+        self._engine = None
+
+    @property
+    def engine(self):  # noqa: ANN201 - ingest.transcribe.Engine
+        """The Whisper engine, loaded on first use (never for publisher transcripts)."""
+        if self._engine is None:
+            from ingest.transcribe import load_engine
+
+            self._engine = load_engine(
+                self.settings.engine, self.settings.whisper_model, device=self.settings.device,
+                models_dir=self.settings.models_dir,
+            )
+        return self._engine
+
+    def _download_audio(self, row: EpisodeRow, local_ok: bool) -> Path:
+        from ingest.download import download
+
+        return download(row.episode.audio_url, self.settings.audio_dir, settings=self.settings,
+                        expected_type="audio", local_ok=local_ok)
+
+    def transcribe(self, row: EpisodeRow, local_ok: bool, audio: Future | None) -> Transcript:
+        """A Transcript for the episode: the publisher's if offered, else Whisper's."""
+        ep = row.episode
+        segments: tuple[Segment, ...] | None = None
+        source, engine_name, model_name, language, duration = "publisher", None, None, None, ep.duration
+        try:
+            segments = publisher_segments(self.settings, ep, local_ok)
+        except PodsearchError as exc:
+            self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
+        if segments is None:
+            from ingest.audio import decode_audio
+            from ingest.transcribe import TranscribeOptions
+
+            self.progress(Progress("download", ep.title))
+            path = audio.result() if audio is not None else self._download_audio(row, local_ok)
+            samples = decode_audio(path)
+            duration = len(samples) / 16000.0
+            self.progress(Progress("transcribe", ep.title, 0.0, duration))
+            result = self.engine.transcribe(
+                samples, TranscribeOptions(vocabulary=self.vocabulary),
+                progress=lambda done: self.progress(Progress("transcribe", ep.title, done, duration)),
+            )
+            for warning in result.warnings:
+                self.progress(Progress("warning", ep.title, message=warning))
+            segments, source = result.segments, "whisper"
+            engine_name, model_name, language = result.engine, result.model, result.language
+        return Transcript(
+            show=row.show_title, episode=ep.title, guid=ep.guid, segments=tuple(segments),
+            published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
+            engine=engine_name, model=model_name, duration=duration,
+            chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
+        )
+
+    def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
+        """Process `rows` in order; downloads of later episodes overlap transcription."""
+        from transcripts.store import content_hash, load_transcript, save_transcript
+
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.download_workers)) as pool:
+            futures: dict[int, Future] = {}
+
+            def prefetch(upto: int) -> None:
+                for r in rows[: upto + 1]:
+                    if r.id not in futures and r.status != TRANSCRIBED and not r.episode.transcripts:
+                        futures[r.id] = pool.submit(self._download_audio, r, r.feed_id in local_feeds)
+
+            for i, row in enumerate(rows):
+                prefetch(i + self.settings.download_workers)
+                ep = row.episode
+                try:
+                    path = Path(row.transcript_path) if row.transcript_path else None
+                    if row.status == TRANSCRIBED and path is not None and path.exists():
+                        transcript = load_transcript(path)  # resume: transcribed before an interruption
+                    else:
+                        transcript = self.transcribe(row, row.feed_id in local_feeds, futures.get(row.id))
+                        path = save_transcript(transcript, self.settings.transcripts_dir)
+                        self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
+                    self.progress(Progress("index", ep.title))
+                    self.index.add_transcript(
+                        transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
+                        max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
+                    )
+                    self.library.set_status(row.id, INDEXED, source=transcript.source)
+                    report.indexed.append(ep.title)
+                    self.progress(Progress("episode-done", ep.title))
+                except PodsearchError as exc:
+                    message = f"{row.show_title} / {ep.title}: {exc}"
+                    self.library.set_status(row.id, FAILED, error=str(exc))
+                    report.episode_errors.append((ep.title, message))
+                    self.progress(Progress("episode-failed", ep.title, message=message))
+                finally:
+                    futures.pop(row.id, None)
+            for fut in futures.values():
+                fut.cancel()
+
+
+def pending_episodes(library: Library, limit: int | None = None) -> list[EpisodeRow]:
+    """Episodes not yet indexed (failed ones are retried), newest first."""
+    rows = [r for r in library.episodes() if r.status not in (INDEXED, SKIPPED)]
+    return rows[:limit] if limit else rows
+
+
+def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
+           vocabulary: tuple[str, ...] = ()) -> IngestReport:
+    """Refresh every feed, then transcribe and index what is new."""
+    report = IngestReport()
+    emit = progress or (lambda p: None)
+    library = open_library(settings)
+    try:
+        feeds = library.feeds()
+        if refresh:
+            for feed in feeds:
+                emit(Progress("feed", feed.title or feed.url))
+                try:
+                    refresh_feed(settings, library, feed)
+                    report.feeds_refreshed += 1
+                except PodsearchError as exc:
+                    report.feed_errors.append((feed.url, str(exc)))
+                    emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
+        rows = pending_episodes(library, limit)
+        if rows:
+            index = open_index(settings)
+            try:
+                local = {f.id for f in library.feeds() if f.local}
+                Ingester(settings, library, index, emit, vocabulary).run(rows, local, report)
+            finally:
+                index.close()
+        return report
+    finally:
+        library.close()
+
+
+def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
+    """Rebuild the search index from the transcript files alone; returns episodes indexed."""
+    import shutil
+
+    from transcripts.store import content_hash, iter_transcript_files, load_transcript
+
+    emit = progress or (lambda p: None)
+    tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    from index.embed import get_embedder
+    from index.store import SearchIndex
+
+    index = SearchIndex(tmp_dir, embedder=lambda: get_embedder(settings.embed_model))
+    files = list(iter_transcript_files(settings.transcripts_dir))
+    try:
+        for i, path in enumerate(files):
+            transcript = load_transcript(path)
+            emit(Progress("index", transcript.episode, i, len(files)))
+            index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
+                                 max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
+    finally:
+        index.close()
+    # Swap directories only when the new index is complete.
+    old = settings.index_dir.with_name(settings.index_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if settings.index_dir.exists():
+        settings.index_dir.rename(old)
+    tmp_dir.rename(settings.index_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return len(files)
+
+
+def playable_audio(settings: Settings, audio_url: str | None) -> str | None:
+    """What the app's player should load: the local copy if there is one, else the URL.
+
+    A local copy keeps playback offline (nothing leaves the machine).
+    """
+    if not audio_url:
+        return None
+    if is_local_source(audio_url):
+        path = local_path(audio_url)
+        return str(path) if path.is_file() else None
+    from ingest.download import cached_path
+
+    cached = cached_path(audio_url, settings.audio_dir)
+    if cached is not None:
+        return str(cached)
+    return audio_url if urlparse(audio_url).scheme in ("http", "https") else None

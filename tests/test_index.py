@@ -1,0 +1,200 @@
+"""The index on real FAISS, real SQLite FTS5 and the bundled sentence model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index import vectors
+from index.passages import make_passages, split_long_segment
+from index.search import Filters, SearchOptions, rrf, search, trim_clip
+from index.store import SearchIndex
+from podsearch.errors import QueryError
+from podsearch.records import Segment, Transcript, Word
+
+CARE = [
+    "Welcome back to the programme about working on a hospital ward.",
+    "Today we talk about families who arrive upset at the front desk.",
+    "When a relative is shouting, lower your own voice and offer them a seat.",
+    "Name the feeling you see, and explain clearly what happens next.",
+    "Never argue about who is right while emotions are running high.",
+    "Our next topic is the pharmacy counter.",
+    "Metformin is best taken with meals to avoid an upset stomach.",
+    "Patients on warfarin need regular blood tests called INR checks.",
+    "Thank you for listening and see you next week.",
+]
+GARDEN = [
+    "This is the gardening hour.",
+    "Tomatoes need full sun and plenty of water in July.",
+    "Prune roses in late winter before new growth starts.",
+    "Compost improves clay soil over a few seasons.",
+]
+
+
+def transcript(guid: str, lines: list[str], show: str = "Calm Care", published: str = "2026-03-01T09:00:00+00:00",
+               source: str = "whisper", step: float = 7.0) -> Transcript:
+    segs = tuple(Segment(start=i * step, end=i * step + step - 0.5, text=t) for i, t in enumerate(lines))
+    return Transcript(show=show, episode=f"Episode {guid}", guid=guid, segments=segs, published=published,
+                      audio_url=f"https://example.org/{guid}.mp3", source=source)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from index.embed import get_embedder
+
+    return get_embedder()
+
+
+@pytest.fixture()
+def index(tmp_path, embedder):
+    ix = SearchIndex(tmp_path / "index", embedder=embedder)
+    ix.add_transcript(transcript("care", CARE), "h-care", min_seconds=20)
+    ix.add_transcript(transcript("garden", GARDEN, show="Green Hour", published="2025-06-01T09:00:00+00:00",
+                                 source="publisher"), "h-garden", min_seconds=20)
+    yield ix
+    ix.close()
+
+
+# -- passages (pure) ---------------------------------------------------------------
+def test_passages_cut_on_segment_boundaries_with_overlap():
+    t = transcript("x", [f"sentence number {i} is here" for i in range(30)], step=5.0)
+    passages = make_passages(t, min_seconds=20, max_seconds=60)
+    starts = {s.start for s in t.segments}
+    ends = {s.end for s in t.segments}
+    assert len(passages) > 3
+    for p in passages:
+        assert p.start in starts and p.end in ends
+        assert 20 <= p.end - p.start + 0.5 <= 60
+    # Consecutive passages share a segment, and together they cover everything.
+    for a, b in zip(passages, passages[1:]):
+        assert b.first_segment == a.last_segment
+    assert passages[0].first_segment == 0 and passages[-1].last_segment == len(t.segments) - 1
+
+
+def test_passages_stay_under_the_word_limit():
+    long_text = " ".join(f"w{i}" for i in range(500))
+    t = Transcript(show="s", episode="e", guid="g", segments=(Segment(0.0, 200.0, long_text),))
+    passages = make_passages(t, max_words=170)
+    assert all(len(p.text.split()) <= 170 for p in passages)
+    assert " ".join(p.text for p in passages).split()[:170] == long_text.split()[:170]
+    assert passages[-1].end == pytest.approx(200.0)
+
+
+def test_split_long_segment_uses_word_timings():
+    words = tuple(Word(start=i, end=i + 0.5, text=f"w{i}") for i in range(10))
+    seg = Segment(0.0, 10.0, " ".join(w.text for w in words), words=words)
+    pieces = split_long_segment(seg, 4)
+    assert [p.start for p in pieces] == [0, 4, 8]
+    assert [p.end for p in pieces] == [3.5, 7.5, 9.5]
+
+
+def test_rrf_rewards_agreement():
+    fused = rrf([[1, 2, 3], [3, 1, 4]])
+    assert max(fused, key=fused.get) == 1
+    assert fused[3] > fused[2] and fused[4] < fused[2]
+
+
+def test_trim_clip_starts_at_the_best_segment_with_lead_in():
+    segs = [Segment(i * 5.0, i * 5.0 + 5.0, f"s{i}") for i in range(6)]
+    start, end, first, last = trim_clip(segs, np.array([0.1, 0.1, 0.2, 0.9, 0.7, 0.1]))
+    assert (first, last) == (3, 4)
+    assert start == pytest.approx(15.0 - 1.5) and end == pytest.approx(25.0)
+
+
+# -- search on real models ---------------------------------------------------------------
+def test_paraphrase_is_found_without_shared_words(index):
+    hits = search(index, "calming down an aggressive family member", SearchOptions(k=3))
+    assert hits and hits[0].guid == "care"
+    assert "shouting" in hits[0].text or "feeling" in hits[0].text
+    assert hits[0].start == pytest.approx(14.0 - 1.5, abs=7.1)
+
+
+def test_keyword_finds_rare_drug_name_and_clip_starts_there(index):
+    hits = search(index, "warfarin", SearchOptions(k=3))
+    assert hits[0].guid == "care"
+    assert "warfarin" in hits[0].text
+    # The warfarin sentence is segment 7: it starts at 49 s; 1.5 s of lead-in.
+    assert hits[0].start == pytest.approx(49.0 - 1.5)
+    assert hits[0].end >= 55.5
+
+
+def test_acronym_found_by_keyword_mode(index):
+    hits = search(index, "INR", SearchOptions(k=3, mode="keyword"))
+    assert hits and "INR" in hits[0].text
+
+
+def test_nothing_relevant_returns_empty(index):
+    assert search(index, "quantum chromodynamics lattice gauge theory", SearchOptions(k=5)) == []
+
+
+def test_filters_apply_before_ranking(index):
+    only_garden = SearchOptions(k=5, filters=Filters(shows=("Green Hour",)))
+    hits = search(index, "when to prune roses", only_garden)
+    assert hits and all(h.show == "Green Hour" for h in hits)
+    # A care query restricted to the garden show finds nothing rather than care clips.
+    assert search(index, "warfarin blood tests", only_garden) == []
+    assert all(h.source == "publisher" for h in search(index, "tomatoes", SearchOptions(filters=Filters(sources=("publisher",)))))
+    dated = SearchOptions(k=5, filters=Filters(date_from="2026-01-01"))
+    assert all(h.guid == "care" for h in search(index, "tomatoes sun water", dated))
+
+
+def test_empty_query_is_a_clear_error(index):
+    with pytest.raises(QueryError, match="empty"):
+        search(index, "   ")
+
+
+def test_hits_carry_everything_a_clip_needs(index):
+    hit = search(index, "metformin with meals", SearchOptions(k=1))[0]
+    assert hit.show == "Calm Care" and hit.episode == "Episode care" and hit.published == "2026-03-01"
+    assert hit.audio_url == "https://example.org/care.mp3" and hit.source == "whisper"
+    assert 0 <= hit.start < hit.end and 0 < hit.score <= 1
+
+
+# -- incremental changes and persistence ----------------------------------------------------
+def test_reindex_same_content_is_skipped_and_remove_works(index, tmp_path, embedder):
+    before = index.generation()
+    index.add_transcript(transcript("care", CARE), "h-care")
+    assert index.generation() == before  # same content hash: no work
+    assert index.remove_episode("garden")
+    assert search(index, "prune roses", SearchOptions(filters=Filters(shows=("Green Hour",)))) == []
+    assert index.faiss_index().ntotal == index.passage_count()
+    reopened = SearchIndex(tmp_path / "index", embedder=embedder)
+    assert reopened.faiss_index().ntotal == index.passage_count()
+    assert search(reopened, "warfarin", SearchOptions(k=1))[0].guid == "care"
+
+
+def test_stale_or_missing_faiss_copy_is_rebuilt_from_sqlite(index, tmp_path, embedder):
+    for f in (tmp_path / "index").glob("vectors-*.faiss"):
+        f.write_bytes(b"not a faiss file")  # as if a crash had left garbage
+    reopened = SearchIndex(tmp_path / "index", embedder=embedder)
+    assert reopened.faiss_index().ntotal == reopened.passage_count() > 0
+    assert search(reopened, "metformin", SearchOptions(k=1))[0].guid == "care"
+
+
+def test_save_index_is_atomic(tmp_path):
+    path = tmp_path / "v.faiss"
+    index = vectors.build_index(4, np.arange(3), np.eye(3, 4, dtype=np.float32))
+    vectors.save_index(index, path)
+    assert vectors.load_index(path).ntotal == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]  # no temp file left behind
+
+
+def test_approximate_index_past_threshold_keeps_recall(monkeypatch):
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(3000, 32)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    ids = np.arange(3000)
+    monkeypatch.setattr(vectors, "APPROX_THRESHOLD", 1000)
+    approx = vectors.build_index(32, ids, data)
+    exact = vectors.faiss.IndexIDMap2(vectors.faiss.IndexFlatIP(32))
+    exact.add_with_ids(data, ids)
+    assert vectors.is_approximate(approx)
+    recall = []
+    for q in data[:50]:
+        _, a = vectors.search(approx, q, 10)
+        _, e = vectors.search(exact, q, 10)
+        recall.append(len(set(a) & set(e)) / 10)
+    assert np.mean(recall) >= 0.9
+    allowed = np.array([5, 6, 7])
+    _, got = vectors.search(approx, data[5], 3, allowed)
+    assert set(got) <= {5, 6, 7} and got[0] == 5
