@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from podsearch.config import Settings
 from podsearch.errors import PodsearchError
@@ -57,7 +57,7 @@ def is_local_source(target: str) -> bool:
 def local_path(target: str) -> Path:
     """The absolute path of a local feed argument."""
     parsed = urlparse(target)
-    return Path(parsed.path if parsed.scheme == "file" else target).expanduser().resolve()
+    return Path(unquote(parsed.path) if parsed.scheme == "file" else target).expanduser().resolve()
 
 
 def open_library(settings: Settings) -> Library:

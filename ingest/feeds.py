@@ -1,0 +1,571 @@
+"""Feed bytes -> Show and Episodes (RSS 2.0 + iTunes, Atom, Podcasting 2.0).
+
+feedparser does the lenient work (dates, encodings, sanitised HTML, broken
+markup). It keeps only the last of repeated `podcast:*` tags, so the
+Podcasting 2.0 namespace is read again with a namespace-aware defusedxml
+parse, which also refuses entity tricks before feedparser sees the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as SafeET
+import feedparser
+from defusedxml import DefusedXmlException
+
+from podsearch.errors import FeedError
+from podsearch.records import Chapter, Episode, Person, Show, TranscriptLink
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+RSS1 = "{http://purl.org/rss/1.0/}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+# Compared without scheme, case or trailing slash: feeds in the wild vary.
+PODCAST_NS = "podcastindex.org/namespace/1.0"
+ITUNES_NS = "www.itunes.com/dtds/podcast-1.0.dtd"
+
+AUDIO_EXTENSIONS = frozenset(
+    {".mp3", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma", ".aif", ".aiff", ".mka", ".spx"}
+)
+TRANSCRIPT_TYPES_BY_EXT = {
+    ".vtt": "text/vtt",
+    ".srt": "application/x-subrip",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".txt": "text/plain",
+}
+REMOTE_SCHEMES = frozenset({"http", "https"})
+_URL_SAFE = "/:@!$&'()*+,;=%~?#[]"
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def parse_feed(data: bytes, url: str) -> tuple[Show, list[Episode]]:
+    """Parse feed bytes fetched from `url` into the show and its audio episodes.
+
+    Only items with an audio enclosure become Episodes; a valid feed with none
+    gives `(show, [])`. Dates are ISO 8601 in UTC ("…+00:00"); descriptions
+    are plain text (HTML dropped). Relative URLs are resolved against `url`. For a local
+    feed (`url` is a file path or a file:// URL) they become absolute file://
+    URLs, and file:// enclosures are only accepted from local feeds: a remote
+    feed may only point at http(s) audio, transcripts and chapters.
+    Raises FeedError for bytes that are not a feed, or that declare XML entities.
+    """
+    base = _base_url(url)
+    tree = _safe_tree(data, url)
+    parsed = feedparser.parse(io.BytesIO(data))  # a stream, so it never opens a path
+    _check_is_feed(data, url, parsed, tree)
+    channel, items = _channel_and_items(tree)
+    show = _show(url, base, parsed.feed, channel)
+    allowed = REMOTE_SCHEMES | ({"file"} if urlsplit(base).scheme == "file" else set())
+    match = _ItemMatcher(items)
+    episodes: list[Episode] = []
+    guids: set[str] = set()
+    for position, entry in enumerate(parsed.entries):
+        episode = _episode(entry, match(entry, position), base, allowed)
+        if episode is None:
+            continue
+        if episode.guid in guids:
+            # Publishers reuse guids by mistake; the enclosure still tells episodes apart.
+            if episode.audio_url in guids or any(e.audio_url == episode.audio_url for e in episodes):
+                continue  # the same episode listed twice
+            episode = replace(episode, guid=episode.audio_url)
+        guids.add(episode.guid)
+        episodes.append(episode)
+    return show, episodes
+
+
+def parse_chapters(data: bytes) -> tuple[Chapter, ...]:
+    """Podcasting 2.0 JSON chapters, sorted by start; `end` only when the file gives it.
+
+    Chapters with `toc: false` are kept (they still name a stretch of audio).
+    """
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FeedError(f"chapters file is not valid JSON ({exc}); the episode is fine without chapters") from None
+    raw = doc.get("chapters") if isinstance(doc, dict) else None
+    if not isinstance(raw, list):
+        raise FeedError("chapters file has no 'chapters' list; it is not a Podcasting 2.0 chapters file")
+    chapters = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        start = _number(item.get("startTime"))
+        if start is None or start < 0:
+            continue
+        end = _number(item.get("endTime"))
+        chapters.append(
+            Chapter(
+                start=start,
+                title=str(item.get("title") or "").strip(),
+                end=end if end is not None and end > start else None,
+                url=item.get("url") if isinstance(item.get("url"), str) else None,
+            )
+        )
+    return tuple(sorted(chapters, key=lambda c: c.start))
+
+
+def episode_guid(guid: str | None, enclosure_url: str | None, title: str | None, published: str | None) -> str:
+    """The feed's guid, else the enclosure URL, else a stable hash of title and date."""
+    for candidate in (guid, enclosure_url):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    digest = hashlib.sha256(f"{title or ''}\n{published or ''}".encode()).hexdigest()
+    return f"podsearch:{digest[:32]}"
+
+
+def parse_duration(value: str | None) -> float | None:
+    """itunes:duration (HH:MM:SS, MM:SS, or seconds, fractions allowed) -> seconds.
+
+    Returns None for empty, negative, zero or unreadable values.
+    """
+    if not value or not value.strip():
+        return None
+    parts = value.strip().split(":")
+    if len(parts) > 3:
+        return None
+    total = 0.0
+    for part in parts:
+        number = _number(part.strip())
+        if number is None or number < 0:
+            return None
+        total = total * 60 + number
+    return total if total > 0 else None
+
+
+# ------------------------------------------------------------------- safety
+
+
+def _safe_tree(data: bytes, url: str) -> Element | None:
+    """The namespace-aware tree, None if the XML is malformed (feedparser may cope)."""
+    try:
+        return SafeET.fromstring(data)
+    except DefusedXmlException as exc:
+        raise FeedError(f"feed {url} uses XML entities ({_entity_detail(exc)}); refusing it for safety") from None
+    except ParseError:
+        # Expat stops at the first error, maybe before the DTD: refuse entities anyway.
+        if b"<!ENTITY" in data:
+            detail = "<!ENTITY> in a malformed document"
+            raise FeedError(f"feed {url} uses XML entities ({detail}); refusing it for safety") from None
+        return None
+
+
+def _entity_detail(exc: DefusedXmlException) -> str:
+    name = getattr(exc, "name", None)
+    system_id = getattr(exc, "system_id", None) or getattr(exc, "sysid", None)
+    if name:
+        return f"<!ENTITY {name}" + (f' SYSTEM "{system_id}"' if system_id else "") + ">"
+    return type(exc).__name__
+
+
+def _check_is_feed(data: bytes, url: str, parsed: Any, tree: Element | None) -> None:
+    """Raise FeedError unless feedparser recognised a feed in `data`."""
+    if not data.strip():
+        raise FeedError(f"feed {url} is empty (no bytes); check the URL")
+    has_content = bool(parsed.entries) or bool(parsed.feed.get("title"))
+    if parsed.get("version") and (has_content or not parsed.get("bozo")):
+        return
+    if _looks_like_html(data, tree):
+        hint = _alternate_feed_link(data)
+        where = f"; its feed seems to be {urljoin(url, hint)}" if hint else "; use the show's RSS feed URL"
+        raise FeedError(f"{url} is an HTML page, not a podcast feed{where}")
+    if parsed.get("bozo") and not has_content:
+        reason = parsed.get("bozo_exception")
+        raise FeedError(f"feed {url} is malformed XML ({reason}); ask the publisher to fix it")
+    raise FeedError(f"{url} is not an RSS or Atom feed; check the URL")
+
+
+def _looks_like_html(data: bytes, tree: Element | None) -> bool:
+    if tree is not None:
+        return _local(tree.tag).lower() == "html"
+    head = data[:2048].lstrip().lower()
+    return head.startswith(b"<!doctype html") or b"<html" in head
+
+
+class _FeedLinkFinder(HTMLParser):
+    """Finds `<link rel="alternate" type="application/rss+xml" href=…>` in a page."""
+
+    FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if self.href is None and tag == "link" and "alternate" in a.get("rel", "").lower().split():
+            if a.get("type", "").lower() in self.FEED_TYPES and a.get("href"):
+                self.href = a["href"].strip()
+
+
+def _alternate_feed_link(data: bytes) -> str | None:
+    finder = _FeedLinkFinder()
+    finder.feed(data[:1 << 20].decode("utf-8", errors="replace"))
+    return finder.href
+
+
+# ------------------------------------------------------- namespace-aware tree
+
+
+def _split(tag: Any) -> tuple[str, str]:
+    """('namespace', 'local') of an ElementTree tag."""
+    if not isinstance(tag, str):
+        return "", ""
+    if tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return "", tag
+
+
+def _local(tag: Any) -> str:
+    return _split(tag)[1]
+
+
+def _ns_is(ns: str, wanted: str) -> bool:
+    bare = ns.lower().split("://", 1)[-1].rstrip("/")
+    return bare == wanted
+
+
+def _children(el: Element | None, ns: str, local: str) -> Iterator[Element]:
+    """Direct children of `el` named `local` in namespace `ns` (PODCAST_NS/ITUNES_NS)."""
+    if el is None:
+        return
+    for child in el:
+        child_ns, child_local = _split(child.tag)
+        if child_local == local and _ns_is(child_ns, ns):
+            yield child
+
+
+def _first(el: Element | None, ns: str, local: str) -> Element | None:
+    return next(_children(el, ns, local), None)
+
+
+def _text(el: Element | None) -> str | None:
+    if el is None or el.text is None:
+        return None
+    return el.text.strip() or None
+
+
+def _yes(el: Element | None) -> bool:
+    return (_text(el) or "").lower() == "yes"
+
+
+def _channel_and_items(tree: Element | None) -> tuple[Element | None, list[Element]]:
+    """The channel-level element and its items, in document order."""
+    if tree is None:
+        return None, []
+    if tree.tag == "rss":
+        channel = tree.find("channel")
+        return channel, list(channel.findall("item")) if channel is not None else []
+    if tree.tag == f"{ATOM}feed":
+        return tree, list(tree.findall(f"{ATOM}entry"))
+    if tree.tag == f"{RDF}RDF":
+        return tree.find(f"{RSS1}channel"), list(tree.findall(f"{RSS1}item"))
+    return None, []
+
+
+def _item_guid(item: Element) -> str | None:
+    return _text(item.find("guid")) or _text(item.find(f"{ATOM}id"))
+
+
+def _item_enclosures(item: Element) -> list[str]:
+    hrefs = [e.get("url", "").strip() for e in item.findall("enclosure")]
+    hrefs += [
+        link.get("href", "").strip()
+        for link in item.findall(f"{ATOM}link")
+        if link.get("rel") == "enclosure"
+    ]
+    return [h for h in hrefs if h]
+
+
+class _ItemMatcher:
+    """Pairs a feedparser entry with its tree item: by guid, enclosure, then position."""
+
+    def __init__(self, items: list[Element]) -> None:
+        self.items = items
+        self.by_guid: dict[str, Element] = {}
+        self.by_enclosure: dict[str, Element] = {}
+        for item in items:
+            guid = _item_guid(item)
+            if guid:
+                self.by_guid.setdefault(guid, item)
+            for href in _item_enclosures(item):
+                self.by_enclosure.setdefault(href, item)
+
+    def __call__(self, entry: Any, position: int) -> Element | None:
+        guid = (entry.get("id") or "").strip()
+        if guid in self.by_guid:
+            return self.by_guid[guid]
+        for link in _enclosure_links(entry):
+            href = (link.get("href") or "").strip()
+            if href in self.by_enclosure:
+                return self.by_enclosure[href]
+        return self.items[position] if position < len(self.items) else None
+
+
+def _persons(el: Element | None) -> tuple[Person, ...]:
+    persons = []
+    for p in _children(el, PODCAST_NS, "person"):
+        name = _text(p)
+        if not name:
+            continue
+        persons.append(
+            Person(
+                name=name,
+                # The spec's defaults; values are case-insensitive.
+                role=(p.get("role") or "host").strip().lower(),
+                group=(p.get("group") or "cast").strip().lower(),
+                href=(p.get("href") or "").strip() or None,
+                img=(p.get("img") or "").strip() or None,
+            )
+        )
+    return tuple(persons)
+
+
+def _blocked(el: Element | None) -> bool:
+    """`podcast:block` without an `id` (all platforms) or `itunes:block` says yes."""
+    everywhere = [b for b in _children(el, PODCAST_NS, "block") if not b.get("id")]
+    return any(_yes(b) for b in everywhere) or _yes(_first(el, ITUNES_NS, "block"))
+
+
+def _itunes_image(el: Element | None) -> str | None:
+    image = _first(el, ITUNES_NS, "image")
+    href = image.get("href") if image is not None else None
+    return href.strip() if href and href.strip() else None
+
+
+# ------------------------------------------------------------------ records
+
+
+def _base_url(url: str) -> str:
+    """`url` as a base for urljoin; a local path becomes an absolute file:// URL."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in REMOTE_SCHEMES or scheme == "file":
+        return url
+    # Anything else is a path on this machine (relative ones to the working directory).
+    return Path(os.path.abspath(url)).as_uri()
+
+
+def _resolve(base: str, href: str | None) -> str | None:
+    """`href` made absolute against `base`, spaces and non-ASCII percent-encoded."""
+    if not href or not href.strip():
+        return None
+    parts = urlsplit(urljoin(base, href.strip()))
+    # Hand-written local feeds say "my episode.mp3"; existing %XX escapes stay as they are.
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            quote(parts.path, safe=_URL_SAFE),
+            quote(parts.query, safe=_URL_SAFE),
+            quote(parts.fragment, safe=_URL_SAFE),
+        )
+    )
+
+
+def _allowed(url: str | None, allowed: set[str] | frozenset[str]) -> str | None:
+    """`url` if its scheme may be fetched; file:// only on this machine (no host)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in allowed or (scheme == "file" and parts.netloc.lower() not in ("", "localhost")):
+        return None
+    return url
+
+
+def _show(url: str, base: str, feed: Any, channel: Element | None) -> Show:
+    # feedparser lets a podcast:liveItem's link/description overwrite the
+    # channel's, so an RSS channel's own direct children win when present.
+    rss = channel if channel is not None and channel.tag == "channel" else None
+    link = _text(rss.find("link")) if rss is not None else None
+    description = _text(rss.find("description")) if rss is not None else None
+    description = description or _text(_first(channel, ITUNES_NS, "summary"))
+    image = _itunes_image(channel) or (feed.get("image") or {}).get("href") or feed.get("logo")
+    return Show(
+        url=url,
+        title=(feed.get("title") or "").strip() or url,
+        link=_resolve(base, link or feed.get("link")),
+        description=html_to_text(description or feed.get("subtitle") or feed.get("summary")),
+        image=_resolve(base, image),
+        author=_clean(feed.get("author") or feed.get("publisher")),
+        language=_clean(feed.get("language")),
+        podcast_guid=_text(_first(channel, PODCAST_NS, "guid")),
+        locked=_yes(_first(channel, PODCAST_NS, "locked")),
+        block=_blocked(channel),
+        persons=_persons(channel),
+    )
+
+
+def _enclosure_links(entry: Any) -> list[dict[str, Any]]:
+    return [link for link in entry.get("links") or () if link.get("rel") == "enclosure"]
+
+
+def _is_audio(link: dict[str, Any], url: str) -> bool:
+    mime = (link.get("type") or "").split(";")[0].strip().lower()
+    if mime.startswith("audio/"):
+        return True
+    ext = posixpath.splitext(urlsplit(url).path)[1].lower()
+    # A declared video/image type wins over the extension (video podcasts).
+    return ext in AUDIO_EXTENSIONS and not mime.startswith(("video/", "image/", "text/"))
+
+
+def _audio_enclosure(entry: Any, base: str, allowed: frozenset[str] | set[str]) -> tuple[str, dict[str, Any]] | None:
+    for link in _enclosure_links(entry):
+        url = _allowed(_resolve(base, link.get("href")), allowed)
+        if url and _is_audio(link, url):
+            return url, link
+    return None
+
+
+def _episode(entry: Any, item: Element | None, base: str, allowed: frozenset[str] | set[str]) -> Episode | None:
+    found = _audio_enclosure(entry, base, allowed)
+    if found is None:
+        return None
+    audio_url, link = found
+    title = _clean(entry.get("title")) or ""
+    published = _iso_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+    image = _itunes_image(item) or (entry.get("image") or {}).get("href")
+    chapters = _first(item, PODCAST_NS, "chapters")
+    return Episode(
+        guid=episode_guid(entry.get("id"), audio_url, title, published),
+        title=title or audio_url,
+        audio_url=audio_url,
+        published=published,
+        audio_type=_clean(link.get("type")),
+        audio_length=_positive_int(link.get("length")),
+        duration=parse_duration(entry.get("itunes_duration")),
+        link=_entry_link(entry, base),
+        description=html_to_text(entry.get("summary") or _first_content(entry)),
+        image=_resolve(base, image),
+        season=_positive_int(entry.get("itunes_season") or _text(_first(item, PODCAST_NS, "season"))),
+        number=_positive_int(entry.get("itunes_episode") or _text(_first(item, PODCAST_NS, "episode"))),
+        transcripts=_transcripts(item, base, allowed),
+        chapters_url=_allowed(_resolve(base, chapters.get("url") if chapters is not None else None), allowed),
+        persons=_persons(item),
+        block=_blocked(item),
+    )
+
+
+def _entry_link(entry: Any, base: str) -> str | None:
+    """The item's web page: its alternate link, else a guid that is an http(s) URL."""
+    for link in entry.get("links") or ():
+        if link.get("rel") == "alternate" and link.get("href"):
+            return _resolve(base, link["href"])
+    # feedparser copies a permalink guid into `link`; "ep-12" is not a page.
+    href = (entry.get("link") or "").strip()
+    return href if urlsplit(href).scheme.lower() in REMOTE_SCHEMES else None
+
+
+def _transcripts(item: Element | None, base: str, allowed: frozenset[str] | set[str]) -> tuple[TranscriptLink, ...]:
+    links = []
+    for t in _children(item, PODCAST_NS, "transcript"):
+        url = _allowed(_resolve(base, t.get("url")), allowed)
+        if not url:
+            continue
+        mime = (t.get("type") or "").strip().lower()
+        mime = mime or TRANSCRIPT_TYPES_BY_EXT.get(posixpath.splitext(urlsplit(url).path)[1].lower(), "")
+        if not mime:
+            continue
+        links.append(TranscriptLink(url=url, type=mime, language=_clean(t.get("language")), rel=_clean(t.get("rel"))))
+    return tuple(links)
+
+
+# ------------------------------------------------------------------- values
+
+
+class _TextExtractor(HTMLParser):
+    """Visible text of an HTML fragment, one line per block element."""
+
+    BLOCKS = frozenset(
+        {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre"}
+    )
+    HIDDEN = frozenset({"script", "style"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def html_to_text(value: str | None) -> str | None:
+    """Plain text of an HTML description: tags dropped, one line per paragraph."""
+    if not value or not value.strip():
+        return None
+    extractor = _TextExtractor()
+    extractor.feed(value)
+    extractor.close()
+    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
+    return "\n".join(line for line in lines if line) or None
+
+
+def _clean(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _first_content(entry: Any) -> str | None:
+    content = entry.get("content") or []
+    return content[0].get("value") if content else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value == value and abs(value) != float("inf") else None
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _positive_int(value: Any) -> int | None:
+    number = _number(value)
+    if number is None or number <= 0 or not number.is_integer():
+        return None
+    return int(number)
+
+
+def _iso_utc(parsed: time.struct_time | None) -> str | None:
+    """feedparser's UTC struct_time as ISO 8601 with an explicit +00:00."""
+    if parsed is None:
+        return None
+    return datetime(*parsed[:6], tzinfo=timezone.utc).isoformat()
+
+
+__all__ = ["episode_guid", "html_to_text", "parse_chapters", "parse_duration", "parse_feed"]
