@@ -1,0 +1,386 @@
+"""The network edge: an SSRF guard and a guarded HTTP client.
+
+Every hop of every request is checked: the scheme must be http(s) and no
+address the host resolves to may be private, loopback, link-local, ... (unless
+Settings.allow_private). The connection is then pinned to the checked address
+(the URL's host is swapped for the IP, with the Host header and TLS SNI/
+certificate check still using the name), so a DNS answer that changes between
+the check and the connect (DNS rebinding) cannot reach a blocked address.
+
+Limits: proxies from the environment are ignored (trust_env=False) because a
+proxy would resolve names itself and defeat the guard (SSL_CERT_FILE /
+SSL_CERT_DIR are still honoured); keep-alive is off so a TLS connection
+verified for one name is never reused for another name sharing the IP.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import socket
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import certifi
+import httpx
+
+from podsearch.config import Settings
+from podsearch.errors import BlockedAddressError, DownloadError, FeedError
+
+Resolver = Callable[..., list[tuple[Any, ...]]]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CHUNK = 64 << 10
+DEFAULT_MAX_FEED_BYTES: int = next(f.default for f in fields(Settings) if f.name == "max_feed_bytes")
+
+
+# --- address guard ------------------------------------------------------------
+
+
+def is_blocked_address(ip: str) -> bool:
+    """True when `ip` is not a public unicast address a podcast host could have.
+
+    Blocks loopback, private, link-local (incl. cloud metadata), CGNAT,
+    unspecified, multicast, reserved, documentation ranges and IPv6 ULA; IPv4
+    embedded in IPv6 (mapped, 6to4) is judged by its IPv4 address. Anything
+    unparsable counts as blocked (fail closed).
+    """
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return True
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = addr.ipv4_mapped or addr.sixtofour
+        if embedded is not None:
+            return is_blocked_address(str(embedded))
+    return (
+        addr.is_loopback
+        or addr.is_private
+        or addr.is_link_local
+        or addr.is_multicast
+        or addr.is_reserved
+        or addr.is_unspecified
+        # not is_global also covers CGNAT 100.64/10, which is not "private".
+        or not addr.is_global
+    )
+
+
+def resolve_checked(url: str, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo) -> list[str]:
+    """The addresses `url`'s host resolves to, after the SSRF checks of check_url."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise BlockedAddressError(f"{url}: not a valid URL ({exc}); check the address") from exc
+    if parsed.scheme not in _DEFAULT_PORTS:
+        raise BlockedAddressError(
+            f"{url}: only http:// and https:// URLs may be fetched from the network; "
+            "check the address in the feed"
+        )
+    host = parsed.raw_host.decode("ascii")  # IDNA-encoded, as DNS and TLS see it
+    if not host:
+        raise BlockedAddressError(f"{url}: URL has no host; check the address")
+    port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+    try:
+        infos = resolver(host, port, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        raise DownloadError(f"{url}: cannot resolve host {host!r} ({exc}); check the address or your network") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise DownloadError(f"{url}: host {host!r} has no addresses; check the address")
+    if not allow_private:
+        blocked = [a for a in addresses if is_blocked_address(a)]
+        if blocked:
+            raise BlockedAddressError(
+                f"{url}: {host} resolves to non-public address {blocked[0]}; refusing to connect "
+                "(set PODSEARCH_ALLOW_PRIVATE=1 to allow local servers)"
+            )
+    return addresses
+
+
+def check_url(url: str, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo) -> None:
+    """Refuse (BlockedAddressError) non-http(s) URLs and hosts with any blocked address."""
+    resolve_checked(url, allow_private=allow_private, resolver=resolver)
+
+
+# --- streaming primitive --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A response whose body is not read yet, after following redirects."""
+
+    url: str
+    final_url: str
+    response: httpx.Response
+    moved_permanently_to: str | None
+
+
+@contextmanager
+def open_url(
+    url: str,
+    *,
+    settings: Settings,
+    headers: Mapping[str, str] | None = None,
+    resolver: Resolver = socket.getaddrinfo,
+) -> Iterator[Opened]:
+    """GET `url`, following redirects by hand with the SSRF check on every hop.
+
+    Yields the first non-redirect response with its body unread (any status:
+    callers decide what 304/206/416/4xx mean). httpx errors raised while the
+    caller reads the body become DownloadError.
+    """
+    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    with httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+        verify=_ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
+        headers={"User-Agent": settings.user_agent},
+    ) as client:
+        current = url
+        seen: set[str] = set()
+        moved: str | None = None
+        all_permanent = True
+        redirects = 0
+        while True:
+            addresses = resolve_checked(current, allow_private=settings.allow_private, resolver=resolver)
+            seen.add(str(httpx.URL(current)))  # normalised, to compare with Location targets
+            response = _send_pinned(client, current, addresses, headers or {}, settings)
+            location = response.headers.get("location")
+            if response.status_code not in _REDIRECTS or not location:
+                break
+            response.close()
+            try:
+                target = str(httpx.URL(current).join(location.strip()).copy_with(fragment=None))
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise DownloadError(f"{current}: invalid redirect to {location!r}; check the address") from exc
+            if target in seen:
+                raise DownloadError(f"{url}: redirect loop at {target}; the server is misconfigured, try again later")
+            redirects += 1
+            if redirects > settings.max_redirects:
+                raise DownloadError(
+                    f"{url}: too many redirects (more than {settings.max_redirects}); "
+                    "the server is misconfigured, try again later"
+                )
+            all_permanent = all_permanent and response.status_code in _PERMANENT
+            if all_permanent:
+                moved = target
+            current = target
+        try:
+            yield Opened(url=url, final_url=current, response=response, moved_permanently_to=moved)
+        except httpx.HTTPError as exc:
+            raise _as_download_error(current, exc, settings) from exc
+        finally:
+            response.close()
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """Verifying TLS context: the CA bundle the environment names, else certifi's."""
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _send_pinned(
+    client: httpx.Client,
+    url: str,
+    addresses: list[str],
+    headers: Mapping[str, str],
+    settings: Settings,
+) -> httpx.Response:
+    """Send the GET to the checked addresses in turn (never re-resolving the name)."""
+    target = httpx.URL(url)
+    host_header = target.netloc.decode("ascii")
+    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+    error: httpx.HTTPError | None = None
+    for address in addresses:
+        request = client.build_request(
+            "GET",
+            target.copy_with(host=address.split("%", 1)[0]),
+            headers={**headers, "Host": host_header},
+            extensions=extensions,
+        )
+        try:
+            return client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Another address of the same host may still answer.
+            error = exc
+        except httpx.HTTPError as exc:
+            raise _as_download_error(url, exc, settings) from exc
+    assert error is not None
+    raise _as_download_error(url, error, settings) from error
+
+
+def _as_download_error(url: str, exc: httpx.HTTPError, settings: Settings) -> DownloadError:
+    """One clear line for a transport failure."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return DownloadError(f"{url}: could not connect within {settings.connect_timeout:g} s; try again later")
+    if isinstance(exc, httpx.TimeoutException):
+        return DownloadError(
+            f"{url}: server sent nothing for {settings.read_timeout:g} s (read timeout); try again later"
+        )
+    if _is_tls_error(exc):
+        return DownloadError(
+            f"{url}: TLS error ({one_line(exc)}); the server's certificate could not be verified"
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return DownloadError(f"{url}: connection failed ({one_line(exc)}); check the address or try again later")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return DownloadError(f"{url}: connection dropped ({one_line(exc)}); try again later")
+    return DownloadError(f"{url}: request failed ({one_line(exc)}); try again later")
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message squeezed onto one short line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def raise_for_status(opened: Opened) -> None:
+    """DownloadError with a remedy for a 4xx/5xx (or stray 3xx) response."""
+    status = opened.response.status_code
+    if status < 300 or status == 304:
+        return
+    reason = opened.response.reason_phrase or ""
+    where = opened.url if opened.final_url == opened.url else f"{opened.url} (via {opened.final_url})"
+    if status in (401, 403):
+        hint = "access denied; the feed or file may be private"
+    elif status in (404, 410):
+        hint = "check the address or remove the feed"
+    elif status == 429 or status >= 500:
+        hint = "the server is failing or busy; try again later"
+    else:
+        hint = "check the address"
+    raise DownloadError(f"{where}: HTTP {status} {reason}; {hint}".replace(" ;", ";"))
+
+
+def human_bytes(n: int) -> str:
+    """1073741824 -> '1.0 GiB'."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def content_length(response: httpx.Response) -> int | None:
+    """The declared body length, or None when absent or garbled."""
+    value = response.headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# --- fetch ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A fetched body (or a 304) and what the caller must remember for next time."""
+
+    url: str
+    final_url: str
+    status: int
+    content: bytes
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    not_modified: bool
+    moved_permanently_to: str | None
+
+
+def fetch(
+    url: str,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int | None = None,
+    resolver: Resolver = socket.getaddrinfo,
+) -> FetchResult:
+    """GET a (small) document such as a feed with a conditional GET and a size cap.
+
+    Raises BlockedAddressError for refused addresses and DownloadError for
+    HTTP errors, timeouts, connection/DNS/TLS failures, redirect loops and
+    bodies over `max_bytes` (default settings.max_feed_bytes).
+    """
+    cap = settings.max_feed_bytes if max_bytes is None else max_bytes
+    headers: dict[str, str] = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    with open_url(url, settings=settings, headers=headers, resolver=resolver) as opened:
+        response = opened.response
+        not_modified = response.status_code == 304
+        raise_for_status(opened)
+        content = b"" if not_modified else _read_capped(opened, cap)
+    return FetchResult(
+        url=url,
+        final_url=opened.final_url,
+        status=response.status_code,
+        content=content,
+        # A 304 may omit validators; the caller's still hold then.
+        etag=response.headers.get("etag") or (etag if not_modified else None),
+        last_modified=response.headers.get("last-modified") or (last_modified if not_modified else None),
+        content_type=response.headers.get("content-type"),
+        not_modified=not_modified,
+        moved_permanently_to=opened.moved_permanently_to,
+    )
+
+
+def _read_capped(opened: Opened, cap: int) -> bytes:
+    declared = content_length(opened.response)
+    if declared is not None and declared > cap:
+        raise _too_big(opened.url, cap)
+    body = bytearray()
+    # Decoded bytes are counted, so a gzip bomb stops at the cap too.
+    for chunk in opened.response.iter_bytes(_CHUNK):
+        body += chunk
+        if len(body) > cap:
+            raise _too_big(opened.url, cap)
+    return bytes(body)
+
+
+def _too_big(url: str, cap: int) -> DownloadError:
+    return DownloadError(
+        f"{url}: response is larger than the {human_bytes(cap)} cap (max_feed_bytes); check that the URL is a feed"
+    )
+
+
+def read_local(path: str, *, max_bytes: int | None = None) -> bytes:
+    """The bytes of a local feed file the user named, under the feed size cap."""
+    cap = DEFAULT_MAX_FEED_BYTES if max_bytes is None else max_bytes
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise FeedError(f"{path}: no such file; check the path")
+    if not file.is_file():
+        raise FeedError(f"{path}: not a regular file; give the path of a feed XML file")
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(cap + 1)
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot read ({exc.strerror or exc}); check the file's permissions") from exc
+    if len(data) > cap:
+        raise FeedError(f"{path}: file is larger than the {human_bytes(cap)} feed cap; check that it is a feed")
+    return data
