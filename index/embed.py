@@ -36,7 +36,13 @@ class Embedder:
         if is_local:
             # A local folder must never trigger a hub request (offline machines).
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        # Model loading bars and hub chatter are noise on a CLI's stderr.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         try:
             self._model = SentenceTransformer(str(Path(path).expanduser()) if is_local else path, device="cpu")

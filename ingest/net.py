@@ -99,7 +99,7 @@ def resolve_checked(url: str, *, allow_private: bool, resolver: Resolver = socke
         if blocked:
             raise BlockedAddressError(
                 f"{url}: {host} resolves to non-public address {blocked[0]}; refusing to connect "
-                "(set PODSEARCH_ALLOW_PRIVATE=1 to allow local servers)"
+                "(pass --allow-private or set PODSEARCH_ALLOW_PRIVATE=1 to allow local servers)"
             )
     return addresses
 

@@ -1,0 +1,198 @@
+"""End to end through the CLI: a feed served on 127.0.0.1 -> Whisper -> index -> clips."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import webvtt
+from click.testing import CliRunner
+from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+
+from podsearch.cli import cli
+
+DATA = Path(__file__).parent / "data"
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
+     xmlns:podcast="https://podcastindex.org/namespace/1.0">
+<channel>
+<title>Speeches Old and New</title><link>https://example.org/speeches</link>
+<description>Short speeches.</description>
+{items}
+</channel></rss>"""
+
+ITEM = """<item><title>{title}</title><guid>{guid}</guid><pubDate>{date}</pubDate>
+<link>https://example.org/{guid}</link>
+<enclosure url="{url}" type="{type}" length="{length}"/>{extra}</item>"""
+
+
+def item(title: str, guid: str, date: str, url: str, type_: str = "audio/flac", length: int = 1, extra: str = "") -> str:
+    return ITEM.format(title=title, guid=guid, date=date, url=url, type=type_, length=length, extra=extra)
+
+
+def run(home: Path, *args: str, input: str | None = None):
+    result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], input=input, catch_exceptions=False)
+    return result
+
+
+def passages_per_guid(home: Path) -> dict[str, int]:
+    db = sqlite3.connect(home / "data" / "index" / "index.sqlite")
+    try:
+        return dict(db.execute("SELECT guid, COUNT(*) FROM passages GROUP BY guid").fetchall())
+    finally:
+        db.close()
+
+
+@pytest.fixture()
+def speech_feed(http_server: LocalServer) -> LocalServer:
+    http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
+    http_server.route("/audio/tool.mp3", DATA / "hotwords.mp3", content_type="audio/mpeg")
+    items = item("Inaugural address", "jfk-1961", "Fri, 20 Jan 1961 17:00:00 GMT", http_server.url("/audio/jfk.flac"))
+    items += item("Software tools", "tools-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/tool.mp3"), "audio/mpeg")
+    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml", etag='"v1"')
+    return http_server
+
+
+@pytest.mark.slow
+def test_feed_to_clips_end_to_end(tmp_path: Path, speech_feed: LocalServer) -> None:
+    home = tmp_path / "home"
+    added = run(home, "add", speech_feed.url("/feed.xml"))
+    assert added.exit_code == 0, added.output
+    assert "Speeches Old and New: 2 episodes" in added.output
+
+    ingested = run(home, "ingest")
+    assert ingested.exit_code == 0, ingested.output
+    assert "indexed 2 episode(s); 0 failed" in ingested.output
+
+    found = run(home, "search", "ask what you can do for your country", "--json", "-k", "3")
+    hits = json.loads(found.output)
+    top = hits[0]
+    assert top["guid"] == "jfk-1961" and top["show"] == "Speeches Old and New" and top["episode"] == "Inaugural address"
+    assert top["published"] == "1961-01-20" and top["source"] == "whisper"
+    assert top["audio_url"] == speech_feed.url("/audio/jfk.flac")
+    assert "country" in top["text"].lower()
+    # The words are spoken between ~1 s and 11 s of the clip; the clip sits inside the audio.
+    assert 0.0 <= top["start"] < 9.0 and 8.0 < top["end"] <= 11.2
+    assert set(top) >= {"show", "episode", "guid", "published", "start", "end", "text", "score", "audio_url", "source"}
+
+    # Files: JSON + VTT transcripts under HOME/transcripts/<show>/, data under HOME/data.
+    jsons = sorted((home / "transcripts").glob("*/*.json"))
+    assert len(jsons) == 2 and all(p.with_suffix(".vtt").exists() for p in jsons)
+    transcript = json.loads(next(p for p in jsons if "inaugural" in p.name).read_text())
+    words = " ".join(s["text"] for s in transcript["segments"]).lower()
+    assert "ask not what your country can do for you" in words.replace(",", "")
+
+    # Re-running does no repeated work: 304 on the feed, nothing new to index.
+    before = passages_per_guid(home)
+    again = run(home, "ingest")
+    assert "indexed 0 episode(s); 0 failed" in again.output
+    assert passages_per_guid(home) == before
+    assert speech_feed.requests_to("/feed.xml")[-1].headers.get("if-none-match") == '"v1"'
+    assert len(speech_feed.requests_to("/audio/jfk.flac")) == 1
+
+    exported = run(home, "export", "jfk-1961", "--format", "vtt")
+    captions = webvtt.from_buffer(__import__("io").StringIO(exported.output))
+    assert "country" in " ".join(c.text for c in captions).lower()
+
+    # Batch mode: one JSON array per stdin line, model loaded once.
+    batch = run(home, "search", "-", "--json", input="your country\nquantum chromodynamics lattice gauge\n")
+    lines = batch.output.strip().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[0])[0]["guid"] == "jfk-1961"
+    assert json.loads(lines[1]) == []
+
+
+def test_private_address_refused_without_opt_in(tmp_path: Path, http_server: LocalServer) -> None:
+    http_server.route("/feed.xml", b"<rss/>", content_type="application/rss+xml")
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "add", http_server.url("/feed.xml")])
+    assert result.exit_code == 1
+    assert "127.0.0.1" in result.output and "--allow-private" in result.output
+    assert "Traceback" not in result.output
+    assert http_server.requests == []  # refused before connecting
+
+
+def test_bad_feeds_give_one_clear_line(tmp_path: Path, http_server: LocalServer) -> None:
+    http_server.route("/missing.xml", b"gone", status=404, content_type="text/plain")
+    http_server.route("/page.html", b"<html><body>Welcome</body></html>", content_type="text/html")
+    for path, expected in (("/missing.xml", "404"), ("/page.html", "not")):
+        result = run(tmp_path, "add", http_server.url(path))
+        assert result.exit_code == 1
+        assert expected in result.output and http_server.url(path) in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert run(tmp_path, "search", "   ").exit_code == 1
+    assert "empty" in run(tmp_path, "search", "").output
+    assert "no such feed file" in run(tmp_path, "add", str(tmp_path / "nope.xml")).output
+
+
+@pytest.mark.slow
+def test_broken_enclosure_fails_alone_and_keeps_the_rest(tmp_path: Path, http_server: LocalServer) -> None:
+    http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
+    http_server.route("/audio/page.mp3", b"<html>Sorry, not found</html>", content_type="text/html")
+    http_server.route("/audio/corrupt.mp3", b"ID3" + bytes(range(256)) * 40, content_type="audio/mpeg")
+    items = item("Good", "good", "Fri, 20 Jan 1961 17:00:00 GMT", http_server.url("/audio/jfk.flac"))
+    items += item("Html", "html", "Sat, 21 Jan 1961 17:00:00 GMT", http_server.url("/audio/page.mp3"), "audio/mpeg")
+    items += item("Corrupt", "corrupt", "Sun, 22 Jan 1961 17:00:00 GMT", http_server.url("/audio/corrupt.mp3"), "audio/mpeg")
+    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    home = tmp_path / "home"
+    assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
+    result = run(home, "ingest")
+    assert result.exit_code == 1
+    assert "indexed 1 episode(s); 2 failed" in result.output
+    assert "Html" in result.output and "Corrupt" in result.output
+    status = run(home, "status").output
+    assert status.count("failed") >= 2 and "indexed" in status
+    assert passages_per_guid(home).keys() == {"good"}
+    # The next run retries only the failed ones and leaves the good one alone.
+    before = passages_per_guid(home)
+    again = run(home, "ingest")
+    assert "indexed 0 episode(s); 2 failed" in again.output
+    assert passages_per_guid(home) == before
+
+
+VTT = """WEBVTT
+
+00:00:00.000 --> 00:00:05.000
+<v Host>Welcome to the pharmacy hour.
+
+00:00:05.000 --> 00:00:12.000
+<v Guest>Clopidogrel should not be stopped before surgery without asking the cardiologist.
+
+00:00:12.000 --> 00:00:20.000
+<v Host>Thank you, that is very clear advice.
+"""
+
+
+def test_publisher_transcript_is_used_without_whisper(tmp_path: Path, http_server: LocalServer) -> None:
+    http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
+    http_server.route("/t/ep.vtt", VTT.encode(), content_type="text/vtt")
+    extra = f'<podcast:transcript url="{http_server.url("/t/ep.vtt")}" type="text/vtt" language="en"/>'
+    items = item("Pharmacy hour", "pharm-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/jfk.flac"),
+                 extra=extra)
+    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    home = tmp_path / "home"
+    assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
+    # A model that cannot load proves Whisper is never invoked for this episode.
+    result = run(home, "ingest", "--engine", "openai-whisper", "--model", str(tmp_path / "no-such-model"))
+    assert result.exit_code == 0, result.output
+    assert http_server.requests_to("/audio/jfk.flac") == []
+    hits = json.loads(run(home, "search", "clopidogrel", "--json").output)
+    assert hits[0]["source"] == "publisher" and hits[0]["guid"] == "pharm-1"
+    assert hits[0]["start"] == pytest.approx(5.0 - 1.5) and hits[0]["end"] == pytest.approx(12.0)
+
+
+@pytest.mark.slow
+def test_reindex_rebuilds_from_transcripts_alone(tmp_path: Path, speech_feed: LocalServer) -> None:
+    home = tmp_path / "home"
+    run(home, "add", speech_feed.url("/feed.xml"))
+    run(home, "ingest")
+    before = passages_per_guid(home)
+    shutil.rmtree(home / "data" / "index")
+    assert "re-indexed 2" in run(home, "reindex").output
+    assert passages_per_guid(home) == before
+    hits = json.loads(run(home, "search", "your country", "--json").output)
+    assert hits[0]["guid"] == "jfk-1961"
