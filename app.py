@@ -24,8 +24,8 @@ st.set_page_config(page_title="podsearch", page_icon="🎧", layout="wide")
 
 
 # -- resources shared by every session of this server process ----------------------
-@st.cache_resource
 def _settings() -> Settings:
+    # Cheap to read, and not cached: the home comes from the environment of this run.
     return load_settings()
 
 
@@ -65,6 +65,14 @@ def highlight(text: str, query: str) -> str:
     return re.sub(r"(?i)\b(" + "|".join(terms) + r")\w*", r"<mark>\g<0></mark>", escaped)
 
 
+def audio_format(source: str) -> str:
+    """The MIME type the browser needs to play `source`."""
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(source.split("?")[0])
+    return guessed if guessed and guessed.startswith("audio/") else "audio/mpeg"
+
+
 # -- search page ----------------------------------------------------------------------
 def _filters_ui() -> Filters:
     index = _index(str(_settings().home))
@@ -94,7 +102,7 @@ def _hit_card(i: int, hit, query: str) -> None:
         st.caption(" · ".join(badges))
         audio = playable_audio(settings, hit.audio_url)
         if audio:
-            st.audio(audio, start_time=int(hit.start), end_time=int(hit.end + 0.999))
+            st.audio(audio, format=audio_format(audio), start_time=int(hit.start), end_time=int(hit.end + 0.999))
         cols = st.columns([1, 1, 1, 2])
         link = exports.deep_link(hit.to_json())
         if link and link.startswith(("http://", "https://")):
@@ -120,7 +128,7 @@ def _hit_card(i: int, hit, query: str) -> None:
         with st.expander("More context"):
             index = _index(str(settings.home))
             for seg in context(index, hit):
-                inside = seg.end > hit.start and seg.start < hit.end
+                inside = hit.start <= seg.start < hit.end
                 line = f"`{exports.clock(seg.start)}` {html.escape(seg.text)}"
                 st.markdown(f"**{line}**" if inside else line)
 
@@ -169,7 +177,7 @@ def page_episode(guid: str) -> None:
     start = float(st.query_params.get("t", 0) or 0)
     audio = playable_audio(settings, episode.audio_url)
     if audio:
-        st.audio(audio, start_time=int(start))
+        st.audio(audio, format=audio_format(audio), start_time=int(start))
     if episode.chapters:
         st.markdown("**Chapters:** " + " · ".join(f"{exports.clock(c.start)} {html.escape(c.title)}" for c in episode.chapters))
     within = st.text_input("Search within this episode", key="within")
@@ -249,7 +257,7 @@ def page_library() -> None:
                 st.dataframe(
                     [{"status": r.status, "published": (r.episode.published or "")[:10], "episode": r.episode.title,
                       "source": r.source or "", "error": r.error or ""} for r in rows],
-                    hide_index=True, use_container_width=True,
+                    hide_index=True, width="stretch",
                 )
     finally:
         library.close()
