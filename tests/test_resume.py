@@ -1,0 +1,88 @@
+"""Killing `podsearch ingest` at any moment, then running it again, finishes the job cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import pytest
+from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+
+DATA = Path(__file__).parent / "data"
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Repeats</title><link>https://example.org</link><description>d</description>
+{items}</channel></rss>"""
+
+
+def podsearch(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PODSEARCH_ALLOW_PRIVATE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def statuses(home: Path) -> list[str]:
+    db = home / "data" / "library.sqlite"
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return [r[0] for r in con.execute("SELECT status FROM episodes ORDER BY guid")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def index_state(home: Path) -> tuple[dict[str, int], int]:
+    con = sqlite3.connect(home / "data" / "index" / "index.sqlite")
+    try:
+        per_guid = dict(con.execute("SELECT guid, COUNT(*) FROM passages GROUP BY guid").fetchall())
+        generation = int(con.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+    finally:
+        con.close()
+    return per_guid, generation
+
+
+@pytest.mark.slow
+def test_kill_during_ingest_then_resume(tmp_path: Path, http_server: LocalServer) -> None:
+    items = ""
+    for n in range(3):
+        http_server.route(f"/a{n}.flac", DATA / "jfk.flac", content_type="audio/flac")
+        items += (f"<item><title>Part {n}</title><guid>part-{n}</guid><pubDate>Mon, 0{n + 1} Jun 2026 10:00:00 GMT</pubDate>"
+                  f'<enclosure url="{http_server.url(f"/a{n}.flac")}" type="audio/flac" length="1"/></item>')
+    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    home = tmp_path / "home"
+    assert podsearch(home, "add", http_server.url("/feed.xml")).wait(60) == 0
+
+    # Kill hard (no cleanup handlers) as soon as the first episode is indexed.
+    proc = podsearch(home, "ingest")
+    deadline = time.monotonic() + 300
+    while "indexed" not in statuses(home) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "ingest finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = statuses(home).count("indexed")
+    assert 1 <= done_before < 3
+
+    # Run again: it finishes, and only the unfinished episodes are transcribed.
+    again = podsearch(home, "ingest")
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert f"indexed {3 - done_before} episode(s); 0 failed" in out
+    assert statuses(home) == ["indexed"] * 3
+
+    per_guid, generation = index_state(home)
+    assert set(per_guid) == {"part-0", "part-1", "part-2"}
+    assert len(set(per_guid.values())) == 1  # same audio -> same passages, no duplicates
+    vectors = faiss.read_index(str(home / "data" / "index" / f"vectors-{generation}.faiss"))
+    assert vectors.ntotal == sum(per_guid.values())
+    assert len(list((home / "transcripts").glob("*/*.json"))) == 3
+    assert not list((home / "data" / "audio").glob("*.part"))
