@@ -86,7 +86,8 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
 
 
 def trim_clip(
-    segments: list[Segment], scores: np.ndarray, lead_in: float = LEAD_IN, max_seconds: float = 30.0
+    segments: list[Segment], scores: np.ndarray, lead_in: float = LEAD_IN, max_seconds: float = 30.0,
+    min_seconds: float = 8.0,
 ) -> tuple[float, float, int, int]:
     """Start/end of the clip inside a passage: from the best-matching segment on.
 
@@ -96,17 +97,27 @@ def trim_clip(
     """
     best = int(np.argmax(scores))
     first = best
-    if best > 0 and scores[best - 1] >= 0.9 * scores[best]:
-        first = best - 1
+    if best > 0 and (scores[best - 1] >= 0.9 * scores[best] or not _ends_sentence(segments[best - 1].text)):
+        first = best - 1  # the answer starts earlier, or the best segment is the tail of a sentence
     last = best
-    while (
-        last + 1 < len(segments)
-        and scores[last + 1] >= 0.6 * scores[best]
-        and segments[last + 1].end - segments[first].start <= max_seconds
+
+    def fits(j: int) -> bool:
+        return j < len(segments) and segments[j].end - segments[first].start <= max_seconds
+
+    while fits(last + 1) and scores[last + 1] >= 0.6 * scores[best]:
+        last += 1
+    # Whisper's segments are often fragments: finish the sentence and give the
+    # listener enough to follow.
+    while fits(last + 1) and (
+        not _ends_sentence(segments[last].text) or segments[last].end - segments[first].start < min_seconds
     ):
         last += 1
     start = max(0.0, segments[first].start - lead_in)
     return round(start, 2), round(segments[last].end, 2), first, last
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
 
 
 def _chapter_at(chapters_json: str, t: float) -> str | None:

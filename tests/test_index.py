@@ -95,10 +95,19 @@ def test_rrf_rewards_agreement():
 
 
 def test_trim_clip_starts_at_the_best_segment_with_lead_in():
-    segs = [Segment(i * 5.0, i * 5.0 + 5.0, f"s{i}") for i in range(6)]
+    segs = [Segment(i * 5.0, i * 5.0 + 5.0, f"Sentence {i}.") for i in range(6)]
     start, end, first, last = trim_clip(segs, np.array([0.1, 0.1, 0.2, 0.9, 0.7, 0.1]))
     assert (first, last) == (3, 4)
     assert start == pytest.approx(15.0 - 1.5) and end == pytest.approx(25.0)
+
+
+def test_trim_clip_completes_sentences_and_a_minimum_length():
+    texts = ["Earlier topic.", "If they are shouting", "lower your voice.", "Then", "offer a seat.", "Next."]
+    segs = [Segment(i * 3.0, i * 3.0 + 3.0, t) for i, t in enumerate(texts)]
+    # The best segment is a sentence's tail: the clip starts at the sentence's head.
+    start, end, first, last = trim_clip(segs, np.array([0.0, 0.2, 0.9, 0.1, 0.1, 0.0]))
+    assert (first, last) == (1, 4)  # on to 8 s and the end of the sentence "Then offer a seat."
+    assert start == pytest.approx(1.5) and end == pytest.approx(15.0)
 
 
 # -- search on real models ---------------------------------------------------------------
