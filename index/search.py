@@ -64,6 +64,8 @@ class SearchOptions:
     mode: Mode = "hybrid"
     filters: Filters = field(default_factory=Filters)
     floor: float = 0.30  # minimum cosine similarity for a meaning-only match
+    fusion: Literal["blend", "rrf"] = "blend"
+    keyword_weight: float = 0.4  # blend: similarity + weight * keyword strength
     min_coverage: float = 0.5  # share of query words a keyword-only match must contain
     trim: bool = True
 
@@ -76,13 +78,38 @@ class _Candidate:
     coverage: float
 
 
-def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
-    """Reciprocal rank fusion of several best-first id lists."""
+def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float]] | None = None) -> dict[int, float]:
+    """Reciprocal rank fusion of best-first id lists (optionally weighting ids per list)."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for n, ranking in enumerate(rankings):
+        w = weights[n] if weights else {}
         for rank, pid in enumerate(ranking):
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank + 1)
+            scores[pid] = scores.get(pid, 0.0) + w.get(pid, 1.0) / (k + rank + 1)
     return scores
+
+
+def _keyword_strength(keyword_hits: list[tuple[int, float]],
+                      scored: dict[int, tuple[float, np.ndarray, float]]) -> dict[int, float]:
+    """0..1 per keyword hit: BM25 relative to the best hit, times the share of query words matched.
+
+    The share keeps a passage that matches one common word from outvoting a
+    strong match by meaning; BM25 keeps rare words (drug names) ahead of common ones.
+    """
+    if not keyword_hits:
+        return {}
+    best = min(rank for _, rank in keyword_hits)  # FTS5's bm25() is negative: lower is better
+    return {pid: (rank / best if best else 0.0) * scored[pid][2] for pid, rank in keyword_hits}
+
+
+def fine_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> float:
+    """Best cosine of the query with one segment or two adjacent segments."""
+    if len(seg_vecs) == 0:
+        return -1.0
+    windows = [seg_vecs]
+    if len(seg_vecs) > 1:
+        pairs = seg_vecs[:-1] + seg_vecs[1:]
+        windows.append(pairs / np.maximum(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-9))
+    return float(max((w @ qvec).max() for w in windows))
 
 
 def trim_clip(
@@ -149,30 +176,46 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
             return []
 
     qvec = index.embedder.encode([query])[0]
-    rankings: list[list[int]] = []
+    dense_ids: list[int] = []
+    keyword_hits: list[tuple[int, float]] = []
     if options.mode in ("hybrid", "dense"):
-        _, dense_ids = vectors.search(index.faiss_index(), qvec, CANDIDATES, allowed)
-        rankings.append([int(i) for i in dense_ids])
+        dense_ids = [int(i) for i in vectors.search(index.faiss_index(), qvec, CANDIDATES, allowed)[1]]
     if options.mode in ("hybrid", "keyword"):
-        rankings.append([pid for pid, _ in keyword_search(index.db, terms, CANDIDATES, where, args)])
-    fused = rrf(rankings)
-    rows = index.passages_by_id(fused)
-    best_possible = sum(1.0 / (RRF_K + 1) for _ in rankings)
+        keyword_hits = keyword_search(index.db, terms, CANDIDATES, where, args)
+    keyword_ids = [pid for pid, _ in keyword_hits]
+    rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
+
+    scored: dict[int, tuple[float, np.ndarray, float]] = {}
+    for pid, row in rows.items():
+        seg_vecs = index.segment_vectors(row["guid"], row["first_segment"], row["last_segment"])
+        passage_sim = float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec)
+        scored[pid] = (max(passage_sim, fine_similarity(seg_vecs, qvec)), seg_vecs, term_coverage(terms, row["text"]))
+
+    # The dense list is re-ranked by the best sentence-level match inside each
+    # passage: a short answer inside a long passage is not drowned by the rest.
+    dense_rank = sorted(dense_ids if options.mode == "dense" else list(rows), key=lambda i: -scored[i][0])
+    keyword_strength = _keyword_strength(keyword_hits, scored)
+    if options.mode == "dense":
+        fused = {pid: scored[pid][0] for pid in dense_rank}
+    elif options.mode == "keyword":
+        fused = dict(keyword_strength)
+    elif options.fusion == "rrf":
+        fused = rrf([dense_rank, keyword_ids], weights=[{}, keyword_strength])
+    else:
+        fused = {pid: scored[pid][0] + options.keyword_weight * keyword_strength.get(pid, 0.0) for pid in rows}
+    top = max(fused.values(), default=1.0) or 1.0
 
     candidates: list[_Candidate] = []
     for pid, score in fused.items():
-        row = rows.get(pid)
-        if row is None:
-            continue
-        similarity = float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec)
-        coverage = term_coverage(terms, row["text"])
+        row = rows[pid]
+        similarity, _, coverage = scored[pid]
         relevant_by_meaning = options.mode != "keyword" and similarity >= options.floor
-        relevant_by_words = options.mode != "dense" and coverage >= options.min_coverage
+        relevant_by_words = options.mode != "dense" and coverage >= options.min_coverage and coverage > 0
         if not (relevant_by_meaning or relevant_by_words):
             continue
         # Likely-hallucinated passages sink below trustworthy ones.
         weight = 0.5 if row["flagged"] else 1.0
-        candidates.append(_Candidate(pid, weight * score / best_possible, similarity, coverage))
+        candidates.append(_Candidate(pid, weight * score / top, similarity, coverage))
     candidates.sort(key=lambda c: (-c.fused, -c.similarity))
 
     hits: list[Hit] = []
@@ -181,8 +224,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
         segs = index.segments(row["guid"], row["first_segment"], row["last_segment"])
         if options.trim and segs:
-            seg_vecs = index.segment_vectors(row["guid"], row["first_segment"], row["last_segment"])
-            seg_scores = seg_vecs @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
+            seg_scores = scored[cand.pid][1] @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
             start, end, first, last = trim_clip(segs, seg_scores)
             text = " ".join(s.text for s in segs[first : last + 1])
         if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):

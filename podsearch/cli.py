@@ -272,6 +272,30 @@ def _print_hits(query: str, hits: list) -> None:
             click.echo(f"   {h.audio_url}#t={h.start:.1f}")
 
 
+@cli.command("eval")
+@click.argument("queries_file", type=click.Path(dir_okay=False))
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--by-kind", is_flag=True, help="Also break the figures down by query kind.")
+@click.pass_context
+def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -> None:
+    """Measure search quality: Recall@1/5/10, MRR and nDCG@10 per mode."""
+    from index.evaluate import MODES, by_kind as split_by_kind, format_table, load_queries, relevance_lists, summarize
+    from podsearch.pipeline import open_index
+
+    queries = load_queries(Path(queries_file))
+    index = open_index(_settings(ctx))
+    try:
+        lists = relevance_lists(index, queries, MODES, k)
+    finally:
+        index.close()
+    click.echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
+                            title=f"{len(queries)} queries from {queries_file}"))
+    if by_kind:
+        for kind, results in split_by_kind(queries, lists, k).items():
+            click.echo()
+            click.echo(format_table(results, title=f"kind: {kind or '(none)'}"))
+
+
 # -- export -----------------------------------------------------------------------
 @cli.command()
 @click.argument("guid")
