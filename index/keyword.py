@@ -46,10 +46,14 @@ def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_s
 
 
 def _stem(word: str) -> str:
-    # A light suffix strip, enough to match "relatives" with "relative".
-    for suffix in ("ing", "ed", "es", "s"):
+    # A light suffix strip, enough to match "relatives"/"relative" and "calming"/"calm".
+    for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
     return word
 
 

@@ -235,7 +235,8 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
                 published=(row["published"] or "")[:10] or None,
                 start=start, end=end, text=text,
                 score=round(cand.fused, 4), audio_url=row["audio_url"], source=row["source"],
-                link=row["link"], chapter=_chapter_at(row["chapters"], start), flagged=bool(row["flagged"]),
+                link=row["link"], chapter=_chapter_at(row["chapters"], min(start + LEAD_IN, end)),
+                flagged=bool(row["flagged"]),
             )
         )
         if len(hits) >= options.k:

@@ -1,9 +1,21 @@
-"""Citations and collection exports (Markdown handout, M3U playlist, CSV): pure text."""
+"""Citations, shareable links, highlighting and collection exports (Markdown, M3U, CSV): pure text."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
+from collections.abc import Iterable
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+# The index's own query words: what is highlighted is what the keyword search looked for.
+from index.keyword import query_terms
+from podsearch.records import Chapter
+
+WEB = ("http://", "https://")
+_WORD = re.compile(r"[\w][\w'’-]*")
+_SUFFIXES = ("ing", "ed", "es", "s")
 
 
 def clock(seconds: float) -> str:
@@ -13,11 +25,70 @@ def clock(seconds: float) -> str:
 
 
 def deep_link(hit: dict) -> str | None:
-    """A link that opens the episode's audio at the clip (media fragment #t=)."""
-    url = hit.get("audio_url") or hit.get("link")
+    """A link that opens the original episode at the clip (media fragment #t=).
+
+    The enclosure when it is on the web, else the episode's web page, else
+    whatever local address the episode has.
+    """
+    candidates = [hit.get("audio_url"), hit.get("link")]
+    url = next((u for u in candidates if u and u.startswith(WEB)), None) or next((u for u in candidates if u), None)
     if not url:
         return None
-    return f"{url.split('#')[0]}#t={hit['start']:.0f}"
+    return f"{url.split('#')[0]}#t={int(hit['start'])}"  # whole seconds, never after the clip starts
+
+
+def url_seconds(value: float) -> str:
+    """Seconds for a URL: at most two decimals, no trailing zeros (75.4, 98)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, ...] = (),
+                  date_from: str | None = None, date_to: str | None = None) -> dict[str, str | list[str]]:
+    """The app's query parameters for a search: `?q=...&show=...&source=...&from=...&to=...`."""
+    params: dict[str, str | list[str]] = {"q": query}
+    if shows:
+        params["show"] = list(shows)
+    if sources:
+        params["source"] = list(sources)
+    if date_from:
+        params["from"] = date_from[:10]
+    if date_to:
+        params["to"] = date_to[:10]
+    return params
+
+
+def clip_params(hit: dict) -> dict[str, str]:
+    """The app's query parameters that open a clip: `?episode=GUID&t=START&end=END`."""
+    return {"episode": hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
+
+
+def share_url(base: str, params: dict[str, str | list[str]]) -> str:
+    """`base` (its own query and fragment dropped) with `params` as its query string."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(params, doseq=True), ""))
+
+
+def _forms(word: str) -> set[str]:
+    """A word and its bare forms (calming -> calm, relatives -> relative, relative's -> relative)."""
+    word = re.sub(r"['’]s$", "", word.lower().strip("'’-"))
+    forms = {word}
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            forms.add(word[: -len(suffix)])
+    return forms
+
+
+def highlight_html(text: str, query: str) -> str:
+    """`text` as HTML with the words matching the query's (same stem: calm/calming, relative/relatives) in <mark>."""
+    wanted = set().union(*(_forms(t) for t in query_terms(query)))
+    parts: list[str] = []
+    last = 0
+    for match in _WORD.finditer(text) if wanted else ():
+        if _forms(match.group(0)) & wanted:
+            parts += [html.escape(text[last : match.start()], quote=False), f"<mark>{html.escape(match.group(0), quote=False)}</mark>"]
+            last = match.end()
+    parts.append(html.escape(text[last:], quote=False))
+    return "".join(parts)
 
 
 def citation(hit: dict) -> str:
@@ -69,3 +140,12 @@ def csv_table(items: list[dict]) -> str:
         writer.writerow([n, hit["show"], hit["episode"], hit.get("published") or "", f"{hit['start']:.2f}",
                          f"{hit['end']:.2f}", hit["text"], item.get("note", ""), deep_link(hit) or ""])
     return out.getvalue()
+
+
+def chapter_at(chapters: Iterable[Chapter], t: float) -> str | None:
+    """Title of the chapter playing at `t` seconds (None before the first, or without chapters)."""
+    title = None
+    for chapter in sorted(chapters, key=lambda c: c.start):
+        if chapter.start <= t + 0.01:
+            title = chapter.title or title
+    return title

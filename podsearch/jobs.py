@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from podsearch.config import Settings
 from podsearch.pipeline import IngestReport, Progress
+
+# Human wording of the pipeline's stages.
+STAGES = {
+    "starting": "Starting",
+    "feed": "Refreshing feed",
+    "feed-failed": "Feed failed",
+    "download": "Downloading",
+    "transcribe": "Transcribing",
+    "index": "Indexing",
+    "warning": "Warning",
+    "episode-done": "Indexed",
+    "episode-failed": "Failed",
+    "done": "Finished",
+}
+_EPISODE_STAGES = {"download", "transcribe", "index", "episode-done", "episode-failed", "warning"}
 
 
 @dataclass
@@ -20,10 +36,24 @@ class JobState:
     running: bool = False
     stage: str = ""
     title: str = ""
-    fraction: float = 0.0
+    fraction: float = 0.0  # of the whole job, 0..1
+    episodes_done: int = 0
+    episodes_total: int | None = None
     log: list[str] = field(default_factory=list)
     report: IngestReport | None = None
     error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def text(self) -> str:
+        """One line for a progress bar: stage, episode, and count."""
+        words = STAGES.get(self.stage, self.stage.capitalize())
+        if self.title:
+            words += f": {self.title}"
+        if self.episodes_total:
+            words += f" ({min(self.episodes_done + 1, self.episodes_total)} of {self.episodes_total})"
+        return words
 
 
 class IngestJobs:
@@ -46,7 +76,7 @@ class IngestJobs:
             thread = self._threads.get(key)
             if thread is not None and thread.is_alive():
                 return False
-            state = JobState(running=True, stage="starting")
+            state = JobState(running=True, stage="starting", started_at=_now())
             self._states[key] = state
             thread = threading.Thread(target=self._run, args=(settings, limit, state), daemon=True, name=f"ingest:{key}")
             self._threads[key] = thread
@@ -55,7 +85,8 @@ class IngestJobs:
 
     def wait(self, settings: Settings, timeout: float | None = None) -> JobState:
         """Block until this home's job ends (tests, scripts); returns its state."""
-        thread = self._threads.get(str(settings.home))
+        with self._lock:
+            thread = self._threads.get(str(settings.home))
         if thread is not None:
             thread.join(timeout)
         return self.state(settings)
@@ -65,21 +96,65 @@ class IngestJobs:
         from podsearch.errors import PodsearchError
         from podsearch.pipeline import ingest
 
-        def on_progress(p: Progress) -> None:
-            state.stage, state.title = p.stage, p.title
-            if p.total:
-                state.fraction = max(0.0, min(1.0, p.done / p.total))
-            if p.message:
-                state.log.append(p.message)
-            elif p.stage == "episode-done":
-                state.log.append(f"indexed: {p.title}")
-
         try:
-            state.report = ingest(settings, limit=limit, progress=on_progress)
+            state.report = ingest(settings, limit=limit, progress=_tracker(settings, limit, state))
         except PodsearchError as exc:
             state.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a job must always end with a visible reason
             state.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
-            state.running = False
-            state.stage = "done"
+            state.fraction = 1.0
+            state.stage, state.title = "done", ""
+            state.finished_at = _now()
+            state.running = False  # last: readers that see False find everything else final
+
+
+def _tracker(settings: Settings, limit: int | None, state: JobState):  # noqa: ANN202 - ProgressFn
+    """A progress callback that keeps `state` current, whole-job fraction included."""
+
+    def on_progress(p: Progress) -> None:
+        if p.stage in _EPISODE_STAGES and state.episodes_total is None:
+            # Feeds are refreshed by now, so the pending list is the one ingest works through.
+            state.episodes_total = _pending_count(settings, limit)
+        if p.stage == "warning":
+            state.log.append(f"warning: {p.title}: {p.message}")
+            return
+        state.stage, state.title = p.stage, p.title
+        if p.stage in ("episode-done", "episode-failed"):
+            state.episodes_done += 1
+            state.log.append(p.message or f"indexed: {p.title}")
+        elif p.message:
+            state.log.append(p.message)
+        state.fraction = _fraction(state, p)
+
+    return on_progress
+
+
+def _fraction(state: JobState, p: Progress) -> float:
+    """Finished episodes plus the share of the current step, over all episodes."""
+    if not state.episodes_total:
+        return state.fraction
+    within = (p.done / p.total) if p.total and p.stage == "transcribe" else 0.0
+    return max(0.0, min(1.0, (state.episodes_done + max(0.0, min(1.0, within))) / state.episodes_total))
+
+
+def _pending_count(settings: Settings, limit: int | None) -> int:
+    from podsearch.pipeline import open_library, pending_episodes
+
+    library = open_library(settings)
+    try:
+        return len(pending_episodes(library, limit))
+    finally:
+        library.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+_SHARED = IngestJobs()
+
+
+def shared_jobs() -> IngestJobs:
+    """The jobs of this process: every page view and tab of one server sees the same ones."""
+    return _SHARED

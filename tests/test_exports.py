@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import parse_qs, urlsplit
 
 from podsearch import exports
+from podsearch.records import Chapter
 
 HIT = {"show": "Calm Care", "episode": "Angry relatives", "published": "2026-02-03", "start": 75.4, "end": 98.0,
        "text": "Lower your voice, and offer a seat.", "audio_url": "https://example.org/ep1.mp3"}
@@ -36,3 +38,37 @@ def test_csv_round_trips():
     rows = list(csv.DictReader(io.StringIO(exports.csv_table(ITEMS))))
     assert [r["position"] for r in rows] == ["1", "2"]
     assert rows[0]["text"] == HIT["text"] and rows[0]["note"] == "Key technique" and rows[1]["start"] == "3661.00"
+
+
+def test_deep_link_prefers_web_audio_then_episode_page() -> None:
+    assert exports.deep_link(HIT) == "https://example.org/ep1.mp3#t=75"
+    local = {**HIT, "audio_url": "/home/me/podcasts/ep1.mp3", "link": "https://example.org/episodes/1#notes"}
+    assert exports.deep_link(local) == "https://example.org/episodes/1#t=75"
+    assert exports.deep_link({**local, "link": None}) == "/home/me/podcasts/ep1.mp3#t=75"
+    assert exports.deep_link({"start": 1.0}) is None
+    assert exports.deep_link({**HIT, "start": 1.5}).endswith("#t=1")  # whole seconds, never after the clip starts
+
+
+def test_share_urls_round_trip_through_the_query_string() -> None:
+    params = exports.search_params("angry relative & co", ("Calm Care", "Ward Talk"), ("publisher",), "2026-01-01T00:00", None)
+    url = exports.share_url("http://127.0.0.1:8501/?old=1#frag", params)
+    assert url.startswith("http://127.0.0.1:8501/?q=angry+relative+%26+co&show=Calm+Care&show=Ward+Talk")
+    parsed = parse_qs(urlsplit(url).query)
+    assert parsed == {"q": ["angry relative & co"], "show": ["Calm Care", "Ward Talk"], "source": ["publisher"],
+                      "from": ["2026-01-01"]}
+    assert exports.clip_params({**HIT, "guid": "g-1"}) == {"episode": "g-1", "t": "75.4", "end": "98"}
+    assert exports.share_url("/", exports.clip_params({**HIT, "guid": "g 1"})) == "/?episode=g+1&t=75.4&end=98"
+
+
+def test_highlight_marks_query_words_and_their_forms_and_escapes_html() -> None:
+    html = exports.highlight_html("Calming angry relatives <b>is</b> a relative's art & skill", "calm an angry relative")
+    assert html == ("<mark>Calming</mark> <mark>angry</mark> <mark>relatives</mark> &lt;b&gt;is&lt;/b&gt; a "
+                    "<mark>relative's</mark> art &amp; skill")
+    assert exports.highlight_html("nothing here", "the a of") == "nothing here"  # stopwords only: no marks
+    assert "<mark>" not in exports.highlight_html("warfarin", "war")  # a whole word, not any prefix
+
+
+def test_chapter_at_names_the_chapter_playing() -> None:
+    chapters = (Chapter(start=60.0, title="Second"), Chapter(start=0.0, title="First"))
+    assert [exports.chapter_at(chapters, t) for t in (0.0, 59.9, 60.0, 500.0)] == ["First", "First", "Second", "Second"]
+    assert exports.chapter_at((), 5.0) is None and exports.chapter_at((Chapter(10.0, "Late"),), 5.0) is None

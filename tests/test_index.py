@@ -207,3 +207,11 @@ def test_approximate_index_past_threshold_keeps_recall(monkeypatch):
     allowed = np.array([5, 6, 7])
     _, got = vectors.search(approx, data[5], 3, allowed)
     assert set(got) <= {5, 6, 7} and got[0] == 5
+
+
+def test_term_coverage_matches_word_forms():
+    from index.keyword import term_coverage
+
+    assert term_coverage(["relatives", "calming"], "An angry relative needs calm words.") == 1.0
+    assert term_coverage(["pharmacies"], "the pharmacy counter") == 1.0
+    assert term_coverage(["glass"], "a glas of water") == 0.0

@@ -1,0 +1,234 @@
+"""The app in a real headless Chromium: `streamlit run app.py` on 127.0.0.1, driven with Playwright.
+
+Uses Debian's chromium (never `playwright install`); skipped with the reason
+when it or the playwright package is missing. Screenshots land in
+test-output/browser/ (git-ignored) and their paths are printed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+
+from podsearch.config import load_settings
+from podsearch.pipeline import add_feed, ingest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-output" / "browser"
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium")) if p and Path(p).exists()), None)
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+QUERY = "stopping clopidogrel before surgery"
+WAIT_MS = 90_000  # generous: the first page of a fresh server loads the sentence model
+
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    pytest.skip(f"the playwright package is not importable ({exc}); pip install playwright", allow_module_level=True)
+if CHROMIUM is None:  # pragma: no cover - depends on the machine
+    pytest.skip("no chromium at /usr/bin/chromium or on PATH; install Debian's chromium to run browser tests",
+                allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201 - playwright Browser
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[tuple[str, Path]]:  # noqa: ANN001
+    """`streamlit run app.py` on an ingested home; yields (base URL, home), stops it afterwards."""
+    from test_app import classroom_feed, pharmacy_feed
+
+    root = tmp_path_factory.mktemp("browser")
+    settings = load_settings(root / "home")
+    for feed in (pharmacy_feed(root), classroom_feed(root)):
+        add_feed(settings, str(feed))
+
+    port = free_port()
+    log_path = root / "streamlit.log"
+    log = log_path.open("wb")
+    env = {**os.environ, "PODSEARCH_HOME": str(settings.home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log_path)
+        # A first visit makes the server load its sentence model while this process ingests.
+        warm = browser.new_page()
+        warm.goto(base, wait_until="domcontentloaded")
+        assert not ingest(settings).episode_errors
+        warm.get_by_text("Search what was said in").wait_for(timeout=WAIT_MS)  # the model is loaded
+        warm.close()
+        yield base, settings.home
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
+    """Until /_stcore/health answers ok; fails with the server's output if it never does."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"streamlit never became healthy:\n{log.read_text(errors='replace')}")
+
+
+def shot(page: Page, name: str) -> Path:
+    """A screenshot of the whole page from its top (Streamlit scrolls inside its main area, not the document)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=stMain]');"
+                           " if (m) m.scrollTo(0, 0); return m ? m.scrollHeight : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 4000))})
+    page.wait_for_timeout(300)  # let the layout settle at the new height (not an assertion)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    print(f"screenshot: {path}")
+    return path
+
+
+def audio_state(page: Page, selector: str) -> dict:
+    """currentTime etc. of an <audio> once its metadata is loaded."""
+    page.wait_for_function(
+        "sel => { const a = document.querySelector(sel); return a && a.readyState >= 1; }", arg=selector,
+        timeout=WAIT_MS,
+    )
+    return page.eval_on_selector(selector, "a => ({t: a.currentTime, paused: a.paused, src: a.src, d: a.duration})")
+
+
+def test_search_by_keyboard_plays_the_clip(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+    from test_app import expected_hits
+
+    base, home = server
+    clip = expected_hits(home, QUERY)[0]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(base, wait_until="domcontentloaded")
+        box = page.get_by_label("Search what was said")
+        box.wait_for(timeout=WAIT_MS)
+        box.fill(QUERY)
+        box.press("Enter")  # keyboard only: no button to click
+        card = page.locator(".st-key-card_0")
+        card.locator("mark", has_text="Clopidogrel").wait_for(timeout=WAIT_MS)  # the query's words, highlighted
+        assert "Pharmacy Hour · Blood thinners" in card.inner_text()
+        page.wait_for_url(lambda url: "q=stopping+clopidogrel" in url, timeout=WAIT_MS)
+
+        audio = audio_state(page, ".st-key-card_0 audio")
+        assert "/media/" in audio["src"] and audio["d"] == pytest.approx(33.0, abs=0.2)
+        assert audio["t"] == int(clip.start) == 2  # the answer starts at 4 s; the clip 1.5 s earlier
+        # Played (muted, fast), it stops by itself at the clip's end, long before the episode's end.
+        page.eval_on_selector(".st-key-card_0 audio", "a => { a.muted = true; a.playbackRate = 4; a.play(); }")
+        page.wait_for_function("() => document.querySelector('.st-key-card_0 audio').paused", timeout=WAIT_MS)
+        stopped = page.eval_on_selector(".st-key-card_0 audio", "a => a.currentTime")
+        assert math.ceil(clip.end) <= stopped < math.ceil(clip.end) + 2 < audio["d"]
+        assert shot(page, "search-desktop").stat().st_size > 10_000
+    finally:
+        page.close()
+
+
+def test_shared_link_on_a_phone_screen(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{server[0]}/?q=advice&show=Classroom+Voices", wait_until="domcontentloaded")
+        card = page.locator(".st-key-card_0")
+        card.locator("mark", has_text="advice").wait_for(timeout=WAIT_MS)
+        assert "Classroom Voices" in card.inner_text() and page.locator(".st-key-card_1").count() == 0
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot(page, "search-phone-390px")
+    finally:
+        context.close()
+
+
+def test_episode_view_click_a_line_to_play(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{server[0]}/?episode=ph-1&t=2.5&end=9", wait_until="domcontentloaded")
+        page.locator(".st-key-seg_5 button").wait_for(timeout=WAIT_MS)
+        assert audio_state(page, "audio")["t"] == 2.0
+        page.locator(".st-key-seg_3 button").click()  # "0:15 Guest: Keep insulin pens ..."
+        page.wait_for_url(lambda url: url.endswith("t=15"), timeout=WAIT_MS)
+        # The player jumps there and plays on by itself (the click allows autoplay).
+        page.wait_for_function(
+            "() => { const a = document.querySelector('audio'); return a && a.currentTime > 15 && !a.paused; }",
+            timeout=WAIT_MS)
+        shot(page, "episode-desktop")
+    finally:
+        page.close()
+
+
+def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+    from test_app import expected_hits
+
+    from podsearch.pipeline import open_library
+
+    base, home = server
+    clip = expected_hits(home, QUERY)[0]
+    library = open_library(load_settings(home))
+    try:
+        library.add_to_collection("Week 1", clip.to_json(), "Ask the cardiologist first")
+    finally:
+        library.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    try:
+        page.goto(f"{base}/?page=Collections", wait_until="domcontentloaded")
+        button = page.get_by_role("button", name="Audio clips (ZIP)")
+        button.wait_for(timeout=WAIT_MS)
+        with page.expect_download(timeout=WAIT_MS) as download:
+            button.click()  # the clips are cut now, on the server, with PyAV
+        with zipfile.ZipFile(download.value.path()) as zf:
+            mp3s = [n for n in zf.namelist() if n.endswith(".mp3")]
+            assert mp3s == ["01 - Pharmacy Hour - Blood thinners @ 0m02s.mp3"]
+            with av.open(io.BytesIO(zf.read(mp3s[0]))) as container:
+                seconds = sum(f.samples / f.sample_rate for f in container.decode(audio=0))
+            assert seconds == pytest.approx(clip.end - clip.start, abs=0.3)
+            assert "Ask the cardiologist first" in zf.read("handout.md").decode()
+        shot(page, "collections-desktop")
+    finally:
+        page.close()
