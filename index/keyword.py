@@ -35,14 +35,58 @@ def fts_query(terms: list[str]) -> str:
 
 def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = ()) -> list[tuple[int, float]]:
     """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e."""
+    terms = selective_terms(db, terms)
     if not terms:
         return []
+    if not where_sql:
+        # Without filters the FTS table alone answers: no join per matching row.
+        sql = "SELECT rowid, bm25(passages_fts) AS rank FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?"
+        return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), limit))]
     sql = (
         "SELECT p.id, bm25(passages_fts) AS rank FROM passages_fts"
         " JOIN passages p ON p.id = passages_fts.rowid JOIN episodes e ON e.guid = p.guid"
         " WHERE passages_fts MATCH ?" + (f" AND {where_sql}" if where_sql else "") + " ORDER BY rank LIMIT ?"
     )
     return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), *args, limit))]
+
+
+# A term in more than this share of passages ranks nothing but costs a BM25
+# score for every row it matches; dropped when rarer terms remain.
+COMMON_SHARE = 0.05
+MIN_PASSAGES_FOR_PRUNING = 2000
+
+
+def selective_terms(db: sqlite3.Connection, terms: list[str]) -> list[str]:
+    """The query terms worth matching: common ones dropped on large indexes."""
+    if len(terms) < 2:
+        return terms
+    try:
+        total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+        if total_docs < MIN_PASSAGES_FOR_PRUNING:
+            return terms
+        stems = porter_stems(db, terms)
+        df = {t: _doc_frequency(db, stems[t]) for t in terms}
+    except sqlite3.Error:
+        return terms  # an older index without the vocabulary table: match everything
+    rare = [t for t in terms if df[t] <= COMMON_SHARE * total_docs]
+    return rare or [min(terms, key=lambda t: df[t])]
+
+
+def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
+    row = db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (stem,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def porter_stems(db: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
+    """Each term as FTS5's porter tokenizer stores it (via a scratch in-memory table)."""
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5(t, tokenize='porter unicode61')")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems_v USING fts5vocab(temp, query_stems, 'instance')")
+    try:
+        db.executemany("INSERT INTO temp.query_stems(rowid, t) VALUES (?, ?)", list(enumerate(terms)))
+        found = {int(doc): term for term, doc in db.execute("SELECT term, doc FROM temp.query_stems_v")}
+    finally:
+        db.execute("DELETE FROM temp.query_stems")
+    return {t: found.get(i, t) for i, t in enumerate(terms)}
 
 
 def _stem(word: str) -> str:
