@@ -68,6 +68,8 @@ class SearchOptions:
     keyword_weight: float = 0.4  # blend: similarity + weight * keyword strength
     min_coverage: float = 0.5  # share of query words a keyword-only match must contain
     trim: bool = True
+    per_episode: int | None = None  # at most this many clips from one episode
+    rerank_model: str | None = None  # a cross-encoder to re-order the top candidates
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         weight = 0.5 if row["flagged"] else 1.0
         candidates.append(_Candidate(pid, weight * score / top, similarity, coverage))
     candidates.sort(key=lambda c: (-c.fused, -c.similarity))
+    if options.rerank_model and candidates:
+        candidates = _rerank(options.rerank_model, query, candidates, rows)
 
     hits: list[Hit] = []
     for cand in candidates:
@@ -229,6 +233,8 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
             text = " ".join(s.text for s in segs[first : last + 1])
         if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):
             continue  # same moment already found through an overlapping passage
+        if options.per_episode and sum(h.guid == row["guid"] for h in hits) >= options.per_episode:
+            continue
         hits.append(
             Hit(
                 show=row["show"], episode=row["episode"], guid=row["guid"],
@@ -242,6 +248,26 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         if len(hits) >= options.k:
             break
     return hits
+
+
+RERANK_TOP = 20
+
+
+def _rerank(model: str, query: str, candidates: list[_Candidate], rows: dict) -> list[_Candidate]:
+    from index.rerank import get_reranker
+
+    head, tail = candidates[:RERANK_TOP], candidates[RERANK_TOP:]
+    scores = get_reranker(model).scores(query, [rows[c.pid]["text"] for c in head])
+    order = sorted(range(len(head)), key=lambda i: -scores[i])
+    return [head[i] for i in order] + tail
+
+
+def group_by_episode(hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
+    """Hits grouped per episode (guid), groups in the order of their best hit."""
+    groups: dict[str, list[Hit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.guid, []).append(hit)
+    return list(groups.items())
 
 
 def context(index: SearchIndex, hit: Hit, seconds: float = 30.0) -> list[Segment]:

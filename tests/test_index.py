@@ -215,3 +215,22 @@ def test_term_coverage_matches_word_forms():
     assert term_coverage(["relatives", "calming"], "An angry relative needs calm words.") == 1.0
     assert term_coverage(["pharmacies"], "the pharmacy counter") == 1.0
     assert term_coverage(["glass"], "a glas of water") == 0.0
+
+
+def test_per_episode_limit_and_grouping(index):
+    from index.search import group_by_episode
+
+    hits = search(index, "patients medicines family voice", SearchOptions(k=10, floor=-1, min_coverage=0))
+    assert len({h.guid for h in hits}) < len(hits)  # several clips of one episode...
+    one_each = search(index, "patients medicines family voice", SearchOptions(k=10, floor=-1, min_coverage=0, per_episode=1))
+    assert sorted(h.guid for h in one_each) == ["care", "garden"]  # ...or one per episode
+    groups = group_by_episode(hits)
+    assert [g for g, _ in groups] == list(dict.fromkeys(h.guid for h in hits))
+    assert sum(len(g) for _, g in groups) == len(hits)
+
+
+def test_unknown_cross_encoder_is_a_clear_error(index, tmp_path):
+    from podsearch.errors import ModelError
+
+    with pytest.raises(ModelError, match="cross-encoder .* could not be loaded"):
+        search(index, "warfarin", SearchOptions(rerank_model=str(tmp_path / "no-such-cross-encoder")))
