@@ -221,8 +221,9 @@ DEMO_EPISODES = [
     Episode(
         3, "pharmacy-counter", "calm-care-ep3",
         "Medication questions at the pharmacy counter",
-        "Community pharmacist Helen on privacy at the counter, questions about metformin, "
-        "warfarin and amoxicillin, and where to send a concern (PALS, HIPAA).",
+        # No drug names or acronyms here: keyword tests should find them in the transcript.
+        "Community pharmacist Helen on privacy at the counter, common questions about diabetes "
+        "tablets, blood thinners and antibiotics, and where to send a concern.",
         _d(2, 9),
         [
             Paragraph(H, [
@@ -251,7 +252,7 @@ DEMO_EPISODES = [
                 "I explain kindly why finishing the course matters, and I always ask about a penicillin "
                 "allergy before I hand it over.",
             ]),
-            Paragraph(H, ["What if a patient is unhappy with the answer and wants to complain?"]),
+            Paragraph(H, ["And if a patient wants to complain?"]),
             Paragraph(G, [
                 "Listen first, and try to solve it on the spot.",
                 "If they still want to take it further, tell them about PALS, "
@@ -360,8 +361,8 @@ EVAL_EPISODES = [
             ("insulin", "Store insulin pens in the fridge, but leave the pen you are using at room temperature."),
             "Always check the name on the bag before you hand it over.",
             ("mrsa", "Anyone who tests positive for MRSA must be nursed in a side room with the door closed."),
-            ("organiser", "Older people who take many tablets benefit from a weekly pill organiser "
-             "with a box for each day."),
+            ("organiser", "Older people who take many tablets can use a weekly pill box "
+             "with a section for each day."),
             "See you next time.",
         ]),
         prefix="ev",
@@ -618,15 +619,18 @@ def make_show(show: Show) -> list[dict]:
             rel = f"episodes/{ep.stem}.mp3"
             mp3 = show.out_dir / rel
             encode_mp3(audio, mp3, show, ep, tmp)
+            # ffprobe's estimate includes the MP3 frame padding; the exact length is
+            # the number of samples we wrote (decoders drop the encoder delay and
+            # padding using the LAME header, so sentence offsets are exact too).
             duration = probe_duration(mp3)
             wav_seconds = len(audio) / SAMPLE_RATE
-            if abs(duration - wav_seconds) > 0.1:
+            if abs(duration - wav_seconds) > 0.15:
                 raise SystemExit(f"{mp3}: MP3 lasts {duration:.3f}s but the audio was {wav_seconds:.3f}s")
             item = {
                 "guid": ep.guid,
                 "title": ep.title,
                 "audio": rel,
-                "duration": round(duration, 3),
+                "duration": round(wav_seconds, 3),
                 "bytes": mp3.stat().st_size,
                 "sample_rate": SAMPLE_RATE,
                 "sentences": timings,
@@ -640,7 +644,7 @@ def make_show(show: Show) -> list[dict]:
                 json.dumps({k: v for k, v in item.items() if k != "bytes"}, indent=1) + "\n",
                 encoding="utf-8",
             )
-            print(f"{mp3.relative_to(ROOT)}: {duration:6.2f} s, {item['bytes']:7d} bytes, "
+            print(f"{mp3.relative_to(ROOT)}: {wav_seconds:6.2f} s, {item['bytes']:7d} bytes, "
                   f"{len(timings)} sentences")
     write_feed(show, items)
     if show.key == "eval":

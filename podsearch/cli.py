@@ -15,6 +15,7 @@ from podsearch.errors import PodsearchError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
+DEMO_VOCABULARY = REPO_ROOT / "demo" / "vocabulary.txt"
 APP_FILE = REPO_ROOT / "app.py"
 
 
@@ -366,8 +367,10 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
     settings = _settings(ctx)
     show, count = add_feed(settings, str(DEMO_FEED))
     click.echo(f"{show.title}: {count} episodes")
+    # The demo's drug names are rare words; the vocabulary helps tiny.en hear them.
+    terms = tuple(t.strip() for t in DEMO_VOCABULARY.read_text(encoding="utf-8").splitlines() if t.strip())
     with _TqdmProgress() as progress:
-        report = run_ingest(settings, progress=progress)
+        report = run_ingest(settings, progress=progress, vocabulary=terms)
     for _, message in report.feed_errors + report.episode_errors:
         click.echo(f"error: {message}", err=True)
     click.echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
