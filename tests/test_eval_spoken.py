@@ -1,0 +1,32 @@
+"""Search quality on the spoken evaluation set: real speech, real Whisper, real index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.evaluate import evaluate, load_queries
+from podsearch.config import load_settings
+from podsearch.pipeline import add_feed, ingest, open_index
+
+EVAL = Path(__file__).parent / "data" / "eval"
+
+
+@pytest.mark.slow
+def test_hybrid_is_at_least_as_good_as_either_mode_alone(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    add_feed(settings, str(EVAL / "feed.xml"))
+    report = ingest(settings)
+    assert len(report.indexed) == 3 and not report.episode_errors
+    queries = load_queries(EVAL / "queries.json")
+    index = open_index(settings)
+    try:
+        results = evaluate(index, queries)
+    finally:
+        index.close()
+    hybrid, dense, keyword = results["hybrid"], results["dense"], results["keyword"]
+    assert hybrid["MRR"] >= max(dense["MRR"], keyword["MRR"]) - 1e-9, results
+    assert hybrid["R@5"] >= max(dense["R@5"], keyword["R@5"]) - 1e-9, results
+    # Paraphrases need meaning, not words: keyword search alone misses most of them.
+    assert hybrid["R@5"] >= 0.75 and keyword["R@5"] < hybrid["R@5"], results
