@@ -100,10 +100,37 @@ def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) ->
     )
 
 
+def split_sentences(segment: Segment) -> list[Segment]:
+    """Split a segment at sentence ends using its word timings.
+
+    Whisper often returns 20-30 s segments of several sentences; cutting them
+    lets a clip start at the sentence that answers, not at the segment's start.
+    """
+    words = segment.words
+    if len(words) < 2 or " ".join(w.text.strip() for w in words).split() != segment.text.split():
+        return [segment]
+    pieces: list[Segment] = []
+    current: list[Word] = []
+    for word in words:
+        current.append(word)
+        if word.text.strip().endswith((".", "?", "!")):
+            pieces.append(_from_words(segment, current))
+            current = []
+    if current:
+        pieces.append(_from_words(segment, current))
+    return pieces
+
+
+def _from_words(segment: Segment, words: list[Word]) -> Segment:
+    return replace(segment, start=words[0].start, end=words[-1].end,
+                   text=" ".join(w.text.strip() for w in words), words=tuple(words))
+
+
 def searchable_segments(transcript: Transcript, max_words: int = 170) -> list[Segment]:
-    """The segments passages index into (non-empty, long ones split)."""
+    """The segments passages index into (non-empty, split into sentences, long ones cut)."""
     out: list[Segment] = []
     for s in transcript.segments:
         if s.text.strip():
-            out.extend(split_long_segment(s, max_words))
+            for sentence in split_sentences(s):
+                out.extend(split_long_segment(sentence, max_words))
     return out

@@ -234,3 +234,17 @@ def test_unknown_cross_encoder_is_a_clear_error(index, tmp_path):
 
     with pytest.raises(ModelError, match="cross-encoder .* could not be loaded"):
         search(index, "warfarin", SearchOptions(rerank_model=str(tmp_path / "no-such-cross-encoder")))
+
+
+def test_sentences_inside_a_segment_get_their_own_timing():
+    from index.passages import searchable_segments
+
+    texts = ["Hello", "there.", "Take", "metformin", "with", "food.", "Thanks"]
+    words = tuple(Word(start=i * 1.0, end=i * 1.0 + 0.8, text=(" " + t)) for i, t in enumerate(texts))
+    seg = Segment(0.0, 7.0, " ".join(texts), words=words)
+    pieces = searchable_segments(Transcript(show="s", episode="e", guid="g", segments=(seg,)))
+    assert [p.text for p in pieces] == ["Hello there.", "Take metformin with food.", "Thanks"]
+    assert [(p.start, p.end) for p in pieces] == [(0.0, 1.8), (2.0, 5.8), (6.0, 6.8)]
+    # Without word timings (publisher cues) a segment is kept whole.
+    plain = Segment(0.0, 7.0, "Hello there. Take metformin.")
+    assert searchable_segments(Transcript(show="s", episode="e", guid="g", segments=(plain,))) == [plain]
