@@ -41,6 +41,12 @@ _UNHEARD_SECONDS = 10.0
 _UNHEARD_SHARE = 0.3
 # Shorter stretches between segments are pauses the VAD kept, not lost speech.
 _UNHEARD_MIN_GAP = 2.0
+# On foreign speech a .en model either says nothing or writes sound-alike
+# gibberish whose words it is unsure of (median word probability ~0.2-0.6,
+# against 0.9+ on English); without word timestamps its log-probability
+# (-0.8 to -1.0, against -0.1 to -0.5) tells the same.
+_CONFIDENT_WORD_PROB = 0.7
+_CONFIDENT_LOGPROB = -0.75
 
 
 @dataclass(frozen=True)
@@ -207,9 +213,18 @@ def _gaps(start: float, end: float, covered: list[tuple[float, float]]) -> list[
     return gaps
 
 
+def _confident(seg: Segment) -> bool:
+    """Unflagged, and the model was sure of most of its words."""
+    if seg.flagged:
+        return False
+    if seg.words and all(w.probability is not None for w in seg.words):
+        return float(np.median([w.probability for w in seg.words])) >= _CONFIDENT_WORD_PROB
+    return seg.avg_logprob is None or seg.avg_logprob >= _CONFIDENT_LOGPROB
+
+
 def _unheard(speech: _Speech, segments: Iterable[Segment]) -> tuple[float, float]:
     """Seconds of speech no confident segment covers, and where the first such gap starts."""
-    covered = sorted((s.start, s.end) for s in segments if not s.flagged)
+    covered = sorted((s.start, s.end) for s in segments if _confident(s))
     gaps = [
         (s, e)
         for start, end in speech.chunks
