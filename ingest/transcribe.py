@@ -24,6 +24,7 @@ from podsearch.errors import ModelError
 from podsearch.records import Segment, Word
 
 SAMPLE_RATE = 16000
+WINDOW_SECONDS = 30.0  # what Whisper hears at once
 Progress = Callable[[float], None]
 
 # Whisper's own hallucination thresholds (openai-whisper's defaults).
@@ -64,6 +65,10 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
+    # >1: decode this many 30 s windows at once (faster-whisper only, with
+    # VAD); windows that fail the thresholds are decoded again one at a time
+    # with the temperature fallback, which batching alone does not have.
+    batch_size: int = 1
 
     @property
     def prompt(self) -> str | None:
@@ -180,11 +185,31 @@ class _Speech:
         return t + silence / SAMPLE_RATE
 
 
-def _detect_speech(samples: np.ndarray) -> _Speech:
+def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf")) -> _Speech:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    stamps = get_speech_timestamps(samples, VadOptions(), sampling_rate=SAMPLE_RATE)
+    options = VadOptions(max_speech_duration_s=max_chunk_seconds)
+    stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
     return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
+
+
+def _windows(speech: _Speech, limit: float = WINDOW_SECONDS) -> list[tuple[float, float]]:
+    """The cut audio as windows of whole speech chunks, each at most `limit` seconds.
+
+    Window edges fall where the original audio had silence, so no word is cut.
+    """
+    windows: list[tuple[float, float]] = []
+    at = 0.0
+    start = 0.0
+    for begin, end in speech.chunks:
+        length = (end - begin) / SAMPLE_RATE
+        if at > start and at + length - start > limit:
+            windows.append((start, at))
+            start = at
+        at += length
+    if at > start:
+        windows.append((start, at))
+    return windows
 
 
 def _restore(seg: Segment, speech: _Speech) -> Segment:
@@ -273,15 +298,20 @@ class _BaseEngine:
     """The pipeline both engines share; subclasses only decode."""
 
     name = ""
+    batches = False  # can decode several windows at once
 
     def __init__(self, model_name: str, english_only: bool) -> None:
         self.model_name = model_name
         self.english_only = english_only
 
     def _decode(
-        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
+        windows: list[tuple[float, float]] | None = None,
     ) -> tuple[Iterator[Segment], Callable[[], str]]:
-        """Segments of `audio` (cut-audio times) and a getter for the language used."""
+        """Segments of `audio` (cut-audio times) and a getter for the language used.
+
+        `windows` (seconds of `audio`, at most 30 s each) asks for batched decoding.
+        """
         raise NotImplementedError
 
     def transcribe(
@@ -302,7 +332,11 @@ class _BaseEngine:
 
         # English-only models get the VAD pass even without cutting: the
         # speech it finds is what the "may not be English" check measures.
-        speech = _detect_speech(samples) if (options.vad or self.english_only) and samples.size else None
+        batched = options.batch_size > 1 and options.vad and self.batches
+        if not batched and options.batch_size > 1:
+            options = replace(options, batch_size=1)
+        max_chunk = WINDOW_SECONDS if batched else float("inf")
+        speech = _detect_speech(samples, max_chunk) if (options.vad or self.english_only) and samples.size else None
         cut = speech if options.vad else None
         audio = cut.cut(samples) if cut is not None else samples
         report = _monotonic(progress)
@@ -313,7 +347,8 @@ class _BaseEngine:
             def on_time(t: float) -> None:
                 report(min(cut.original(t) if cut is not None else t, duration))
 
-            raw, get_language = self._decode(audio, language, options, on_time)
+            windows = _windows(cut) if batched and cut is not None else None
+            raw, get_language = self._decode(audio, language, options, on_time, windows)
             for seg in raw:
                 seg = _tidy(_restore(seg, cut) if cut is not None else seg, duration)
                 # Punctuation alone (Whisper's "." on noise) is nothing to search.
@@ -348,21 +383,18 @@ class FasterWhisperEngine(_BaseEngine):
     """CTranslate2 Whisper (int8 on CPU, float16 on CUDA)."""
 
     name = "faster-whisper"
+    batches = True
 
     def __init__(self, model_name: str, model: Any) -> None:
         super().__init__(model_name, english_only=not model.model.is_multilingual)
         self._model = model
+        self._batched = None
 
-    def _decode(
-        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress
-    ) -> tuple[Iterator[Segment], Callable[[], str]]:
-        raw, info = self._model.transcribe(
-            audio,
-            language=language,
+    def _common(self, options: TranscribeOptions) -> dict[str, Any]:
+        return dict(
             task="transcribe",
             beam_size=options.beam_size,
             best_of=options.best_of,
-            temperature=list(options.temperature),
             compression_ratio_threshold=options.compression_ratio_threshold,
             log_prob_threshold=options.log_prob_threshold,
             no_speech_threshold=options.no_speech_threshold,
@@ -373,19 +405,95 @@ class FasterWhisperEngine(_BaseEngine):
             vad_filter=False,  # the shared pipeline already cut the silence
         )
 
+    def _decode(
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
+        windows: list[tuple[float, float]] | None = None,
+    ) -> tuple[Iterator[Segment], Callable[[], str]]:
+        if windows:
+            return self._decode_batched(audio, language, options, progress, windows)
+        raw, info = self._model.transcribe(
+            audio, language=language, temperature=list(options.temperature), **self._common(options)
+        )
+        return (_segment(s) for s in raw), lambda: info.language
+
+    def _decode_batched(
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
+        windows: list[tuple[float, float]],
+    ) -> tuple[Iterator[Segment], Callable[[], str]]:
+        from faster_whisper import BatchedInferencePipeline
+
+        if self._batched is None:
+            self._batched = BatchedInferencePipeline(self._model)
+        raw, info = self._batched.transcribe(
+            audio, language=language, temperature=options.temperature[0], batch_size=options.batch_size,
+            clip_timestamps=[{"start": a, "end": b} for a, b in windows],
+            without_timestamps=False,  # timestamp tokens split a window into sentence-sized segments
+            **self._common(options),
+        )
+
         def segments() -> Iterator[Segment]:
-            for s in raw:
-                yield Segment(
-                    start=s.start,
-                    end=s.end,
-                    text=s.text,
-                    avg_logprob=float(s.avg_logprob),
-                    no_speech_prob=float(s.no_speech_prob),
-                    compression_ratio=float(s.compression_ratio),
-                    words=tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words or ()),
-                )
+            pending: list[Segment] = []
+            current = 0
+            for seg in map(_segment, raw):
+                where = _window_of(windows, seg)
+                while current < where:
+                    yield from self._checked(audio, language, options, windows[current], pending)
+                    pending, current = [], current + 1
+                pending.append(seg)
+                progress(seg.end)
+            for w in range(current, len(windows)):
+                yield from self._checked(audio, language, options, windows[w], pending)
+                pending = []
 
         return segments(), lambda: info.language
+
+    def _checked(self, audio: np.ndarray, language: str | None, options: TranscribeOptions,
+                 window: tuple[float, float], segments: list[Segment]) -> list[Segment]:
+        """A window's batched segments, or its sequential decode with the temperature fallback when they fail."""
+        if not any(_failed(s, options) for s in segments):
+            return segments
+        start, end = window
+        piece = audio[int(round(start * SAMPLE_RATE)) : int(round(end * SAMPLE_RATE))]
+        raw, _ = self._model.transcribe(
+            piece, language=language, temperature=list(options.temperature), **self._common(options)
+        )
+        return [_shifted(_segment(s), start) for s in raw]
+
+
+def _segment(s: Any) -> Segment:
+    """A faster-whisper segment as our record."""
+    return Segment(
+        start=s.start,
+        end=s.end,
+        text=s.text,
+        avg_logprob=float(s.avg_logprob),
+        no_speech_prob=float(s.no_speech_prob),
+        compression_ratio=float(s.compression_ratio),
+        words=tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words or ()),
+    )
+
+
+def _shifted(seg: Segment, offset: float) -> Segment:
+    """`seg` moved `offset` seconds later."""
+    words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in seg.words)
+    return replace(seg, start=seg.start + offset, end=seg.end + offset, words=words)
+
+
+def _window_of(windows: list[tuple[float, float]], seg: Segment) -> int:
+    """The index of the window holding the middle of `seg`."""
+    middle = (seg.start + seg.end) / 2
+    for i, (_, end) in enumerate(windows):
+        if middle < end:
+            return i
+    return len(windows) - 1
+
+
+def _failed(seg: Segment, options: TranscribeOptions) -> bool:
+    """Whisper's own fallback test: looping text, or low confidence in a window that is not silent."""
+    if seg.compression_ratio is not None and seg.compression_ratio > options.compression_ratio_threshold:
+        return True
+    silent = seg.no_speech_prob is not None and seg.no_speech_prob > options.no_speech_threshold
+    return seg.avg_logprob is not None and seg.avg_logprob < options.log_prob_threshold and not silent
 
 
 # --- openai-whisper -------------------------------------------------------------
@@ -421,7 +529,8 @@ class OpenAIWhisperEngine(_BaseEngine):
         self._fp16 = device == "cuda"
 
     def _decode(
-        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress
+        self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
+        windows: list[tuple[float, float]] | None = None,
     ) -> tuple[Iterator[Segment], Callable[[], str]]:
         # The package re-exports the function `transcribe` under the module's name.
         wt = importlib.import_module("whisper.transcribe")

@@ -122,15 +122,19 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where Whisper runs (default auto).")
 @click.option("--vocabulary", type=click.Path(dir_okay=False, exists=True),
               help="File of domain terms, one per line, to help the recogniser.")
+@click.option("--beam-size", type=click.IntRange(min=1), help="Beam width (default 1, greedy; 5 is slower, a little more accurate).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="30 s windows decoded at once by faster-whisper (default 8; 1 = one at a time).")
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
-           vocabulary: str | None, max_download_bytes: int | None, no_refresh: bool) -> None:
+           vocabulary: str | None, beam_size: int | None, batch_size: int | None, max_download_bytes: int | None,
+           no_refresh: bool) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from podsearch.pipeline import ingest as run_ingest
 
-    settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes)
+    settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes,
+                         beam_size=beam_size, batch_size=batch_size)
     terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
     with _TqdmProgress() as progress:
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms)
@@ -145,7 +149,11 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
 
 
 class _TqdmProgress:
-    """Shows pipeline progress as one tqdm bar per episode."""
+    """Shows pipeline progress: a tqdm bar for the episode being transcribed, a line per episode indexed.
+
+    Transcription of one episode overlaps indexing of the one before, so
+    "indexed" lines may arrive while the next bar is running.
+    """
 
     def __enter__(self) -> "_TqdmProgress":
         self.bar = None
@@ -159,14 +167,21 @@ class _TqdmProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+            self.title = None
+
+    def _write(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            click.echo(message, err=True)
 
     def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
         from tqdm import tqdm
 
         if p.stage in ("warning", "feed-failed", "episode-failed"):
-            (self.bar.write if self.bar else lambda m: click.echo(m, err=True))(f"warning: {p.message}")
-            if p.stage == "episode-failed":
+            if p.stage == "episode-failed" and p.title == self.title:
                 self._close()
+            self._write(f"warning: {p.message}")
             return
         if p.stage == "transcribe":
             if self.bar is None or self.title != p.title:
@@ -177,11 +192,11 @@ class _TqdmProgress:
             self.bar.n = round(min(p.done, p.total or p.done), 1)
             self.bar.refresh()
         elif p.stage == "episode-done":
-            if self.bar is not None:
+            if self.bar is not None and self.title == p.title:
                 self.bar.n = self.bar.total
                 self.bar.refresh()
-            self._close()
-            click.echo(f"indexed: {p.title}", err=True)
+                self._close()
+            self._write(f"indexed: {p.title}")
 
 
 @cli.command()

@@ -8,10 +8,13 @@ that is interrupted resumes where it stopped and repeats no finished episode.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from podsearch.config import Settings
@@ -169,14 +172,46 @@ def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tu
         return ()  # chapters are a nicety; never fail an episode for them
 
 
-class Ingester:
-    """Runs pending episodes through download, transcription and indexing."""
+class TranscriptSource(Protocol):
+    """Where finished transcripts come from: this process, or a cluster (podsearch.distributed)."""
 
-    def __init__(self, settings: Settings, library: Library, index, progress: ProgressFn | None = None,
-                 vocabulary: tuple[str, ...] = ()) -> None:
+    def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
+        """One `Produced` per row, in any order; the caller writes them down."""
+        ...
+
+
+@dataclass(frozen=True)
+class Produced:
+    """One episode's transcript, or why there is none."""
+
+    row: EpisodeRow
+    transcript: Transcript | None = None
+    error: PodsearchError | None = None
+    saved: bool = False  # read back from the home: already written, nothing to save
+
+
+def _locked(progress: ProgressFn) -> ProgressFn:
+    """`progress` callable from several threads at once (tqdm bars, job state)."""
+    lock = threading.Lock()
+
+    def report(p: Progress) -> None:
+        with lock:
+            progress(p)
+
+    return report
+
+
+def resumable(row: EpisodeRow) -> Path | None:
+    """The transcript file of an episode transcribed before an interruption, if it is still there."""
+    path = Path(row.transcript_path) if row.transcript_path else None
+    return path if row.status == TRANSCRIBED and path is not None and path.exists() else None
+
+
+class Transcriber:
+    """Turns one episode into a Transcript in this process: publisher's, or Whisper's."""
+
+    def __init__(self, settings: Settings, progress: ProgressFn | None = None, vocabulary: tuple[str, ...] = ()) -> None:
         self.settings = settings
-        self.library = library
-        self.index = index
         self.progress = progress or (lambda p: None)
         self.vocabulary = vocabulary
         self._engine = None
@@ -193,13 +228,21 @@ class Ingester:
             )
         return self._engine
 
-    def _download_audio(self, row: EpisodeRow, local_ok: bool) -> Path:
+    def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
+        """The decoding settings of this home."""
+        from ingest.transcribe import TranscribeOptions
+
+        return TranscribeOptions(vocabulary=self.vocabulary, beam_size=self.settings.beam_size,
+                                 batch_size=self.settings.batch_size)
+
+    def download_audio(self, row: EpisodeRow, local_ok: bool) -> Path:
+        """The episode's audio file in the home's cache, downloaded if needed."""
         from ingest.download import download
 
         return download(row.episode.audio_url, self.settings.audio_dir, settings=self.settings,
                         expected_type="audio", local_ok=local_ok)
 
-    def transcribe(self, row: EpisodeRow, local_ok: bool, audio: Future | None) -> Transcript:
+    def transcribe(self, row: EpisodeRow, local_ok: bool, audio: Future | None = None) -> Transcript:
         """A Transcript for the episode: the publisher's if offered, else Whisper's."""
         ep = row.episode
         segments: tuple[Segment, ...] | None = None
@@ -210,15 +253,14 @@ class Ingester:
             self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
         if segments is None:
             from ingest.audio import decode_audio
-            from ingest.transcribe import TranscribeOptions
 
             self.progress(Progress("download", ep.title))
-            path = audio.result() if audio is not None else self._download_audio(row, local_ok)
+            path = audio.result() if audio is not None else self.download_audio(row, local_ok)
             samples = decode_audio(path)
             duration = len(samples) / 16000.0
             self.progress(Progress("transcribe", ep.title, 0.0, duration))
             result = self.engine.transcribe(
-                samples, TranscribeOptions(vocabulary=self.vocabulary),
+                samples, self.options(),
                 progress=lambda done: self.progress(Progress("transcribe", ep.title, done, duration)),
             )
             for warning in result.warnings:
@@ -232,46 +274,129 @@ class Ingester:
             chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
         )
 
-    def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
-        """Process `rows` in order; downloads of later episodes overlap transcription."""
-        from transcripts.store import content_hash, load_transcript, save_transcript
 
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.download_workers)) as pool:
-            futures: dict[int, Future] = {}
+class LocalSource:
+    """Transcribes in a background thread, one episode ahead of indexing.
 
-            def prefetch(upto: int) -> None:
-                for r in rows[: upto + 1]:
-                    if r.id not in futures and r.status != TRANSCRIBED and not r.episode.transcripts:
-                        futures[r.id] = pool.submit(self._download_audio, r, r.feed_id in local_feeds)
+    Downloads run further ahead in a small pool; transcription of the next
+    episode overlaps the embedding and indexing of the last one.
+    """
 
-            for i, row in enumerate(rows):
-                prefetch(i + self.settings.download_workers)
-                ep = row.episode
+    def __init__(self, transcriber: Transcriber, ahead: int = 1) -> None:
+        self.transcriber = transcriber
+        self.ahead = ahead
+
+    def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
+        """Transcripts in the order of `rows`, produced while the caller indexes."""
+        done: queue.Queue = queue.Queue(maxsize=self.ahead)
+        stop = threading.Event()
+        worker = threading.Thread(target=self._produce, args=(rows, local_feeds, done, stop),
+                                  name="podsearch-transcribe", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = done.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
                 try:
-                    path = Path(row.transcript_path) if row.transcript_path else None
-                    if row.status == TRANSCRIBED and path is not None and path.exists():
-                        transcript = load_transcript(path)  # resume: transcribed before an interruption
+                    done.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
+    def _produce(self, rows: list[EpisodeRow], local_feeds: set[int], done: queue.Queue, stop: threading.Event) -> None:
+        from transcripts.store import load_transcript
+
+        workers = max(1, self.transcriber.settings.download_workers)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podsearch-download")
+        futures: dict[int, Future] = {}
+
+        def prefetch(upto: int) -> None:
+            for r in rows[: upto + 1]:
+                if r.id not in futures and resumable(r) is None and not r.episode.transcripts:
+                    futures[r.id] = pool.submit(self.transcriber.download_audio, r, r.feed_id in local_feeds)
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    done.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        try:
+            for i, row in enumerate(rows):
+                if stop.is_set():
+                    return
+                prefetch(i + workers)
+                try:
+                    path = resumable(row)
+                    if path is not None:
+                        item = Produced(row, load_transcript(path), saved=True)
                     else:
-                        transcript = self.transcribe(row, row.feed_id in local_feeds, futures.get(row.id))
-                        path = save_transcript(transcript, self.settings.transcripts_dir)
-                        self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
-                    self.progress(Progress("index", ep.title))
-                    self.index.add_transcript(
-                        transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
-                        max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
-                    )
-                    self.library.set_status(row.id, INDEXED, source=transcript.source)
-                    report.indexed.append(ep.title)
-                    self.progress(Progress("episode-done", ep.title))
+                        item = Produced(row, self.transcriber.transcribe(row, row.feed_id in local_feeds, futures.get(row.id)))
                 except PodsearchError as exc:
-                    message = f"{row.show_title} / {ep.title}: {exc}"
-                    self.library.set_status(row.id, FAILED, error=str(exc))
-                    report.episode_errors.append((ep.title, message))
-                    self.progress(Progress("episode-failed", ep.title, message=message))
+                    item = Produced(row, error=exc)
                 finally:
                     futures.pop(row.id, None)
+                if not put(item):
+                    return
+            put(None)
+        except BaseException as exc:  # a bug must surface in the caller, not die with the thread
+            put(exc)
+        finally:
             for fut in futures.values():
                 fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Ingester:
+    """Writes down what a TranscriptSource produces: transcript files, statuses, the index.
+
+    The one writer of the home: sources only compute, so transcripts made in
+    threads or on other machines never write the home concurrently.
+    """
+
+    def __init__(self, settings: Settings, library: Library, index, progress: ProgressFn | None = None,
+                 vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> None:
+        self.settings = settings
+        self.library = library
+        self.index = index
+        self.progress = _locked(progress or (lambda p: None))
+        self.source = source or LocalSource(Transcriber(settings, self.progress, vocabulary))
+
+    def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
+        """Transcribe, save and index `rows`; each finished episode is recorded at once."""
+        from transcripts.store import content_hash, save_transcript
+
+        for item in self.source.transcripts(rows, local_feeds):
+            row, ep = item.row, item.row.episode
+            try:
+                if item.error is not None:
+                    raise item.error
+                transcript = item.transcript
+                if not item.saved:
+                    path = save_transcript(transcript, self.settings.transcripts_dir)
+                    self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
+                self.progress(Progress("index", ep.title))
+                self.index.add_transcript(
+                    transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
+                    max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
+                )
+                self.library.set_status(row.id, INDEXED, source=transcript.source)
+                report.indexed.append(ep.title)
+                self.progress(Progress("episode-done", ep.title))
+            except PodsearchError as exc:
+                message = f"{row.show_title} / {ep.title}: {exc}"
+                self.library.set_status(row.id, FAILED, error=str(exc))
+                report.episode_errors.append((ep.title, message))
+                self.progress(Progress("episode-failed", ep.title, message=message))
 
 
 def pending_episodes(library: Library, limit: int | None = None) -> list[EpisodeRow]:
@@ -281,8 +406,12 @@ def pending_episodes(library: Library, limit: int | None = None) -> list[Episode
 
 
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
-           vocabulary: tuple[str, ...] = ()) -> IngestReport:
-    """Refresh every feed, then transcribe and index what is new."""
+           vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> IngestReport:
+    """Refresh every feed, then transcribe and index what is new.
+
+    `source` makes the transcripts (default: this process, one episode ahead
+    of indexing); whatever makes them, only this call writes the home.
+    """
     report = IngestReport()
     emit = progress or (lambda p: None)
     library = open_library(settings)
@@ -302,7 +431,7 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
             index = open_index(settings)
             try:
                 local = {f.id for f in library.feeds() if f.local}
-                Ingester(settings, library, index, emit, vocabulary).run(rows, local, report)
+                Ingester(settings, library, index, emit, vocabulary, source).run(rows, local, report)
             finally:
                 index.close()
         return report
