@@ -7,7 +7,12 @@ one warm-up run each (openai-whisper compiles its word-alignment code then).
 Prints seconds, real-time factor (seconds of compute per second of audio),
 the ratio openai/faster, and each engine's WER against the reference.
 
-    .venv/bin/python bench/bench_engines.py [--audio FILE --reference TEXT]
+A second table does the same on one episode of the demo podcast (espeak
+speech, ~95 s) with the ingest's own settings (VAD on, greedy), WER against
+the episode's script: openai-whisper, faster-whisper one window at a time,
+and faster-whisper batched (the default of `podsearch ingest`).
+
+    .venv/bin/python bench/bench_engines.py [--audio FILE --reference TEXT] [--no-demo]
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from podsearch.config import DEFAULT_WHISPER_MODEL, ENGINES, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 JFK = ROOT / "tests" / "data" / "jfk.flac"
+DEMO_EPISODE = ROOT / "demo" / "episodes" / "ep1-angry-relative.mp3"
+DEMO_SCRIPT = ROOT / "demo" / "scripts" / "ep1-angry-relative.txt"
 JFK_REFERENCE = (
     "And so my fellow Americans, ask not what your country can do for you, "
     "ask what you can do for your country."
@@ -48,6 +55,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_WHISPER_MODEL)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo-episode table")
     args = parser.parse_args()
 
     reference = args.reference or (JFK_REFERENCE if args.audio.resolve() == JFK else None)
@@ -76,6 +84,33 @@ def main() -> None:
         print(f"{name:<16}{seconds:>10.2f}{seconds / audio_seconds:>10.3f}{wer_text:>10}")
     ratio = rows["openai-whisper"][0] / rows["faster-whisper"][0]
     print(f"openai-whisper / faster-whisper time: {ratio:.2f}x")
+    if not args.no_demo:
+        demo(args.model, args.device, models_dir)
+
+
+def demo(model: str, device: str, models_dir: Path) -> None:
+    """The second table: one demo episode with the ingest's settings."""
+    samples = decode_audio(DEMO_EPISODE)
+    audio_seconds = len(samples) / 16000
+    reference = normalise(DEMO_SCRIPT.read_text(encoding="utf-8"))
+    runs = [
+        ("openai-whisper", "openai-whisper", TranscribeOptions(beam_size=1)),
+        ("faster-whisper", "faster-whisper", TranscribeOptions(beam_size=1)),
+        ("faster batched 8", "faster-whisper", TranscribeOptions(beam_size=1, batch_size=8)),
+    ]
+    print(f"\naudio: {DEMO_EPISODE.name} = {audio_seconds:.1f} s; VAD on, greedy (beam 1), word timestamps on")
+    print(f"{'engine':<18}{'seconds':>10}{'RTF':>10}{'WER':>10}")
+    times = {}
+    for label, name, options in runs:
+        engine = load_engine(name, model, device=device, models_dir=models_dir)
+        engine.transcribe(samples[: 16000 * 5], options)  # warm-up
+        start = time.perf_counter()
+        result = engine.transcribe(samples, options)
+        times[label] = time.perf_counter() - start
+        wer = jiwer.wer(reference, normalise(result.text))
+        print(f"{label:<18}{times[label]:>10.2f}{times[label] / audio_seconds:>10.3f}{wer:>10.3f}")
+    print(f"openai-whisper / faster-whisper: {times['openai-whisper'] / times['faster-whisper']:.2f}x; "
+          f"openai-whisper / faster batched: {times['openai-whisper'] / times['faster batched 8']:.2f}x")
 
 
 if __name__ == "__main__":

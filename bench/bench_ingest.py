@@ -35,13 +35,16 @@ def audio_seconds(home: Path) -> float:
 def run(engine: str, feed: Path) -> dict[str, float]:
     """Ingest `feed` into a fresh home with `engine`; returns the figures."""
     from index.embed import get_embedder
-    from ingest.transcribe import TranscribeOptions, load_engine
+    from ingest.transcribe import TranscribeOptions, auto_workers, load_engine
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         settings = load_settings(home, engine=engine)
         t0 = time.perf_counter()
-        loaded = load_engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir)
+        # The same engine the ingest will use (same workers), so its load is not timed twice.
+        workers = settings.transcribe_workers or auto_workers(engine, settings.device)
+        loaded = load_engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir,
+                             workers=workers)
         loaded.transcribe(np.zeros(16000, dtype=np.float32), TranscribeOptions())
         get_embedder(settings.embed_model).encode(["warm-up"])
         load_s = time.perf_counter() - t0

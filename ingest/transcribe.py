@@ -185,10 +185,10 @@ class _Speech:
         return t + silence / SAMPLE_RATE
 
 
-def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf")) -> _Speech:
+def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf"), min_silence_ms: int = 2000) -> _Speech:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(max_speech_duration_s=max_chunk_seconds)
+    options = VadOptions(max_speech_duration_s=max_chunk_seconds, min_silence_duration_ms=min_silence_ms)
     stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
     return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
 
@@ -335,8 +335,9 @@ class _BaseEngine:
         batched = options.batch_size > 1 and options.vad and self.batches
         if not batched and options.batch_size > 1:
             options = replace(options, batch_size=1)
-        max_chunk = WINDOW_SECONDS if batched else float("inf")
-        speech = _detect_speech(samples, max_chunk) if (options.vad or self.english_only) and samples.size else None
+        # Batches want short chunks (sentences) to fill each 30 s window.
+        vad = dict(max_chunk_seconds=WINDOW_SECONDS, min_silence_ms=2000) if batched else {}
+        speech = _detect_speech(samples, **vad) if (options.vad or self.english_only) and samples.size else None
         cut = speech if options.vad else None
         audio = cut.cut(samples) if cut is not None else samples
         report = _monotonic(progress)
@@ -388,7 +389,8 @@ class FasterWhisperEngine(_BaseEngine):
     def __init__(self, model_name: str, model: Any) -> None:
         super().__init__(model_name, english_only=not model.model.is_multilingual)
         self._model = model
-        self._batched = None
+        # The batched pipeline keeps per-call state; one per calling thread.
+        self._local = threading.local()
 
     def _common(self, options: TranscribeOptions) -> dict[str, Any]:
         return dict(
@@ -422,9 +424,9 @@ class FasterWhisperEngine(_BaseEngine):
     ) -> tuple[Iterator[Segment], Callable[[], str]]:
         from faster_whisper import BatchedInferencePipeline
 
-        if self._batched is None:
-            self._batched = BatchedInferencePipeline(self._model)
-        raw, info = self._batched.transcribe(
+        if getattr(self._local, "batched", None) is None:
+            self._local.batched = BatchedInferencePipeline(self._model)
+        raw, info = self._local.batched.transcribe(
             audio, language=language, temperature=options.temperature[0], batch_size=options.batch_size,
             clip_timestamps=[{"start": a, "end": b} for a, b in windows],
             without_timestamps=False,  # timestamp tokens split a window into sentence-sized segments
@@ -580,7 +582,7 @@ class OpenAIWhisperEngine(_BaseEngine):
 # --- loading ----------------------------------------------------------------------
 
 _BUNDLED = ("tiny.en",)
-_ENGINES: dict[tuple[str, str, str, str], Engine] = {}
+_ENGINES: dict[tuple[str, str, str, str, int, int], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -623,7 +625,7 @@ def _auto_device(engine: str, device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _load_faster(model: str, device: str, models_dir: Path) -> Engine:
+def _load_faster(model: str, device: str, models_dir: Path, workers: int, threads: int) -> Engine:
     from faster_whisper import WhisperModel
 
     if model.startswith("bundled:"):
@@ -643,7 +645,8 @@ def _load_faster(model: str, device: str, models_dir: Path) -> Engine:
             source,
             device=device,
             compute_type=compute_type,
-            cpu_threads=os.cpu_count() or 1,
+            cpu_threads=threads,
+            num_workers=workers,
             download_root=str(models_dir / "faster-whisper"),
         )
     except Exception as exc:  # the library raises anything from OSError to hub errors
@@ -655,13 +658,13 @@ def _load_faster(model: str, device: str, models_dir: Path) -> Engine:
     return FasterWhisperEngine(model, loaded)
 
 
-def _load_openai(model: str, device: str, models_dir: Path) -> Engine:
+def _load_openai(model: str, device: str, models_dir: Path, workers: int, threads: int) -> Engine:
     import torch
     import whisper
 
     from ingest.ct2_convert import cached_checkpoint, load_whisper_checkpoint
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     if model.startswith("bundled:"):
         name = model.removeprefix("bundled:")
         loaded = load_whisper_checkpoint(cached_checkpoint(_bundled_dir(name), models_dir, name), device)
@@ -683,22 +686,38 @@ def _load_openai(model: str, device: str, models_dir: Path) -> Engine:
     return OpenAIWhisperEngine(model, loaded, device)
 
 
-def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Path) -> Engine:
-    """A ready engine for `model`, loaded once per process per (engine, model, device).
+def auto_workers(engine: str, device: str = "cpu") -> int:
+    """How many episodes to transcribe at once: independent single-threaded
+    streams use small CPUs better than one stream on every core (on 2 cores,
+    2 x 1 thread is ~1.4x faster than 1 x 2; bench/bench_ingest.py).
+    openai-whisper and GPUs take one at a time."""
+    cores = os.cpu_count() or 1
+    if engine != "faster-whisper" or _auto_device(engine, device) == "cuda":
+        return 1
+    return cores if cores <= 2 else min(4, cores // 2)
+
+
+def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Path, workers: int = 1,
+                threads: int | None = None) -> Engine:
+    """A ready engine for `model`, loaded once per process per (engine, model, device, workers, threads).
 
     `model` is "bundled:tiny.en", an official Whisper name (may need a
     download) or a local path (CTranslate2 folder, or a .pt for openai-whisper).
+    `workers` is how many threads may call `transcribe` at once (faster-whisper);
+    `threads` the CPU threads each uses (default: the cores shared among them).
     """
     if engine not in ENGINES:
         raise ModelError(f"Unknown engine '{engine}': choose one of {', '.join(ENGINES)}")
     if device not in ("auto", "cpu", "cuda"):
         raise ModelError(f"Unknown device '{device}': choose auto, cpu or cuda")
-    key = (engine, model, device, str(models_dir))
+    workers = max(1, workers) if engine == "faster-whisper" else 1
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    key = (engine, model, device, str(models_dir), workers, threads)
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             resolved = _auto_device(engine, device)
             loader = _load_faster if engine == "faster-whisper" else _load_openai
-            _ENGINES[key] = loader(model, resolved, Path(models_dir))
+            _ENGINES[key] = loader(model, resolved, Path(models_dir), workers, threads)
         return _ENGINES[key]
 
 
@@ -708,6 +727,7 @@ __all__ = [
     "OpenAIWhisperEngine",
     "TranscribeOptions",
     "TranscriptionResult",
+    "auto_workers",
     "flag_segment",
     "load_engine",
     "official_models",

@@ -124,17 +124,18 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
               help="File of domain terms, one per line, to help the recogniser.")
 @click.option("--beam-size", type=click.IntRange(min=1), help="Beam width (default 1, greedy; 5 is slower, a little more accurate).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="30 s windows decoded at once by faster-whisper (default 8; 1 = one at a time).")
+@click.option("--workers", type=click.IntRange(min=1), help="Episodes transcribed at once (default: suits the machine, 2 on 2 cores).")
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
-           vocabulary: str | None, beam_size: int | None, batch_size: int | None, max_download_bytes: int | None,
-           no_refresh: bool) -> None:
+           vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
+           max_download_bytes: int | None, no_refresh: bool) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from podsearch.pipeline import ingest as run_ingest
 
     settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes,
-                         beam_size=beam_size, batch_size=batch_size)
+                         beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers)
     terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
     with _TqdmProgress() as progress:
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms)
@@ -149,53 +150,57 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
 
 
 class _TqdmProgress:
-    """Shows pipeline progress: a tqdm bar for the episode being transcribed, a line per episode indexed.
+    """Shows pipeline progress: a tqdm bar per episode being transcribed, a line per episode indexed.
 
-    Transcription of one episode overlaps indexing of the one before, so
-    "indexed" lines may arrive while the next bar is running.
+    Several episodes may be transcribed at once, and indexing of one overlaps
+    transcription of the next, so bars are kept by episode title.
     """
 
     def __enter__(self) -> "_TqdmProgress":
-        self.bar = None
-        self.title = None
+        self.bars: dict[str, object] = {}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._close()
+        for title in list(self.bars):
+            self._close(title)
 
-    def _close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-            self.title = None
+    def _close(self, title: str) -> None:
+        bar = self.bars.pop(title, None)
+        if bar is not None:
+            bar.close()
 
     def _write(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.write(message, file=sys.stderr)
-        else:
-            click.echo(message, err=True)
-
-    def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
         from tqdm import tqdm
 
+        tqdm.write(message, file=sys.stderr)
+
+    def _bar(self, title: str, total: float):  # noqa: ANN202 - tqdm
+        from tqdm import tqdm
+
+        if title not in self.bars:
+            used = {getattr(b, "slot", 0) for b in self.bars.values()}
+            position = next(i for i in range(len(used) + 1) if i not in used)
+            self.bars[title] = tqdm(
+                total=round(total, 1), desc=title[:40], unit="s audio", file=sys.stderr, position=position,
+                leave=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+            self.bars[title].slot = position
+        return self.bars[title]
+
+    def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
         if p.stage in ("warning", "feed-failed", "episode-failed"):
-            if p.stage == "episode-failed" and p.title == self.title:
-                self._close()
+            if p.stage == "episode-failed":
+                self._close(p.title)
             self._write(f"warning: {p.message}")
-            return
-        if p.stage == "transcribe":
-            if self.bar is None or self.title != p.title:
-                self._close()
-                self.title = p.title
-                self.bar = tqdm(total=round(p.total or 0, 1), desc=p.title[:40], unit="s audio", file=sys.stderr,
-                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
-            self.bar.n = round(min(p.done, p.total or p.done), 1)
-            self.bar.refresh()
+        elif p.stage == "transcribe":
+            bar = self._bar(p.title, p.total or 0)
+            bar.n = round(min(p.done, p.total or p.done), 1)
+            bar.refresh()
         elif p.stage == "episode-done":
-            if self.bar is not None and self.title == p.title:
-                self.bar.n = self.bar.total
-                self.bar.refresh()
-                self._close()
+            bar = self.bars.get(p.title)
+            if bar is not None:
+                bar.n = bar.total
+                bar.refresh()
+                self._close(p.title)
             self._write(f"indexed: {p.title}")
 
 

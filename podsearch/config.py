@@ -42,6 +42,7 @@ class Settings:
     # --batch-size 1 is the slower, slightly more accurate choice.
     beam_size: int = 1
     batch_size: int = 8
+    transcribe_workers: int = 0  # episodes transcribed at once; 0: suit the machine
     min_passage_seconds: float = 20.0
     max_passage_seconds: float = 60.0
     # all-MiniLM-L6-v2 truncates at 256 word pieces; words are ~1.3 pieces.
@@ -94,7 +95,7 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["embed_model"] = os.environ["PODSEARCH_EMBED_MODEL"]
     if _env_bool("PODSEARCH_ALLOW_PRIVATE"):
         env["allow_private"] = True
-    for key in ("beam_size", "batch_size"):
+    for key in ("beam_size", "batch_size", "transcribe_workers"):
         if os.environ.get(f"PODSEARCH_{key.upper()}"):
             env[key] = int(os.environ[f"PODSEARCH_{key.upper()}"])
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):

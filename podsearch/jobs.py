@@ -39,6 +39,8 @@ class JobState:
     fraction: float = 0.0  # of the whole job, 0..1
     episodes_done: int = 0
     episodes_total: int | None = None
+    # Share transcribed of each episode in flight (several run at once).
+    partial: dict[str, float] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     report: IngestReport | None = None
     error: str | None = None
@@ -122,6 +124,7 @@ def _tracker(settings: Settings, limit: int | None, state: JobState):  # noqa: A
         state.stage, state.title = p.stage, p.title
         if p.stage in ("episode-done", "episode-failed"):
             state.episodes_done += 1
+            state.partial.pop(p.title, None)
             state.log.append(p.message or f"indexed: {p.title}")
         elif p.message:
             state.log.append(p.message)
@@ -131,11 +134,14 @@ def _tracker(settings: Settings, limit: int | None, state: JobState):  # noqa: A
 
 
 def _fraction(state: JobState, p: Progress) -> float:
-    """Finished episodes plus the share of the current step, over all episodes."""
+    """Finished episodes plus the transcribed share of those in flight, over all episodes."""
     if not state.episodes_total:
         return state.fraction
-    within = (p.done / p.total) if p.total and p.stage == "transcribe" else 0.0
-    return max(0.0, min(1.0, (state.episodes_done + max(0.0, min(1.0, within))) / state.episodes_total))
+    if p.total and p.stage == "transcribe":
+        state.partial[p.title] = max(0.0, min(1.0, p.done / p.total))
+    done = state.episodes_done + sum(state.partial.values())
+    # Never move backwards: a new episode starting must not undo the bar.
+    return max(state.fraction, min(1.0, done / state.episodes_total))
 
 
 def _pending_count(settings: Settings, limit: int | None) -> int:

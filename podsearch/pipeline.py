@@ -210,22 +210,27 @@ def resumable(row: EpisodeRow) -> Path | None:
 class Transcriber:
     """Turns one episode into a Transcript in this process: publisher's, or Whisper's."""
 
-    def __init__(self, settings: Settings, progress: ProgressFn | None = None, vocabulary: tuple[str, ...] = ()) -> None:
+    def __init__(self, settings: Settings, progress: ProgressFn | None = None, vocabulary: tuple[str, ...] = (),
+                 workers: int = 1, threads: int | None = None) -> None:
         self.settings = settings
         self.progress = progress or (lambda p: None)
         self.vocabulary = vocabulary
+        self.workers = workers  # threads that call transcribe() at once
+        self.threads = threads  # CPU threads for each (None: the cores shared among workers)
         self._engine = None
+        self._lock = threading.Lock()
 
     @property
     def engine(self):  # noqa: ANN201 - ingest.transcribe.Engine
         """The Whisper engine, loaded on first use (never for publisher transcripts)."""
-        if self._engine is None:
-            from ingest.transcribe import load_engine
+        with self._lock:  # workers ask at once; load the model once
+            if self._engine is None:
+                from ingest.transcribe import load_engine
 
-            self._engine = load_engine(
-                self.settings.engine, self.settings.whisper_model, device=self.settings.device,
-                models_dir=self.settings.models_dir,
-            )
+                self._engine = load_engine(
+                    self.settings.engine, self.settings.whisper_model, device=self.settings.device,
+                    models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
+                )
         return self._engine
 
     def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
@@ -276,84 +281,98 @@ class Transcriber:
 
 
 class LocalSource:
-    """Transcribes in a background thread, one episode ahead of indexing.
+    """Transcribes in background threads while the caller indexes.
 
-    Downloads run further ahead in a small pool; transcription of the next
-    episode overlaps the embedding and indexing of the last one.
+    `workers` episodes are transcribed at once, each on its share of the
+    cores; downloads run ahead in a small pool. Transcripts come out in the
+    order they finish, at most `workers` waiting to be indexed.
     """
 
-    def __init__(self, transcriber: Transcriber, ahead: int = 1) -> None:
+    def __init__(self, transcriber: Transcriber, workers: int = 1) -> None:
         self.transcriber = transcriber
-        self.ahead = ahead
+        self.workers = max(1, workers)
 
     def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
-        """Transcripts in the order of `rows`, produced while the caller indexes."""
-        done: queue.Queue = queue.Queue(maxsize=self.ahead)
+        """One Produced per row, as each finishes."""
+        done: queue.Queue = queue.Queue(maxsize=self.workers)
         stop = threading.Event()
-        worker = threading.Thread(target=self._produce, args=(rows, local_feeds, done, stop),
-                                  name="podsearch-transcribe", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = done.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            while worker.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    done.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-
-    def _produce(self, rows: list[EpisodeRow], local_feeds: set[int], done: queue.Queue, stop: threading.Event) -> None:
-        from transcripts.store import load_transcript
-
-        workers = max(1, self.transcriber.settings.download_workers)
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podsearch-download")
+        ahead = max(1, self.transcriber.settings.download_workers)
+        pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="podsearch-download")
+        lock = threading.Lock()
         futures: dict[int, Future] = {}
+        todo = iter(enumerate(rows))
 
         def prefetch(upto: int) -> None:
             for r in rows[: upto + 1]:
                 if r.id not in futures and resumable(r) is None and not r.episode.transcripts:
                     futures[r.id] = pool.submit(self.transcriber.download_audio, r, r.feed_id in local_feeds)
 
-        def put(item: object) -> bool:
+        def claim() -> tuple[EpisodeRow, Future | None] | None:
+            with lock:
+                if stop.is_set():
+                    return None
+                i, row = next(todo, (None, None))
+                if row is None:
+                    return None
+                prefetch(i + ahead + self.workers - 1)
+                return row, futures.pop(row.id, None)
+
+        def put(item: object) -> None:
             while not stop.is_set():
                 try:
                     done.put(item, timeout=0.1)
-                    return True
+                    return
                 except queue.Full:
                     pass
-            return False
+
+        def work() -> None:
+            try:
+                while (claimed := claim()) is not None:
+                    put(self._produce(*claimed, local_feeds))
+            except BaseException as exc:  # a bug must surface in the caller, not die with the thread
+                put(exc)
+            finally:
+                put(_WORKER_DONE)
+
+        threads = [threading.Thread(target=work, name=f"podsearch-transcribe-{n}", daemon=True)
+                   for n in range(self.workers)]
+        for t in threads:
+            t.start()
+        try:
+            running = len(threads)
+            while running:
+                item = done.get()
+                if item is _WORKER_DONE:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+            while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
+                try:
+                    done.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            with lock:
+                for fut in futures.values():
+                    fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _produce(self, row: EpisodeRow, audio: Future | None, local_feeds: set[int]) -> Produced:
+        from transcripts.store import load_transcript
 
         try:
-            for i, row in enumerate(rows):
-                if stop.is_set():
-                    return
-                prefetch(i + workers)
-                try:
-                    path = resumable(row)
-                    if path is not None:
-                        item = Produced(row, load_transcript(path), saved=True)
-                    else:
-                        item = Produced(row, self.transcriber.transcribe(row, row.feed_id in local_feeds, futures.get(row.id)))
-                except PodsearchError as exc:
-                    item = Produced(row, error=exc)
-                finally:
-                    futures.pop(row.id, None)
-                if not put(item):
-                    return
-            put(None)
-        except BaseException as exc:  # a bug must surface in the caller, not die with the thread
-            put(exc)
-        finally:
-            for fut in futures.values():
-                fut.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            path = resumable(row)
+            if path is not None:
+                return Produced(row, load_transcript(path), saved=True)
+            return Produced(row, self.transcriber.transcribe(row, row.feed_id in local_feeds, audio))
+        except PodsearchError as exc:
+            return Produced(row, error=exc)
+
+
+_WORKER_DONE = object()
 
 
 class Ingester:
@@ -369,7 +388,12 @@ class Ingester:
         self.library = library
         self.index = index
         self.progress = _locked(progress or (lambda p: None))
-        self.source = source or LocalSource(Transcriber(settings, self.progress, vocabulary))
+        if source is None:
+            from ingest.transcribe import auto_workers
+
+            workers = settings.transcribe_workers or auto_workers(settings.engine, settings.device)
+            source = LocalSource(Transcriber(settings, self.progress, vocabulary, workers=workers), workers)
+        self.source = source
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
         """Transcribe, save and index `rows`; each finished episode is recorded at once."""

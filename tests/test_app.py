@@ -393,6 +393,8 @@ def test_ingest_job_progress_survives_reload_and_reports_statuses(
     tmp_path: Path, open_app, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
     monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # the feed is served on 127.0.0.1
+    # One episode at a time, so the held episode holds the whole job where the test looks.
+    monkeypatch.setenv("PODSEARCH_TRANSCRIBE_WORKERS", "1")
     release = threading.Event()
 
     def held_transcript(handler) -> None:  # noqa: ANN001 - BaseHTTPRequestHandler

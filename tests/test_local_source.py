@@ -1,0 +1,93 @@
+"""The local transcript source: several episodes at once, each exactly once, failures kept apart,
+and a bug in a worker thread surfacing in the caller instead of hanging the ingest."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from podsearch.config import load_settings
+from podsearch.errors import PodsearchError
+from podsearch.library import EpisodeRow
+from podsearch.pipeline import LocalSource, Transcriber
+from podsearch.records import Episode, Segment, Transcript
+
+
+def rows(n: int) -> list[EpisodeRow]:
+    # Enclosures are never fetched: the transcriber below stands in for Whisper.
+    return [EpisodeRow(id=i, feed_id=1, episode=Episode(guid=f"g{i}", title=f"Episode {i}", audio_url="x"),
+                       status="new", error=None, source=None, transcript_path=None, show_title="Show")
+            for i in range(n)]
+
+
+class Recording(Transcriber):
+    """Records which thread did each episode and how many ran at once; fails where told."""
+
+    def __init__(self, settings, fail: dict[int, BaseException] | None = None) -> None:  # noqa: ANN001
+        super().__init__(settings)
+        self.fail = fail or {}
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.threads: set[str] = set()
+
+    def download_audio(self, row, local_ok):  # noqa: ANN001, ANN201
+        return Path("unused")
+
+    def transcribe(self, row, local_ok, audio=None):  # noqa: ANN001, ANN201
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
+        try:
+            time.sleep(0.05)  # long enough for workers to overlap
+            if row.id in self.fail:
+                raise self.fail[row.id]
+            return Transcript(show="Show", episode=row.episode.title, guid=row.episode.guid,
+                              segments=(Segment(0.0, 1.0, f"words of {row.id}"),))
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.fixture()
+def settings(tmp_path: Path):  # noqa: ANN201
+    return load_settings(tmp_path)
+
+
+def test_every_episode_once_with_workers_in_parallel(settings) -> None:  # noqa: ANN001
+    transcriber = Recording(settings)
+    produced = list(LocalSource(transcriber, workers=3).transcripts(rows(10), set()))
+    assert sorted(p.row.id for p in produced) == list(range(10))
+    assert all(p.error is None and p.transcript.segments[0].text == f"words of {p.row.id}" for p in produced)
+    assert transcriber.most >= 2 and len(transcriber.threads) >= 2
+
+
+def test_an_episode_error_is_reported_and_the_rest_go_on(settings) -> None:  # noqa: ANN001
+    transcriber = Recording(settings, fail={2: PodsearchError("not decodable audio")})
+    produced = {p.row.id: p for p in LocalSource(transcriber, workers=2).transcripts(rows(5), set())}
+    assert sorted(produced) == list(range(5))
+    assert str(produced[2].error) == "not decodable audio" and produced[2].transcript is None
+    assert all(produced[i].transcript is not None for i in (0, 1, 3, 4))
+
+
+def test_a_bug_in_a_worker_reaches_the_caller_and_stops_the_rest(settings) -> None:  # noqa: ANN001
+    transcriber = Recording(settings, fail={1: RuntimeError("bug")})
+    source = LocalSource(transcriber, workers=2)
+    with pytest.raises(RuntimeError, match="bug"):
+        list(source.transcripts(rows(50), set()))
+    # The workers were told to stop: far from all 50 episodes were started, and none is still running.
+    assert transcriber.running == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("podsearch-transcribe")]
+
+
+def test_the_caller_stopping_early_stops_the_workers(settings) -> None:  # noqa: ANN001
+    transcriber = Recording(settings)
+    stream = LocalSource(transcriber, workers=2).transcripts(rows(50), set())
+    first = next(stream)
+    stream.close()  # what an interrupted ingest does to the generator
+    assert first.transcript is not None and transcriber.running == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("podsearch-transcribe")]
