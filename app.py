@@ -156,6 +156,7 @@ def seed_from_url() -> None:
         "q": qp.get("q"),
         "f_shows": qp.get_all("show") or None,
         "f_sources": [s for s in qp.get_all("source") if s in SOURCES] or None,
+        "f_person": qp.get("person"),
     }
     start, end = _date(qp.get("from")), _date(qp.get("to"))
     if start or end:
@@ -165,7 +166,7 @@ def seed_from_url() -> None:
             st.session_state[key] = value
     if "_search_params" not in st.session_state:
         st.session_state["_search_params"] = {k: (qp.get_all(k) if k in ("show", "source") else qp[k])
-                                              for k in ("q", "show", "source", "from", "to") if k in qp}
+                                              for k in ("q", "show", "source", "from", "to", "person") if k in qp}
 
 
 def sync_url(params: dict) -> None:
@@ -202,12 +203,13 @@ def filters_summary() -> str:
     """What the filters restrict, for the collapsed expander's label (`· Show A · 2025-01-01 to …`)."""
     picked = [", ".join(st.session_state.get("f_shows") or []),
               ", ".join(SOURCE_LABELS[s] for s in st.session_state.get("f_sources") or [] if s in SOURCE_LABELS),
-              " to ".join(d.isoformat() for d in st.session_state.get("f_dates") or ())]
+              " to ".join(d.isoformat() for d in st.session_state.get("f_dates") or ()),
+              st.session_state.get("f_person") or ""]
     return "".join(f" · {p}" for p in picked if p)
 
 
-def filters_ui(episodes: list) -> tuple[Filters, int]:
-    """Show, transcript source and date filters, plus the result count."""
+def filters_ui(episodes: list, people: list[str] = ()) -> tuple[Filters, int]:
+    """Show, transcript source, date and person filters, plus the result count."""
     shows = sorted({e.show for e in episodes})
     dates = [d for d in (_date(e.published) for e in episodes) if d]
     low = min(dates, default=dt.date(1990, 1, 1))
@@ -215,6 +217,7 @@ def filters_ui(episodes: list) -> tuple[Filters, int]:
     # A shared link may name a show this library lacks, or dates outside its range.
     _replace_state("f_shows", lambda v: [s for s in v if s in shows])
     _replace_state("f_dates", lambda v: tuple(min(max(d, low), high) for d in v))
+    _replace_state("f_person", lambda v: v if v in people else None)
     with st.expander("Filters" + filters_summary()):
         cols = st.columns(3)
         chosen = cols[0].multiselect("Show", shows, key="f_shows", placeholder="All shows")
@@ -222,12 +225,16 @@ def filters_ui(episodes: list) -> tuple[Filters, int]:
                                       format_func=lambda s: SOURCE_LABELS[s])
         picked = cols[2].date_input("Published between", min_value=low, max_value=high, key="f_dates",
                                     format="YYYY-MM-DD", value=())  # () keeps it a range picker
+        # Only where the feeds name people (podcast:person) or transcripts name speakers.
+        person = st.selectbox("Person or speaker", list(people), key="f_person", placeholder="Anyone",
+                              **({} if "f_person" in st.session_state else {"index": None})) if people else None
         k = st.slider("Clips to show", 1, 20, key="k", **_widget_default("k", 5))
     picked = tuple(picked or ())
     return Filters(
         shows=tuple(chosen), sources=tuple(sources),
         date_from=picked[0].isoformat() if len(picked) >= 1 else None,
         date_to=picked[1].isoformat() if len(picked) >= 2 else None,
+        person=person or None,
     ), k
 
 
@@ -300,6 +307,7 @@ def page_search() -> None:
     settings = _settings()
     with locked_index() as index:
         episodes = index.episodes()
+        people = index.people()
         empty = index.passage_count() == 0
     shows = len({e.show for e in episodes})
     st.caption(f"Search what was said in {plural(len(episodes), 'episode')} of {plural(shows, 'show')}. "
@@ -308,9 +316,10 @@ def page_search() -> None:
         st.info("The library is empty. Add a feed on the Library page and ingest it, or run `podsearch demo`.")
     query = st.text_input("Search what was said", key="q", placeholder="e.g. stopping blood thinners before surgery — press Enter",
                           icon=":material/search:", **_widget_default("q", ""))
-    filters, k = filters_ui(episodes)
+    filters, k = filters_ui(episodes, people)
     query = (query or "").strip()
-    params = exports.search_params(query, filters.shows, filters.sources, filters.date_from, filters.date_to)
+    params = exports.search_params(query, filters.shows, filters.sources, filters.date_from, filters.date_to,
+                                   filters.person)
     st.session_state["_search_params"] = {key: v for key, v in params.items() if v}
     if not query:
         return

@@ -42,7 +42,7 @@ from index import vectors
 from index.embed import get_embedder, resolve_embed_model
 from index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
 from index.passages import make_passages, searchable_segments
-from index.search import CANDIDATES, RRF_K, SearchOptions, rrf, search, trim_clip
+from index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarity, rrf, search, trim_clip
 from index.store import SearchIndex
 from podsearch.config import DEFAULT_EMBED_MODEL
 from podsearch.records import Segment, Transcript
@@ -302,19 +302,25 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
 
     for q in queries:
         t_start = time.perf_counter()
-        timed("count", ix.passage_count)
+        total = timed("count", ix.passage_count)
         terms = query_terms(q)
-        qvec = timed("embed", lambda: ix.embedder.encode([q])[0])
+        qvec = timed("embed", lambda: ix.embedder.encode([q])[0])  # uncached: every query is new
         _, dense = timed("faiss", lambda: vectors.search(ix.faiss_index(), qvec, CANDIDATES, None))
-        words = timed("fts5", lambda: keyword_search(ix.db, terms, CANDIDATES))
+        words = timed("fts5", lambda: keyword_search(ix.db, terms, CANDIDATES, total_docs=total))
         fused = rrf([[int(i) for i in dense], [pid for pid, _ in words]])
-        rows = timed("fetch", lambda: ix.passages_by_id(fused))
+
+        def fetch() -> tuple[dict, dict]:
+            rows = ix.passages_by_id(fused)
+            return rows, ix.spans((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+
+        rows, spans = timed("fetch", fetch)
 
         def score() -> list[int]:
             keep = []
             for pid in fused:
                 row = rows[pid]
-                sim = float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec)
+                seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])][1]
+                sim = max(float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec), fine_similarity(seg_vecs, qvec))
                 if sim >= DEFAULTS.floor or term_coverage(terms, row["text"]) >= DEFAULTS.min_coverage:
                     keep.append(pid)
             return sorted(keep, key=lambda p: -fused[p])
@@ -324,8 +330,7 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         def trim() -> None:
             for pid in order[:k]:
                 row = rows[pid]
-                segs = ix.segments(row["guid"], row["first_segment"], row["last_segment"])
-                seg_vecs = ix.segment_vectors(row["guid"], row["first_segment"], row["last_segment"])
+                segs, seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])]
                 trim_clip(segs, seg_vecs @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs]))
 
         timed("trim", trim)

@@ -56,6 +56,8 @@ class Embedder:
         self.max_seq_length = int(self._model.max_seq_length)
         # torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()
+        # Each app interaction reruns its search: the same query, embedded once.
+        self.encode_query = lru_cache(maxsize=512)(self._encode_query)
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text."""
@@ -70,6 +72,13 @@ class Embedder:
                 show_progress_bar=show_progress,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        """One query's vector (read-only: it is shared by every caller of the cache)."""
+        vector = self.encode([text])[0]
+        vector.setflags(write=False)
+        return vector
 
 
 @lru_cache(maxsize=4)

@@ -33,9 +33,13 @@ def fts_query(terms: list[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = ()) -> list[tuple[int, float]]:
-    """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e."""
-    terms = selective_terms(db, terms)
+def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = (),
+                   total_docs: int | None = None) -> list[tuple[int, float]]:
+    """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e.
+
+    `total_docs` (the passage count, if the caller knows it) saves a COUNT(*).
+    """
+    terms = selective_terms(db, terms, total_docs)
     if not terms:
         return []
     if not where_sql:
@@ -56,12 +60,13 @@ COMMON_SHARE = 0.05
 MIN_PASSAGES_FOR_PRUNING = 2000
 
 
-def selective_terms(db: sqlite3.Connection, terms: list[str]) -> list[str]:
+def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | None = None) -> list[str]:
     """The query terms worth matching: common ones dropped on large indexes."""
     if len(terms) < 2:
         return terms
     try:
-        total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+        if total_docs is None:
+            total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
         if total_docs < MIN_PASSAGES_FOR_PRUNING:
             return terms
         stems = porter_stems(db, terms)

@@ -46,8 +46,14 @@ class Filters:
             parts.append("substr(e.published, 1, 10) <= ?")
             args.append(self.date_to[:10])
         if self.person:
-            parts.append("lower(e.persons) LIKE ?")
-            args.append(f"%{self.person.lower()}%")
+            # A person of the episode (podcast:person), or a speaker inside the passage (publisher transcripts).
+            parts.append(
+                "(EXISTS (SELECT 1 FROM json_each(e.persons) j WHERE lower(json_extract(j.value, '$.name')) LIKE ? ESCAPE '\\')"
+                " OR EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
+                " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\'))"
+            )
+            pattern = "%" + self.person.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args.extend([pattern, pattern])
         return " AND ".join(parts), tuple(args)
 
     @property
@@ -164,7 +170,8 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         raise QueryError("the search query is empty; type a few words describing what you want to hear")
     if options.k < 1:
         raise QueryError(f"-k must be at least 1 (got {options.k})")
-    if index.passage_count() == 0:
+    total = index.passage_count()
+    if total == 0:
         return []
     terms = query_terms(query)
     where, args = options.filters.sql()
@@ -177,19 +184,22 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         if not len(allowed):
             return []
 
-    qvec = index.embedder.encode([query])[0]
+    embedder = index.embedder
+    encode_query = getattr(embedder, "encode_query", None)
+    qvec = encode_query(query) if encode_query else embedder.encode([query])[0]
     dense_ids: list[int] = []
     keyword_hits: list[tuple[int, float]] = []
     if options.mode in ("hybrid", "dense"):
         dense_ids = [int(i) for i in vectors.search(index.faiss_index(), qvec, CANDIDATES, allowed)[1]]
     if options.mode in ("hybrid", "keyword"):
-        keyword_hits = keyword_search(index.db, terms, CANDIDATES, where, args)
+        keyword_hits = keyword_search(index.db, terms, CANDIDATES, where, args, total_docs=total)
     keyword_ids = [pid for pid, _ in keyword_hits]
     rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
 
+    spans = index.spans((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
     scored: dict[int, tuple[float, np.ndarray, float]] = {}
     for pid, row in rows.items():
-        seg_vecs = index.segment_vectors(row["guid"], row["first_segment"], row["last_segment"])
+        seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])][1]
         passage_sim = float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec)
         scored[pid] = (max(passage_sim, fine_similarity(seg_vecs, qvec)), seg_vecs, term_coverage(terms, row["text"]))
 
@@ -226,7 +236,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     for cand in candidates:
         row = rows[cand.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
-        segs = index.segments(row["guid"], row["first_segment"], row["last_segment"])
+        segs = spans[(row["guid"], row["first_segment"], row["last_segment"])][0]
         if options.trim and segs:
             seg_scores = scored[cand.pid][1] @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
             start, end, first, last = trim_clip(segs, seg_scores)

@@ -106,6 +106,7 @@ class SearchIndex:
         self._db.executescript(SCHEMA)
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
+        self._count: tuple[int, int] = (-1, 0)  # (generation, passages): COUNT(*) scans the table
 
     # -- embedder -----------------------------------------------------------
     @property
@@ -287,8 +288,11 @@ class SearchIndex:
         return self._db
 
     def passage_count(self) -> int:
-        """How many passages are indexed."""
-        return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+        """How many passages are indexed (counted once per generation)."""
+        gen = self.generation()
+        if self._count[0] != gen:
+            self._count = (gen, int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]))
+        return self._count[1]
 
     def _count_for(self, guid: str) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM passages WHERE guid = ?", (guid,)).fetchone()[0])
@@ -324,6 +328,41 @@ class SearchIndex:
             "SELECT embedding FROM segments WHERE guid = ? AND idx BETWEEN ? AND ? ORDER BY idx", (guid, first, last)
         ).fetchall()
         return np.vstack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
+
+    def people(self) -> list[str]:
+        """Names a search can be restricted to: episodes' podcast:person and transcript speakers."""
+        rows = self._db.execute(
+            "SELECT json_extract(j.value, '$.name') FROM episodes e, json_each(e.persons) j"
+            " UNION SELECT speaker FROM segments WHERE speaker IS NOT NULL AND speaker != ''"
+        ).fetchall()
+        return sorted({r[0] for r in rows if r[0]}, key=str.lower)
+
+    def spans(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], tuple[list[Segment], np.ndarray]]:
+        """Segments and their stored embeddings for many (guid, first, last) ranges in one query."""
+        spans = list(dict.fromkeys(spans))
+        if not spans:
+            return {}
+        found: dict[str, list[sqlite3.Row]] = {}
+        # One statement for all candidates: SQLite answers each OR term from the primary key.
+        for start in range(0, len(spans), 300):
+            chunk = spans[start : start + 300]
+            where = " OR ".join("(guid = ? AND idx BETWEEN ? AND ?)" for _ in chunk)
+            args = [value for span in chunk for value in span]
+            for r in self._db.execute(
+                f"SELECT guid, idx, start, end, text, speaker, flagged, embedding FROM segments WHERE {where}", args
+            ):
+                found.setdefault(r["guid"], []).append(r)
+        for rows in found.values():
+            rows.sort(key=lambda r: r["idx"])
+        out = {}
+        for guid, first, last in spans:
+            rows = [r for r in found.get(guid, ()) if first <= r["idx"] <= last]
+            segs = [Segment(start=r["start"], end=r["end"], text=r["text"], speaker=r["speaker"], flagged=bool(r["flagged"]))
+                    for r in rows]
+            vecs = (np.vstack([np.frombuffer(r["embedding"], dtype=np.float16) for r in rows]).astype(np.float32)
+                    if rows else np.zeros((0, 0), dtype=np.float32))
+            out[(guid, first, last)] = (segs, vecs)
+        return out
 
     def passages_by_id(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
         """Passage rows joined with their episode, keyed by passage id."""

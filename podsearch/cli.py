@@ -244,13 +244,14 @@ def status(ctx: click.Context) -> None:
 @click.option("--source", "sources", multiple=True, type=click.Choice(["whisper", "publisher"]))
 @click.option("--from", "date_from", help="Published on/after YYYY-MM-DD.")
 @click.option("--to", "date_to", help="Published on/before YYYY-MM-DD.")
+@click.option("--person", help="Only where this person takes part (podcast:person) or speaks (publisher transcripts).")
 @click.option("--per-episode", type=click.IntRange(min=1), help="At most N clips per episode (1 groups by episode).")
 @click.option("--rerank", "rerank_model", envvar="PODSEARCH_RERANK_MODEL",
               help="Re-order the top results with this cross-encoder (name or local path; none is bundled).")
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, shows: tuple[str, ...],
-           sources: tuple[str, ...], date_from: str | None, date_to: str | None, per_episode: int | None,
-           rerank_model: str | None) -> None:
+           sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
+           per_episode: int | None, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
     from index.search import Filters, SearchOptions
     from index.search import search as run_search
@@ -260,7 +261,8 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
     settings = _settings(ctx)
     options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
                             rerank_model=rerank_model, filters=Filters(
-        shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to)))
+        shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to),
+        person=(person or "").strip() or None))
     index = open_index(settings)
     try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])

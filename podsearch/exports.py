@@ -43,8 +43,9 @@ def url_seconds(value: float) -> str:
 
 
 def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, ...] = (),
-                  date_from: str | None = None, date_to: str | None = None) -> dict[str, str | list[str]]:
-    """The app's query parameters for a search: `?q=...&show=...&source=...&from=...&to=...`."""
+                  date_from: str | None = None, date_to: str | None = None,
+                  person: str | None = None) -> dict[str, str | list[str]]:
+    """The app's query parameters for a search: `?q=...&show=...&source=...&from=...&to=...&person=...`."""
     params: dict[str, str | list[str]] = {"q": query}
     if shows:
         params["show"] = list(shows)
@@ -54,6 +55,8 @@ def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, .
         params["from"] = date_from[:10]
     if date_to:
         params["to"] = date_to[:10]
+    if person:
+        params["person"] = person
     return params
 
 

@@ -250,6 +250,18 @@ def test_filters_narrow_by_show_date_and_source(home: Path, open_app) -> None:
     assert any(i.startswith("Nothing relevant found") for i in texts(at.info))
 
 
+def test_person_filter_lists_speakers_and_narrows_to_where_they_speak(home: Path, open_app) -> None:
+    at = open_app(home, q="advice")
+    assert at.selectbox(key="f_person").options == ["Coach", "Guest", "Host", "Teacher"]
+    at.selectbox(key="f_person").select("Coach").run()
+    assert [h.split(" · ")[0] for h in card_headers(at)] == ["**Classroom Voices**"]
+    assert at.query_params["person"] == "Coach"
+    # A shared link carries the person; a name this library lacks is dropped, not an error.
+    assert open_app(home, q="advice", person="Host").selectbox(key="f_person").value == "Host"
+    other = open_app(home, q="advice", person="Nobody")
+    assert other.selectbox(key="f_person").value is None and len(card_headers(other)) == 2
+
+
 def test_shared_search_address_reruns_the_search(home: Path, open_app) -> None:
     at = open_app(home, q="advice", show=["Classroom Voices"], **{"from": "2025-01-01", "to": "2025-12-31"})
     assert at.text_input(key="q").value == "advice"

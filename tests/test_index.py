@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -248,3 +250,39 @@ def test_sentences_inside_a_segment_get_their_own_timing():
     # Without word timings (publisher cues) a segment is kept whole.
     plain = Segment(0.0, 7.0, "Hello there. Take metformin.")
     assert searchable_segments(Transcript(show="s", episode="e", guid="g", segments=(plain,))) == [plain]
+
+
+def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, embedder):
+    from podsearch.records import Person
+
+    ix = SearchIndex(tmp_path / "people", embedder=embedder)
+    try:
+        hosted = replace(transcript("p1", CARE), persons=(Person(name="Priya Shah", role="guest"),))
+        spoken = transcript("p2", GARDEN * 4, show="Green Hour")
+        spoken = replace(spoken, segments=tuple(replace(s, speaker="Dr. Okafor_1" if i < 4 else "Sam")
+                                                for i, s in enumerate(spoken.segments)))
+        ix.add_transcript(hosted, "h-p1", min_seconds=20)
+        ix.add_transcript(spoken, "h-p2", min_seconds=20)
+        assert ix.people() == ["Dr. Okafor_1", "Priya Shah", "Sam"]
+
+        def guids(query: str, person: str) -> set[str]:
+            return {h.guid for h in search(ix, query, SearchOptions(k=10, filters=Filters(person=person)))}
+
+        assert guids("angry relative", "priya") == {"p1"}  # part of a name, any case
+        assert guids("tomatoes", "priya") == set()  # filtered before ranking, not after
+
+        def passages(person: str) -> set[int]:
+            where, args = Filters(person=person).sql()
+            return {r[0] for r in ix.db.execute(
+                "SELECT p.id FROM passages p JOIN episodes e ON e.guid = p.guid WHERE " + where, args)}
+
+        # A speaker selects the passages where they speak (segments 0-3), not the whole episode.
+        spoken_by_okafor = {r[0] for r in ix.db.execute("SELECT id FROM passages WHERE guid = 'p2' AND first_segment < 4")}
+        all_p2 = {r[0] for r in ix.db.execute("SELECT id FROM passages WHERE guid = 'p2'")}
+        assert passages("okafor_1") == spoken_by_okafor and spoken_by_okafor < all_p2
+        assert passages("SAM") == all_p2 - {r[0] for r in ix.db.execute(
+            "SELECT id FROM passages WHERE guid = 'p2' AND last_segment < 4")}
+        assert passages("okafor%1") == set()  # LIKE wildcards in a name are literal
+        assert {h.guid for h in search(ix, "tomatoes", SearchOptions(k=10, filters=Filters(person="okafor")))} == {"p2"}
+    finally:
+        ix.close()
