@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,7 @@ Mode = Literal["hybrid", "dense", "keyword"]
 RRF_K = 60
 CANDIDATES = 50
 LEAD_IN = 1.5  # seconds of context before the answer starts
+_KEYWORD_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="podsearch-keyword")
 
 
 @dataclass(frozen=True)
@@ -186,13 +188,19 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
 
     embedder = index.embedder
     encode_query = getattr(embedder, "encode_query", None)
-    qvec = encode_query(query) if encode_query else embedder.encode([query])[0]
-    dense_ids: list[int] = []
-    keyword_hits: list[tuple[int, float]] = []
-    if options.mode in ("hybrid", "dense"):
-        dense_ids = [int(i) for i in vectors.search(index.faiss_index(), qvec, CANDIDATES, allowed)[1]]
+    keyword_job: Future | None = None
     if options.mode in ("hybrid", "keyword"):
-        keyword_hits = keyword_search(index.db, terms, CANDIDATES, where, args, total_docs=total)
+        # FTS5 runs while the model embeds the query: both release the GIL,
+        # and together they are most of a search's time.
+        keyword_job = _KEYWORD_POOL.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total)
+    try:
+        faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None
+        qvec = encode_query(query) if encode_query else embedder.encode([query])[0]
+        dense_ids: list[int] = []
+        if faiss_index is not None:
+            dense_ids = [int(i) for i in vectors.search(faiss_index, qvec, CANDIDATES, allowed)[1]]
+    finally:
+        keyword_hits = keyword_job.result() if keyword_job is not None else []
     keyword_ids = [pid for pid, _ in keyword_hits]
     rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
 

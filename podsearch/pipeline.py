@@ -190,6 +190,10 @@ class Produced:
     saved: bool = False  # read back from the home: already written, nothing to save
 
 
+class Cancelled(Exception):
+    """A transcription abandoned because the ingest is stopping; the episode stays pending."""
+
+
 def _locked(progress: ProgressFn) -> ProgressFn:
     """`progress` callable from several threads at once (tqdm bars, job state)."""
     lock = threading.Lock()
@@ -219,6 +223,8 @@ class Transcriber:
         self.threads = threads  # CPU threads for each (None: the cores shared among workers)
         self._engine = None
         self._lock = threading.Lock()
+        # Set to abandon transcriptions in flight (an interrupted ingest); they stop within a window.
+        self.cancel = threading.Event()
 
     @property
     def engine(self):  # noqa: ANN201 - ingest.transcribe.Engine
@@ -264,10 +270,12 @@ class Transcriber:
             samples = decode_audio(path)
             duration = len(samples) / 16000.0
             self.progress(Progress("transcribe", ep.title, 0.0, duration))
-            result = self.engine.transcribe(
-                samples, self.options(),
-                progress=lambda done: self.progress(Progress("transcribe", ep.title, done, duration)),
-            )
+            def on_progress(done: float) -> None:
+                if self.cancel.is_set():
+                    raise Cancelled(ep.title)
+                self.progress(Progress("transcribe", ep.title, done, duration))
+
+            result = self.engine.transcribe(samples, self.options(), progress=on_progress)
             for warning in result.warnings:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
@@ -329,6 +337,8 @@ class LocalSource:
             try:
                 while (claimed := claim()) is not None:
                     put(self._produce(*claimed, local_feeds))
+            except Cancelled:
+                pass  # the caller is stopping and no longer listens
             except BaseException as exc:  # a bug must surface in the caller, not die with the thread
                 put(exc)
             finally:
@@ -350,11 +360,13 @@ class LocalSource:
                     yield item
         finally:
             stop.set()
+            self.transcriber.cancel.set()
             while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
                 try:
                     done.get(timeout=0.1)
                 except queue.Empty:
                     pass
+            self.transcriber.cancel.clear()
             with lock:
                 for fut in futures.values():
                     fut.cancel()

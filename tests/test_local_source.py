@@ -91,3 +91,46 @@ def test_the_caller_stopping_early_stops_the_workers(settings) -> None:  # noqa:
     stream.close()  # what an interrupted ingest does to the generator
     assert first.transcript is not None and transcriber.running == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("podsearch-transcribe")]
+
+
+@pytest.mark.slow
+def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path) -> None:
+    """Real Whisper on a long episode: a stop ends it part way instead of finishing it."""
+    import av
+    import numpy as np
+
+    from ingest.audio import decode_audio
+
+    pcm = (np.tile(decode_audio(Path(__file__).parent / "data" / "jfk.flac"), 60) * 32767).astype(np.int16)
+    audio = tmp_path / "eleven-minutes.flac"
+    with av.open(str(audio), "w") as out:
+        stream = out.add_stream("flac", rate=16000, layout="mono")
+        for i in range(0, len(pcm), 16000):
+            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + 16000], format="s16", layout="mono")
+            frame.rate, frame.pts = 16000, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    reports: list[float] = []
+    started = threading.Event()
+
+    def progress(p) -> None:  # noqa: ANN001 - Progress
+        if p.stage == "transcribe" and p.done > 0:
+            reports.append(p.done)
+            started.set()
+
+    settings = load_settings(tmp_path / "home", batch_size=1)  # one window at a time: progress per window
+    transcriber = Transcriber(settings, progress)
+    row = EpisodeRow(id=1, feed_id=1, episode=Episode(guid="long", title="Long", audio_url=str(audio)),
+                     status="new", error=None, source=None, transcript_path=None, show_title="Show")
+    produced: list = []
+    consumer = threading.Thread(
+        target=lambda: produced.extend(LocalSource(transcriber, workers=1).transcripts([row], {1})), daemon=True)
+    consumer.start()
+    assert started.wait(300)
+    transcriber.cancel.set()  # what the stream's own clean-up does when an ingest is interrupted
+    consumer.join(300)
+    assert not consumer.is_alive()
+    assert produced == []  # abandoned, so it stays pending for the next run
+    assert reports and max(reports) < 0.5 * 660  # stopped in the first half of the 11 minutes
