@@ -185,10 +185,10 @@ class _Speech:
         return t + silence / SAMPLE_RATE
 
 
-def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf"), min_silence_ms: int = 2000) -> _Speech:
+def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf")) -> _Speech:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(max_speech_duration_s=max_chunk_seconds, min_silence_duration_ms=min_silence_ms)
+    options = VadOptions(max_speech_duration_s=max_chunk_seconds)
     stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
     return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
 
@@ -335,8 +335,8 @@ class _BaseEngine:
         batched = options.batch_size > 1 and options.vad and self.batches
         if not batched and options.batch_size > 1:
             options = replace(options, batch_size=1)
-        # Batches want short chunks (sentences) to fill each 30 s window.
-        vad = dict(max_chunk_seconds=WINDOW_SECONDS, min_silence_ms=2000) if batched else {}
+        # Batches need chunks of at most one window; Silero splits longer speech at its shortest pauses.
+        vad = dict(max_chunk_seconds=WINDOW_SECONDS) if batched else {}
         speech = _detect_speech(samples, **vad) if (options.vad or self.english_only) and samples.size else None
         cut = speech if options.vad else None
         audio = cut.cut(samples) if cut is not None else samples
@@ -429,7 +429,10 @@ class FasterWhisperEngine(_BaseEngine):
         raw, info = self._local.batched.transcribe(
             audio, language=language, temperature=options.temperature[0], batch_size=options.batch_size,
             clip_timestamps=[{"start": a, "end": b} for a, b in windows],
-            without_timestamps=False,  # timestamp tokens split a window into sentence-sized segments
+            # Text only: with timestamp tokens, batched decoding drops a window's
+            # last sentence when it has no closing timestamp (sequential decoding
+            # would seek back for it). Word times then split the text into sentences.
+            without_timestamps=True,
             **self._common(options),
         )
 
@@ -441,7 +444,7 @@ class FasterWhisperEngine(_BaseEngine):
                 while current < where:
                     yield from self._checked(audio, language, options, windows[current], pending)
                     pending, current = [], current + 1
-                pending.append(seg)
+                pending.extend(split_sentences(seg))
                 progress(seg.end)
             for w in range(current, len(windows)):
                 yield from self._checked(audio, language, options, windows[w], pending)
@@ -452,9 +455,9 @@ class FasterWhisperEngine(_BaseEngine):
     def _checked(self, audio: np.ndarray, language: str | None, options: TranscribeOptions,
                  window: tuple[float, float], segments: list[Segment]) -> list[Segment]:
         """A window's batched segments, or its sequential decode with the temperature fallback when they fail."""
-        if not any(_failed(s, options) for s in segments):
-            return segments
         start, end = window
+        if not any(_failed(s, options) for s in segments) and not _lost_speech(segments, start, end, options):
+            return segments
         piece = audio[int(round(start * SAMPLE_RATE)) : int(round(end * SAMPLE_RATE))]
         raw, _ = self._model.transcribe(
             piece, language=language, temperature=list(options.temperature), **self._common(options)
@@ -475,6 +478,42 @@ def _segment(s: Any) -> Segment:
     )
 
 
+_SENTENCE_END = (".", "?", "!", "…")
+
+
+def split_sentences(seg: Segment, max_seconds: float = 12.0) -> list[Segment]:
+    """A window-long segment cut into sentence segments by its word times.
+
+    Sentences longer than `max_seconds` are cut again at their longest pause,
+    so subtitles stay readable. Quality figures are the window's, on each piece.
+    """
+    if not seg.words:
+        return [seg]
+    pieces: list[list[Word]] = [[]]
+    for w in seg.words:
+        pieces[-1].append(w)
+        if w.text.strip().endswith(_SENTENCE_END):
+            pieces.append([])
+    out: list[Segment] = []
+    for words in (p for p in pieces if p):
+        for part in _cut_long(words, max_seconds):
+            out.append(replace(seg, start=part[0].start, end=part[-1].end, words=tuple(part),
+                               text="".join(w.text for w in part).strip()))
+    return out
+
+
+def _cut_long(words: list[Word], max_seconds: float) -> list[list[Word]]:
+    """`words` as runs of at most `max_seconds`, cut at the longest pause (after a comma when there is one)."""
+    if len(words) < 2 or words[-1].end - words[0].start <= max_seconds:
+        return [words]
+
+    def gap(i: int) -> float:  # the pause after word i, a comma counting as a long one
+        return words[i + 1].start - words[i].end + (1.0 if words[i].text.rstrip().endswith((",", ";", ":")) else 0.0)
+
+    cut = max(range(len(words) - 1), key=gap) + 1
+    return _cut_long(words[:cut], max_seconds) + _cut_long(words[cut:], max_seconds)
+
+
 def _shifted(seg: Segment, offset: float) -> Segment:
     """`seg` moved `offset` seconds later."""
     words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in seg.words)
@@ -488,6 +527,19 @@ def _window_of(windows: list[tuple[float, float]], seg: Segment) -> int:
         if middle < end:
             return i
     return len(windows) - 1
+
+
+# A window is all speech (the VAD cut the silences), so a stretch this long
+# without a word means the decoder stopped early or skipped text.
+_LOST_SPEECH_SECONDS = 3.0
+
+
+def _lost_speech(segments: list[Segment], start: float, end: float, options: TranscribeOptions) -> bool:
+    """True when the words leave a long part of a speech window unheard (needs word times)."""
+    if not options.word_timestamps:
+        return False
+    covered = sorted((w.start, w.end) for s in segments for w in s.words)
+    return any(e - s >= _LOST_SPEECH_SECONDS for s, e in _gaps(start, end, covered))
 
 
 def _failed(seg: Segment, options: TranscribeOptions) -> bool:
@@ -730,5 +782,6 @@ __all__ = [
     "auto_workers",
     "flag_segment",
     "load_engine",
+    "split_sentences",
     "official_models",
 ]

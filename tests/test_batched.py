@@ -16,12 +16,14 @@ from ingest.transcribe import (
     SAMPLE_RATE,
     TranscribeOptions,
     _failed,
+    _lost_speech,
     _Speech,
     _windows,
     load_engine,
+    split_sentences,
 )
 from podsearch.config import DEFAULT_WHISPER_MODEL
-from podsearch.records import Segment
+from podsearch.records import Segment, Word
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 EPISODE = DEMO / "episodes" / "ep3-pharmacy-counter.mp3"
@@ -75,6 +77,39 @@ def test_failed_is_whispers_fallback_rule() -> None:
     assert not _failed(seg(avg_logprob=-0.3, compression_ratio=1.6, no_speech_prob=0.0), BATCHED)
 
 
+def test_a_window_is_split_into_sentences_by_word_times() -> None:
+    said = [(" Lower", 0.0), (" your", 0.4), (" voice.", 0.8), (" Offer", 2.0), (" a", 2.4), (" seat?", 2.6),
+            (" Then", 4.0), (" listen", 4.3)]
+    window = Segment(0.0, 5.0, "whole window text", avg_logprob=-0.2, compression_ratio=1.3,
+                     words=tuple(Word(t, t + 0.3, w, 0.9) for w, t in said))
+    parts = split_sentences(window)
+    assert [p.text for p in parts] == ["Lower your voice.", "Offer a seat?", "Then listen"]
+    assert [(p.start, p.end) for p in parts] == [(0.0, 1.1), (2.0, 2.9), (4.0, 4.6)]
+    assert all(p.avg_logprob == -0.2 and p.compression_ratio == 1.3 for p in parts)  # the window's figures
+    assert split_sentences(Segment(0.0, 5.0, "no words")) == [Segment(0.0, 5.0, "no words")]
+
+
+def test_a_long_sentence_is_cut_at_its_longest_pause_or_comma() -> None:
+    # 20 words, 1 s apart, no full stop; a comma after word 7 and a 2 s pause after word 14.
+    said = [(f" w{i}" + ("," if i == 7 else ""), i + (2.0 if i > 14 else 0.0)) for i in range(20)]
+    sentence = Segment(0.0, 22.0, "", words=tuple(Word(t, t + 0.5, w, 0.9) for w, t in said))
+    parts = split_sentences(sentence, max_seconds=12.0)
+    assert all(p.end - p.start <= 12.0 for p in parts)
+    # First at the 2 s pause (0-21.5 s is too long), then at the comma (0-14.5 s still is).
+    assert [p.words[-1].text for p in parts] == [" w7,", " w14", " w19"]
+    assert " ".join(p.text for p in parts).split() == [w.strip() for w, _ in said]
+
+
+def test_lost_speech_is_a_long_unheard_stretch_of_a_window() -> None:
+    def seg(*spans: tuple[float, float]) -> Segment:
+        return Segment(spans[0][0], spans[-1][1], "x", words=tuple(Word(a, b, " x", 0.9) for a, b in spans))
+
+    assert not _lost_speech([seg((0.2, 4.0), (4.5, 9.0)), seg((10.0, 29.5))], 0.0, 30.0, BATCHED)
+    assert _lost_speech([seg((0.2, 12.0))], 0.0, 30.0, BATCHED)  # the decoder stopped early
+    assert _lost_speech([seg((0.0, 5.0)), seg((9.0, 20.0))], 0.0, 20.0, BATCHED)  # skipped 4 s in the middle
+    assert _lost_speech([], 0.0, 10.0, BATCHED)
+
+
 @pytest.mark.slow
 def test_batched_hears_the_episode_as_well_as_one_window_at_a_time(engine, samples, batched) -> None:  # noqa: ANN001
     reference = " ".join(words(SCRIPT.read_text(encoding="utf-8")))
@@ -85,8 +120,8 @@ def test_batched_hears_the_episode_as_well_as_one_window_at_a_time(engine, sampl
     # (numbers written as digits count as errors too).
     assert batched_wer <= 0.25 and sequential_wer <= 0.25, (batched_wer, sequential_wer)
     assert abs(batched_wer - sequential_wer) <= 0.06
-    # Timestamp tokens still split windows into sentence-sized segments for subtitles.
-    assert len(batched.segments) >= 8 and max(s.end - s.start for s in batched.segments) <= 30.0
+    # Word times split windows into sentence-sized segments for subtitles.
+    assert len(batched.segments) >= 8 and max(s.end - s.start for s in batched.segments) <= 12.0
 
 
 @pytest.mark.slow
@@ -110,24 +145,35 @@ def test_batched_word_times_are_on_the_original_timeline(batched) -> None:  # no
 
 
 @pytest.mark.slow
-def test_failing_windows_are_decoded_again_with_the_fallback(engine, samples) -> None:  # noqa: ANN001
+def test_a_failing_window_is_decoded_again_alone_in_place(engine, samples, batched) -> None:  # noqa: ANN001
+    from ingest.transcribe import _detect_speech
+
+    speech = _detect_speech(samples, 30.0)
+    audio, windows = speech.cut(samples), _windows(speech)
+    assert len(windows) >= 3
+    start, end = windows[1]
+    looping = Segment(start, end, "the the the the the", compression_ratio=3.1, avg_logprob=-0.2,
+                      words=(Word(start, end, " the", 0.9),))
     calls: list[int] = []
-    model = engine._model
-    original = model.transcribe
+    original = engine._model.transcribe
 
     def counting(audio, **kwargs):  # noqa: ANN001, ANN003, ANN202 - observes, does not change
         calls.append(len(kwargs["temperature"]))
         return original(audio, **kwargs)
 
-    # Every text compresses better than ratio 0.5, so every window "fails".
-    strict = TranscribeOptions(beam_size=1, batch_size=8, compression_ratio_threshold=0.5)
-    model.transcribe = counting
+    engine._model.transcribe = counting
     try:
-        result = engine.transcribe(samples, strict)
+        again = engine._checked(audio, "en", BATCHED, windows[1], [looping])
+        assert calls == [len(BATCHED.temperature)]  # decoded alone, with the whole temperature schedule
+        # A clean episode: no window fails, so batching is not paid for twice.
+        calls.clear()
+        engine.transcribe(samples, BATCHED)
+        assert calls == []
     finally:
-        model.transcribe = original
-    assert len(calls) >= 3 and all(n == len(strict.temperature) for n in calls)  # one per window, full fallback
-    stamps = [w.start for s in result.segments for w in s.words]
-    assert stamps == sorted(stamps) and stamps[-1] <= result.duration
-    reference = " ".join(words(SCRIPT.read_text(encoding="utf-8")))
-    assert jiwer.wer(reference, " ".join(words(result.text))) <= 0.3
+        engine._model.transcribe = original
+    assert "the the the" not in " ".join(s.text for s in again)
+    # In place: the new segments lie inside the window, on the cut-audio timeline.
+    assert all(start - 0.5 <= s.start and s.end <= end + 0.5 for s in again)
+    reference = set(words(SCRIPT.read_text(encoding="utf-8")))
+    heard = words(" ".join(s.text for s in again))
+    assert len(heard) >= 20 and sum(w in reference for w in heard) / len(heard) >= 0.7
