@@ -10,5 +10,6 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # Pin the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# The ray extra lets the tests run a real local Ray cluster (podsearch ingest --ray).
+.venv/bin/python -m pip install --quiet -e ".[test,ray]"
 echo "podsearch is installed in .venv (run .venv/bin/podsearch --help)"

@@ -127,18 +127,34 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Episodes transcribed at once (default: suits the machine, 2 on 2 cores).")
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
+@click.option("--ray", "ray_address", metavar="auto|ADDRESS",
+              help="Transcribe on a Ray cluster: auto (a running one, else one started here) or the head's "
+                   "host:port (or ray://host:port). Needs pip install 'podsearch[ray]'.")
+@click.option("--ray-workers", type=click.IntRange(min=1),
+              help="Ray workers, each with its own model (default: one per GPU, else one per node).")
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
            vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
-           max_download_bytes: int | None, no_refresh: bool) -> None:
+           max_download_bytes: int | None, no_refresh: bool, ray_address: str | None,
+           ray_workers: int | None) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
+    from contextlib import ExitStack
+
     from podsearch.pipeline import ingest as run_ingest
 
+    if ray_workers and not ray_address:
+        raise PodsearchError("--ray-workers needs --ray auto (or the address of a Ray cluster)")
     settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes,
                          beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers)
     terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
-    with _TqdmProgress() as progress:
-        report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms)
+    with _TqdmProgress() as progress, ExitStack() as stack:
+        source = None
+        if ray_address:
+            from podsearch.distributed import RaySource  # Ray itself is imported only once work reaches it
+
+            source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
+        report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
+                            source=source)
     for url, message in report.feed_errors:
         click.echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
@@ -192,8 +208,11 @@ class _TqdmProgress:
                 self._close(p.title)
             self._write(f"warning: {p.message}")
         elif p.stage == "transcribe":
-            bar = self._bar(p.title, p.total or 0)
-            bar.n = round(min(p.done, p.total or p.done), 1)
+            if not p.total:
+                return  # length not known yet (a Ray worker has not decoded the audio yet)
+            bar = self._bar(p.title, p.total)
+            bar.total = round(p.total, 1)  # the feed's duration first, the decoded length later
+            bar.n = round(min(p.done, p.total), 1)
             bar.refresh()
         elif p.stage == "episode-done":
             bar = self.bars.get(p.title)

@@ -1,0 +1,177 @@
+"""Ingest through a real local Ray cluster: same results as a local run, even when a worker dies."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import faiss
+import pytest
+from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+from test_pipeline import FEED, item, passages_per_guid, run
+
+from podsearch.distributed import CRASH_ENV  # imports no Ray
+
+DATA = Path(__file__).parent / "data"
+DEMO_EPISODE = Path(__file__).parent.parent / "demo" / "episodes" / "ep3-pharmacy-counter.mp3"
+GUIDS = {"jfk-1961", "tools-1", "pharmacy-3"}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():  # noqa: ANN201
+    """One local two-CPU cluster for the module; `--ray auto` joins it instead of starting its own."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def serve_small_feed(server: LocalServer) -> LocalServer:
+    """Three episodes of different speech (4 s, 11 s, 95 s) and one broken enclosure."""
+    server.route("/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
+    server.route("/tools.mp3", DATA / "hotwords.mp3", content_type="audio/mpeg")
+    server.route("/pharmacy.mp3", DEMO_EPISODE, content_type="audio/mpeg")
+    server.route("/page.mp3", b"<html>Sorry, not found</html>", content_type="text/html")
+    items = item("Inaugural address", "jfk-1961", "Fri, 20 Jan 1961 17:00:00 GMT", server.url("/jfk.flac"))
+    items += item("Software tools", "tools-1", "Mon, 02 Mar 2026 09:00:00 GMT", server.url("/tools.mp3"), "audio/mpeg")
+    items += item("Pharmacy counter", "pharmacy-3", "Mon, 09 Feb 2026 09:00:00 GMT", server.url("/pharmacy.mp3"),
+                  "audio/mpeg")
+    items += item("Missing page", "html-1", "Sun, 22 Jan 1961 17:00:00 GMT", server.url("/page.mp3"), "audio/mpeg")
+    server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    return server
+
+
+@pytest.fixture(scope="module")
+def small_feed():  # noqa: ANN201
+    """One server for the module: transcripts name their audio URL, so every run must see the same ones."""
+    with LocalServer() as server:
+        yield serve_small_feed(server)
+
+
+def ingested(home: Path, feed: LocalServer, *args: str) -> str:
+    """Subscribe `home` to the feed and ingest it; the command's output."""
+    assert run(home, "add", feed.url("/feed.xml")).exit_code == 0
+    result = run(home, "ingest", *args)
+    assert result.exit_code == 1, result.output  # the broken enclosure fails, alone
+    assert "indexed 3 episode(s); 1 failed" in result.output, result.output
+    return result.output
+
+
+def transcripts(home: Path) -> dict[str, dict]:
+    found = {}
+    for path in sorted((home / "transcripts").glob("*/*.json")):
+        data = json.loads(path.read_text())
+        found[data["guid"]] = data
+    return found
+
+
+def statuses(home: Path) -> dict[str, tuple[str, str | None]]:
+    db = sqlite3.connect(home / "data" / "library.sqlite")
+    try:
+        return {g: (s, e) for g, s, e in db.execute("SELECT guid, status, error FROM episodes")}
+    finally:
+        db.close()
+
+
+def vector_count(home: Path) -> int:
+    db = sqlite3.connect(home / "data" / "index" / "index.sqlite")
+    try:
+        generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+    finally:
+        db.close()
+    return faiss.read_index(str(home / "data" / "index" / f"vectors-{generation}.faiss")).ntotal
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory, small_feed: LocalServer) -> Path:
+    """The same feed ingested without Ray: the reference every Ray run must match."""
+    home = tmp_path_factory.mktemp("local") / "home"
+    ingested(home, small_feed)
+    return home
+
+
+def assert_same_as_local(home: Path, local: Path) -> None:
+    ours, theirs = transcripts(home), transcripts(local)
+    assert set(ours) == GUIDS
+    assert ours == theirs  # every field: segments, their texts and times, engine, model, duration
+    assert passages_per_guid(home) == passages_per_guid(local)
+    assert vector_count(home) == sum(passages_per_guid(home).values())  # no passage indexed twice
+    got, want = statuses(home), statuses(local)
+    assert got == want
+    assert {g for g, (s, _) in got.items() if s == "indexed"} == GUIDS
+    assert got["html-1"][0] == "failed" and "audio" in got["html-1"][1]
+
+
+@pytest.mark.slow
+def test_ray_ingest_matches_local(tmp_path: Path, small_feed: LocalServer, local_run: Path, ray_cluster) -> None:
+    home = tmp_path / "home"
+    output = ingested(home, small_feed, "--ray", "auto", "--ray-workers", "2")
+    assert_same_as_local(home, local_run)
+    for title in ("Inaugural address", "Software tools", "Pharmacy counter"):
+        assert output.count(f"indexed: {title}") == 1
+    assert "Missing page" in output  # the worker's error arrives as a failed episode, with its message
+    # Nothing left to do: a second run transcribes nothing and leaves the index alone.
+    before = passages_per_guid(home)
+    again = run(home, "ingest", "--ray", "auto")
+    assert "indexed 0 episode(s); 1 failed" in again.output
+    assert passages_per_guid(home) == before
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_episode_is_retried(tmp_path: Path, small_feed: LocalServer, local_run: Path, ray_cluster,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "a-worker-died"
+    monkeypatch.setenv(CRASH_ENV, str(marker))  # the first worker to start transcribing exits on the spot
+    home = tmp_path / "home"
+    output = ingested(home, small_feed, "--ray", "auto", "--ray-workers", "2")
+    assert marker.exists()
+    assert "died mid-episode; retrying (attempt 2 of 3)" in output
+    assert_same_as_local(home, local_run)
+    for title in ("Inaugural address", "Software tools", "Pharmacy counter"):
+        assert output.count(f"indexed: {title}") == 1
+    assert len(list((home / "transcripts").glob("*/*.json"))) == 3
+
+
+def test_no_ray_import_without_the_flag(tmp_path: Path, http_server: LocalServer) -> None:
+    # A publisher transcript keeps Whisper out of it; the run is in a fresh interpreter.
+    vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:05.000\nWelcome to the show.\n"
+    http_server.route("/a.flac", DATA / "jfk.flac", content_type="audio/flac")
+    http_server.route("/t.vtt", vtt.encode(), content_type="text/vtt")
+    extra = f'<podcast:transcript url="{http_server.url("/t.vtt")}" type="text/vtt"/>'
+    items = item("Welcome", "w-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/a.flac"), extra=extra)
+    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    script = textwrap.dedent(f"""
+        import sys
+        from click.testing import CliRunner
+        from podsearch.cli import cli
+        for args in (["add", {http_server.url("/feed.xml")!r}], ["ingest"]):
+            result = CliRunner().invoke(cli, ["--home", {str(tmp_path)!r}, "--allow-private", *args])
+            assert result.exit_code == 0, result.output
+        assert "indexed 1 episode(s)" in result.output, result.output
+        assert "ray" not in sys.modules, "ray was imported"
+        print("no ray")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no ray" in done.stdout
+
+
+def test_unreachable_cluster_fails_at_once_with_a_clear_line(tmp_path: Path, http_server: LocalServer) -> None:
+    pytest.importorskip("ray")  # without it, the error is the one naming the extra to install
+    home = tmp_path / "home"
+    feed = serve_small_feed(http_server)
+    assert run(home, "add", feed.url("/feed.xml")).exit_code == 0
+    result = run(home, "ingest", "--ray", "127.0.0.1:1")
+    assert result.exit_code == 1
+    assert "127.0.0.1:1" in result.output and "ray start --head" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert feed.requests_to("/jfk.flac") == []  # refused before any work
+    assert "--ray" in run(home, "ingest", "--ray-workers", "2").output
+
