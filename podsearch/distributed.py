@@ -81,7 +81,11 @@ class TranscribeWorker:
         self.crash_marker = crash_marker
         self._events: list[Progress] = []
         self._lock = threading.Lock()
-        self.transcriber = Transcriber(settings, self._record, vocabulary)
+        # Whisper uses the cores Ray gave this actor, so actors sharing a node do not fight over them.
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+        self.transcriber = Transcriber(settings, self._record, vocabulary, threads=max(1, int(cpus)) if cpus else None)
 
     def info(self) -> dict[str, object]:
         """Where this worker runs."""
