@@ -42,7 +42,7 @@ from index import vectors
 from index.embed import get_embedder, resolve_embed_model
 from index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
 from index.passages import make_passages, searchable_segments
-from index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarity, rrf, search, trim_clip
+from index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarities, rrf, search, trim_clip
 from index.store import SearchIndex
 from podsearch.config import DEFAULT_EMBED_MODEL
 from podsearch.records import Segment, Transcript
@@ -278,14 +278,21 @@ def build(index_dir: Path, embedder: object, kind: str, n: int) -> tuple[SearchI
 
 def time_searches(ix: SearchIndex, queries: list[str], k: int = 10) -> tuple[dict[str, list[float]], dict[str, list]]:
     """ms per search for each mode, modes interleaved so load swings hit them alike."""
-    times: dict[str, list[float]] = {m: [] for m in MODES}
+    times: dict[str, list[float]] = {m: [] for m in (*MODES, "hybrid, query cached")}
     results: dict[str, list] = {m: [] for m in MODES}
+    cache = getattr(ix.embedder, "encode_query", None)
     for q in queries:
         for mode in MODES:
+            if cache is not None:
+                cache.cache_clear()  # every timed search embeds its query, as a new query would
             t0 = time.perf_counter()
             hits = search(ix, q, SearchOptions(k=k, mode=mode))
             times[mode].append((time.perf_counter() - t0) * 1000)
             results[mode].append([(h.guid, h.start) for h in hits])
+        # The app reruns a search on every click: the same query again, its vector cached.
+        t0 = time.perf_counter()
+        search(ix, q, SearchOptions(k=k, mode="hybrid"))
+        times["hybrid, query cached"].append((time.perf_counter() - t0) * 1000)
     return times, results
 
 
@@ -316,13 +323,12 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         rows, spans = timed("fetch", fetch)
 
         def score() -> list[int]:
-            keep = []
-            for pid in fused:
-                row = rows[pid]
-                seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])][1]
-                sim = max(float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec), fine_similarity(seg_vecs, qvec))
-                if sim >= DEFAULTS.floor or term_coverage(terms, row["text"]) >= DEFAULTS.min_coverage:
-                    keep.append(pid)
+            pids = list(fused)
+            groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])][1] for p in pids]
+            passage = np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
+            sims = np.maximum(passage, fine_similarities(groups, qvec))
+            keep = [p for i, p in enumerate(pids)
+                    if sims[i] >= DEFAULTS.floor or term_coverage(terms, rows[p]["text"]) >= DEFAULTS.min_coverage]
             return sorted(keep, key=lambda p: -fused[p])
 
         order = timed("score", score)
@@ -524,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
             time_searches(ix, warm)
             times, results = time_searches(ix, queries)
             latency_rows.append((n, kind, times))
+            cached = times["hybrid, query cached"]
+            print(f"  {kind}: hybrid with its query already embedded (an app rerun) p50 {pct(cached, 50):.1f} ms "
+                  f"p95 {pct(cached, 95):.1f} ms")
             print(f"  {kind}: hybrid p50 {pct(times['hybrid'], 50):.1f} ms p95 {pct(times['hybrid'], 95):.1f} ms "
                   f"(load {load_average()})", flush=True)
             built[kind] = (ix.faiss_index(), times, results)

@@ -122,6 +122,27 @@ def fine_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> float:
     return float(max((w @ qvec).max() for w in windows))
 
 
+def fine_similarities(groups: list[np.ndarray], qvec: np.ndarray) -> np.ndarray:
+    """`fine_similarity` of many passages' segment vectors at once (one matrix product, not one per passage)."""
+    out = np.full(len(groups), -1.0, dtype=np.float32)
+    sizes = np.array([len(g) for g in groups])
+    if not sizes.sum():
+        return out
+    stacked = np.vstack([g for g in groups if len(g)]).astype(np.float32, copy=False)
+    sims = stacked @ qvec
+    # Adjacent pairs: cos(a + b, q) = (a.q + b.q) / |a + b|, with |a + b| from the rows' norms and dot.
+    norms2 = np.einsum("ij,ij->i", stacked, stacked)
+    dots = np.einsum("ij,ij->i", stacked[:-1], stacked[1:])
+    pair = (sims[:-1] + sims[1:]) / np.sqrt(np.maximum(norms2[:-1] + norms2[1:] + 2 * dots, 1e-18))
+    best = np.concatenate([np.maximum(sims[:-1], pair), sims[-1:]]) if len(sims) > 1 else sims
+    ends = np.cumsum(sizes[sizes > 0])
+    starts = ends - sizes[sizes > 0]
+    # A pair must not straddle two passages: each group's last row keeps its own score.
+    best[ends - 1] = sims[ends - 1]
+    out[sizes > 0] = np.maximum.reduceat(best, starts)
+    return out
+
+
 def trim_clip(
     segments: list[Segment], scores: np.ndarray, lead_in: float = LEAD_IN, max_seconds: float = 30.0,
     min_seconds: float = 8.0,
@@ -205,11 +226,15 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
 
     spans = index.spans((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
-    scored: dict[int, tuple[float, np.ndarray, float]] = {}
-    for pid, row in rows.items():
-        seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])][1]
-        passage_sim = float(np.frombuffer(row["embedding"], dtype=np.float32) @ qvec)
-        scored[pid] = (max(passage_sim, fine_similarity(seg_vecs, qvec)), seg_vecs, term_coverage(terms, row["text"]))
+    pids = list(rows)
+    groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])][1] for p in pids]
+    passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
+                    if pids else np.zeros(0, dtype=np.float32))
+    fine = fine_similarities(groups, qvec)
+    scored: dict[int, tuple[float, np.ndarray, float]] = {
+        pid: (float(max(passage_sims[i], fine[i])), groups[i], term_coverage(terms, rows[pid]["text"]))
+        for i, pid in enumerate(pids)
+    }
 
     # The dense list is re-ranked by the best sentence-level match inside each
     # passage: a short answer inside a long passage is not drowned by the rest.

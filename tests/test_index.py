@@ -286,3 +286,19 @@ def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, 
         assert {h.guid for h in search(ix, "tomatoes", SearchOptions(k=10, filters=Filters(person="okafor")))} == {"p2"}
     finally:
         ix.close()
+
+
+def test_fine_similarities_match_one_passage_at_a_time():
+    from index.search import fine_similarities, fine_similarity
+
+    rng = np.random.default_rng(3)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 16)).astype(np.float32)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
+
+    groups = [unit(3), unit(1), np.zeros((0, 0), dtype=np.float32), unit(5), unit(2)]
+    q = unit(1)[0]
+    expected = [fine_similarity(g, q) for g in groups]
+    assert np.allclose(fine_similarities(groups, q), expected, atol=1e-5)
+    assert list(fine_similarities([], q)) == []
