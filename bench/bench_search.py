@@ -318,13 +318,13 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
 
         def fetch() -> tuple[dict, dict]:
             rows = ix.passages_by_id(fused)
-            return rows, ix.spans((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+            return rows, ix.span_vectors((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
 
         rows, spans = timed("fetch", fetch)
 
         def score() -> list[int]:
             pids = list(fused)
-            groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])][1] for p in pids]
+            groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
             passage = np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
             sims = np.maximum(passage, fine_similarities(groups, qvec))
             keep = [p for i, p in enumerate(pids)
@@ -336,7 +336,8 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         def trim() -> None:
             for pid in order[:k]:
                 row = rows[pid]
-                segs, seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])]
+                segs = ix.segments(row["guid"], row["first_segment"], row["last_segment"])
+                seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])]
                 trim_clip(segs, seg_vecs @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs]))
 
         timed("trim", trim)

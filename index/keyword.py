@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from functools import lru_cache
 
 # Words that carry no topic; kept short on purpose (FTS5 has no stop list).
 STOPWORDS = frozenset(
@@ -94,6 +95,7 @@ def porter_stems(db: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
     return {t: found.get(i, t) for i, t in enumerate(terms)}
 
 
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     # A light suffix strip, enough to match "relatives"/"relative" and "calming"/"calm".
     for suffix in ("ing", "ed"):
@@ -110,5 +112,7 @@ def term_coverage(terms: list[str], text: str) -> float:
     """Share of query terms present in `text` (0..1), tolerant of plurals."""
     if not terms:
         return 0.0
-    words = {_stem(w.strip("'’-")) for w in _TOKEN.findall(text.lower())}
+    # Stems of distinct words only, each computed once per process: a search
+    # checks ~100 candidate passages with mostly the same words.
+    words = {_stem(w.strip("'’-")) for w in set(_TOKEN.findall(text.lower()))}
     return sum(1 for t in terms if _stem(t) in words) / len(terms)

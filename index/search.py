@@ -225,16 +225,25 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     keyword_ids = [pid for pid, _ in keyword_hits]
     rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
 
-    spans = index.spans((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+    spans = index.span_vectors((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
     pids = list(rows)
-    groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])][1] for p in pids]
+    groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
     passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
                     if pids else np.zeros(0, dtype=np.float32))
     fine = fine_similarities(groups, qvec)
-    scored: dict[int, tuple[float, np.ndarray, float]] = {
-        pid: (float(max(passage_sims[i], fine[i])), groups[i], term_coverage(terms, rows[pid]["text"]))
-        for i, pid in enumerate(pids)
-    }
+    keyword_set = {pid for pid, _ in keyword_hits}
+
+    def words_matched(pid: int, similarity: float) -> float:
+        # Needed for keyword strength, and for a match by words below the floor;
+        # a passage relevant by meaning alone skips the tokenising.
+        if pid in keyword_set or similarity < options.floor:
+            return term_coverage(terms, rows[pid]["text"])
+        return float("nan")
+
+    scored: dict[int, tuple[float, np.ndarray, float]] = {}
+    for i, pid in enumerate(pids):
+        similarity = float(max(passage_sims[i], fine[i]))
+        scored[pid] = (similarity, groups[i], words_matched(pid, similarity))
 
     # The dense list is re-ranked by the best sentence-level match inside each
     # passage: a short answer inside a long passage is not drowned by the rest.
@@ -255,7 +264,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         row = rows[pid]
         similarity, _, coverage = scored[pid]
         relevant_by_meaning = options.mode != "keyword" and similarity >= options.floor
-        relevant_by_words = options.mode != "dense" and coverage >= options.min_coverage and coverage > 0
+        relevant_by_words = options.mode != "dense" and coverage >= options.min_coverage and coverage > 0  # NaN (not needed) is False
         if not (relevant_by_meaning or relevant_by_words):
             continue
         # Likely-hallucinated passages sink below trustworthy ones.
@@ -269,7 +278,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     for cand in candidates:
         row = rows[cand.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
-        segs = spans[(row["guid"], row["first_segment"], row["last_segment"])][0]
+        segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
         if options.trim and segs:
             seg_scores = scored[cand.pid][1] @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
             start, end, first, last = trim_clip(segs, seg_scores)

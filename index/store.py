@@ -337,31 +337,23 @@ class SearchIndex:
         ).fetchall()
         return sorted({r[0] for r in rows if r[0]}, key=str.lower)
 
-    def spans(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], tuple[list[Segment], np.ndarray]]:
-        """Segments and their stored embeddings for many (guid, first, last) ranges in one query."""
+    def span_vectors(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], np.ndarray]:
+        """Stored segment embeddings for many (guid, first, last) ranges, in one query."""
         spans = list(dict.fromkeys(spans))
-        if not spans:
-            return {}
-        found: dict[str, list[sqlite3.Row]] = {}
+        found: dict[str, dict[int, bytes]] = {}
         # One statement for all candidates: SQLite answers each OR term from the primary key.
         for start in range(0, len(spans), 300):
             chunk = spans[start : start + 300]
             where = " OR ".join("(guid = ? AND idx BETWEEN ? AND ?)" for _ in chunk)
             args = [value for span in chunk for value in span]
-            for r in self._db.execute(
-                f"SELECT guid, idx, start, end, text, speaker, flagged, embedding FROM segments WHERE {where}", args
-            ):
-                found.setdefault(r["guid"], []).append(r)
-        for rows in found.values():
-            rows.sort(key=lambda r: r["idx"])
+            for guid, idx, blob in self._db.execute(f"SELECT guid, idx, embedding FROM segments WHERE {where}", args):
+                found.setdefault(guid, {})[idx] = blob
         out = {}
         for guid, first, last in spans:
-            rows = [r for r in found.get(guid, ()) if first <= r["idx"] <= last]
-            segs = [Segment(start=r["start"], end=r["end"], text=r["text"], speaker=r["speaker"], flagged=bool(r["flagged"]))
-                    for r in rows]
-            vecs = (np.vstack([np.frombuffer(r["embedding"], dtype=np.float16) for r in rows]).astype(np.float32)
-                    if rows else np.zeros((0, 0), dtype=np.float32))
-            out[(guid, first, last)] = (segs, vecs)
+            rows = found.get(guid, {})
+            blobs = [rows[i] for i in range(first, last + 1) if i in rows]
+            out[(guid, first, last)] = (np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1)
+                                        .astype(np.float32) if blobs else np.zeros((0, 0), dtype=np.float32))
         return out
 
     def passages_by_id(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
