@@ -479,6 +479,7 @@ def _segment(s: Any) -> Segment:
 
 
 _SENTENCE_END = (".", "?", "!", "…")
+_UNMARKED_PAUSE = 0.4  # seconds
 
 
 def split_sentences(seg: Segment, max_seconds: float = 12.0) -> list[Segment]:
@@ -490,9 +491,14 @@ def split_sentences(seg: Segment, max_seconds: float = 12.0) -> list[Segment]:
     if not seg.words:
         return [seg]
     pieces: list[list[Word]] = [[]]
-    for w in seg.words:
+    for i, w in enumerate(seg.words):
+        nxt = seg.words[i + 1] if i + 1 < len(seg.words) else None
         pieces[-1].append(w)
-        if w.text.strip().endswith(_SENTENCE_END):
+        # Without timestamp tokens tiny models sometimes leave out a full stop;
+        # a pause before a capitalised word marks the sentence all the same.
+        unmarked = (nxt is not None and nxt.start - w.end >= _UNMARKED_PAUSE
+                    and nxt.text.strip()[:1].isupper() and nxt.text.strip() != "I")
+        if w.text.strip().endswith(_SENTENCE_END) or unmarked:
             pieces.append([])
     out: list[Segment] = []
     for words in (p for p in pieces if p):

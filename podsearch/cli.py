@@ -198,7 +198,7 @@ class _TqdmProgress:
             position = next(i for i in range(len(used) + 1) if i not in used)
             self.bars[title] = tqdm(
                 total=round(total, 1), desc=title[:40], unit="s audio", file=sys.stderr, position=position,
-                leave=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
             self.bars[title].slot = position
         return self.bars[title]
 

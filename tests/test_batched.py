@@ -89,6 +89,13 @@ def test_a_window_is_split_into_sentences_by_word_times() -> None:
     assert split_sentences(Segment(0.0, 5.0, "no words")) == [Segment(0.0, 5.0, "no words")]
 
 
+def test_a_pause_before_a_capital_ends_a_sentence_without_a_full_stop() -> None:
+    said = [(" slow", 0.0), (" down", 0.4), (" If", 1.3), (" they", 1.6), (" shout", 1.9), (" I", 2.8), (" wait", 3.1)]
+    window = Segment(0.0, 3.5, "", words=tuple(Word(t, t + 0.3, w, 0.9) for w, t in said))
+    # "If" after a 0.6 s pause starts a sentence; "I" after one does not.
+    assert [p.text for p in split_sentences(window)] == ["slow down", "If they shout I wait"]
+
+
 def test_a_long_sentence_is_cut_at_its_longest_pause_or_comma() -> None:
     # 20 words, 1 s apart, no full stop; a comma after word 7 and a 2 s pause after word 14.
     said = [(f" w{i}" + ("," if i == 7 else ""), i + (2.0 if i > 14 else 0.0)) for i in range(20)]
