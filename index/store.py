@@ -93,8 +93,10 @@ class IndexedEpisode:
 class SearchIndex:
     """Passages of every indexed transcript, searchable by vector and keyword."""
 
-    def __init__(self, index_dir: Path, embedder: Callable[[], object] | object | None = None) -> None:
+    def __init__(self, index_dir: Path, embedder: Callable[[], object] | object | None = None,
+                 vector_config: vectors.IndexConfig | None = None) -> None:
         self.dir = Path(index_dir)
+        self.vector_config = vector_config or vectors.IndexConfig()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.dir / "index.sqlite"
         self._embedder_source = embedder
@@ -232,7 +234,7 @@ class SearchIndex:
         gen = self.generation()
         ids, vecs = self._all_vectors()
         dim = vecs.shape[1] if len(ids) else self._dim_or_default()
-        index = vectors.build_index(dim, ids, vecs)
+        index = vectors.build_index(dim, ids, vecs, self.vector_config)
         vectors.save_index(index, self._faiss_path(gen))
         self._faiss, self._faiss_generation = index, gen
         self._drop_old_files(gen)
@@ -241,14 +243,17 @@ class SearchIndex:
         """Apply one change to the in-memory copy (no full rebuild) and save it.
 
         Falls back to a rebuild from SQLite when the copy is not at the
-        generation the change started from, or cannot delete in place (HNSW).
+        generation the change started from, cannot delete in place (HNSW), or
+        the passage count now wants another kind (the threshold was crossed:
+        that rebuild is where IVF-PQ is trained, once, on the vectors present).
         """
         if self._faiss is None or self._faiss_generation != before:
             loaded = vectors.load_index(self._faiss_path(before))
             if loaded is not None:
                 self._faiss, self._faiss_generation = loaded, before
         index = self._faiss
-        if index is None or self._faiss_generation != before or (removed and vectors.is_approximate(index)):
+        if (index is None or self._faiss_generation != before or (removed and not vectors.can_remove(index))
+                or not vectors.fits(index, self.vector_config, self.passage_count())):
             self._sync_faiss()
             return
         if removed:
@@ -275,7 +280,8 @@ class SearchIndex:
             if self._faiss is not None and self._faiss_generation == gen:
                 return self._faiss
             loaded = vectors.load_index(self._faiss_path(gen))
-            if loaded is not None and loaded.ntotal == self.passage_count():
+            count = self.passage_count()
+            if loaded is not None and loaded.ntotal == count and vectors.fits(loaded, self.vector_config, count):
                 self._faiss, self._faiss_generation = loaded, gen
             else:
                 self._sync_faiss()

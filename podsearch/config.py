@@ -10,14 +10,26 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from podsearch.errors import ConfigError
+
 DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
 ENGINES = ("faster-whisper", "openai-whisper")
+# Vector index past `approx_threshold` passages ("auto" = HNSW; "flat" = always exact).
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 USER_AGENT = "podsearch/0.1 (+offline podcast search; polite polling)"
 
 
 def _env_bool(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str) -> int:
+    raw = os.environ[name].strip().replace("_", "")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {os.environ[name]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,17 @@ class Settings:
     # all-MiniLM-L6-v2 truncates at 256 word pieces; words are ~1.3 pieces.
     max_passage_words: int = 170
     relevance_floor: float = 0.30
+    # Exact search below this many passages; `index_kind` above (see index/vectors.py).
+    approx_threshold: int = 50_000
+    index_kind: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.index_kind not in INDEX_KINDS:
+            raise ConfigError(f"unknown index kind {self.index_kind!r} (PODSEARCH_INDEX_KIND); "
+                              f"choose one of: {', '.join(INDEX_KINDS)}")
+        if self.approx_threshold < 0:
+            raise ConfigError(f"approx_threshold (PODSEARCH_APPROX_THRESHOLD) must be 0 or more, "
+                              f"got {self.approx_threshold}")
 
     @property
     def transcripts_dir(self) -> Path:
@@ -100,4 +123,8 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
             env[key] = int(os.environ[f"PODSEARCH_{key.upper()}"])
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):
         env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
+    if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):
+        env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
+    if os.environ.get("PODSEARCH_INDEX_KIND"):
+        env["index_kind"] = os.environ["PODSEARCH_INDEX_KIND"].strip().lower()
     return Settings(home=root).with_(**env).with_(**overrides)

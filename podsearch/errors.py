@@ -5,6 +5,10 @@ class PodsearchError(Exception):
     """An error the CLI prints as one line on stderr (no traceback)."""
 
 
+class ConfigError(PodsearchError, ValueError):
+    """A setting has a value podsearch cannot use."""
+
+
 class FeedError(PodsearchError):
     """A feed could not be fetched or parsed."""
 

@@ -68,12 +68,17 @@ def open_library(settings: Settings) -> Library:
     return Library(settings.library_db)
 
 
-def open_index(settings: Settings):  # noqa: ANN201 - index.store.SearchIndex
-    """The search index of the home, with the configured sentence model."""
+def open_index(settings: Settings, index_dir: Path | None = None):  # noqa: ANN201 - index.store.SearchIndex
+    """The search index of the home (or `index_dir`), with the configured model and vector index."""
     from index.embed import get_embedder
     from index.store import SearchIndex
+    from index.vectors import IndexConfig
 
-    return SearchIndex(settings.index_dir, embedder=lambda: get_embedder(settings.embed_model))
+    return SearchIndex(
+        index_dir or settings.index_dir,
+        embedder=lambda: get_embedder(settings.embed_model),
+        vector_config=IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold),
+    )
 
 
 # -- feeds ------------------------------------------------------------------
@@ -484,10 +489,7 @@ def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
     emit = progress or (lambda p: None)
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    from index.embed import get_embedder
-    from index.store import SearchIndex
-
-    index = SearchIndex(tmp_dir, embedder=lambda: get_embedder(settings.embed_model))
+    index = open_index(settings, tmp_dir)
     files = list(iter_transcript_files(settings.transcripts_dir))
     try:
         for i, path in enumerate(files):
