@@ -88,6 +88,14 @@ def test_ivfpq_deletes_in_place_and_grows_without_retraining(data):
     assert 107 not in got
 
 
+def test_ivfpq_is_retrained_only_after_it_has_outgrown_its_training(data):
+    index = built("ivfpq", data)
+    config = IndexConfig(kind="ivfpq", approx_threshold=200)
+    assert vectors.fits(index, config, 2000) and vectors.fits(index, config, 2500)
+    assert not vectors.fits(index, config, 50_000)  # lists trained for 2000 would be far too long
+    assert not vectors.fits(index, config, 100)  # back below the threshold: exact again
+
+
 def test_kind_for_keeps_exact_search_below_the_threshold():
     auto = IndexConfig(approx_threshold=200)
     assert [vectors.kind_for(auto, n) for n in (0, 199, 200)] == ["flat", "flat", "hnsw"]
