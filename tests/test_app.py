@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from audiofiles import repeated_jfk
 from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
 from streamlit.testing.v1 import AppTest
 
@@ -78,30 +79,10 @@ ITEM = """<item><title>{title}</title><guid>{guid}</guid><pubDate>{date}</pubDat
 <enclosure url="{audio}" type="audio/flac" length="1"/>{extra}</item>"""
 
 
-def long_audio(path: Path, repeats: int = 3) -> Path:
-    """jfk.flac `repeats` times over, as one FLAC file (written with PyAV)."""
-    import av
-    import numpy as np
-
-    from ingest.audio import decode_audio
-
-    pcm = (np.tile(decode_audio(DATA / "jfk.flac"), repeats) * 32767).astype(np.int16)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("flac", rate=16000, layout="mono")
-        for i in range(0, len(pcm), 4096):
-            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + 4096], format="s16", layout="mono")
-            frame.rate, frame.pts = 16000, i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 def write_feed(folder: Path, show: str, items: list[dict]) -> Path:
     """A local feed file; each item dict: title, guid, date, vtt (text or None), chapters (dict or None)."""
     folder.mkdir(parents=True, exist_ok=True)
-    long_audio(folder / "audio.flac")
+    repeated_jfk(folder / "audio.flac", 3)
     rendered = []
     for it in items:
         extra = ""

@@ -96,22 +96,9 @@ def test_the_caller_stopping_early_stops_the_workers(settings) -> None:  # noqa:
 @pytest.mark.slow
 def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path) -> None:
     """Real Whisper on a long episode: a stop ends it part way instead of finishing it."""
-    import av
-    import numpy as np
+    from audiofiles import repeated_jfk
 
-    from ingest.audio import decode_audio
-
-    pcm = (np.tile(decode_audio(Path(__file__).parent / "data" / "jfk.flac"), 60) * 32767).astype(np.int16)
-    audio = tmp_path / "eleven-minutes.flac"
-    with av.open(str(audio), "w") as out:
-        stream = out.add_stream("flac", rate=16000, layout="mono")
-        for i in range(0, len(pcm), 16000):
-            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + 16000], format="s16", layout="mono")
-            frame.rate, frame.pts = 16000, i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    audio = repeated_jfk(tmp_path / "eleven-minutes.flac", 60)
     reports: list[float] = []
     started = threading.Event()
 
