@@ -111,19 +111,11 @@ def _keyword_strength(keyword_hits: list[tuple[int, float]],
     return {pid: (rank / best if best else 0.0) * scored[pid][2] for pid, rank in keyword_hits}
 
 
-def fine_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> float:
-    """Best cosine of the query with one segment or two adjacent segments."""
-    if len(seg_vecs) == 0:
-        return -1.0
-    windows = [seg_vecs]
-    if len(seg_vecs) > 1:
-        pairs = seg_vecs[:-1] + seg_vecs[1:]
-        windows.append(pairs / np.maximum(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-9))
-    return float(max((w @ qvec).max() for w in windows))
-
-
 def fine_similarities(groups: list[np.ndarray], qvec: np.ndarray) -> np.ndarray:
-    """`fine_similarity` of many passages' segment vectors at once (one matrix product, not one per passage)."""
+    """Per passage, the best cosine of the query with one of its segments or two adjacent ones.
+
+    All passages at once: one matrix product over their stacked segment vectors; -1 for a passage without any.
+    """
     out = np.full(len(groups), -1.0, dtype=np.float32)
     sizes = np.array([len(g) for g in groups])
     if not sizes.sum():

@@ -328,13 +328,6 @@ class SearchIndex:
         rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
         return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4])) for r in rows]
 
-    def segment_vectors(self, guid: str, first: int, last: int) -> np.ndarray:
-        """Stored embeddings of segments first..last of one episode."""
-        rows = self._db.execute(
-            "SELECT embedding FROM segments WHERE guid = ? AND idx BETWEEN ? AND ? ORDER BY idx", (guid, first, last)
-        ).fetchall()
-        return np.vstack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
-
     def people(self) -> list[str]:
         """Names a search can be restricted to: episodes' podcast:person and transcript speakers."""
         rows = self._db.execute(

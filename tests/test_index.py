@@ -288,8 +288,19 @@ def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, 
         ix.close()
 
 
+def fine_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> float:
+    """The definition, one passage at a time: best cosine with one segment or the sum of two adjacent ones."""
+    if len(seg_vecs) == 0:
+        return -1.0
+    windows = [seg_vecs]
+    if len(seg_vecs) > 1:
+        pairs = seg_vecs[:-1] + seg_vecs[1:]
+        windows.append(pairs / np.maximum(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-9))
+    return float(max((w @ qvec).max() for w in windows))
+
+
 def test_fine_similarities_match_one_passage_at_a_time():
-    from index.search import fine_similarities, fine_similarity
+    from index.search import fine_similarities
 
     rng = np.random.default_rng(3)
 
