@@ -311,7 +311,7 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         t_start = time.perf_counter()
         total = timed("count", ix.passage_count)
         terms = query_terms(q)
-        qvec = timed("embed", lambda: ix.embedder.encode([q])[0])  # uncached: every query is new
+        qvec = timed("embed", lambda: ix.embedder._encode_query(q))  # uncached: every query is new
         _, dense = timed("faiss", lambda: vectors.search(ix.faiss_index(), qvec, CANDIDATES, None))
         words = timed("fts5", lambda: keyword_search(ix.db, terms, CANDIDATES, total_docs=total))
         fused = rrf([[int(i) for i in dense], [pid for pid, _ in words]])
@@ -444,21 +444,26 @@ def hits_agreement(a: list[list], b: list[list]) -> float:
     return float(np.mean([len(set(x) & set(y)) / max(1, len(x), len(y)) for x, y in zip(a, b)]))
 
 
-def embed_threads_probe(embedder: object, queries: list[str]) -> dict[int, float]:
-    """p50 ms of one query embedding with torch at 1 thread and at its default."""
+def embed_probe(embedder: object, queries: list[str]) -> dict[str, float]:
+    """p50 ms of one query embedding: eager PyTorch (torch at 1 thread and its default) vs ONNX Runtime."""
     import torch
 
-    default = torch.get_num_threads()
-    out: dict[int, float] = {}
-    for n in sorted({1, default}, reverse=True):
-        torch.set_num_threads(n)
+    def p50(fn: Callable[[str], object]) -> float:
         ts = []
         for q in queries:
             t0 = time.perf_counter()
-            embedder.encode([q])
+            fn(q)
             ts.append((time.perf_counter() - t0) * 1000)
-        out[n] = statistics.median(ts)
+        return statistics.median(ts)
+
+    default = torch.get_num_threads()
+    out: dict[str, float] = {}
+    for n in sorted({1, default}, reverse=True):
+        torch.set_num_threads(n)
+        out[f"eager torch {n} thread(s)"] = p50(lambda q: embedder.encode([q]))
     torch.set_num_threads(default)
+    if embedder.prepare_queries():
+        out["onnxruntime (used by search)"] = p50(embedder._fast)
     return out
 
 
@@ -508,8 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     queries = [corpus.query(int(corpus.rng.integers(TOPICS))) for _ in range(args.queries + args.warmup)]
     warm, queries = queries[: args.warmup], queries[args.warmup :]
     print(f"example queries: {queries[:4]}")
-    threads = embed_threads_probe(embedder, queries[:40])
-    print("query embedding p50 by torch threads: " + ", ".join(f"{n}: {ms:.1f} ms" for n, ms in threads.items()))
+    probe_ms = embed_probe(embedder, queries[:40])
+    print("query embedding p50: " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in probe_ms.items()), flush=True)
     qvecs = embedder.encode(queries)
     probe = SearchIndex(index_dir, embedder=embedder)
 

@@ -1,32 +1,62 @@
-"""Query embedding: the frozen fast path gives the model's own vectors, and queries are cached."""
+"""Query embedding: the ONNX fast path gives the model's own vectors, and queries are cached."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
 
-from index.embed import _FrozenMeanPooling, get_embedder
+from index.embed import Embedder, _OnnxMeanPooling, get_embedder
 
 
 @pytest.fixture(scope="module")
 def embedder():  # noqa: ANN201
-    return get_embedder()
+    embedder = get_embedder()
+    assert embedder.prepare_queries()  # the bundled model gets the fast path
+    return embedder
 
 
 @pytest.mark.parametrize("query", ["MRSA", "how do I calm down someone who is shouting at reception",
                                    "warfarin " * 400])  # the last is truncated at the model's limit, like passages
 def test_query_vectors_equal_the_models_own(embedder, query: str) -> None:  # noqa: ANN001
+    assert isinstance(embedder._fast, _OnnxMeanPooling)
     fast = embedder.encode_query(query)
     assert fast.shape == (embedder.dim,) and fast.dtype == np.float32
     assert np.allclose(fast, embedder.encode([query])[0], atol=1e-4)
     assert abs(float(np.linalg.norm(fast)) - 1.0) < 1e-4
 
 
-def test_the_bundled_model_gets_the_frozen_path_and_repeats_are_cached(embedder) -> None:  # noqa: ANN001
-    embedder.encode_query("insulin in the fridge")
-    embedder.encode_query("metformin with meals")  # a second query: the session is worth freezing for
-    assert isinstance(embedder._fast, _FrozenMeanPooling)
+def test_repeats_are_cached_and_read_only(embedder) -> None:  # noqa: ANN001
     first = embedder.encode_query("metformin with meals")
     assert embedder.encode_query("metformin with meals") is first  # an app rerun embeds nothing
     with pytest.raises(ValueError):
         first[0] = 1.0  # shared through the cache, so nobody may change it
+
+
+def test_a_fresh_session_builds_the_fast_path_in_the_background_from_its_second_query() -> None:
+    fresh = Embedder()
+    fresh.encode_query("insulin in the fridge")
+    assert not fresh._fast_started  # a one-off search never pays for the export
+    eager = fresh.encode_query("metformin with meals")  # answered at once by the eager model
+    builder = next(t for t in threading.enumerate() if t.name == "podsearch-onnx-export")
+    builder.join(timeout=120)
+    assert isinstance(fresh._fast, _OnnxMeanPooling)
+    assert np.allclose(fresh.encode_query("metformin with meals!"), fresh.encode(["metformin with meals!"])[0], atol=1e-4)
+    assert np.allclose(eager, fresh._fast("metformin with meals"), atol=1e-4)
+
+
+def test_queries_from_many_threads_get_their_own_vectors(embedder) -> None:  # noqa: ANN001
+    texts = [f"question number {i} about dosage" for i in range(16)]
+    results: dict[str, np.ndarray] = {}
+
+    def run(text: str) -> None:
+        results[text] = embedder._fast(text)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = embedder.encode(texts)
+    assert all(np.allclose(results[t], e, atol=1e-4) for t, e in zip(texts, expected))
