@@ -161,9 +161,12 @@ class _OnnxMeanPooling:
             tokenizer = layers[0].tokenizer
             example = tokenizer([cls.PROBES[0]], return_tensors="pt")
             buffer = io.BytesIO()
-            # The exporter warns about its own deprecation and traced shapes; the probes below are the real check.
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            # The exporter warns about its deprecation and the shapes it traces; the probes below are the
+            # real check. Filters, not catch_warnings: that is not thread-safe, and this runs in a thread.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", module=r"torch\.onnx")
+            warnings.filterwarnings("ignore", message=r"You are using the legacy TorchScript-based ONNX export")
+            with torch.no_grad():
                 torch.onnx.export(
                     Hidden(), (example["input_ids"], example["attention_mask"]), buffer,
                     input_names=["input_ids", "attention_mask"], output_names=["hidden"],

@@ -756,13 +756,14 @@ def auto_workers(engine: str, device: str = "cpu") -> int:
 
 
 def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Path, workers: int = 1,
-                threads: int | None = None) -> Engine:
+                threads: int | None = None, keep_freed_memory: bool = True) -> Engine:
     """A ready engine for `model`, loaded once per process per (engine, model, device, workers, threads).
 
     `model` is "bundled:tiny.en", an official Whisper name (may need a
     download) or a local path (CTranslate2 folder, or a .pt for openai-whisper).
     `workers` is how many threads may call `transcribe` at once (faster-whisper);
     `threads` the CPU threads each uses (default: the cores shared among them).
+    `keep_freed_memory` tunes this process's malloc for transcription (ingest/malloc.py).
     """
     if engine not in ENGINES:
         raise ModelError(f"Unknown engine '{engine}': choose one of {', '.join(ENGINES)}")
@@ -774,6 +775,10 @@ def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Pa
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             resolved = _auto_device(engine, device)
+            if resolved == "cpu" and keep_freed_memory:
+                from ingest.malloc import keep_freed_memory
+
+                keep_freed_memory()  # before the engine's threads exist
             loader = _load_faster if engine == "faster-whisper" else _load_openai
             _ENGINES[key] = loader(model, resolved, Path(models_dir), workers, threads)
         return _ENGINES[key]

@@ -241,6 +241,7 @@ class Transcriber:
                 self._engine = load_engine(
                     self.settings.engine, self.settings.whisper_model, device=self.settings.device,
                     models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
+                    keep_freed_memory=self.settings.keep_freed_memory,
                 )
         return self._engine
 
