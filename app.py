@@ -59,7 +59,8 @@ def _settings() -> Settings:
 @st.cache_resource(show_spinner="Loading the search index and sentence model…")
 def _index(home: str):  # noqa: ANN202 - index.store.SearchIndex
     index = open_index(_settings())
-    _ = index.embedder  # load the sentence model once, before the first query (assigned: no Streamlit "magic")
+    embedder = index.embedder  # load the sentence model once, before the first query
+    embedder.prepare_queries(background=True)  # the app lives long: embed queries with ONNX Runtime
     return index
 
 

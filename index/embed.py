@@ -60,8 +60,7 @@ class Embedder:
         # Each app interaction reruns its search: the same query, embedded once.
         self.encode_query = lru_cache(maxsize=512)(self._encode_query)
         self._fast = None  # an ONNX Runtime copy for single queries (_OnnxMeanPooling)
-        self._fast_started = False
-        self._queries = 0
+        self._fast_thread: threading.Thread | None = None
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text."""
@@ -79,32 +78,35 @@ class Embedder:
 
     def _encode_query(self, text: str) -> np.ndarray:
         """One query's vector (read-only: it is shared by every caller of the cache)."""
-        with self._lock:
-            self._queries += 1
-            # The ONNX copy takes ~2 s to build: worth it from a session's second query on,
-            # built beside the searches so none of them waits for it.
-            if not self._fast_started and self._queries >= 2:
-                self._fast_started = True
-                threading.Thread(target=self.prepare_queries, name="podsearch-onnx-export", daemon=True).start()
-            fast = self._fast
+        fast = self._fast
         vector = fast(text) if fast else self.encode([text])[0]
         vector.setflags(write=False)
         return vector
 
-    def prepare_queries(self) -> bool:
-        """Build the fast single-query encoder now (a long-lived process: the app, a benchmark).
+    def prepare_queries(self, background: bool = False) -> bool:
+        """Build the fast single-query encoder (ONNX Runtime) for a long-lived process: the app, a benchmark.
 
-        True when queries will use it; False when this model's layout or
-        environment cannot have it and queries stay on the eager model.
+        The export takes ~2 s, so a one-off search never pays for it. With
+        `background`, it is built in a thread while queries use the eager
+        model meanwhile (returns at once). Returns True when queries use it;
+        False when this model's layout or environment cannot have it.
         """
         with self._lock:
-            self._fast_started = True
             if self._fast is not None:
                 return True
+            if self._fast_thread is None:
+                # Not a daemon: an interpreter exiting in the middle of an export aborts.
+                self._fast_thread = threading.Thread(target=self._build_fast, name="podsearch-onnx-export")
+                self._fast_thread.start()
+            thread = self._fast_thread
+        if not background:
+            thread.join()
+        return self._fast is not None
+
+    def _build_fast(self) -> None:
         fast = _OnnxMeanPooling.build(self._model, self._lock)
         with self._lock:
-            self._fast = self._fast or fast
-        return self._fast is not None
+            self._fast = fast
 
 
 def _mean_only(pooling) -> bool:  # noqa: ANN001 - sentence_transformers Pooling

@@ -34,16 +34,17 @@ def test_repeats_are_cached_and_read_only(embedder) -> None:  # noqa: ANN001
         first[0] = 1.0  # shared through the cache, so nobody may change it
 
 
-def test_a_fresh_session_builds_the_fast_path_in_the_background_from_its_second_query() -> None:
+def test_a_one_off_search_stays_eager_and_the_app_builds_the_fast_path_beside_its_queries() -> None:
     fresh = Embedder()
     fresh.encode_query("insulin in the fridge")
-    assert not fresh._fast_started  # a one-off search never pays for the export
-    eager = fresh.encode_query("metformin with meals")  # answered at once by the eager model
-    builder = next(t for t in threading.enumerate() if t.name == "podsearch-onnx-export")
-    builder.join(timeout=120)
+    fresh.encode_query("metformin with meals")
+    assert fresh._fast is None and fresh._fast_thread is None  # never worth a 2 s export
+    fresh.prepare_queries(background=True)  # returns at once
+    eager = fresh.encode_query("warfarin and aspirin")  # answered meanwhile by the eager model
+    fresh._fast_thread.join(timeout=120)
     assert isinstance(fresh._fast, _OnnxMeanPooling)
     assert np.allclose(fresh.encode_query("metformin with meals!"), fresh.encode(["metformin with meals!"])[0], atol=1e-4)
-    assert np.allclose(eager, fresh._fast("metformin with meals"), atol=1e-4)
+    assert np.allclose(eager, fresh._fast("warfarin and aspirin"), atol=1e-4)
 
 
 def test_queries_from_many_threads_get_their_own_vectors(embedder) -> None:  # noqa: ANN001
