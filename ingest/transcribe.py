@@ -776,9 +776,9 @@ def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Pa
         if key not in _ENGINES:
             resolved = _auto_device(engine, device)
             if resolved == "cpu" and keep_freed_memory:
-                from ingest.malloc import keep_freed_memory
+                from ingest.malloc import keep_freed_memory as tune_malloc
 
-                keep_freed_memory()  # before the engine's threads exist
+                tune_malloc()  # before the engine's threads exist
             loader = _load_faster if engine == "faster-whisper" else _load_openai
             _ENGINES[key] = loader(model, resolved, Path(models_dir), workers, threads)
         return _ENGINES[key]
