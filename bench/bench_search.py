@@ -463,7 +463,7 @@ def embed_probe(embedder: object, queries: list[str]) -> dict[str, float]:
         out[f"eager torch {n} thread(s)"] = p50(lambda q: embedder.encode([q]))
     torch.set_num_threads(default)
     if embedder.prepare_queries():
-        out["onnxruntime (used by search)"] = p50(embedder._fast)
+        out["onnxruntime (the app's, and these searches')"] = p50(embedder._fast)
     return out
 
 
