@@ -8,7 +8,8 @@ is what a long ingest sustains. The CPU columns split the ingest's CPU time
 into user and kernel (sys) and count page faults.
 
 The first engine is also run in a child process with glibc's default malloc
-behaviour (PODSEARCH_KEEP_FREED_MEMORY=0), and the ratio printed.
+behaviour (PODSEARCH_KEEP_FREED_MEMORY=0), and the ratio printed; and on one
+new episode alone, with every core against one core of the usual split.
 
     .venv/bin/python bench/bench_ingest.py [--feed demo/feed.xml] [--engines faster-whisper openai-whisper]
 """
@@ -41,17 +42,17 @@ def audio_seconds(home: Path) -> float:
     return sum(load_transcript(p).duration or 0.0 for p in iter_transcript_files(home / "transcripts"))
 
 
-def run(engine: str, feed: Path) -> dict[str, float]:
-    """Ingest `feed` into a fresh home with `engine`; returns the figures."""
+def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None) -> dict[str, float]:
+    """Ingest `feed` (its newest `limit` episodes) into a fresh home with `engine`; returns the figures."""
     from index.embed import get_embedder
     from ingest.transcribe import TranscribeOptions, auto_workers, load_engine
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
-        settings = load_settings(home, engine=engine)
+        settings = load_settings(home, engine=engine, transcribe_workers=workers)
         t0 = time.perf_counter()
-        # The same engine the ingest will use (same workers), so its load is not timed twice.
-        workers = settings.transcribe_workers or auto_workers(engine, settings.device)
+        # The same engine the ingest will use (same workers: never more than episodes), so its load is not timed.
+        workers = settings.transcribe_workers or min(auto_workers(engine, settings.device), limit or 1 << 30)
         loaded = load_engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir,
                              workers=workers, keep_freed_memory=settings.keep_freed_memory)
         loaded.transcribe(np.zeros(16000, dtype=np.float32), TranscribeOptions())
@@ -60,7 +61,7 @@ def run(engine: str, feed: Path) -> dict[str, float]:
         add_feed(settings, str(feed))
         before = resource.getrusage(resource.RUSAGE_SELF)
         t1 = time.perf_counter()
-        report = ingest(settings)
+        report = ingest(settings, limit=limit)
         wall = time.perf_counter() - t1
         after = resource.getrusage(resource.RUSAGE_SELF)
         audio = audio_seconds(home)
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--feed", type=Path, default=ROOT / "demo" / "feed.xml")
     parser.add_argument("--engines", nargs="+", default=["faster-whisper", "openai-whisper"])
     parser.add_argument("--no-malloc-baseline", action="store_true", help="skip the default-malloc child run")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-new-episode comparison")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # the child run's output
     args = parser.parse_args()
     results = {engine: run(engine, args.feed) for engine in args.engines}
@@ -112,6 +114,16 @@ def main() -> None:
               f"({first})")
     print(f"throughput ({first}): {results[first]['x_realtime']:.1f} audio-hours per wall-hour "
           f"(target >= 25); an hour of audio in {3600 / results[first]['x_realtime'] / 60:.1f} min")
+    if not args.no_single:
+        # The common refresh: one new episode. It gets every core, against one core of several before.
+        from ingest.transcribe import auto_workers
+
+        split = auto_workers(first)
+        alone = run(first, args.feed, limit=1)
+        shared = run(first, args.feed, limit=1, workers=split)
+        print(f"one new episode ({alone['audio_s']:.1f} s of audio), {first}: every core {alone['wall_s']:.1f} s "
+              f"({alone['x_realtime']:.1f}x real time); one core of {split} {shared['wall_s']:.1f} s "
+              f"({shared['x_realtime']:.1f}x); {shared['wall_s'] / alone['wall_s']:.2f}x sooner")
 
 
 if __name__ == "__main__":

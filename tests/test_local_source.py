@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ingest.transcribe import auto_workers
 from podsearch.config import load_settings
 from podsearch.errors import PodsearchError
-from podsearch.library import EpisodeRow
-from podsearch.pipeline import LocalSource, Transcriber
-from podsearch.records import Episode, Segment, Transcript
+from podsearch.library import EpisodeRow, Library
+from podsearch.pipeline import Ingester, LocalSource, Transcriber
+from podsearch.records import Episode, Segment, Transcript, TranscriptLink
 
 
 def rows(n: int) -> list[EpisodeRow]:
@@ -121,3 +123,23 @@ def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path) -> None:
     assert not consumer.is_alive()
     assert produced == []  # abandoned, so it stays pending for the next run
     assert reports and max(reports) < 0.5 * 660  # stopped in the first half of the 11 minutes
+
+
+def test_a_lone_episode_gets_every_core_and_several_share_them(settings) -> None:  # noqa: ANN001
+    cores_split = auto_workers(settings.engine, settings.device)
+    assert cores_split >= 2  # this machine: 2 cores, one episode on each
+    library = Library(settings.library_db)
+    try:
+        ingester = Ingester(settings, library, index=None)
+        lone = ingester.local_source(rows(1))
+        assert lone.workers == 1 and lone.transcriber.workers == 1
+        assert lone.transcriber.threads is None  # load_engine then gives the one worker every core
+        assert ingester.local_source(rows(5)).workers == cores_split
+        # Episodes with a publisher transcript need no Whisper, so they take no worker.
+        published = [replace(r, episode=replace(r.episode, transcripts=(TranscriptLink("t.vtt", "text/vtt"),)))
+                     for r in rows(4)]
+        assert ingester.local_source(published[:3] + rows(1)).workers == 1
+        pinned = Ingester(replace(settings, transcribe_workers=2), library, index=None)
+        assert pinned.local_source(rows(1)).workers == 2  # an explicit --workers is kept
+    finally:
+        library.close()
