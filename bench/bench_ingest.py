@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from podsearch.config import load_settings
-from podsearch.pipeline import add_feed, ingest
+from podsearch.pipeline import add_feed, ingest, whisper_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,20 +45,20 @@ def audio_seconds(home: Path) -> float:
 def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None) -> dict[str, float]:
     """Ingest `feed` (its newest `limit` episodes) into a fresh home with `engine`; returns the figures."""
     from index.embed import get_embedder
-    from ingest.transcribe import TranscribeOptions, auto_workers, load_engine
+    from ingest.transcribe import TranscribeOptions, load_engine
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         settings = load_settings(home, engine=engine, transcribe_workers=workers)
+        _, episodes = add_feed(settings, str(feed))
         t0 = time.perf_counter()
-        # The same engine the ingest will use (same workers: never more than episodes), so its load is not timed.
-        workers = settings.transcribe_workers or min(auto_workers(engine, settings.device), limit or 1 << 30)
+        # The same engine the ingest will use (same workers), so its load is not timed.
+        workers = whisper_workers(settings, min(episodes, limit or episodes))
         loaded = load_engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir,
                              workers=workers, keep_freed_memory=settings.keep_freed_memory)
         loaded.transcribe(np.zeros(16000, dtype=np.float32), TranscribeOptions())
         get_embedder(settings.embed_model).encode(["warm-up"])
         load_s = time.perf_counter() - t0
-        add_feed(settings, str(feed))
         before = resource.getrusage(resource.RUSAGE_SELF)
         t1 = time.perf_counter()
         report = ingest(settings, limit=limit)

@@ -393,6 +393,16 @@ class LocalSource:
 _WORKER_DONE = object()
 
 
+def whisper_workers(settings: Settings, episodes: int) -> int:
+    """Episodes to transcribe at once: `--workers` when given, else as many as suit the
+    machine but never more than the `episodes` that need Whisper (each then gets more cores)."""
+    if settings.transcribe_workers:
+        return settings.transcribe_workers
+    from ingest.transcribe import auto_workers
+
+    return max(1, min(auto_workers(settings.engine, settings.device), episodes))
+
+
 class Ingester:
     """Writes down what a TranscriptSource produces: transcript files, statuses, the index.
 
@@ -415,12 +425,8 @@ class Ingester:
         Never more at once than episodes need Whisper: a lone new episode gets
         every core to itself instead of one of two (1.3x sooner on 2 cores; bench/bench_ingest.py).
         """
-        from ingest.transcribe import auto_workers
-
-        workers = self.settings.transcribe_workers
-        if not workers:
-            need_whisper = sum(1 for r in rows if resumable(r) is None and not r.episode.transcripts)
-            workers = max(1, min(auto_workers(self.settings.engine, self.settings.device), need_whisper))
+        need_whisper = sum(1 for r in rows if resumable(r) is None and not r.episode.transcripts)
+        workers = whisper_workers(self.settings, need_whisper)
         return LocalSource(Transcriber(self.settings, self.progress, self.vocabulary, workers=workers), workers)
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
