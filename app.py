@@ -21,14 +21,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from index.search import LEAD_IN, Filters, SearchOptions, context, search
-from podsearch import exports
-from podsearch.clips import clips_zip
-from podsearch.config import Settings, load_settings
-from podsearch.errors import PodsearchError
-from podsearch.jobs import JobState, shared_jobs
-from podsearch.pipeline import add_feed, open_index, open_library, playable_audio
-from podsearch.records import Hit
+from podsearch.index.search import LEAD_IN, Filters, SearchOptions, context, search
+from podsearch.service import exports
+from podsearch.service.clips import clips_zip
+from podsearch.core.config import Settings, load_settings
+from podsearch.core.errors import PodsearchError
+from podsearch.service.jobs import JobState, shared_jobs
+from podsearch.service.pipeline import add_feed, open_index, open_library, playable_audio
+from podsearch.core.records import Hit
 
 st.set_page_config(page_title="podsearch", page_icon="🎧", layout="wide", initial_sidebar_state="collapsed")
 
@@ -463,7 +463,7 @@ def add_feed_ui(settings: Settings) -> None:
 
 def opml_ui(settings: Settings) -> None:
     """Subscribe to every feed of an OPML export from another podcast app."""
-    from ingest.opml import parse_opml
+    from podsearch.ingest.opml import parse_opml
 
     with st.container(border=True):
         opml = st.file_uploader("Import subscriptions (OPML)", type=["opml", "xml"], key="opml")
@@ -598,7 +598,7 @@ def resolve_audio(settings: Settings):  # noqa: ANN201 - Callable[[dict], Path |
         if source is None:
             return None
         if source.startswith(exports.WEB):
-            from ingest.download import download
+            from podsearch.ingest.download import download
 
             return download(source, settings.audio_dir, settings=settings, expected_type="audio")
         return Path(source)

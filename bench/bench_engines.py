@@ -27,9 +27,9 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-from ingest.audio import decode_audio
-from ingest.transcribe import TranscribeOptions, load_engine
-from podsearch.config import DEFAULT_WHISPER_MODEL, ENGINES, load_settings
+from podsearch.ingest.audio import decode_audio
+from podsearch.ingest.transcribe import TranscribeOptions, load_engine
+from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 JFK = ROOT / "tests" / "data" / "jfk.flac"

@@ -44,8 +44,8 @@ import numpy as np
 # Measure the checkout this file lives in, not whichever copy is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index import vectors  # noqa: E402
-from index.vectors import IndexConfig  # noqa: E402
+from podsearch.index import vectors  # noqa: E402
+from podsearch.index.vectors import IndexConfig  # noqa: E402
 
 DIM = 384
 TOPICS = 4000

@@ -29,23 +29,23 @@ from pathlib import Path
 
 import numpy as np
 
-from podsearch.config import load_settings
-from podsearch.pipeline import add_feed, ingest, whisper_workers
+from podsearch.core.config import load_settings
+from podsearch.service.pipeline import add_feed, ingest, whisper_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def audio_seconds(home: Path) -> float:
     """Total duration of the transcribed episodes of `home`."""
-    from transcripts.store import iter_transcript_files, load_transcript
+    from podsearch.transcripts.store import iter_transcript_files, load_transcript
 
     return sum(load_transcript(p).duration or 0.0 for p in iter_transcript_files(home / "transcripts"))
 
 
 def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None) -> dict[str, float]:
     """Ingest `feed` (its newest `limit` episodes) into a fresh home with `engine`; returns the figures."""
-    from index.embed import get_embedder
-    from ingest.transcribe import TranscribeOptions, load_engine
+    from podsearch.index.embed import get_embedder
+    from podsearch.ingest.transcribe import TranscribeOptions, load_engine
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
@@ -116,7 +116,7 @@ def main() -> None:
           f"(target >= 25); an hour of audio in {3600 / results[first]['x_realtime'] / 60:.1f} min")
     if not args.no_single:
         # The common refresh: one new episode. It gets every core, against one core of several before.
-        from ingest.transcribe import auto_workers
+        from podsearch.ingest.transcribe import auto_workers
 
         split = auto_workers(first)
         alone = run(first, args.feed, limit=1)

@@ -32,24 +32,24 @@ from pathlib import Path
 
 import numpy as np
 
-from podsearch.config import load_settings
-from podsearch.pipeline import add_feed, ingest
+from podsearch.core.config import load_settings
+from podsearch.service.pipeline import add_feed, ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def audio_seconds(home: Path) -> float:
     """Total duration of the transcribed episodes of `home`."""
-    from transcripts.store import iter_transcript_files, load_transcript
+    from podsearch.transcripts.store import iter_transcript_files, load_transcript
 
     return sum(load_transcript(p).duration or 0.0 for p in iter_transcript_files(home / "transcripts"))
 
 
 def run(feed: Path, workers: int | None) -> dict[str, float]:
     """Ingest `feed` into a fresh home, locally (workers=None) or on Ray; the figures."""
-    from index.embed import get_embedder
-    from ingest.transcribe import TranscribeOptions, load_engine
-    from podsearch.distributed import RaySource
+    from podsearch.index.embed import get_embedder
+    from podsearch.ingest.transcribe import TranscribeOptions, load_engine
+    from podsearch.service.distributed import RaySource
 
     home = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     source = None

@@ -38,14 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from index import vectors
-from index.embed import get_embedder, resolve_embed_model
-from index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
-from index.passages import make_passages, searchable_segments
-from index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarities, rrf, search, trim_clip
-from index.store import SearchIndex
-from podsearch.config import DEFAULT_EMBED_MODEL
-from podsearch.records import Segment, Transcript
+from podsearch.index import vectors
+from podsearch.index.embed import get_embedder, resolve_embed_model
+from podsearch.index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
+from podsearch.index.passages import make_passages, searchable_segments
+from podsearch.index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarities, rrf, search, trim_clip
+from podsearch.index.store import SearchIndex
+from podsearch.core.config import DEFAULT_EMBED_MODEL
+from podsearch.core.records import Segment, Transcript
 
 TOPICS = 256
 TOPIC_WORDS = 60  # words a topic prefers
@@ -410,7 +410,7 @@ def fts5_whatif(ix: SearchIndex, queries: list[str], max_share: float = 0.05) ->
     stats = TermStats(ix.db)
 
     def no_join(terms: list[str]) -> list:
-        from index.keyword import fts_query
+        from podsearch.index.keyword import fts_query
 
         return ix.db.execute("SELECT rowid, rank FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?",
                              (fts_query(terms), CANDIDATES)).fetchall()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from podsearch.config import DEFAULT_EMBED_MODEL
-from podsearch.errors import ModelError
+from podsearch.core.config import DEFAULT_EMBED_MODEL
+from podsearch.core.errors import ModelError
 
 
 def resolve_embed_model(name: str) -> str:

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.search import Mode, SearchOptions, search
-from index.store import SearchIndex
-from podsearch.errors import PodsearchError
-from podsearch.records import Hit
+from podsearch.index.search import Mode, SearchOptions, search
+from podsearch.index.store import SearchIndex
+from podsearch.core.errors import PodsearchError
+from podsearch.core.records import Hit
 
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 TOLERANCE = 5.0  # seconds either side of the labelled answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from podsearch.records import Passage, Segment, Transcript, Word
+from podsearch.core.records import Passage, Segment, Transcript, Word
 
 
 def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:

@@ -6,7 +6,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from podsearch.errors import ModelError
+from podsearch.core.errors import ModelError
 
 
 class Reranker:

@@ -9,11 +9,11 @@ from typing import Literal
 
 import numpy as np
 
-from index import vectors
-from index.keyword import keyword_search, query_terms, term_coverage
-from index.store import SearchIndex
-from podsearch.errors import QueryError
-from podsearch.records import Hit, Segment
+from podsearch.index import vectors
+from podsearch.index.keyword import keyword_search, query_terms, term_coverage
+from podsearch.index.store import SearchIndex
+from podsearch.core.errors import QueryError
+from podsearch.core.records import Hit, Segment
 
 Mode = Literal["hybrid", "dense", "keyword"]
 RRF_K = 60
@@ -298,7 +298,7 @@ RERANK_TOP = 20
 
 
 def _rerank(model: str, query: str, candidates: list[_Candidate], rows: dict) -> list[_Candidate]:
-    from index.rerank import get_reranker
+    from podsearch.index.rerank import get_reranker
 
     head, tail = candidates[:RERANK_TOP], candidates[RERANK_TOP:]
     scores = get_reranker(model).scores(query, [rows[c.pid]["text"] for c in head])

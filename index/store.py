@@ -17,12 +17,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index import vectors
-from index.passages import make_passages, searchable_segments
-from podsearch.records import Chapter, Passage, Segment, Transcript, to_dict
+from podsearch.index import vectors
+from podsearch.index.passages import make_passages, searchable_segments
+from podsearch.core.migrations import Migrations, open_database
+from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
 
-SCHEMA = """
-PRAGMA foreign_keys = ON;
+# The index database's schema history. Never edit a step that has shipped: add the next one.
+MIGRATIONS = Migrations("search index")
+MIGRATIONS.sql("m001_initial", """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS episodes (
     guid TEXT PRIMARY KEY,
@@ -71,7 +73,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,7 @@ class SearchIndex:
         self._embedder_source = embedder
         self._embedder = None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
         self._count: tuple[int, int] = (-1, 0)  # (generation, passages): COUNT(*) scans the table
@@ -117,7 +116,7 @@ class SearchIndex:
         if self._embedder is None:
             source = self._embedder_source
             if source is None:
-                from index.embed import get_embedder
+                from podsearch.index.embed import get_embedder
 
                 source = get_embedder
             self._embedder = source() if callable(source) else source
@@ -130,7 +129,7 @@ class SearchIndex:
             self._set_meta("embed_model", name)
             self._db.commit()
         elif stored != name and self.passage_count():
-            from podsearch.errors import ModelError
+            from podsearch.core.errors import ModelError
 
             raise ModelError(
                 f"the index was built with sentence model '{stored}', not '{name}'; "

@@ -21,8 +21,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from podsearch.config import INDEX_KINDS
-from podsearch.errors import ConfigError
+from podsearch.core.config import INDEX_KINDS
+from podsearch.core.errors import ConfigError
 
 # Below this many vectors an exact (flat) search is fast and perfect.
 APPROX_THRESHOLD = 50_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from podsearch.errors import AudioError
+from podsearch.core.errors import AudioError
 
 _REMEDY = "check the enclosure URL or download the episode again"
 

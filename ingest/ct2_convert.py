@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from podsearch.errors import ModelError
+from podsearch.core.errors import ModelError
 
 # Order of CTranslate2's DataType enum (include/ctranslate2/types.h).
 _DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")

@@ -27,10 +27,10 @@ from urllib.request import url2pathname
 
 import httpx
 
-from ingest import net
-from ingest.audio import sniff_audio
-from podsearch.config import Settings
-from podsearch.errors import BlockedAddressError, DownloadError
+from podsearch.ingest import net
+from podsearch.ingest.audio import sniff_audio
+from podsearch.core.config import Settings
+from podsearch.core.errors import BlockedAddressError, DownloadError
 
 ExpectedType = Literal["audio", "transcript", "any"]
 Progress = Callable[[int, "int | None"], None]

@@ -27,8 +27,8 @@ import defusedxml.ElementTree as SafeET
 import feedparser
 from defusedxml import DefusedXmlException
 
-from podsearch.errors import FeedError
-from podsearch.records import Chapter, Episode, Person, Show, TranscriptLink
+from podsearch.core.errors import FeedError
+from podsearch.core.records import Chapter, Episode, Person, Show, TranscriptLink
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"

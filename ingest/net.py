@@ -29,8 +29,8 @@ from typing import Any
 import certifi
 import httpx
 
-from podsearch.config import Settings
-from podsearch.errors import BlockedAddressError, DownloadError, FeedError
+from podsearch.core.config import Settings
+from podsearch.core.errors import BlockedAddressError, DownloadError, FeedError
 
 Resolver = Callable[..., list[tuple[Any, ...]]]
 

@@ -8,7 +8,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from podsearch.errors import FeedError
+from podsearch.core.errors import FeedError
 
 
 def parse_opml(data: bytes) -> list[tuple[str, str]]:

@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from podsearch.config import DEFAULT_WHISPER_MODEL, ENGINES
-from podsearch.errors import ModelError
-from podsearch.records import Segment, Word
+from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES
+from podsearch.core.errors import ModelError
+from podsearch.core.records import Segment, Word
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 30.0  # what Whisper hears at once
@@ -720,7 +720,7 @@ def _load_openai(model: str, device: str, models_dir: Path, workers: int, thread
     import torch
     import whisper
 
-    from ingest.ct2_convert import cached_checkpoint, load_whisper_checkpoint
+    from podsearch.ingest.ct2_convert import cached_checkpoint, load_whisper_checkpoint
 
     torch.set_num_threads(threads)
     if model.startswith("bundled:"):
@@ -776,7 +776,7 @@ def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Pa
         if key not in _ENGINES:
             resolved = _auto_device(engine, device)
             if resolved == "cpu" and keep_freed_memory:
-                from ingest.malloc import keep_freed_memory as tune_malloc
+                from podsearch.ingest.malloc import keep_freed_memory as tune_malloc
 
                 tune_malloc()  # before the engine's threads exist
             loader = _load_faster if engine == "faster-whisper" else _load_openai

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from podsearch.config import ENGINES, Settings, load_settings
-from podsearch.errors import PodsearchError
+from podsearch.core.config import ENGINES, Settings, load_settings
+from podsearch.core.errors import PodsearchError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
@@ -57,7 +57,7 @@ def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> Non
 @click.pass_context
 def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
     """Subscribe to a feed (URL or local file) and list its episodes."""
-    from podsearch.pipeline import add_feed
+    from podsearch.service.pipeline import add_feed
 
     show, count = add_feed(_settings(ctx), target, since=_iso_date(since), limit=limit)
     click.echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
@@ -79,8 +79,8 @@ def _iso_date(value: str | None) -> str | None:
 @click.pass_context
 def import_opml(ctx: click.Context, file: str) -> None:
     """Subscribe to every feed listed in an OPML file."""
-    from ingest.opml import parse_opml
-    from podsearch.pipeline import add_feed
+    from podsearch.ingest.opml import parse_opml
+    from podsearch.service.pipeline import add_feed
 
     try:
         data = Path(file).read_bytes()
@@ -103,8 +103,8 @@ def import_opml(ctx: click.Context, file: str) -> None:
 @click.pass_context
 def export_opml(ctx: click.Context, output: str | None) -> None:
     """Print the subscriptions as OPML."""
-    from ingest.opml import write_opml
-    from podsearch.pipeline import open_library
+    from podsearch.ingest.opml import write_opml
+    from podsearch.service.pipeline import open_library
 
     library = open_library(_settings(ctx))
     try:
@@ -140,7 +140,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
 
-    from podsearch.pipeline import ingest as run_ingest
+    from podsearch.service.pipeline import ingest as run_ingest
 
     if ray_workers and not ray_address:
         raise PodsearchError("--ray-workers needs --ray auto (or the address of a Ray cluster)")
@@ -150,7 +150,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
     with _TqdmProgress() as progress, ExitStack() as stack:
         source = None
         if ray_address:
-            from podsearch.distributed import RaySource  # Ray itself is imported only once work reaches it
+            from podsearch.service.distributed import RaySource  # Ray itself is imported only once work reaches it
 
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
@@ -227,7 +227,7 @@ class _TqdmProgress:
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the search index from the transcript files."""
-    from podsearch.pipeline import reindex as run_reindex
+    from podsearch.service.pipeline import reindex as run_reindex
 
     count = run_reindex(_settings(ctx))
     click.echo(f"re-indexed {count} transcript(s)")
@@ -237,7 +237,7 @@ def reindex(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """List feeds and episodes with their status and any error."""
-    from podsearch.pipeline import open_library
+    from podsearch.service.pipeline import open_library
 
     library = open_library(_settings(ctx))
     try:
@@ -272,10 +272,10 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
            sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
            per_episode: int | None, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
-    from index.search import Filters, SearchOptions
-    from index.search import search as run_search
-    from podsearch.errors import QueryError
-    from podsearch.pipeline import open_index
+    from podsearch.index.search import Filters, SearchOptions
+    from podsearch.index.search import search as run_search
+    from podsearch.core.errors import QueryError
+    from podsearch.service.pipeline import open_index
 
     settings = _settings(ctx)
     options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
@@ -326,8 +326,8 @@ def _print_hits(query: str, hits: list) -> None:
 @click.pass_context
 def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -> None:
     """Measure search quality: Recall@1/5/10, MRR and nDCG@10 per mode."""
-    from index.evaluate import MODES, by_kind as split_by_kind, format_table, load_queries, relevance_lists, summarize
-    from podsearch.pipeline import open_index
+    from podsearch.index.evaluate import MODES, by_kind as split_by_kind, format_table, load_queries, relevance_lists, summarize
+    from podsearch.service.pipeline import open_index
 
     queries = load_queries(Path(queries_file))
     index = open_index(_settings(ctx))
@@ -352,8 +352,8 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
 @click.pass_context
 def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
     """Export one episode's transcript (by guid)."""
-    from transcripts.formats import write_transcript
-    from transcripts.store import find_transcript, load_transcript
+    from podsearch.transcripts.formats import write_transcript
+    from podsearch.transcripts.store import find_transcript, load_transcript
 
     path = find_transcript(_settings(ctx).transcripts_dir, guid)
     if path is None:
@@ -364,7 +364,7 @@ def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        from transcripts.store import atomic_write
+        from podsearch.transcripts.store import atomic_write
 
         atomic_write(Path(output), text.encode("utf-8"))
     else:
@@ -402,8 +402,8 @@ def app(ctx: click.Context, port: int | None) -> None:
 @click.pass_context
 def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
     """Ingest the bundled demo podcast (offline) and open the app."""
-    from podsearch.pipeline import add_feed
-    from podsearch.pipeline import ingest as run_ingest
+    from podsearch.service.pipeline import add_feed
+    from podsearch.service.pipeline import ingest as run_ingest
 
     settings = _settings(ctx)
     show, count = add_feed(settings, str(DEMO_FEED))

@@ -28,6 +28,6 @@ def write_flac(path: Path, samples: np.ndarray) -> Path:
 
 def repeated_jfk(path: Path, repeats: int) -> Path:
     """jfk.flac `repeats` times over, as one FLAC file."""
-    from ingest.audio import decode_audio
+    from podsearch.ingest.audio import decode_audio
 
     return write_flac(path, np.tile(decode_audio(DATA / "jfk.flac"), repeats))

@@ -8,7 +8,7 @@ server saw (or that it saw nothing).
 
 Use from any test module:
 
-    from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+    from httpserver import LocalServer  # the `http_server` fixture comes through conftest.py
 
     def test_x(http_server: LocalServer) -> None:
         http_server.route("/feed.xml", b"<rss/>", content_type="application/rss+xml")

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 from audiofiles import repeated_jfk
-from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+from httpserver import LocalServer
 from streamlit.testing.v1 import AppTest
 
-from index.search import Filters, SearchOptions, search
-from podsearch.config import load_settings
-from podsearch.exports import clock
-from podsearch.jobs import shared_jobs
-from podsearch.pipeline import add_feed, ingest, open_index, open_library
+from podsearch.index.search import Filters, SearchOptions, search
+from podsearch.core.config import load_settings
+from podsearch.service.exports import clock
+from podsearch.service.jobs import shared_jobs
+from podsearch.service.pipeline import add_feed, ingest, open_index, open_library
 
 DATA = Path(__file__).parent / "data"
 APP = Path(__file__).resolve().parents[1] / "app.py"

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from ingest.audio import decode_audio, sniff_audio
-from podsearch.errors import AudioError
+from podsearch.ingest.audio import decode_audio, sniff_audio
+from podsearch.core.errors import AudioError
 
 DATA = Path(__file__).parent / "data"
 JFK = DATA / "jfk.flac"

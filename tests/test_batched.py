@@ -11,8 +11,8 @@ import jiwer
 import numpy as np
 import pytest
 
-from ingest.audio import decode_audio
-from ingest.transcribe import (
+from podsearch.ingest.audio import decode_audio
+from podsearch.ingest.transcribe import (
     SAMPLE_RATE,
     TranscribeOptions,
     _failed,
@@ -22,8 +22,8 @@ from ingest.transcribe import (
     load_engine,
     split_sentences,
 )
-from podsearch.config import DEFAULT_WHISPER_MODEL
-from podsearch.records import Segment, Word
+from podsearch.core.config import DEFAULT_WHISPER_MODEL
+from podsearch.core.records import Segment, Word
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 EPISODE = DEMO / "episodes" / "ep3-pharmacy-counter.mp3"
@@ -153,7 +153,7 @@ def test_batched_word_times_are_on_the_original_timeline(batched) -> None:  # no
 
 @pytest.mark.slow
 def test_a_failing_window_is_decoded_again_alone_in_place(engine, samples, batched) -> None:  # noqa: ANN001
-    from ingest.transcribe import _detect_speech
+    from podsearch.ingest.transcribe import _detect_speech
 
     speech = _detect_speech(samples, 30.0)
     audio, windows = speech.cut(samples), _windows(speech)

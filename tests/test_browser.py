@@ -23,8 +23,8 @@ from pathlib import Path
 import av
 import pytest
 
-from podsearch.config import load_settings
-from podsearch.pipeline import add_feed, ingest
+from podsearch.core.config import load_settings
+from podsearch.service.pipeline import add_feed, ingest
 
 pytestmark = pytest.mark.browser
 
@@ -206,7 +206,7 @@ def test_episode_view_click_a_line_to_play(server: tuple[str, Path], browser) ->
 def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
     from test_app import expected_hits
 
-    from podsearch.pipeline import open_library
+    from podsearch.service.pipeline import open_library
 
     base, home = server
     clip = expected_hits(home, QUERY)[0]

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from podsearch.clips import clip_filename, clips_zip, cut_clip
-from podsearch.errors import AudioError, PodsearchError
+from podsearch.service.clips import clip_filename, clips_zip, cut_clip
+from podsearch.core.errors import AudioError, PodsearchError
 
 DATA = Path(__file__).parent / "data"
 RATE = 44100

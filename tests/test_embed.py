@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from index.embed import Embedder, _OnnxMeanPooling, get_embedder
+from podsearch.index.embed import Embedder, _OnnxMeanPooling, get_embedder
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluate import evaluate, load_queries
-from podsearch.config import load_settings
-from podsearch.pipeline import add_feed, ingest, open_index
+from podsearch.index.evaluate import evaluate, load_queries
+from podsearch.core.config import load_settings
+from podsearch.service.pipeline import add_feed, ingest, open_index
 
 EVAL = Path(__file__).parent / "data" / "eval"
 

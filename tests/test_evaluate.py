@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from index.evaluate import (
+from podsearch.index.evaluate import (
     EvalQuery,
     by_kind,
     evaluate,
@@ -21,9 +21,9 @@ from index.evaluate import (
     relevance_lists,
     summarize,
 )
-from index.store import SearchIndex
-from podsearch.errors import PodsearchError
-from podsearch.records import Hit, Segment, Transcript
+from podsearch.index.store import SearchIndex
+from podsearch.core.errors import PodsearchError
+from podsearch.core.records import Hit, Segment, Transcript
 
 
 def hit(guid: str, start: float, end: float) -> Hit:
@@ -204,7 +204,7 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory):
-    from index.embed import get_embedder
+    from podsearch.index.embed import get_embedder
 
     ix = SearchIndex(tmp_path_factory.mktemp("eval") / "index", embedder=get_embedder())
     for guid, lines in (("kitchen", KITCHEN), ("sky", SKY), ("money", MONEY)):

@@ -6,8 +6,8 @@ import csv
 import io
 from urllib.parse import parse_qs, urlsplit
 
-from podsearch import exports
-from podsearch.records import Chapter
+from podsearch.service import exports
+from podsearch.core.records import Chapter
 
 HIT = {"show": "Calm Care", "episode": "Angry relatives", "published": "2026-02-03", "start": 75.4, "end": 98.0,
        "text": "Lower your voice, and offer a seat.", "audio_url": "https://example.org/ep1.mp3"}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.feeds import episode_guid, html_to_text, parse_chapters, parse_duration, parse_feed
-from podsearch.errors import FeedError
-from podsearch.records import Chapter, Person, TranscriptLink, to_dict
+from podsearch.ingest.feeds import episode_guid, html_to_text, parse_chapters, parse_duration, parse_feed
+from podsearch.core.errors import FeedError
+from podsearch.core.records import Chapter, Person, TranscriptLink, to_dict
 
 DATA = Path(__file__).parent / "data"
 FEEDS = DATA / "feeds"

@@ -10,9 +10,9 @@ import pytest
 import srt
 import webvtt
 
-from podsearch.errors import PodsearchError
-from podsearch.records import Chapter, Person, Segment, Transcript, Word, transcript_from_dict
-from transcripts.formats import EXTENSIONS, READERS, WRITERS, parse_transcript, write_transcript
+from podsearch.core.errors import PodsearchError
+from podsearch.core.records import Chapter, Person, Segment, Transcript, Word, transcript_from_dict
+from podsearch.transcripts.formats import EXTENSIONS, READERS, WRITERS, parse_transcript, write_transcript
 
 P20 = Path(__file__).parent / "data" / "podcasting20"
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from index import vectors
-from index.passages import make_passages, split_long_segment
-from index.search import Filters, SearchOptions, rrf, search, trim_clip
-from index.store import SearchIndex
-from podsearch.errors import QueryError
-from podsearch.records import Segment, Transcript, Word
+from podsearch.index import vectors
+from podsearch.index.passages import make_passages, split_long_segment
+from podsearch.index.search import Filters, SearchOptions, rrf, search, trim_clip
+from podsearch.index.store import SearchIndex
+from podsearch.core.errors import QueryError
+from podsearch.core.records import Segment, Transcript, Word
 
 CARE = [
     "Welcome back to the programme about working on a hospital ward.",
@@ -42,7 +42,7 @@ def transcript(guid: str, lines: list[str], show: str = "Calm Care", published: 
 
 @pytest.fixture(scope="module")
 def embedder():
-    from index.embed import get_embedder
+    from podsearch.index.embed import get_embedder
 
     return get_embedder()
 
@@ -212,7 +212,7 @@ def test_approximate_index_past_threshold_keeps_recall(monkeypatch):
 
 
 def test_term_coverage_matches_word_forms():
-    from index.keyword import term_coverage
+    from podsearch.index.keyword import term_coverage
 
     assert term_coverage(["relatives", "calming"], "An angry relative needs calm words.") == 1.0
     assert term_coverage(["pharmacies"], "the pharmacy counter") == 1.0
@@ -220,7 +220,7 @@ def test_term_coverage_matches_word_forms():
 
 
 def test_per_episode_limit_and_grouping(index):
-    from index.search import group_by_episode
+    from podsearch.index.search import group_by_episode
 
     hits = search(index, "patients medicines family voice", SearchOptions(k=10, floor=-1, min_coverage=0))
     assert len({h.guid for h in hits}) < len(hits)  # several clips of one episode...
@@ -232,14 +232,14 @@ def test_per_episode_limit_and_grouping(index):
 
 
 def test_unknown_cross_encoder_is_a_clear_error(index, tmp_path):
-    from podsearch.errors import ModelError
+    from podsearch.core.errors import ModelError
 
     with pytest.raises(ModelError, match="cross-encoder .* could not be loaded"):
         search(index, "warfarin", SearchOptions(rerank_model=str(tmp_path / "no-such-cross-encoder")))
 
 
 def test_sentences_inside_a_segment_get_their_own_timing():
-    from index.passages import searchable_segments
+    from podsearch.index.passages import searchable_segments
 
     texts = ["Hello", "there.", "Take", "metformin", "with", "food.", "Thanks"]
     words = tuple(Word(start=i * 1.0, end=i * 1.0 + 0.8, text=(" " + t)) for i, t in enumerate(texts))
@@ -253,7 +253,7 @@ def test_sentences_inside_a_segment_get_their_own_timing():
 
 
 def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, embedder):
-    from podsearch.records import Person
+    from podsearch.core.records import Person
 
     ix = SearchIndex(tmp_path / "people", embedder=embedder)
     try:
@@ -300,7 +300,7 @@ def fine_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> float:
 
 
 def test_fine_similarities_match_one_passage_at_a_time():
-    from index.search import fine_similarities
+    from podsearch.index.search import fine_similarities
 
     rng = np.random.default_rng(3)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from podsearch.library import FAILED, INDEXED, NEW, SKIPPED, Library
-from podsearch.records import Episode, Person, TranscriptLink
+from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, Library
+from podsearch.core.records import Episode, Person, TranscriptLink
 
 
 def ep(guid: str, url: str, published: str = "2026-01-01T00:00:00+00:00", **kw) -> Episode:

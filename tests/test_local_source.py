@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.transcribe import auto_workers
-from podsearch.config import load_settings
-from podsearch.errors import PodsearchError
-from podsearch.library import EpisodeRow, Library
-from podsearch.pipeline import Ingester, LocalSource, Transcriber
-from podsearch.records import Episode, Segment, Transcript, TranscriptLink
+from podsearch.ingest.transcribe import auto_workers
+from podsearch.core.config import load_settings
+from podsearch.core.errors import PodsearchError
+from podsearch.service.library import EpisodeRow, Library
+from podsearch.service.pipeline import Ingester, LocalSource, Transcriber
+from podsearch.core.records import Episode, Segment, Transcript, TranscriptLink
 
 
 def rows(n: int) -> list[EpisodeRow]:

@@ -6,11 +6,11 @@ import resource
 import subprocess
 import sys
 
-from podsearch.config import load_settings
+from podsearch.core.config import load_settings
 
 CHILD = r"""
 import ctypes, ctypes.util, resource, sys
-from ingest.malloc import keep_freed_memory
+from podsearch.ingest.malloc import keep_freed_memory
 
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype = ctypes.c_void_p

@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from httpserver import LocalServer, http_server  # noqa: F401  (pytest fixture)
+from httpserver import LocalServer
 
-from ingest import net
-from podsearch.config import Settings
-from podsearch.errors import BlockedAddressError, DownloadError, FeedError
+from podsearch.ingest import net
+from podsearch.core.config import Settings
+from podsearch.core.errors import BlockedAddressError, DownloadError, FeedError
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
 

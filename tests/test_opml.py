@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ingest.opml import parse_opml, write_opml
-from podsearch.errors import FeedError
+from podsearch.ingest.opml import parse_opml, write_opml
+from podsearch.core.errors import FeedError
 
 # Shaped like real exports: folders, text-only titles, a lowercase attribute,
 # a duplicate, and outlines that are not feeds.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import webvtt
 from click.testing import CliRunner
-from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+from httpserver import LocalServer
 
 from podsearch.cli import cli
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import faiss
 import pytest
-from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+from httpserver import LocalServer
 from test_pipeline import FEED, item, passages_per_guid, run
 
-from podsearch.distributed import CRASH_ENV  # imports no Ray
+from podsearch.service.distributed import CRASH_ENV  # imports no Ray
 
 DATA = Path(__file__).parent / "data"
 DEMO_EPISODE = Path(__file__).parent.parent / "demo" / "episodes" / "ep3-pharmacy-counter.mp3"

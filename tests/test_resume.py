@@ -12,7 +12,7 @@ from pathlib import Path
 
 import faiss
 import pytest
-from httpserver import LocalServer, http_server  # noqa: F401  (fixture)
+from httpserver import LocalServer
 
 DATA = Path(__file__).parent / "data"
 

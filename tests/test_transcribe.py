@@ -9,17 +9,17 @@ import jiwer
 import numpy as np
 import pytest
 
-from ingest.audio import decode_audio
-from ingest.transcribe import (
+from podsearch.ingest.audio import decode_audio
+from podsearch.ingest.transcribe import (
     Engine,
     TranscribeOptions,
     TranscriptionResult,
     flag_segment,
     load_engine,
 )
-from podsearch.config import DEFAULT_WHISPER_MODEL, ENGINES
-from podsearch.errors import ModelError
-from podsearch.records import Segment
+from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES
+from podsearch.core.errors import ModelError
+from podsearch.core.records import Segment
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = (

@@ -8,12 +8,12 @@ import faiss
 import numpy as np
 import pytest
 
-from index import vectors
-from index.store import SearchIndex
-from index.vectors import IndexConfig
-from podsearch.config import Settings, load_settings
-from podsearch.errors import ConfigError, PodsearchError
-from podsearch.records import Segment, Transcript
+from podsearch.index import vectors
+from podsearch.index.store import SearchIndex
+from podsearch.index.vectors import IndexConfig
+from podsearch.core.config import Settings, load_settings
+from podsearch.core.errors import ConfigError, PodsearchError
+from podsearch.core.records import Segment, Transcript
 
 DIM = 32
 KINDS = ("flat", "hnsw", "ivfpq")
@@ -223,7 +223,7 @@ def test_unknown_index_kind_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_index_settings_reach_the_search_index(tmp_path, monkeypatch):
-    from podsearch.pipeline import open_index
+    from podsearch.service.pipeline import open_index
 
     assert (Settings(home=tmp_path).approx_threshold, Settings(home=tmp_path).index_kind) == (50_000, "auto")
     monkeypatch.setenv("PODSEARCH_INDEX_KIND", "IVFPQ")

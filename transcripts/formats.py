@@ -20,8 +20,8 @@ import srt
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
-from podsearch.errors import PodsearchError
-from podsearch.records import Segment, Transcript, to_dict
+from podsearch.core.errors import PodsearchError
+from podsearch.core.records import Segment, Transcript, to_dict
 
 # Speech runs at roughly 150 words a minute; used only to close the last
 # segment of a publisher transcript that gives start times alone.

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from podsearch.records import Transcript, to_dict, transcript_from_dict
+from podsearch.core.records import Transcript, to_dict, transcript_from_dict
 
 
 def slugify(text: str, max_len: int = 60) -> str:
@@ -63,7 +63,7 @@ def content_hash(transcript: Transcript) -> str:
 
 def save_transcript(transcript: Transcript, transcripts_dir: Path) -> Path:
     """Write the transcript's .json and .vtt; returns the .json path."""
-    from transcripts.formats import write_transcript  # formats imports records only
+    from podsearch.transcripts.formats import write_transcript  # formats imports records only
 
     path = transcript_path(transcripts_dir, transcript.show, transcript.episode, transcript.guid)
     atomic_write(path.with_suffix(".vtt"), write_transcript(transcript, "vtt").encode("utf-8"))

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 # The index's own query words: what is highlighted is what the keyword search looked for.
-from index.keyword import query_terms
-from podsearch.records import Chapter
+from podsearch.index.keyword import query_terms
+from podsearch.core.records import Chapter
 
 WEB = ("http://", "https://")
 _WORD = re.compile(r"[\w][\w'’-]*")

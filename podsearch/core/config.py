@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from podsearch.errors import ConfigError
+from podsearch.core.errors import ConfigError
 
 DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from podsearch import errors
-from podsearch.config import Settings
-from podsearch.errors import PodsearchError
-from podsearch.library import EpisodeRow
-from podsearch.pipeline import Produced, Progress, ProgressFn, resumable
+from podsearch.core import errors
+from podsearch.core.config import Settings
+from podsearch.core.errors import PodsearchError
+from podsearch.service.library import EpisodeRow
+from podsearch.service.pipeline import Produced, Progress, ProgressFn, resumable
 
 INSTALL_HINT = "pip install 'podsearch[ray]'"
 # Test hook: the first worker to start transcribing creates this file and dies
@@ -72,7 +72,7 @@ class TranscribeWorker:
 
     def __init__(self, settings: Settings, vocabulary: tuple[str, ...], driver_machine: str,
                  crash_marker: str | None = None) -> None:
-        from podsearch.pipeline import Transcriber
+        from podsearch.service.pipeline import Transcriber
 
         self.same_machine = machine_id() == driver_machine
         if not self.same_machine:
@@ -101,7 +101,7 @@ class TranscribeWorker:
 
     def transcribe(self, row: EpisodeRow, local_ok: bool) -> dict[str, object]:
         """One episode: {"transcript": dict} or {"error": ..., "kind": ...}, plus pending events."""
-        from podsearch.records import to_dict
+        from podsearch.core.records import to_dict
 
         try:
             if local_ok and not self.same_machine:
@@ -314,7 +314,7 @@ class RaySource:
     # -- TranscriptSource ------------------------------------------------------------
     def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
         """One Produced per row, in completion order; resumed rows come from the home, not the cluster."""
-        from transcripts.store import load_transcript
+        from podsearch.transcripts.store import load_transcript
 
         todo = [r for r in rows if resumable(r) is None]
         out: queue.Queue = queue.Queue()
@@ -392,7 +392,7 @@ class RaySource:
         """Report a finished task, or put its episode back in line if its worker died."""
         from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
 
-        from podsearch.records import transcript_from_dict
+        from podsearch.core.records import transcript_from_dict
 
         row = task.row
         try:

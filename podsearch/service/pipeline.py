@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from podsearch.config import Settings
-from podsearch.errors import PodsearchError
-from podsearch.library import FAILED, INDEXED, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
-from podsearch.records import Chapter, Episode, Segment, Show, Transcript
+from podsearch.core.config import Settings
+from podsearch.core.errors import PodsearchError
+from podsearch.service.library import FAILED, INDEXED, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
 
 # Publisher transcript types we can read, best first (JSON and VTT carry speakers).
 TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "application/srt", "text/html")
@@ -70,9 +70,9 @@ def open_library(settings: Settings) -> Library:
 
 def open_index(settings: Settings, index_dir: Path | None = None):  # noqa: ANN201 - index.store.SearchIndex
     """The search index of the home (or `index_dir`), with the configured model and vector index."""
-    from index.embed import get_embedder
-    from index.store import SearchIndex
-    from index.vectors import IndexConfig
+    from podsearch.index.embed import get_embedder
+    from podsearch.index.store import SearchIndex
+    from podsearch.index.vectors import IndexConfig
 
     return SearchIndex(
         index_dir or settings.index_dir,
@@ -83,7 +83,7 @@ def open_index(settings: Settings, index_dir: Path | None = None):  # noqa: ANN2
 
 # -- feeds ------------------------------------------------------------------
 def _fetch_feed(settings: Settings, feed: FeedRow):  # noqa: ANN202 - (bytes|None, FetchResult|None)
-    from ingest import net
+    from podsearch.ingest import net
 
     if feed.local:
         return net.read_local(feed.url, max_bytes=settings.max_feed_bytes), None
@@ -100,7 +100,7 @@ def select_episodes(episodes: list[Episode], since: str | None, max_episodes: in
 
 def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[Show | None, list[Episode]]:
     """Fetch and parse one feed, store new/changed episodes; (show, changed)."""
-    from ingest.feeds import parse_feed
+    from podsearch.ingest.feeds import parse_feed
 
     try:
         data, result = _fetch_feed(settings, feed)
@@ -152,8 +152,8 @@ def _pick_transcript(episode: Episode):  # noqa: ANN202 - TranscriptLink | None
 
 def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Segment, ...] | None:
     """The publisher's own transcript of the episode, or None if it has none we can read."""
-    from ingest.download import download
-    from transcripts.formats import parse_transcript
+    from podsearch.ingest.download import download
+    from podsearch.transcripts.formats import parse_transcript
 
     link = _pick_transcript(episode)
     if link is None:
@@ -167,8 +167,8 @@ def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tu
     """The episode's Podcasting 2.0 chapters, or () when absent or unreadable."""
     if not episode.chapters_url:
         return ()
-    from ingest.download import download
-    from ingest.feeds import parse_chapters
+    from podsearch.ingest.download import download
+    from podsearch.ingest.feeds import parse_chapters
 
     try:
         path = download(episode.chapters_url, settings.audio_dir, settings=settings, expected_type="any", local_ok=local_ok)
@@ -236,7 +236,7 @@ class Transcriber:
         """The Whisper engine, loaded on first use (never for publisher transcripts)."""
         with self._lock:  # workers ask at once; load the model once
             if self._engine is None:
-                from ingest.transcribe import load_engine
+                from podsearch.ingest.transcribe import load_engine
 
                 self._engine = load_engine(
                     self.settings.engine, self.settings.whisper_model, device=self.settings.device,
@@ -247,14 +247,14 @@ class Transcriber:
 
     def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
         """The decoding settings of this home."""
-        from ingest.transcribe import TranscribeOptions
+        from podsearch.ingest.transcribe import TranscribeOptions
 
         return TranscribeOptions(vocabulary=self.vocabulary, beam_size=self.settings.beam_size,
                                  batch_size=self.settings.batch_size)
 
     def download_audio(self, row: EpisodeRow, local_ok: bool) -> Path:
         """The episode's audio file in the home's cache, downloaded if needed."""
-        from ingest.download import download
+        from podsearch.ingest.download import download
 
         return download(row.episode.audio_url, self.settings.audio_dir, settings=self.settings,
                         expected_type="audio", local_ok=local_ok)
@@ -269,7 +269,7 @@ class Transcriber:
         except PodsearchError as exc:
             self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
         if segments is None:
-            from ingest.audio import decode_audio
+            from podsearch.ingest.audio import decode_audio
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
@@ -379,7 +379,7 @@ class LocalSource:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _produce(self, row: EpisodeRow, audio: Future | None, local_feeds: set[int]) -> Produced:
-        from transcripts.store import load_transcript
+        from podsearch.transcripts.store import load_transcript
 
         try:
             path = resumable(row)
@@ -398,7 +398,7 @@ def whisper_workers(settings: Settings, episodes: int) -> int:
     machine but never more than the `episodes` that need Whisper (each then gets more cores)."""
     if settings.transcribe_workers:
         return settings.transcribe_workers
-    from ingest.transcribe import auto_workers
+    from podsearch.ingest.transcribe import auto_workers
 
     return max(1, min(auto_workers(settings.engine, settings.device), episodes))
 
@@ -431,7 +431,7 @@ class Ingester:
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
         """Transcribe, save and index `rows`; each finished episode is recorded at once."""
-        from transcripts.store import content_hash, save_transcript
+        from podsearch.transcripts.store import content_hash, save_transcript
 
         source = self.source or self.local_source(rows)
         for item in source.transcripts(rows, local_feeds):
@@ -502,7 +502,7 @@ def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
     """Rebuild the search index from the transcript files alone; returns episodes indexed."""
     import shutil
 
-    from transcripts.store import content_hash, iter_transcript_files, load_transcript
+    from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
 
     emit = progress or (lambda p: None)
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
@@ -537,7 +537,7 @@ def playable_audio(settings: Settings, audio_url: str | None) -> str | None:
     if is_local_source(audio_url):
         path = local_path(audio_url)
         return str(path) if path.is_file() else None
-    from ingest.download import cached_path
+    from podsearch.ingest.download import cached_path
 
     cached = cached_path(audio_url, settings.audio_dir)
     if cached is not None:

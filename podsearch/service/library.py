@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from podsearch.records import Episode, Person, Show, TranscriptLink, to_dict
+from podsearch.core.migrations import Migrations, open_database
+from podsearch.core.records import Episode, Person, Show, TranscriptLink, to_dict
 
-SCHEMA = """
-PRAGMA foreign_keys = ON;
+# The catalog's schema history. Never edit a step that has shipped: add the next one.
+MIGRATIONS = Migrations("catalog")
+MIGRATIONS.sql("m001_initial", """
 CREATE TABLE IF NOT EXISTS feeds (
     id INTEGER PRIMARY KEY,
     url TEXT NOT NULL UNIQUE,
@@ -62,7 +64,7 @@ CREATE TABLE IF NOT EXISTS collection_items (
     hit TEXT NOT NULL,
     note TEXT NOT NULL DEFAULT ''
 );
-"""
+""")
 
 # Episode status values, in pipeline order.
 NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
@@ -126,10 +128,7 @@ class Library:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(str(path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._lock = threading.RLock()
 
     def close(self) -> None:

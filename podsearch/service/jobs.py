@@ -10,8 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from podsearch.config import Settings
-from podsearch.pipeline import IngestReport, Progress
+from podsearch.core.config import Settings
+from podsearch.service.pipeline import IngestReport, Progress
 
 # Human wording of the pipeline's stages.
 STAGES = {
@@ -95,8 +95,8 @@ class IngestJobs:
 
     @staticmethod
     def _run(settings: Settings, limit: int | None, state: JobState) -> None:
-        from podsearch.errors import PodsearchError
-        from podsearch.pipeline import ingest
+        from podsearch.core.errors import PodsearchError
+        from podsearch.service.pipeline import ingest
 
         try:
             state.report = ingest(settings, limit=limit, progress=_tracker(settings, limit, state))
@@ -145,7 +145,7 @@ def _fraction(state: JobState, p: Progress) -> float:
 
 
 def _pending_count(settings: Settings, limit: int | None) -> int:
-    from podsearch.pipeline import open_library, pending_episodes
+    from podsearch.service.pipeline import open_library, pending_episodes
 
     library = open_library(settings)
     try:

@@ -15,8 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from podsearch import exports
-from podsearch.errors import AudioError, PodsearchError
+from podsearch.service import exports
+from podsearch.core.errors import AudioError, PodsearchError
 
 # Sample rates MPEG audio layer 3 can carry (MPEG-1, -2 and -2.5).
 MP3_RATES = (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)

@@ -1,0 +1,33 @@
+"""Fixtures shared by every test, and the guard that isolates each test from the user's setup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# The local HTTP server fixture (`http_server`) lives with its server class.
+pytest_plugins = ["httpserver"]
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of converted model checkpoints for the whole run (not the user's ~/.cache)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
+                         models_dir: Path) -> None:
+    """No PODSEARCH_* setting of the user's reaches a test, and no test writes into a real home.
+
+    A test that wants a setting sets it with `monkeypatch`; a command run without `--home` lands in a
+    fresh temporary home instead of the checkout or the user's data.
+    """
+    for name in [n for n in os.environ if n.startswith("PODSEARCH_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PODSEARCH_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("PODSEARCH_MODELS_DIR", str(models_dir))
