@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,7 @@ class SearchIndex:
         self._embedder = None
         self._lock = threading.RLock()
         self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
+        self._background: ThreadPoolExecutor | None = None
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
         self._count: tuple[int, int] = (-1, 0)  # (generation, passages): COUNT(*) scans the table
@@ -373,8 +375,18 @@ class SearchIndex:
         ).fetchall()
         return {r["id"]: r for r in rows}
 
+    @property
+    def background(self) -> ThreadPoolExecutor:
+        """Threads for work a search overlaps with embedding its query (the keyword lookup)."""
+        with self._lock:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="podsearch-keyword")
+            return self._background
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection and stop the background threads."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
         self._db.close()
 
 
