@@ -34,6 +34,17 @@ LEAD_IN = 1.5  # seconds of context before the answer starts
 # A passage Whisper likely hallucinated (flagged) keeps half its score (hand-set): it sinks below
 # trustworthy passages of similar relevance but is not hidden.
 FLAGGED_WEIGHT = 0.5
+# The host's introduction and the outro mention every topic of an episode without answering any:
+# they keep this share of their score (hand-set), so an answer ranks above the intro that announces it.
+FRAME_WEIGHT = 0.8
+# Confidence thresholds on absolute similarity (all-MiniLM-L6-v2 cosine): an answer that paraphrases
+# the question scores 0.55 and up, a related passage that does not answer it 0.3-0.45. Word coverage
+# agreeing with meaning lifts a hit by one step. Hand-set, checked on the evaluation sets.
+STRONG_SIMILARITY = 0.55
+PARTIAL_SIMILARITY = 0.40
+AGREEING_COVERAGE = 0.5
+# How far past a question to look for its answer, in segments (sentences).
+ANSWER_SEGMENTS = 12
 # Clip trimming, as shares of the best segment's score (hand-set): the segment before the best one
 # opens the clip when it scores nearly as well; following segments stay while still clearly relevant.
 OPEN_EARLIER_SHARE = 0.9
@@ -101,6 +112,7 @@ class SearchOptions:
     trim: bool = True
     per_episode: int | None = None  # at most this many clips from one episode
     rerank_model: str | None = None  # a cross-encoder to re-order the top candidates
+    include_ads: bool = False  # sponsor reads are left out unless asked for
 
 
 @dataclass(frozen=True)
@@ -186,6 +198,31 @@ def trim_clip(
         last += 1
     start = max(0.0, segments[first].start - lead_in)
     return round(start, 2), round(segments[last].end, 2), first, last
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().rstrip('"”').endswith("?")
+
+
+def answer_after(segments: list[Segment], max_seconds: float = 45.0) -> list[Segment]:
+    """The answer to the question `segments[0]` asks: the turn that follows it.
+
+    With speakers known, the next speaker's turn; without, the sentences up to the next question.
+    Empty when nothing answers (the episode ends, or another question follows at once).
+    """
+    if len(segments) < 2:
+        return []
+    asker, answer = segments[0].speaker, []
+    for seg in segments[1:]:
+        if seg.kind != "speech" or seg.end - segments[1].start > max_seconds:
+            break
+        if asker and seg.speaker:
+            if seg.speaker == asker:
+                break  # the asker speaks again: the answer is over (or never came)
+        elif _is_question(seg.text) and answer:
+            break
+        answer.append(seg)
+    return answer if answer and not all(_is_question(g.text) for g in answer) else []
 
 
 def _ends_sentence(text: str) -> bool:
@@ -301,20 +338,36 @@ def fuse(scores: dict[int, Scores], found: Retrieved, options: SearchOptions) ->
 
 
 def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> list[Scores]:
-    """Stage 5: the candidates that clear the floor, best first, scores relative to the best one.
+    """Stage 5: the candidates that clear the floor, weighted by what they are, best first.
 
     Relevant by meaning: similarity at least `floor`. Relevant by words: at least `min_coverage` of
-    the query words. Anything else is dropped, so an off-topic query gets no clip at all.
+    the query words. Anything else is dropped, so an off-topic query gets no clip at all. Sponsor
+    reads are dropped unless `include_ads`; intros, outros and likely hallucinations are weighted down.
     """
-    top = max((s.fused for s in fused.values()), default=1.0) or 1.0
     kept: list[Scores] = []
     for s in fused.values():
+        kind = rows[s.pid]["kind"]
+        if kind == "sponsor" and not options.include_ads:
+            continue
         by_meaning = options.mode != "keyword" and s.similarity >= options.floor
         by_words = options.mode != "dense" and s.coverage >= options.min_coverage and s.coverage > 0  # NaN is False
         if by_meaning or by_words:
-            weight = FLAGGED_WEIGHT if rows[s.pid]["flagged"] else 1.0
-            kept.append(replace(s, fused=weight * s.fused / top))
+            weight = (FLAGGED_WEIGHT if rows[s.pid]["flagged"] else 1.0) * (FRAME_WEIGHT if kind in ("intro", "outro") else 1.0)
+            kept.append(replace(s, fused=weight * s.fused))
     return sorted(kept, key=lambda s: (-s.fused, -s.similarity))
+
+
+def confidence(similarity: float, coverage: float) -> str:
+    """strong, partial or weak: from the absolute similarity and whether the query's words agree.
+
+    Absolute, so "strong" means the same for every query (never relative to the best hit).
+    """
+    agree = coverage >= AGREEING_COVERAGE  # NaN (words not checked) is False
+    if similarity >= STRONG_SIMILARITY or (similarity >= PARTIAL_SIMILARITY and agree):
+        return "strong"
+    if similarity >= PARTIAL_SIMILARITY or agree:
+        return "partial"
+    return "weak"
 
 
 def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
@@ -325,11 +378,25 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         row = rows[s.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
         segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
+        speaker = None
         if segs:
             seg_scores = segment_vectors[s.pid] @ qvec + np.array([SEGMENT_WORDS_BONUS * term_coverage(terms, g.text)
                                                                   for g in segs])
-            start, end, first, last = trim_clip(segs, seg_scores)
-            text = " ".join(g.text for g in segs[first : last + 1])
+            best = int(np.argmax(seg_scores))
+            if _is_question(segs[best].text):
+                # The best match asks the question: the clip is the question and the answer that follows,
+                # which may run past this passage. A question nobody answers is not a clip.
+                after = index.segments(row["guid"], row["first_segment"] + best, row["first_segment"] + best + ANSWER_SEGMENTS)
+                answer = answer_after(after)
+                if not answer:
+                    continue
+                start, end = max(0.0, after[0].start - LEAD_IN), answer[-1].end
+                text = " ".join(g.text for g in [after[0], *answer])
+                speaker = answer[0].speaker
+            else:
+                start, end, first, last = trim_clip(segs, seg_scores)
+                text = " ".join(g.text for g in segs[first : last + 1])
+                speaker = segs[best].speaker  # who says the answer
         if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):
             continue  # same moment already found through an overlapping passage
         if options.per_episode and sum(h.guid == row["guid"] for h in hits) >= options.per_episode:
@@ -338,7 +405,8 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             show=row["show"], episode=row["episode"], guid=row["guid"], published=(row["published"] or "")[:10] or None,
             start=start, end=end, text=text, score=round(s.fused, 4), audio_url=row["audio_url"], source=row["source"],
             link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
-            flagged=bool(row["flagged"]),
+            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
+            confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage) else term_coverage(terms, text)),
         ))
         if len(hits) >= options.k:
             break

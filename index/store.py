@@ -75,6 +75,11 @@ CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 """)
+# Segment kinds (speech, sponsor, intro, outro): older homes' rows are speech until re-indexed.
+MIGRATIONS.sql("m002_segment_kinds", """
+ALTER TABLE segments ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
+ALTER TABLE passages ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
+""")
 
 
 def chapters_from_json(text: str | None) -> tuple[Chapter, ...]:
@@ -189,19 +194,19 @@ class SearchIndex:
                     ),
                 )
                 self._db.executemany(
-                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, kind, embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (transcript.guid, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged),
+                        (transcript.guid, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged), s.kind,
                          seg_vecs[i].astype(np.float16).tobytes())
                         for i, s in enumerate(segments)
                     ],
                 )
                 self._db.executemany(
-                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, kind,"
+                    " embedding) VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged),
+                        (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged), p.kind,
                          pas_vecs[i].tobytes())
                         for i, p in enumerate(passages)
                     ],
@@ -326,13 +331,13 @@ class SearchIndex:
 
     def segments(self, guid: str, first: int = 0, last: int | None = None) -> list[Segment]:
         """The indexed segments of one episode, optionally a range [first, last]."""
-        sql = "SELECT start, end, text, speaker, flagged FROM segments WHERE guid = ? AND idx >= ?"
+        sql = "SELECT start, end, text, speaker, flagged, kind FROM segments WHERE guid = ? AND idx >= ?"
         args: list[object] = [guid, first]
         if last is not None:
             sql += " AND idx <= ?"
             args.append(last)
         rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
-        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4])) for r in rows]
+        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4]), kind=r[5]) for r in rows]
 
     def people(self) -> list[str]:
         """Names a search can be restricted to: episodes' podcast:person and transcript speakers."""
@@ -368,7 +373,7 @@ class SearchIndex:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.embedding,"
+            f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
             f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
             f" FROM passages p JOIN episodes e ON e.guid = p.guid WHERE p.id IN ({marks})",
             ids,
@@ -396,5 +401,5 @@ def passage_from_row(row: sqlite3.Row) -> Passage:
         guid=row["guid"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
         text=row["text"], source=row["source"], published=row["published"], audio_url=row["audio_url"],
         link=row["link"], first_segment=row["first_segment"], last_segment=row["last_segment"],
-        flagged=bool(row["flagged"]),
+        flagged=bool(row["flagged"]), kind=row["kind"],
     )

@@ -24,6 +24,13 @@ class Word:
     probability: float | None = None
 
 
+# What a stretch of an episode is (transcripts.kinds marks them); sponsor reads are left out of search
+# unless asked for.
+KINDS = ("speech", "sponsor", "intro", "outro")
+# How far a hit can be trusted, the same across queries (index.search.confidence decides).
+CONFIDENCES = ("strong", "partial", "weak")
+
+
 @dataclass(frozen=True)
 class Segment:
     """A stretch of transcript with start/end in seconds and quality signals."""
@@ -38,6 +45,7 @@ class Segment:
     words: tuple[Word, ...] = ()
     # True when the segment looks like a hallucination (repeats, silence).
     flagged: bool = False
+    kind: str = "speech"  # one of KINDS: the conversation, a sponsor read, the intro or the outro
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,7 @@ class Passage:
     first_segment: int = 0
     last_segment: int = 0
     flagged: bool = False
+    kind: str = "speech"  # the kind of all its segments: a passage never mixes kinds
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,9 @@ class Hit:
     link: str | None = None
     chapter: str | None = None
     flagged: bool = False
+    kind: str = "speech"  # speech, sponsor, intro or outro (KINDS)
+    confidence: str = "partial"  # strong, partial or weak (CONFIDENCES): absolute, comparable across queries
+    speaker: str | None = None  # who says the clip's answer, where known
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""
@@ -213,6 +225,8 @@ def transcript_from_dict(data: dict[str, Any]) -> Transcript:
 
 
 __all__ = [
+    "CONFIDENCES",
+    "KINDS",
     "Chapter",
     "Episode",
     "Hit",
