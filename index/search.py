@@ -54,6 +54,15 @@ KEEP_GOING_SHARE = 0.6
 SEGMENT_WORDS_BONUS = 0.5
 
 
+_SPEAKS_IN_PASSAGE = ("EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
+                      " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\')")
+
+
+def _like(name: str) -> str:
+    """A LIKE pattern finding `name` anywhere, case-blind, with the user's % and _ taken literally."""
+    return "%" + name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrictions applied before ranking."""
@@ -64,6 +73,7 @@ class Filters:
     sources: tuple[str, ...] = ()
     guids: tuple[str, ...] = ()
     person: str | None = None
+    speaker: str | None = None
 
     def sql(self) -> tuple[str, tuple]:
         """A WHERE fragment over passages p / episodes e, with its arguments."""
@@ -80,20 +90,22 @@ class Filters:
             parts.append("substr(e.published, 1, 10) <= ?")
             args.append(self.date_to[:10])
         if self.person:
-            # A person of the episode (podcast:person), or a speaker inside the passage (publisher transcripts).
+            # A person of the episode (podcast:person), or a speaker inside the passage.
             parts.append(
                 "(EXISTS (SELECT 1 FROM json_each(e.persons) j WHERE lower(json_extract(j.value, '$.name')) LIKE ? ESCAPE '\\')"
-                " OR EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
-                " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\'))"
+                " OR " + _SPEAKS_IN_PASSAGE + ")"
             )
-            pattern = "%" + self.person.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            args.extend([pattern, pattern])
+            args.extend([_like(self.person)] * 2)
+        if self.speaker:
+            parts.append(_SPEAKS_IN_PASSAGE)  # someone who speaks inside the passage, by name or label
+            args.append(_like(self.speaker))
         return " AND ".join(parts), tuple(args)
 
     @property
     def active(self) -> bool:
         """True when any restriction is set."""
-        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person)
+        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person
+                    or self.speaker)
 
 
 @dataclass(frozen=True)
