@@ -29,7 +29,7 @@ _NAME = r"((?:Dr\.?|Doctor|Professor|Prof\.?|Nurse|Sister|Mr\.?|Mrs\.?|Ms\.?)\s+
 # Words that follow "I'm" with a capital letter but are not names.
 _NOT_NAMES = frozenset("Sorry Sure Not Just So Here Going Glad Happy Really Very Also Still Afraid Back English "
                        "British American Canadian Australian Irish Scottish Welsh Catholic Christian Muslim Jewish "
-                       "Okay OK Fine Good Great Well".split())
+                       "Okay OK Fine Good Great Well Dr Doctor Professor Prof Nurse Sister Mr Mrs Ms".split())
 _SELF = re.compile(r"\b(?:I'?m|I am|my name is|my name's)\s+(?:your host,?\s+|the host,?\s+)?" + _NAME)
 _GUEST = re.compile(r"\b(?:my guests? (?:today|this week|tonight) (?:is|are)|joining me (?:today |now )?(?:is|are)"
                     r"|I'?m joined by|I'?m here with|I'?m talking (?:to|with)|please welcome)\s+" + _NAME)
@@ -98,12 +98,17 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
     for i, seg in enumerate(segments):
         if seg.speaker not in unnamed:
             continue
-        for match in _SELF.finditer(seg.text):
+        # Whisper often ends a sentence after a title ("my guest today is Dr." | "Amara Okafor, ..."):
+        # read on into the same speaker's next segment.
+        text = seg.text
+        if i + 1 < len(segments) and segments[i + 1].speaker == seg.speaker:
+            text = f"{text} {segments[i + 1].text}"
+        for match in _SELF.finditer(text):
             name = _clean(match)
             if name and seg.speaker not in names:
                 names[seg.speaker] = name
         for pattern in (_GUEST, _WELCOME):
-            for match in pattern.finditer(seg.text):
+            for match in pattern.finditer(text):
                 name = _clean(match)
                 other = _next_other(segments, i)
                 if name and other in unnamed and other not in names:
