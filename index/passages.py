@@ -48,12 +48,70 @@ def make_passages(
     mixes kinds: a sponsor read or the intro is a passage of its own.
     """
     segments = searchable_segments(transcript, max_words)
+    if len({s.speaker for s in segments if s.speaker}) >= 2:
+        return turn_passages(transcript, segments, min_seconds=min_seconds, max_seconds=max_seconds,
+                             max_words=max_words, overlap_segments=overlap_segments)
+    return window_passages(transcript, segments, min_seconds=min_seconds, max_seconds=max_seconds,
+                           max_words=max_words, overlap_segments=overlap_segments)
+
+
+def turn_passages(transcript: Transcript, segments: list[Segment], *, min_seconds: float, max_seconds: float,
+                  max_words: int, overlap_segments: int) -> list[Passage]:
+    """Passages that follow the conversation: each speaker's turn is one passage, opened by the
+    question it answers (the other speaker's turn just before, when that ends with a question).
+
+    A question is never a passage of its own, so it cannot outrank its answer; the question's words
+    still help the answer's passage match a query phrased like it. A turn too long for one passage
+    is cut into windows, the first of which keeps the question.
+    """
+    turns: list[tuple[int, int]] = []  # [first, last] segment index of each turn
+    for n, seg in enumerate(segments):
+        if turns and seg.speaker == segments[turns[-1][1]].speaker and seg.kind == segments[turns[-1][1]].kind:
+            turns[-1] = (turns[-1][0], n)
+        else:
+            turns.append((n, n))
+    # Where each turn's passage opens: at its own start, or earlier, at the question it answers.
+    openings = [first for first, _ in turns]
+    for t in range(1, len(turns)):
+        (q_first, q_last), (first, last) = turns[t - 1], turns[t]
+        if _is_question(segments[q_last].text) and segments[q_last].kind == segments[first].kind == "speech":
+            opening = q_last  # the question's last sentences: as many as fit beside the answer's start
+            while (opening > q_first and segments[min(last, first + 2)].end - segments[opening - 1].start <= max_seconds / 2
+                   and _words(segments[opening - 1 : first + 1]) <= max_words // 3):
+                opening -= 1
+            openings[t] = opening
     passages: list[Passage] = []
-    i = 0
-    while i < len(segments):
+    for t, (first, last) in enumerate(turns):
+        # What the next turn's passage does not already carry of this one (all of it, for most turns).
+        own_end = openings[t + 1] if t + 1 < len(turns) and openings[t + 1] <= last else last + 1
+        begin = openings[t]
+        if own_end <= first:
+            continue  # a question carried whole by its answer's passage
+        passages.extend(window_passages(transcript, segments, min_seconds=max_seconds, max_seconds=max_seconds,
+                                        max_words=max_words, overlap_segments=overlap_segments,
+                                        start=begin, stop=own_end))
+    return passages
+
+
+def _words(segments: list[Segment]) -> int:
+    return sum(len(s.text.split()) for s in segments)
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().rstrip('"”').endswith("?")
+
+
+def window_passages(transcript: Transcript, segments: list[Segment], *, min_seconds: float, max_seconds: float,
+                    max_words: int, overlap_segments: int, start: int = 0, stop: int | None = None,
+                    merge_tail: bool = True) -> list[Passage]:
+    """Consecutive segments [start, stop) in windows of about min..max seconds (see `make_passages`)."""
+    stop = len(segments) if stop is None else stop
+    passages: list[Passage] = []
+    i = start
+    while i < stop:
         j = i
         words = len(segments[i].text.split())
-        while j + 1 < len(segments):
+        while j + 1 < stop:
             nxt = segments[j + 1]
             duration = nxt.end - segments[i].start
             nxt_words = len(nxt.text.split())
@@ -63,11 +121,11 @@ def make_passages(
             j += 1
             words += nxt_words
         passages.append(_passage(transcript, segments, i, j))
-        if j + 1 >= len(segments):
+        if j + 1 >= stop:
             break
         # Step forward, keeping an overlap (not across a change of kind) but always making progress.
         i = j + 1 if segments[j + 1].kind != segments[j].kind else max(j + 1 - overlap_segments, i + 1)
-    return _merge_short_tail(transcript, segments, passages, min_seconds, max_seconds, max_words)
+    return _merge_short_tail(transcript, segments, passages, min_seconds, max_seconds, max_words) if merge_tail else passages
 
 
 def _merge_short_tail(transcript: Transcript, segments: list[Segment], passages: list[Passage], min_seconds: float,

@@ -36,7 +36,8 @@ _SPONSOR_END = re.compile(
 )
 _INTRO = re.compile(
     r"\b(welcome (back )?to|i'?m your host|you'?re listening to|this is (episode|the)|my guests? (today|this week)"
-    r"|on today'?s (episode|show)|today (we'?re|we are|i'?m) (talking|joined|speaking)|joining me)",
+    r"|on today'?s (episode|show)|today,? (we'?re|we are|i'?m|i am|we have|i have) (talking|joined|speaking|two|three|a guest)"
+    r"|joining me|with me (today|now) (is|are))",
     re.IGNORECASE,
 )
 # A guest's reply to the welcome belongs to the introduction too.
@@ -47,7 +48,8 @@ _GREETING = re.compile(
 )
 _OUTRO = re.compile(
     r"\b(thanks? (you )?(so much )?for listening|that'?s all for|see you next (time|week)|until next time"
-    r"|(please )?subscribe|leave (us )?a review|join us next|that'?s (it|our show) for)",
+    r"|(please )?subscribe|leave (us )?a review|join us next|next time on|that'?s (it|our show) for"
+    r"|thank you (both )?(so much|very much) for (coming|joining|being)|to sum up|so,? to recap)",
     re.IGNORECASE,
 )
 
