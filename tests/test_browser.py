@@ -192,6 +192,7 @@ def test_episode_view_click_a_line_to_play(server: tuple[str, Path], browser) ->
         page.goto(f"{server[0]}/?episode=ph-1&t=2.5&end=9", wait_until="domcontentloaded")
         page.locator(".st-key-seg_5 button").wait_for(timeout=WAIT_MS)
         assert audio_state(page, "audio")["t"] == 2.0
+        page.wait_for_url(lambda url: "/episode?" in url and "episode=ph-1" in url, timeout=WAIT_MS)
         page.locator(".st-key-seg_3 button").click()  # "0:15 Guest: Keep insulin pens ..."
         page.wait_for_url(lambda url: url.endswith("t=15"), timeout=WAIT_MS)
         # The player jumps there and plays on by itself (the click allows autoplay).
@@ -217,9 +218,11 @@ def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], brows
         library.close()
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     try:
-        page.goto(f"{base}/?page=Collections", wait_until="domcontentloaded")
+        page.goto(f"{base}/?page=Collections", wait_until="domcontentloaded")  # an older address: still works
         button = page.get_by_role("button", name="Audio clips (ZIP)")
         button.wait_for(timeout=WAIT_MS)
+        # The page is named by the address's path now, so a reload or a bookmark comes back here.
+        page.wait_for_url(lambda url: url.split("?")[0].endswith("/collections"), timeout=WAIT_MS)
         with page.expect_download(timeout=WAIT_MS) as download:
             button.click()  # the clips are cut now, on the server, with PyAV
         with zipfile.ZipFile(download.value.path()) as zf:
