@@ -7,6 +7,7 @@ Homes are built from local feeds whose items carry a publisher transcript
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from audiofiles import repeated_jfk
 from httpserver import LocalServer
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from podsearch.index.search import Filters, SearchOptions, search
@@ -516,3 +518,47 @@ def test_empty_home_explains_what_to_do(tmp_path: Path, open_app) -> None:
     assert any("The library is empty" in i for i in texts(at.info))
     at = open_app(tmp_path / "home", page="Collections")
     assert any(i.startswith("No collections yet") for i in texts(at.info))
+
+
+# -- feed text is shown literally ------------------------------------------------------
+HOSTILE = ("![x](http://127.0.0.1:9/track.png) [click](http://evil.example) :red[ALERT] "
+           "<img src=\"http://127.0.0.1:9/img.png\"> $x$")
+MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def shown_literally(source: str, text: str) -> bool:
+    """`source` (Markdown as given to Streamlit) holds `text` escaped, so it renders as those characters."""
+    rendered = MARKDOWN.renderInline(source)
+    as_html = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return escape_markdown(text) in source and as_html in rendered \
+        and "<img" not in rendered and "<a " not in rendered
+
+
+def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app) -> None:
+    show, title = f"Show {HOSTILE}", f"Episode {HOSTILE}"
+    feed = write_feed(tmp_path / "evil", html.escape(show), [
+        {"title": html.escape(title), "guid": "ev-1", "date": "Mon, 02 Mar 2026 09:00:00 GMT", "vtt": CLASSROOM_VTT,
+         "chapters": {"version": "1.2.0", "chapters": [{"startTime": 0, "title": f"Chapter {HOSTILE}"}]}}])
+    home = tmp_path / "home"
+    at = library_page(open_app, home)
+    add_feed_via_form(at, str(feed))  # the success message names the show
+    assert any(shown_literally(s, show) for s in texts(at.success)), texts(at.success)
+    assert any(shown_literally(m, show) for m in texts(at.markdown))  # the feed's heading
+    assert ingest(load_settings(home)).indexed == [title]
+
+    search_page = open_app(home, q="lower your voice", show=show)
+    assert shown_literally(card_headers(search_page)[0], show) and shown_literally(card_headers(search_page)[0], title)
+    assert any(shown_literally(c, "Chapter " + HOSTILE) for c in texts(search_page.caption))  # the card's chapter
+    assert shown_literally(search_page.expander[0].label, show)  # the filter summary names the show
+
+    episode = open_app(home, episode="ev-1")
+    assert shown_literally(episode.header[0].value, title) and shown_literally(episode.caption[0].value, show)
+    assert shown_literally(episode.button(key="chapter_0").label, "Chapter " + HOSTILE)
+
+    library = open_library(load_settings(home))
+    try:
+        library.add_to_collection("Evidence", expected_hits(home, "lower your voice")[0].to_json(), "")
+    finally:
+        library.close()
+    col = open_app(home, page="Collections")
+    assert shown_literally(item_titles(col)[0], title) and shown_literally(item_titles(col)[0], show)

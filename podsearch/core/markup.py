@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 
 # Significant anywhere: CommonMark (emphasis, code, links, images, HTML, entities, headings), GFM (tables,
-# strikethrough, autolinks via `:` and `@`), Streamlit's `$` LaTeX and `:name[...]`/`:emoji:` shortcodes.
-# A backslash before ASCII punctuation always makes it literal.
+# strikethrough), Streamlit's `$` LaTeX and `:name[...]`/`:emoji:` shortcodes; `@` and `:` also start
+# autolinks in some renderers. A backslash before ASCII punctuation always makes it literal.
+# (Streamlit still shows a bare `http://…` as a link to itself, found in the text after parsing:
+# visible, opened only when clicked, never fetched by the page.)
 _ANYWHERE = re.compile(r"([\\`*_\[\]()!<>#|~$:&@])")
 # Significant only where a block starts: list items (`-`, `+`, `1.`, `1)`) and setext underlines (`=`).
 _LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
-_WWW = re.compile(r"(?i)\b(www)\.")  # GFM links a bare `www.example.org`
 _NEWLINES = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
 
 
@@ -26,7 +27,6 @@ def escape_markdown(text: object) -> str:
     are joined with a space.
     """
     out = _ANYWHERE.sub(r"\\\1", _NEWLINES.sub(" ", str(text)))
-    out = _WWW.sub(r"\1\\.", out)
     match = _LINE_START.match(out)
     if match and match.group(2)[0].isdigit():
         return out[: match.end()] + "\\" + out[match.end():]  # `1\.`: the marker is the `.` or `)` after the number
