@@ -178,10 +178,10 @@ def sync_url(params: dict) -> None:
         st.query_params.from_dict(wanted)
 
 
-def open_episode(guid: str, start: float, end: float | None = None, autoplay: bool = False) -> None:
-    """Callback: switch to the episode view at `start` (a clip when `end` is given)."""
+def open_episode(key: str, start: float, end: float | None = None, autoplay: bool = False) -> None:
+    """Callback: switch to the episode view (by episode key) at `start` (a clip when `end` is given)."""
     st.session_state["_return_page"] = st.session_state.get("page", "Search")
-    params = {"episode": guid, "t": exports.url_seconds(start)}
+    params = {"episode": key, "t": exports.url_seconds(start)}
     if end is not None:
         params["end"] = exports.url_seconds(end)
     st.query_params.from_dict(params)
@@ -278,7 +278,7 @@ def hit_card(i: int, hit: Hit, query: str) -> None:
             if link and link.startswith(exports.WEB):
                 st.link_button(f"Open original at {exports.clock(hit.start)}", link, icon=":material/open_in_new:")
             st.button("Episode view", key=f"ep_{i}", icon=":material/subject:", on_click=open_episode,
-                      args=(hit.guid, hit.start, hit.end))
+                      args=(hit.key, hit.start, hit.end))
             with st.popover("Cite & share", icon=":material/format_quote:"):
                 st.caption("Citation (copy with the icon on the right)")
                 st.code(exports.citation(data), language=None, wrap_lines=True)
@@ -329,8 +329,8 @@ def page_search() -> None:
     except PodsearchError as exc:
         st.error(str(exc))
         return
-    chapters = {e.guid: e.chapters for e in episodes}
-    hits = [with_answer_chapter(h, chapters.get(h.guid, ())) for h in hits]
+    chapters = {e.key: e.chapters for e in episodes}
+    hits = [with_answer_chapter(h, chapters.get(h.key, ())) for h in hits]
     if not hits:
         st.info(f"Nothing relevant found for “{md(query)}”. Try other words, or fewer filters.", icon=":material/search_off:")
         return
@@ -396,13 +396,13 @@ def transcript_lines(segments: list, chapters: tuple, t: float) -> None:
                       type="tertiary", on_click=jump, args=(seg.start,), width="stretch")
 
 
-def search_within(guid: str) -> None:
+def search_within(key: str) -> None:
     """Search inside one episode; each hit plays from where it starts."""
     within = st.text_input("Search within this episode", key="within", icon=":material/search:",
                            placeholder="a word or a question — press Enter")
     if not (within or "").strip():
         return
-    hits = run_search(within, SearchOptions(k=8, filters=Filters(guids=(guid,)), floor=_settings().relevance_floor))
+    hits = run_search(within, SearchOptions(k=8, filters=Filters(keys=(key,)), floor=_settings().relevance_floor))
     if not hits:
         st.info("Nothing relevant found in this episode.")
         return
@@ -412,15 +412,21 @@ def search_within(guid: str) -> None:
                       on_click=jump, args=(hit.start, hit.end), width="stretch")
 
 
-def page_episode(guid: str) -> None:
-    """The whole transcript with timestamps, speakers and chapters; click a line to play from there."""
+def page_episode(ident: str) -> None:
+    """The whole transcript with timestamps, speakers and chapters; click a line to play from there.
+
+    `ident` is the episode key; a guid (links and clips saved before keys) works when one episode has it.
+    """
     st.button("Back", icon=":material/arrow_back:", on_click=go_back, key="back")
     with locked_index() as index:
-        episode = next((e for e in index.episodes() if e.guid == guid), None)
-        segments = index.segments(guid) if episode else []
+        indexed = index.episodes()
+        by_guid = [e for e in indexed if e.guid == ident]
+        episode = next((e for e in indexed if e.key == ident), by_guid[0] if len(by_guid) == 1 else None)
+        segments = index.segments(episode.key) if episode else []
     if episode is None:
-        st.error(f"No indexed episode has the id “{md(guid)}”. It may have been removed; search again.")
+        st.error(f"No indexed episode has the id “{md(ident)}”. It may have been removed; search again.")
         return
+    key = episode.key
     t, end = _seconds("t") or 0.0, _seconds("end")
     if end is not None and end <= t:
         end = None
@@ -428,7 +434,7 @@ def page_episode(guid: str) -> None:
     st.caption(f"{md(episode.show)} · {(episode.published or '')[:10] or 'undated'} · "
                f"{SOURCE_LABELS.get(episode.source, episode.source)} · {len(segments)} lines")
     player(episode.audio_url, t, end, autoplay=st.session_state.pop("_autoplay", False))
-    here = {"episode": guid, "t": exports.url_seconds(t)}
+    here = {"episode": key, "t": exports.url_seconds(t)}
     if end is not None:
         here["end"] = exports.url_seconds(end)
     with st.container(horizontal=True, gap="small"):
@@ -443,7 +449,7 @@ def page_episode(guid: str) -> None:
                 for n, chapter in enumerate(episode.chapters):
                     st.button(f"`{exports.clock(chapter.start)}` {md(chapter.title)}", key=f"chapter_{n}",
                               type="tertiary", on_click=jump, args=(chapter.start,))
-    search_within(guid)
+    search_within(key)
     st.subheader("Transcript")
     transcript_lines(segments, episode.chapters, t)
 
@@ -477,7 +483,7 @@ def opml_ui(settings: Settings) -> None:
                 st.warning("That OPML file lists no feeds.")
             for title, url in feeds:
                 try:
-                    show, count = add_feed(settings, url)
+                    show, count = add_feed(settings, url, listed_in=f"the OPML file {opml.name}")
                     st.success(f"Added {show.title}: {count} episodes")
                 except PodsearchError as exc:
                     st.error(f"{title}: {exc}")
@@ -624,9 +630,9 @@ def collection_item(n: int, count: int, name: str, item: dict) -> None:
                       on_click=_with_library, args=("move_item", name, iid, +1))
             st.button("Remove", key=f"rm_{iid}", icon=":material/delete:", on_click=_with_library,
                       args=("remove_item", iid))
-            if hit.get("guid"):
+            if hit.get("key") or hit.get("guid"):
                 st.button("Episode view", key=f"epv_{iid}", icon=":material/subject:", on_click=open_episode,
-                          args=(hit["guid"], hit["start"], hit["end"]))
+                          args=(hit.get("key") or hit["guid"], hit["start"], hit["end"]))
 
 
 def collection_exports(settings: Settings, name: str, items: list[dict]) -> None:
@@ -687,9 +693,9 @@ def main() -> None:
     st.html(CSS)
     st.markdown("## :material/headphones: podsearch")
     seed_from_url()
-    guid = st.query_params.get("episode")
-    if guid:
-        page_episode(guid)
+    episode = st.query_params.get("episode")
+    if episode:
+        page_episode(episode)
         return
     tabs = st.tabs(PAGES, key="page", on_change="rerun")
     for tab, render in zip(tabs, (page_search, page_library, page_collections)):

@@ -30,14 +30,14 @@ class Filters:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None  # ISO date, inclusive
     sources: tuple[str, ...] = ()
-    guids: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # episode keys
     person: str | None = None
 
     def sql(self) -> tuple[str, tuple]:
         """A WHERE fragment over passages p / episodes e, with its arguments."""
         parts: list[str] = []
         args: list[object] = []
-        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.guid", self.guids)):
+        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.key", self.keys)):
             if values:
                 parts.append(f"{column} IN ({','.join('?' * len(values))})")
                 args.extend(values)
@@ -51,7 +51,7 @@ class Filters:
             # A person of the episode (podcast:person), or a speaker inside the passage (publisher transcripts).
             parts.append(
                 "(EXISTS (SELECT 1 FROM json_each(e.persons) j WHERE lower(json_extract(j.value, '$.name')) LIKE ? ESCAPE '\\')"
-                " OR EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
+                " OR EXISTS (SELECT 1 FROM segments s WHERE s.key = p.key"
                 " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\'))"
             )
             pattern = "%" + self.person.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -61,7 +61,7 @@ class Filters:
     @property
     def active(self) -> bool:
         """True when any restriction is set."""
-        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person)
+        return bool(self.shows or self.sources or self.keys or self.date_from or self.date_to or self.person)
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     allowed: np.ndarray | None = None
     if options.filters.active:
         ids = [r[0] for r in index.db.execute(
-            "SELECT p.id FROM passages p JOIN episodes e ON e.guid = p.guid WHERE " + where, args
+            "SELECT p.id FROM passages p JOIN episodes e ON e.key = p.key WHERE " + where, args
         )]
         allowed = np.array(ids, dtype=np.int64)
         if not len(allowed):
@@ -217,9 +217,9 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     keyword_ids = [pid for pid, _ in keyword_hits]
     rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
 
-    spans = index.span_vectors((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+    spans = index.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
     pids = list(rows)
-    groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
+    groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
     passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
                     if pids else np.zeros(0, dtype=np.float32))
     fine = fine_similarities(groups, qvec)
@@ -270,18 +270,18 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     for cand in candidates:
         row = rows[cand.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
-        segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
+        segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
         if options.trim and segs:
             seg_scores = scored[cand.pid][1] @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
             start, end, first, last = trim_clip(segs, seg_scores)
             text = " ".join(s.text for s in segs[first : last + 1])
-        if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):
+        if any(h.key == row["key"] and start < h.end and end > h.start for h in hits):
             continue  # same moment already found through an overlapping passage
-        if options.per_episode and sum(h.guid == row["guid"] for h in hits) >= options.per_episode:
+        if options.per_episode and sum(h.key == row["key"] for h in hits) >= options.per_episode:
             continue
         hits.append(
             Hit(
-                show=row["show"], episode=row["episode"], guid=row["guid"],
+                show=row["show"], episode=row["episode"], guid=row["guid"], key=row["key"],
                 published=(row["published"] or "")[:10] or None,
                 start=start, end=end, text=text,
                 score=round(cand.fused, 4), audio_url=row["audio_url"], source=row["source"],
@@ -307,13 +307,13 @@ def _rerank(model: str, query: str, candidates: list[_Candidate], rows: dict) ->
 
 
 def group_by_episode(hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
-    """Hits grouped per episode (guid), groups in the order of their best hit."""
+    """Hits grouped per episode (key), groups in the order of their best hit."""
     groups: dict[str, list[Hit]] = {}
     for hit in hits:
-        groups.setdefault(hit.guid, []).append(hit)
+        groups.setdefault(hit.key, []).append(hit)
     return list(groups.items())
 
 
 def context(index: SearchIndex, hit: Hit, seconds: float = 30.0) -> list[Segment]:
     """The transcript around a hit: segments within `seconds` of the clip."""
-    return [s for s in index.segments(hit.guid) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]
+    return [s for s in index.segments(hit.key) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]
