@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,22 @@ CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 """)
+# Segment kinds (speech, sponsor, intro, outro): older homes' rows are speech until re-indexed.
+MIGRATIONS.sql("m002_segment_kinds", """
+ALTER TABLE segments ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
+ALTER TABLE passages ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
+""")
+
+
+def chapters_from_json(text: str | None) -> tuple[Chapter, ...]:
+    """The chapters an `episodes.chapters` column holds."""
+    return tuple(Chapter(**c) for c in json.loads(text or "[]"))
+
+
 # Episodes are keyed by their feed-scoped key (Transcript.key), not the publisher's guid: two shows may
 # reuse guid "1". Old rows keep their guid as key; the pipeline maps them to keys (pipeline.reconcile).
 # RENAME COLUMN carries the primary key, the foreign keys and the passages index along.
-MIGRATIONS.sql("m002_episode_keys", """
+MIGRATIONS.sql("m003_episode_keys", """
 ALTER TABLE episodes RENAME COLUMN guid TO key;
 ALTER TABLE episodes ADD COLUMN guid TEXT;
 UPDATE episodes SET guid = key;
@@ -116,6 +129,8 @@ class SearchIndex:
         self._embedder = None
         self._lock = threading.RLock()
         self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
+        self._background: ThreadPoolExecutor | None = None
+        self._vocabulary: tuple[int, list[str]] = (-1, [])
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
         self._count: tuple[int, int] = (-1, 0)  # (generation, passages): COUNT(*) scans the table
@@ -194,19 +209,19 @@ class SearchIndex:
                     ),
                 )
                 self._db.executemany(
-                    "INSERT INTO segments(key, idx, start, end, text, speaker, flagged, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO segments(key, idx, start, end, text, speaker, flagged, kind, embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (key, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged),
+                        (key, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged), s.kind,
                          seg_vecs[i].astype(np.float16).tobytes())
                         for i, s in enumerate(segments)
                     ],
                 )
                 self._db.executemany(
-                    "INSERT INTO passages(key, start, end, text, first_segment, last_segment, flagged, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO passages(key, start, end, text, first_segment, last_segment, flagged, kind,"
+                    " embedding) VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (key, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged),
+                        (key, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged), p.kind,
                          pas_vecs[i].tobytes())
                         for i, p in enumerate(passages)
                     ],
@@ -338,20 +353,20 @@ class SearchIndex:
             IndexedEpisode(
                 key=r["key"], guid=r["guid"], show=r["show"], episode=r["episode"], published=r["published"], source=r["source"],
                 audio_url=r["audio_url"], link=r["link"], content_hash=r["content_hash"], passages=r["n"],
-                chapters=tuple(Chapter(**c) for c in json.loads(r["chapters"])),
+                chapters=chapters_from_json(r["chapters"]),
             )
             for r in rows
         ]
 
     def segments(self, key: str, first: int = 0, last: int | None = None) -> list[Segment]:
         """The indexed segments of one episode (by key), optionally a range [first, last]."""
-        sql = "SELECT start, end, text, speaker, flagged FROM segments WHERE key = ? AND idx >= ?"
+        sql = "SELECT start, end, text, speaker, flagged, kind FROM segments WHERE key = ? AND idx >= ?"
         args: list[object] = [key, first]
         if last is not None:
             sql += " AND idx <= ?"
             args.append(last)
         rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
-        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4])) for r in rows]
+        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4]), kind=r[5]) for r in rows]
 
     def people(self) -> list[str]:
         """Names a search can be restricted to: episodes' podcast:person and transcript speakers."""
@@ -387,15 +402,34 @@ class SearchIndex:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT p.id, p.key, e.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.embedding,"
+            f"SELECT p.id, p.key, e.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
             f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
             f" FROM passages p JOIN episodes e ON e.key = p.key WHERE p.id IN ({marks})",
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
 
+    def vocabulary(self) -> list[str]:
+        """Every stem the keyword index holds (for matching misspelled terms), cached per generation."""
+        with self._lock:
+            gen = self.generation()
+            if self._vocabulary[0] != gen:
+                terms = [r[0] for r in self._db.execute("SELECT term FROM passages_vocab WHERE length(term) >= 4")]
+                self._vocabulary = (gen, terms)
+            return self._vocabulary[1]
+
+    @property
+    def background(self) -> ThreadPoolExecutor:
+        """Threads for work a search overlaps with embedding its query (the keyword lookup)."""
+        with self._lock:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="podsearch-keyword")
+            return self._background
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection and stop the background threads."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
         self._db.close()
 
 
@@ -405,5 +439,5 @@ def passage_from_row(row: sqlite3.Row) -> Passage:
         guid=row["guid"], key=row["key"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
         text=row["text"], source=row["source"], published=row["published"], audio_url=row["audio_url"],
         link=row["link"], first_segment=row["first_segment"], last_segment=row["last_segment"],
-        flagged=bool(row["flagged"]),
+        flagged=bool(row["flagged"]), kind=row["kind"],
     )

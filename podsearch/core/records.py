@@ -8,6 +8,7 @@ stage can never mutate what an earlier stage produced.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -24,6 +25,13 @@ class Word:
     probability: float | None = None
 
 
+# What a stretch of an episode is (transcripts.kinds marks them); sponsor reads are left out of search
+# unless asked for.
+KINDS = ("speech", "sponsor", "intro", "outro")
+# How far a hit can be trusted, the same across queries (index.search.confidence decides).
+CONFIDENCES = ("strong", "partial", "weak")
+
+
 @dataclass(frozen=True)
 class Segment:
     """A stretch of transcript with start/end in seconds and quality signals."""
@@ -38,6 +46,7 @@ class Segment:
     words: tuple[Word, ...] = ()
     # True when the segment looks like a hallucination (repeats, silence).
     flagged: bool = False
+    kind: str = "speech"  # one of KINDS: the conversation, a sponsor read, the intro or the outro
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,15 @@ class Chapter:
     title: str
     end: float | None = None
     url: str | None = None
+
+
+def chapter_at(chapters: Iterable[Chapter], t: float) -> str | None:
+    """Title of the chapter playing at `t` seconds (None before the first, or without chapters)."""
+    title = None
+    for chapter in sorted(chapters, key=lambda c: c.start):
+        if chapter.start <= t + 0.01:  # a chapter starting within 10 ms counts: times are rounded to ms
+            title = chapter.title or title
+    return title
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,7 @@ class Passage:
     first_segment: int = 0
     last_segment: int = 0
     flagged: bool = False
+    kind: str = "speech"  # the kind of all its segments: a passage never mixes kinds
     key: str = ""  # the episode key (Episode.key)
 
 
@@ -182,6 +201,9 @@ class Hit:
     chapter: str | None = None
     flagged: bool = False
     key: str = ""  # the episode key (Episode.key): what links, exports and collections use
+    kind: str = "speech"  # speech, sponsor, intro or outro (KINDS)
+    confidence: str = "partial"  # strong, partial or weak (CONFIDENCES): absolute, comparable across queries
+    speaker: str | None = None  # who says the clip's answer, where known
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""
@@ -221,6 +243,8 @@ def transcript_from_dict(data: dict[str, Any]) -> Transcript:
 
 
 __all__ = [
+    "CONFIDENCES",
+    "KINDS",
     "Chapter",
     "Episode",
     "Hit",

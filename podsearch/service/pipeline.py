@@ -278,7 +278,7 @@ class Transcriber:
             self.progress(Progress("warning", ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
         if segments is None:
-            from podsearch.ingest.audio import decode_audio
+            from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
@@ -288,7 +288,7 @@ class Transcriber:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
                 raise
-            duration = len(samples) / 16000.0
+            duration = len(samples) / SAMPLE_RATE
             self.progress(Progress("transcribe", ep.title, 0.0, duration))
             def on_progress(done: float) -> None:
                 if self.cancel.is_set():
@@ -300,8 +300,10 @@ class Transcriber:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
             engine_name, model_name, language = result.engine, result.model, result.language
+        from podsearch.transcripts.kinds import mark_kinds
+
         return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key, segments=tuple(segments),
+            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key, segments=mark_kinds(segments),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
@@ -673,6 +675,7 @@ def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool =
 def _reindex(settings: Settings, emit: ProgressFn) -> int:
     import shutil
 
+    from podsearch.transcripts.kinds import mark_kinds
     from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
 
     library = open_library(settings)
@@ -686,7 +689,9 @@ def _reindex(settings: Settings, emit: ProgressFn) -> int:
     files = list(iter_transcript_files(settings.transcripts_dir))
     try:
         for i, path in enumerate(files):
+            # Transcripts saved before segment kinds existed get them now.
             transcript = load_transcript(path)
+            transcript = replace(transcript, segments=mark_kinds(transcript.segments))
             emit(Progress("index", transcript.episode, i, len(files)))
             index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                                  max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
