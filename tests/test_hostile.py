@@ -199,3 +199,18 @@ def test_one_writer_per_home_and_readers_never_wait(http_server: LocalServer, tm
     assert first.returncode == 0 and "indexed 1 episode(s)" in out1, err1
     assert second.returncode == 0, err2
     assert "indexed 0 episode(s)" in out2  # the work was done once
+
+
+def test_a_remote_feed_cannot_read_local_files(http_server: LocalServer, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.vtt"
+    secret.write_bytes(VTT)
+    extra = f'<podcast:transcript url="{secret.as_uri()}" type="text/vtt"/>'
+    feed = ONE_ITEM.format(show="Nosy Show", title="Peek", guid="p-1", audio=(DATA / "jfk.flac").as_uri(), extra=extra)
+    http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
+    home = tmp_path / "home"
+    run(home, "add", http_server.url("/feed.xml"))
+    result = run(home, "ingest", ok=False)
+    assert "indexed 0 episode(s)" in result.stdout  # the feed parser drops local links of remote feeds
+    audio = home / "data" / "audio"
+    assert not audio.exists() or list(audio.iterdir()) == []  # nothing local was copied in
+    assert "Lower your voice" not in run(home, "search", "lower your voice", "--json").stdout
