@@ -146,6 +146,7 @@ def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) ->
     chosen = segments[i : j + 1]
     return Passage(
         guid=transcript.guid,
+        key=transcript.id,
         show=transcript.show,
         episode=transcript.episode,
         start=chosen[0].start,

@@ -91,7 +91,7 @@ def import_opml(ctx: click.Context, file: str) -> None:
     failures = 0
     for title, url in parse_opml(data):
         try:
-            show, count = add_feed(_settings(ctx), url)
+            show, count = add_feed(_settings(ctx), url, listed_in=f"the OPML file {file}")
             click.echo(f"{show.title}: {count} episodes")
         except PodsearchError as exc:
             failures += 1
@@ -130,6 +130,9 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
 @click.option("--no-speakers", is_flag=True, help="Do not tell speakers apart (Whisper transcripts); faster.")
+@click.option("--redownload", "redownload", multiple=True, metavar="KEY|GUID",
+              help="Download this episode again (drop its cached files), then transcribe and index it (repeatable).")
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
 @click.option("--ray", "ray_address", metavar="auto|ADDRESS",
               help="Transcribe on a Ray cluster: auto (a running one, else one started here) or the head's "
                    "host:port (or ray://host:port). Needs pip install 'podsearch[ray]'.")
@@ -138,8 +141,8 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
            vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
-           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, ray_address: str | None,
-           ray_workers: int | None) -> None:
+           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, redownload: tuple[str, ...],
+           no_wait: bool, ray_address: str | None, ray_workers: int | None) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
 
@@ -158,7 +161,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
 
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
-                            source=source)
+                            source=source, wait=not no_wait, redownload=redownload)
     for url, message in report.feed_errors:
         click.echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
@@ -207,10 +210,14 @@ class _TqdmProgress:
         return self.bars[title]
 
     def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
-        if p.stage in ("warning", "feed-failed", "episode-failed"):
-            if p.stage == "episode-failed":
-                self._close(p.title)
+        if p.stage in ("feed-failed", "episode-failed"):
+            self._close(p.title)  # the command lists every failure once, as an error, when it ends
+        elif p.stage == "warning":
             self._write(f"warning: {p.message}")
+        elif p.stage == "waiting":
+            self._write(p.message or "")
+        elif p.stage == "redownload":
+            self._write(f"downloading again: {p.title}")
         elif p.stage == "transcribe":
             if not p.total:
                 return  # length not known yet (a Ray worker has not decoded the audio yet)
@@ -228,18 +235,24 @@ class _TqdmProgress:
 
 
 @cli.command()
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
 @click.pass_context
-def reindex(ctx: click.Context) -> None:
+def reindex(ctx: click.Context, no_wait: bool) -> None:
     """Rebuild the search index from the transcript files."""
     from podsearch.service.pipeline import reindex as run_reindex
 
-    count = run_reindex(_settings(ctx))
+    def waiting(p) -> None:  # noqa: ANN001 - pipeline.Progress
+        if p.stage == "waiting":
+            click.echo(p.message, err=True)
+
+    count = run_reindex(_settings(ctx), waiting, wait=not no_wait)
     click.echo(f"re-indexed {count} transcript(s)")
 
 
 @cli.command()
+@click.option("--keys", is_flag=True, help="Also show each episode's key (what `export` takes).")
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, keys: bool) -> None:
     """List feeds and episodes with their status and any error."""
     from podsearch.service.pipeline import open_library
 
@@ -251,7 +264,7 @@ def status(ctx: click.Context) -> None:
                 click.echo(f"  error: {feed.error}")
             for row in library.episodes(feed_id=feed.id):
                 date = (row.episode.published or "")[:10]
-                line = f"  {row.status:<11} {date:<10} {row.episode.title}"
+                line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + row.episode.title
                 click.echo(line + (f"  ({row.error})" if row.error else ""))
     finally:
         library.close()
@@ -373,21 +386,18 @@ def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("guid")
+@click.argument("episode", metavar="KEY|GUID")
 @click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="vtt",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @click.pass_context
-def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
-    """Export one episode's transcript (by guid)."""
+def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> None:
+    """Export one episode's transcript (by key, or by guid when only one show uses it)."""
+    from podsearch.service.pipeline import episode_transcript
     from podsearch.transcripts.formats import write_transcript
-    from podsearch.transcripts.store import find_transcript, load_transcript
+    from podsearch.transcripts.store import load_transcript
 
-    path = find_transcript(_settings(ctx).transcripts_dir, guid)
-    if path is None:
-        raise PodsearchError(f"no transcript for guid {guid!r}; `podsearch status` lists episodes, "
-                             "`podsearch search --json` shows guids")
-    _emit(write_transcript(load_transcript(path), fmt), output)
+    _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output)
 
 
 def _emit(text: str, output: str | None) -> None:

@@ -50,7 +50,8 @@ def test_feed_parses_as_expected(expected_file: Path) -> None:
         return
     show, episodes = parse_feed(data, expected["url"])
     assert _plain(show) == expected["show"]
-    assert [_plain(e) for e in episodes] == expected["episodes"]
+    assert all(e.key == "" for e in episodes)  # the catalog gives episodes their feed-scoped key, not the parser
+    assert [{k: v for k, v in _plain(e).items() if k != "key"} for e in episodes] == expected["episodes"]
 
 
 # -- the Podcasting 2.0 namespace's own example feed ---------------------------

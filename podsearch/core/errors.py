@@ -31,3 +31,7 @@ class ModelError(PodsearchError):
 
 class QueryError(PodsearchError):
     """A search request is unusable (empty query, bad filter)."""
+
+
+class HomeBusyError(PodsearchError):
+    """Another podsearch process is writing to the home (and the caller chose not to wait)."""

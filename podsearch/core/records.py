@@ -7,6 +7,7 @@ stage can never mutate what an earlier stage produced.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
@@ -125,6 +126,9 @@ class Episode:
     chapters_url: str | None = None
     persons: tuple[Person, ...] = ()
     block: bool = False
+    # The episode's identity in this home, scoped by its feed (the catalog assigns it);
+    # `guid` is the publisher's and may clash across shows.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,13 @@ class Transcript:
     duration: float | None = None
     chapters: tuple[Chapter, ...] = ()
     persons: tuple[Person, ...] = ()
+    # The episode key (see Episode.key); empty in transcripts written before keys existed.
+    key: str = ""
+
+    @property
+    def id(self) -> str:
+        """What the index keys this episode by: its key, else (old files) its guid."""
+        return self.key or self.guid
 
 
 @dataclass(frozen=True)
@@ -169,6 +180,7 @@ class Passage:
     last_segment: int = 0
     flagged: bool = False
     kind: str = "speech"  # the kind of all its segments: a passage never mixes kinds
+    key: str = ""  # the episode key (Episode.key)
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,7 @@ class Hit:
     link: str | None = None
     chapter: str | None = None
     flagged: bool = False
+    key: str = ""  # the episode key (Episode.key): what links, exports and collections use
     kind: str = "speech"  # speech, sponsor, intro or outro (KINDS)
     confidence: str = "partial"  # strong, partial or weak (CONFIDENCES): absolute, comparable across queries
     speaker: str | None = None  # who says the clip's answer, where known
@@ -195,6 +208,11 @@ class Hit:
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""
         return asdict(self)
+
+
+def episode_key(feed_url: str, guid: str) -> str:
+    """The stable, feed-scoped key of an episode: a short hash of its feed's address and its guid."""
+    return hashlib.sha256(f"{feed_url}\n{guid}".encode("utf-8")).hexdigest()[:12]
 
 
 def to_dict(record: Any) -> dict[str, Any]:
@@ -238,6 +256,7 @@ __all__ = [
     "Transcript",
     "TranscriptLink",
     "Word",
+    "episode_key",
     "to_dict",
     "transcript_from_dict",
 ]

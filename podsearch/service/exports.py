@@ -51,8 +51,8 @@ def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, .
 
 
 def clip_params(hit: dict) -> dict[str, str]:
-    """The app's query parameters that open a clip: `?episode=GUID&t=START&end=END`."""
-    return {"episode": hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
+    """The app's query parameters that open a clip: `?episode=KEY&t=START&end=END` (the guid for old saved clips)."""
+    return {"episode": hit.get("key") or hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
 
 
 def share_url(base: str, params: dict[str, str | list[str]]) -> str:

@@ -18,8 +18,8 @@ from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from podsearch.core.config import Settings
-from podsearch.core.errors import PodsearchError
-from podsearch.service.library import FAILED, INDEXED, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.core.errors import AudioError, PodsearchError
+from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
 from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
 
 # Publisher transcript types we can read, best first (JSON and VTT carry speakers).
@@ -121,8 +121,16 @@ def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[S
     return show, library.upsert_episodes(feed.id, select_episodes(episodes, feed.since, feed.max_episodes))
 
 
-def add_feed(settings: Settings, target: str, *, since: str | None = None, limit: int | None = None) -> tuple[Show, int]:
-    """Subscribe to a feed URL or local path and read it once; (show, episode count)."""
+def add_feed(settings: Settings, target: str, *, since: str | None = None, limit: int | None = None,
+             listed_in: str | None = None) -> tuple[Show, int]:
+    """Subscribe to a feed URL or local path and read it once; (show, episode count).
+
+    `listed_in` names the document (an OPML file) the target came from: only a path the user
+    typed is trusted to read local files, so a listed feed must be http(s).
+    """
+    if listed_in is not None and urlparse(target).scheme.lower() not in ("http", "https"):
+        raise PodsearchError(f"{target}: feeds listed in {listed_in} must be http(s) URLs; to add a local feed "
+                             "file, name it yourself: podsearch add PATH")
     local = is_local_source(target)
     url = str(local_path(target)) if local else target
     if local and not Path(url).is_file():
@@ -285,13 +293,19 @@ class Transcriber:
         try:
             segments = publisher_segments(self.settings, ep, local_ok)
         except PodsearchError as exc:
-            self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
+            self.progress(Progress("warning", ep.title, message=(
+                f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
         if segments is None:
             from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
-            samples = decode_audio(path)
+            try:
+                samples = decode_audio(path)
+            except AudioError:
+                # A broken download must not be reused: the next ingest fetches the enclosure again.
+                forget_cached(self.settings, path)
+                raise
             duration = len(samples) / SAMPLE_RATE
             self.progress(Progress("transcribe", ep.title, 0.0, duration))
             def on_progress(done: float) -> None:
@@ -311,7 +325,8 @@ class Transcriber:
         from podsearch.transcripts.speakers import name_speakers
 
         return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, segments=mark_kinds(name_speakers(segments, ep.persons)),
+            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key,
+            segments=mark_kinds(name_speakers(segments, ep.persons)),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
@@ -455,7 +470,7 @@ class Ingester:
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
         """Transcribe, save and index `rows`; each finished episode is recorded at once."""
-        from podsearch.transcripts.store import content_hash, save_transcript
+        from podsearch.transcripts.store import content_hash, remove_transcript, save_transcript
 
         source = self.source or self.local_source(rows)
         for item in source.transcripts(rows, local_feeds):
@@ -463,15 +478,21 @@ class Ingester:
             try:
                 if item.error is not None:
                     raise item.error
-                transcript = item.transcript
+                transcript, saved = item.transcript, item.saved
+                if transcript.key != ep.key:
+                    # A file from before episode keys: it is saved again, under its key, and the old one goes.
+                    transcript, saved = replace(transcript, key=ep.key), False
                 renames = self.library.speaker_names(row.id)
                 if renames and not item.saved:  # names a user gave before this episode was transcribed again
                     from podsearch.transcripts.speakers import name_speakers
 
                     transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
-                if not item.saved:
+                if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
+                    old = Path(row.transcript_path) if row.transcript_path else path
+                    if old != path and old.resolve().is_relative_to(self.settings.transcripts_dir.resolve()):
+                        remove_transcript(old)  # the file from before keys; only ever inside this home
                 self.progress(Progress("index", ep.title))
                 self.index.add_transcript(
                     transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
@@ -487,6 +508,131 @@ class Ingester:
                 self.progress(Progress("episode-failed", ep.title, message=message))
 
 
+def upgrade_transcripts(settings: Settings, library: Library) -> None:
+    """Give transcript files written before episode keys their episode's key, saved again under it.
+
+    Without it two shows' files that share a guid would collide again in the next `reindex`.
+    Checking costs one stat per episode; only old files are read and rewritten, once.
+    """
+    from podsearch.transcripts.store import guid_tag, load_transcript, remove_transcript, save_transcript, transcript_path
+
+    for row in library.episodes():
+        ep = row.episode
+        if row.transcript_path and row.transcript_path.endswith(f"-{guid_tag(ep.key)}.json"):
+            continue  # already saved under its key
+        # The recorded path may be from another machine or folder (a copied home): look where it would be here too.
+        candidates = [Path(row.transcript_path)] if row.transcript_path else []
+        candidates.append(transcript_path(settings.transcripts_dir, row.show_title, ep.title, ep.guid))
+        for old in candidates:
+            if not (old.is_file() and old.resolve().is_relative_to(settings.transcripts_dir.resolve())):
+                continue  # never read or remove files outside this home
+            transcript = load_transcript(old)
+            if transcript.key or transcript.guid != ep.guid:
+                continue
+            new = save_transcript(replace(transcript, key=ep.key), settings.transcripts_dir)
+            library.set_transcript_path(row.id, str(new))
+            if new != old:
+                remove_transcript(old)
+            break
+
+
+def reconcile(settings: Settings, library: Library, index) -> int:  # noqa: ANN001 - index.store.SearchIndex
+    """Bring an index from before episode keys in line with the catalog; returns episodes queued again.
+
+    Index rows keyed by a bare guid take their episode's key when the catalog has exactly one
+    episode of that guid and show (no re-embedding). An episode the catalog calls indexed that the
+    index lacks (the old index kept one of two shows sharing a guid) goes back to transcribed, with
+    its transcript file, so the ingest indexes it again; without a file it is transcribed again.
+    """
+    from podsearch.transcripts.store import find_transcript
+
+    upgrade_transcripts(settings, library)
+    rows = library.episodes()
+    keys = {r.episode.key for r in rows}
+    for old in index.episodes():
+        if old.key in keys:
+            continue
+        match = [r for r in rows if r.episode.guid == old.guid and r.show_title == old.show]
+        if len(match) == 1:
+            index.rekey_episode(old.key, match[0].episode.key)
+    indexed = {e.key for e in index.episodes()}
+    queued = 0
+    for row in rows:
+        if row.status == INDEXED and row.episode.key not in indexed:
+            path = find_transcript(settings.transcripts_dir, row.episode.key)
+            if path is not None:
+                library.set_status(row.id, TRANSCRIBED, source=row.source, transcript_path=str(path))
+            else:
+                library.set_status(row.id, NEW)
+            queued += 1
+    return queued
+
+
+def episode_transcript(settings: Settings, ident: str) -> Path:
+    """The transcript file of the episode `ident` names: its key, or its guid when only one episode has it."""
+    from podsearch.transcripts.store import find_transcript, find_transcripts_by_guid, load_transcript
+
+    library = open_library(settings)
+    try:
+        rows = library.find_episodes(ident)
+    finally:
+        library.close()
+    if len(rows) > 1:
+        choices = "; ".join(f"{r.episode.key} ({r.show_title} / {r.episode.title})" for r in rows)
+        raise PodsearchError(f"guid {ident!r} is used by {len(rows)} episodes; give one of their keys: {choices}")
+    if rows:
+        row = rows[0]
+        path = Path(row.transcript_path) if row.transcript_path else None
+        path = path if path is not None and path.is_file() else find_transcript(settings.transcripts_dir, row.episode.key)
+        if path is None:
+            raise PodsearchError(f"{row.show_title} / {row.episode.title} has no transcript yet ({row.status}); "
+                                 "run `podsearch ingest` first")
+        return path
+    path = find_transcript(settings.transcripts_dir, ident)
+    if path is not None:
+        return path
+    paths = find_transcripts_by_guid(settings.transcripts_dir, ident)
+    if len(paths) > 1:
+        choices = "; ".join(f"{(t := load_transcript(p)).id} ({t.show} / {t.episode})" for p in paths)
+        raise PodsearchError(f"guid {ident!r} is used by {len(paths)} transcripts; give one of their keys: {choices}")
+    if paths:
+        return paths[0]
+    raise PodsearchError(f"no episode or transcript has the key or guid {ident!r}; `podsearch status --keys` lists "
+                         "episode keys, `podsearch search --json` shows them as \"key\"")
+
+
+def forget_cached(settings: Settings, path: Path) -> None:
+    """Delete a file from the home's download cache (never anything outside it)."""
+    if path.resolve().parent == settings.audio_dir.resolve():
+        path.unlink(missing_ok=True)
+
+
+def redownload_episode(settings: Settings, ident: str) -> str:
+    """Drop the cached downloads of the episode `ident` (key, or unambiguous guid) and queue it again.
+
+    Returns "show / title". The next ingest downloads, transcribes and indexes it afresh.
+    """
+    from podsearch.ingest.download import cached_path
+
+    library = open_library(settings)
+    try:
+        rows = library.find_episodes(ident)
+        if not rows:
+            raise PodsearchError(f"no episode has the key or guid {ident!r}; `podsearch status --keys` lists them")
+        if len(rows) > 1:
+            choices = "; ".join(f"{r.episode.key} ({r.show_title} / {r.episode.title})" for r in rows)
+            raise PodsearchError(f"guid {ident!r} is used by {len(rows)} episodes; give one of their keys: {choices}")
+        row = rows[0]
+        for url in (row.episode.audio_url, *(t.url for t in row.episode.transcripts)):
+            cached = cached_path(url, settings.audio_dir)
+            if cached is not None:
+                forget_cached(settings, cached)
+        library.set_status(row.id, NEW)
+        return f"{row.show_title} / {row.episode.title}"
+    finally:
+        library.close()
+
+
 def pending_episodes(library: Library, limit: int | None = None) -> list[EpisodeRow]:
     """Episodes not yet indexed (failed ones are retried), newest first."""
     rows = [r for r in library.episodes() if r.status not in (INDEXED, SKIPPED)]
@@ -494,14 +640,28 @@ def pending_episodes(library: Library, limit: int | None = None) -> list[Episode
 
 
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
-           vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> IngestReport:
+           vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None, wait: bool = True,
+           redownload: tuple[str, ...] = ()) -> IngestReport:
     """Refresh every feed, then transcribe and index what is new.
 
     `source` makes the transcripts (default: this process, one episode ahead
-    of indexing); whatever makes them, only this call writes the home.
+    of indexing); whatever makes them, only this call writes the home: it holds
+    the home's writer lock, waiting for another writer (or, without `wait`,
+    raising HomeBusyError). `redownload` names episodes (key or guid) whose
+    cached downloads are dropped so they are fetched and transcribed again.
     """
-    report = IngestReport()
+    from podsearch.service.homelock import writing
+
     emit = progress or (lambda p: None)
+    with writing(settings, "ingest", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
+        for ident in redownload:
+            emit(Progress("redownload", redownload_episode(settings, ident)))
+        return _ingest(settings, limit, refresh, emit, vocabulary, source)
+
+
+def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: ProgressFn, vocabulary: tuple[str, ...],
+            source: TranscriptSource | None) -> IngestReport:
+    report = IngestReport()
     library = open_library(settings)
     try:
         feeds = library.feeds()
@@ -514,27 +674,43 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
                 except PodsearchError as exc:
                     report.feed_errors.append((feed.url, str(exc)))
                     emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
-        rows = pending_episodes(library, limit)
-        if rows:
-            index = open_index(settings)
-            try:
+        index = open_index(settings)
+        try:
+            reconcile(settings, library, index)
+            rows = pending_episodes(library, limit)
+            if rows:
                 local = {f.id for f in library.feeds() if f.local}
                 Ingester(settings, library, index, emit, vocabulary, source).run(rows, local, report)
-            finally:
-                index.close()
+        finally:
+            index.close()
         return report
     finally:
         library.close()
 
 
-def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
-    """Rebuild the search index from the transcript files alone; returns episodes indexed."""
+def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool = True) -> int:
+    """Rebuild the search index from the transcript files alone; returns episodes indexed.
+
+    Holds the home's writer lock (see `ingest`).
+    """
+    from podsearch.service.homelock import writing
+
+    emit = progress or (lambda p: None)
+    with writing(settings, "reindex", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
+        return _reindex(settings, emit)
+
+
+def _reindex(settings: Settings, emit: ProgressFn) -> int:
     import shutil
 
     from podsearch.transcripts.kinds import mark_kinds
     from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
 
-    emit = progress or (lambda p: None)
+    library = open_library(settings)
+    try:
+        upgrade_transcripts(settings, library)
+    finally:
+        library.close()
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     index = open_index(settings, tmp_dir)

@@ -40,7 +40,7 @@ def opml_ui(settings: Settings) -> None:
                 st.warning("That OPML file lists no feeds.")
             for title, url in feeds:
                 try:
-                    show, count = add_feed(settings, url)
+                    show, count = add_feed(settings, url, listed_in=f"the OPML file {opml.name}")
                     st.success(f"Added {md(show.title)}: {count} episodes")
                 except PodsearchError as exc:
                     st.error(f"{md(title)}: {md(str(exc))}")

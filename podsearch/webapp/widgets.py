@@ -175,7 +175,7 @@ def hit_card(i: int, hit: Hit, query: str) -> None:
             if link and link.startswith(exports.WEB):
                 st.link_button(f"Open original at {timestamp(hit.start)}", link, icon=":material/open_in_new:")
             st.button("Episode view", key=f"ep_{i}", icon=":material/subject:", on_click=open_episode,
-                      args=(hit.guid, hit.start, hit.end))
+                      args=(hit.key, hit.start, hit.end))
             with st.popover("Cite & share", icon=":material/format_quote:"):
                 st.caption("Citation (copy with the icon on the right)")
                 st.code(exports.citation(data), language=None, wrap_lines=True)
