@@ -28,6 +28,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from podsearch.core.errors import FeedError
+from podsearch.ingest.encoding import to_utf8
 from podsearch.core.records import Chapter, Episode, Person, Show, TranscriptLink
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -66,7 +67,16 @@ def parse_feed(data: bytes, url: str) -> tuple[Show, list[Episode]]:
     feed may only point at http(s) audio, transcripts and chapters.
     Raises FeedError for bytes that are not a feed, or that declare XML entities.
     """
+    try:
+        return _parse(data, url)
+    except (ValueError, LookupError) as exc:
+        # A parser choking on bytes it cannot decode is the feed's fault: one line, not a traceback.
+        raise FeedError(f"feed {url} cannot be read ({type(exc).__name__}: {exc}); ask the publisher to fix it") from None
+
+
+def _parse(data: bytes, url: str) -> tuple[Show, list[Episode]]:
     base = _base_url(url)
+    data = to_utf8(data)
     tree = _safe_tree(data, url)
     parsed = feedparser.parse(io.BytesIO(data))  # a stream, so it never opens a path
     _check_is_feed(data, url, parsed, tree)
@@ -158,7 +168,7 @@ def _safe_tree(data: bytes, url: str) -> Element | None:
         return SafeET.fromstring(data)
     except DefusedXmlException as exc:
         raise FeedError(f"feed {url} uses XML entities ({_entity_detail(exc)}); refusing it for safety") from None
-    except ParseError:
+    except (ParseError, ValueError):
         # Expat stops at the first error, maybe before the DTD: refuse entities anyway.
         if b"<!ENTITY" in data:
             detail = "<!ENTITY> in a malformed document"

@@ -133,7 +133,8 @@ def add_feed(settings: Settings, target: str, *, since: str | None = None, limit
         feed = library.add_feed(url, local=local, since=since, max_episodes=limit)
         try:
             show, _ = refresh_feed(settings, library, feed)
-        except PodsearchError:
+        except BaseException:
+            # Whatever went wrong (even a bug or Ctrl-C), no half-made subscription is left behind.
             if not existed:
                 library.remove_feed(feed.id)  # a feed that never worked is not kept
             raise
@@ -482,9 +483,13 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
                 try:
                     refresh_feed(settings, library, feed)
                     report.feeds_refreshed += 1
-                except PodsearchError as exc:
-                    report.feed_errors.append((feed.url, str(exc)))
-                    emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
+                except Exception as exc:  # noqa: BLE001 - one bad feed never stops the others
+                    message = str(exc) if isinstance(exc, PodsearchError) else \
+                        f"feed {feed.url} could not be refreshed ({type(exc).__name__}: {exc}); the other feeds went on"
+                    if not isinstance(exc, PodsearchError):
+                        library.record_feed_error(feed.id, message)
+                    report.feed_errors.append((feed.url, message))
+                    emit(Progress("feed-failed", feed.title or feed.url, message=message))
         rows = pending_episodes(library, limit)
         if rows:
             index = open_index(settings)
