@@ -71,6 +71,31 @@ class TranscriptLink:
 
 
 @dataclass(frozen=True)
+class Soundbite:
+    """A `podcast:soundbite`: a clip of the episode the publisher chose to promote."""
+
+    start: float
+    duration: float
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Funding:
+    """A `podcast:funding` link: where listeners can support the show."""
+
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class License:
+    """A `podcast:license`: an SPDX identifier or a name, and where its text lives."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Show:
     """A podcast as its feed describes it."""
 
@@ -85,6 +110,12 @@ class Show:
     locked: bool = False
     block: bool = False
     persons: tuple[Person, ...] = ()
+    # itunes:type: "serial" shows are listed oldest first, by season and episode number.
+    kind: str = "episodic"
+    funding: tuple[Funding, ...] = ()
+    license: License | None = None
+    # itunes:new-feed-url: the publisher moved the show to this address.
+    new_feed_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +138,11 @@ class Episode:
     chapters_url: str | None = None
     persons: tuple[Person, ...] = ()
     block: bool = False
+    # Chapters given in the feed itself (Podlove Simple Chapters); JSON chapters come from chapters_url.
+    chapters: tuple[Chapter, ...] = ()
+    soundbites: tuple[Soundbite, ...] = ()
+    funding: tuple[Funding, ...] = ()
+    license: License | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +166,12 @@ class Transcript:
     duration: float | None = None
     chapters: tuple[Chapter, ...] = ()
     persons: tuple[Person, ...] = ()
+    # Publisher-chosen clips; the index makes each a passage of kind "soundbite".
+    soundbites: tuple[Soundbite, ...] = ()
+
+
+# What a passage or hit is: words spoken, or a clip the publisher chose (podcast:soundbite).
+PassageKind = Literal["speech", "soundbite"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +192,7 @@ class Passage:
     first_segment: int = 0
     last_segment: int = 0
     flagged: bool = False
+    kind: PassageKind = "speech"
 
 
 @dataclass(frozen=True)
@@ -169,6 +212,7 @@ class Hit:
     link: str | None = None
     chapter: str | None = None
     flagged: bool = False
+    kind: PassageKind = "speech"
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""
@@ -196,24 +240,56 @@ def transcript_from_dict(data: dict[str, Any]) -> Transcript:
     )
     chapters = tuple(_build(Chapter, c) for c in data.get("chapters") or ())
     persons = tuple(_build(Person, p) for p in data.get("persons") or ())
+    soundbites = tuple(_build(Soundbite, b) for b in data.get("soundbites") or ())
     return _build(
         Transcript,
-        {**data, "segments": segments, "chapters": chapters, "persons": persons},
+        {**data, "segments": segments, "chapters": chapters, "persons": persons, "soundbites": soundbites},
     )
+
+
+def show_from_dict(data: dict[str, Any]) -> Show:
+    """Inverse of `to_dict` for a Show stored as JSON (unknown keys ignored, for older and newer homes)."""
+    license_ = data.get("license")
+    return _build(Show, {
+        **data,
+        "persons": tuple(_build(Person, p) for p in data.get("persons") or ()),
+        "funding": tuple(_build(Funding, f) for f in data.get("funding") or ()),
+        "license": _build(License, license_) if license_ else None,
+    })
+
+
+def episode_from_dict(data: dict[str, Any]) -> Episode:
+    """Inverse of `to_dict` for an Episode stored as JSON (unknown keys ignored)."""
+    license_ = data.get("license")
+    return _build(Episode, {
+        **data,
+        "transcripts": tuple(_build(TranscriptLink, t) for t in data.get("transcripts") or ()),
+        "persons": tuple(_build(Person, p) for p in data.get("persons") or ()),
+        "chapters": tuple(_build(Chapter, c) for c in data.get("chapters") or ()),
+        "soundbites": tuple(_build(Soundbite, b) for b in data.get("soundbites") or ()),
+        "funding": tuple(_build(Funding, f) for f in data.get("funding") or ()),
+        "license": _build(License, license_) if license_ else None,
+    })
 
 
 __all__ = [
     "Chapter",
     "Episode",
+    "Funding",
     "Hit",
+    "License",
     "Passage",
+    "PassageKind",
     "Person",
     "Segment",
     "Show",
+    "Soundbite",
     "Source",
     "Transcript",
     "TranscriptLink",
     "Word",
+    "episode_from_dict",
+    "show_from_dict",
     "to_dict",
     "transcript_from_dict",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from podsearch.core.migrations import Migrations, open_database
-from podsearch.core.records import Episode, Person, Show, TranscriptLink, to_dict
+from podsearch.core.records import Episode, Show, episode_from_dict, show_from_dict, to_dict
 
 # The catalog's schema history. Never edit a step that has shipped: add the next one.
 MIGRATIONS = Migrations("catalog")
@@ -109,18 +109,12 @@ class EpisodeRow:
 
 def _show_from_json(text: str) -> Show | None:
     data = json.loads(text or "{}")
-    if not data:
-        return None
-    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
-    return Show(**data)
+    return show_from_dict(data) if data else None
 
 
 def episode_from_json(text: str) -> Episode:
     """An Episode record stored by `Library.upsert_episodes`."""
-    data = json.loads(text)
-    data["transcripts"] = tuple(TranscriptLink(**t) for t in data.get("transcripts") or ())
-    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
-    return Episode(**data)
+    return episode_from_dict(json.loads(text))
 
 
 class Library:
