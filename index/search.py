@@ -271,7 +271,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
         row = rows[cand.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
         segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
-        if options.trim and segs:
+        if options.trim and segs and row["kind"] == "speech":  # a soundbite is played as the publisher cut it
             seg_scores = scored[cand.pid][1] @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
             start, end, first, last = trim_clip(segs, seg_scores)
             text = " ".join(s.text for s in segs[first : last + 1])
@@ -286,7 +286,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
                 start=start, end=end, text=text,
                 score=round(cand.fused, 4), audio_url=row["audio_url"], source=row["source"],
                 link=row["link"], chapter=_chapter_at(row["chapters"], min(start + LEAD_IN, end)),
-                flagged=bool(row["flagged"]),
+                flagged=bool(row["flagged"]), kind=row["kind"],
             )
         )
         if len(hits) >= options.k:

@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.passages import make_passages, searchable_segments
+from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
 
@@ -73,6 +73,11 @@ END;
 CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
+""")
+
+# podcast:soundbite clips are passages too, told apart from speech by their kind.
+MIGRATIONS.sql("m002_passage_kind", """
+ALTER TABLE passages ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
 """)
 
 
@@ -164,6 +169,7 @@ class SearchIndex:
             return self._count_for(transcript.guid)
         segments = searchable_segments(transcript, max_words)
         passages = make_passages(transcript, min_seconds=min_seconds, max_seconds=max_seconds, max_words=max_words)
+        passages += soundbite_passages(transcript, segments)
         seg_vecs = self.embedder.encode([s.text for s in segments])
         pas_vecs = self.embedder.encode([p.text for p in passages])
         with self._lock:
@@ -191,11 +197,11 @@ class SearchIndex:
                     ],
                 )
                 self._db.executemany(
-                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, embedding,"
+                    " kind) VALUES (?,?,?,?,?,?,?,?,?)",
                     [
                         (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged),
-                         pas_vecs[i].tobytes())
+                         pas_vecs[i].tobytes(), p.kind)
                         for i, p in enumerate(passages)
                     ],
                 )
@@ -362,6 +368,7 @@ class SearchIndex:
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
             f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.embedding,"
+            f" p.kind,"
             f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
             f" FROM passages p JOIN episodes e ON e.guid = p.guid WHERE p.id IN ({marks})",
             ids,
@@ -379,5 +386,5 @@ def passage_from_row(row: sqlite3.Row) -> Passage:
         guid=row["guid"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
         text=row["text"], source=row["source"], published=row["published"], audio_url=row["audio_url"],
         link=row["link"], first_segment=row["first_segment"], last_segment=row["last_segment"],
-        flagged=bool(row["flagged"]),
+        flagged=bool(row["flagged"]), kind=row["kind"],
     )

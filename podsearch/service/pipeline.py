@@ -291,7 +291,9 @@ class Transcriber:
             show=row.show_title, episode=ep.title, guid=ep.guid, segments=tuple(segments),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
-            chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
+            # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
+            chapters=episode_chapters(self.settings, ep, local_ok) or ep.chapters, persons=ep.persons,
+            soundbites=ep.soundbites,
         )
 
 
