@@ -13,6 +13,7 @@ import io
 import json
 import os
 import posixpath
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -185,7 +186,12 @@ def parse_duration(value: str | None) -> float | None:
 
 
 def _safe_tree(data: bytes, url: str) -> Element | None:
-    """The namespace-aware tree, None if the XML is malformed (feedparser may cope)."""
+    """The namespace-aware tree, None if the XML is beyond repair (feedparser may still cope).
+
+    Feeds in the wild use `podcast:`/`itunes:` prefixes they never declare, or a bare `&`;
+    feedparser shrugs those off, so the tree is retried with the prefixes declared and the
+    ampersands escaped rather than silently losing transcripts, chapters and persons.
+    """
     try:
         return SafeET.fromstring(data)
     except DefusedXmlException as exc:
@@ -195,7 +201,50 @@ def _safe_tree(data: bytes, url: str) -> Element | None:
         if b"<!ENTITY" in data:
             detail = "<!ENTITY> in a malformed document"
             raise FeedError(f"feed {url} uses XML entities ({detail}); refusing it for safety") from None
+    repaired = _repair(data)
+    if repaired == data:
         return None
+    try:
+        return SafeET.fromstring(repaired)
+    except (DefusedXmlException, ParseError, ValueError):
+        return None
+
+
+# Where the prefixes feeds forget to declare belong.
+KNOWN_PREFIXES = {
+    "podcast": "https://podcastindex.org/namespace/1.0",
+    "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
+    "googleplay": "http://www.google.com/schemas/play-podcasts/1.0",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "media": "http://search.yahoo.com/mrss/",
+    "atom": "http://www.w3.org/2005/Atom",
+    "psc": "http://podlove.org/simple-chapters",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "sy": "http://purl.org/rss/1.0/modules/syndication/",
+    "slash": "http://purl.org/rss/1.0/modules/slash/",
+    "wfw": "http://wellformedweb.org/CommentAPI/",
+    "fh": "http://purl.org/syndication/history/1.0",
+    "rawvoice": "http://www.rawvoice.com/rawvoiceRssModule/",
+    "spotify": "http://www.spotify.com/ns/rss",
+}
+_USED_PREFIX = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*=")
+_ROOT = re.compile(rb"<(rss|feed|rdf:RDF|RDF)(?=[\s>/])")
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);)")
+
+
+def _repair(data: bytes) -> bytes:
+    """`data` with undeclared known prefixes declared on the root element and bare `&` escaped."""
+    used = {m.group(1) or m.group(2) for m in _USED_PREFIX.finditer(data)}
+    missing = sorted(
+        p.decode() for p in used
+        if p and p.decode() in KNOWN_PREFIXES and f"xmlns:{p.decode()}=".encode() not in data
+    )
+    root = _ROOT.search(data)
+    if missing and root:
+        declarations = "".join(f' xmlns:{p}="{KNOWN_PREFIXES[p]}"' for p in missing).encode()
+        data = data[: root.end()] + declarations + data[root.end():]
+    return _BARE_AMPERSAND.sub(b"&amp;", data)
 
 
 def _entity_detail(exc: DefusedXmlException) -> str:

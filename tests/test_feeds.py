@@ -302,3 +302,15 @@ def test_content_encoded_wins_when_richer(publisher: tuple) -> None:
     assert first.description == "Short.\nThe long story of the lighthouse, with links.\nSecond paragraph."
     assert second.description == "A description longer than its content."
     assert first.image == "https://cdn.example.org/s1e1.jpg"  # itunes:image
+
+
+def test_undeclared_prefixes_and_bare_ampersands_still_yield_podcasting20() -> None:
+    # No xmlns:podcast / xmlns:itunes and a bare "&": not namespace-well-formed, read anyway.
+    data = (DATA / "publisher" / "undeclared-prefixes.xml").read_bytes()
+    show, (episode,) = parse_feed(data, "https://example.org/forgetful.xml")
+    assert show.title == "Forgetful & Co"
+    assert [p.name for p in show.persons] == ["Ada"]
+    assert episode.transcripts == (TranscriptLink(url="https://example.org/1.vtt", type="text/vtt"),)
+    assert episode.chapters_url == "https://example.org/1.json"
+    assert [(p.name, p.role) for p in episode.persons] == [("Grace", "guest")]
+    assert episode.image == "https://example.org/1.jpg" and episode.duration == 60.0
