@@ -30,7 +30,7 @@ from defusedxml import DefusedXmlException
 
 from podsearch.core.errors import FeedError
 from podsearch.ingest.encoding import to_utf8
-from podsearch.core.records import Chapter, Episode, Funding, License, Person, Show, Soundbite, TranscriptLink
+from podsearch.core.records import Chapter, Episode, FeedPage, Funding, License, Person, Show, Soundbite, TranscriptLink
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
@@ -39,6 +39,9 @@ RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 PODCAST_NS = "podcastindex.org/namespace/1.0"
 ITUNES_NS = "www.itunes.com/dtds/podcast-1.0.dtd"
 PSC_NS = "podlove.org/simple-chapters"
+FH = "{http://purl.org/syndication/history/1.0}"
+# RFC 5005 links to older documents: paged feeds (section 3) and archived feeds (section 4).
+OLDER_RELS = ("next", "prev-archive")
 
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma", ".aif", ".aiff", ".mka", ".spx"}
@@ -69,6 +72,12 @@ def parse_feed(data: bytes, url: str) -> tuple[Show, list[Episode]]:
     feed may only point at http(s) audio, transcripts and chapters.
     Raises FeedError for bytes that are not a feed, or that declare XML entities.
     """
+    page = parse_feed_page(data, url)
+    return page.show, list(page.episodes)
+
+
+def parse_feed_page(data: bytes, url: str) -> FeedPage:
+    """Like `parse_feed`, with the RFC 5005 links to the feed's older pages or archives."""
     try:
         return _parse(data, url)
     except (ValueError, LookupError) as exc:
@@ -76,7 +85,7 @@ def parse_feed(data: bytes, url: str) -> tuple[Show, list[Episode]]:
         raise FeedError(f"feed {url} cannot be read ({type(exc).__name__}: {exc}); ask the publisher to fix it") from None
 
 
-def _parse(data: bytes, url: str) -> tuple[Show, list[Episode]]:
+def _parse(data: bytes, url: str) -> FeedPage:
     base = _base_url(url)
     data = to_utf8(data)
     tree = _safe_tree(data, url)
@@ -99,7 +108,28 @@ def _parse(data: bytes, url: str) -> tuple[Show, list[Episode]]:
             episode = replace(episode, guid=episode.audio_url)
         guids.add(episode.guid)
         episodes.append(episode)
-    return show, publisher_order(show, episodes)
+    complete = _first_fh(channel, "complete") is not None
+    older = () if complete else _older_links(channel, parsed.feed, base)
+    return FeedPage(show=show, episodes=tuple(publisher_order(show, episodes)), older=older, complete=complete)
+
+
+def _first_fh(channel: Element | None, local: str) -> Element | None:
+    return channel.find(f"{FH}{local}") if channel is not None else None
+
+
+def _older_links(channel: Element | None, feed: Any, base: str) -> tuple[str, ...]:
+    """Absolute http(s)/file URLs of the documents holding older episodes, `next` before `prev-archive`."""
+    if channel is not None:
+        links = [(link.get("rel") or "", link.get("href")) for link in channel.findall(f"{ATOM}link")]
+    else:  # no tree: feedparser's view of the channel's links
+        links = [(link.get("rel") or "", link.get("href")) for link in feed.get("links") or ()]
+    found: list[str] = []
+    for rel in OLDER_RELS:
+        for link_rel, href in links:
+            url = _resolve(base, href) if link_rel.strip().lower() == rel else None
+            if url and url not in found and urlsplit(url).scheme.lower() in REMOTE_SCHEMES | {"file"}:
+                found.append(url)
+    return tuple(found)
 
 
 def publisher_order(show: Show, episodes: list[Episode]) -> list[Episode]:
@@ -746,4 +776,4 @@ def _iso_utc(parsed: time.struct_time | None) -> str | None:
 
 
 __all__ = ["clock_seconds", "episode_guid", "html_to_text", "parse_chapters", "parse_duration", "parse_feed",
-           "publisher_order"]
+           "parse_feed_page", "publisher_order"]

@@ -53,7 +53,7 @@ def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> Non
 @cli.command()
 @click.argument("target")
 @click.option("--since", help="Only episodes published on/after this date (YYYY-MM-DD).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
+@click.option("--limit", "--max-episodes", "limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
 @click.pass_context
 def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
     """Subscribe to a feed (URL or local file) and list its episodes."""

@@ -61,7 +61,7 @@ def test_add_is_atomic_when_parsing_breaks(tmp_path: Path, http_server: LocalSer
     def broken(data: bytes, url: str):
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(feeds, "parse_feed", broken)
+    monkeypatch.setattr(feeds, "parse_feed_page", broken)
     http_server.route("/gb.xml", ENCODINGS / "gb2312.xml", content_type="application/xml")
     home = tmp_path / "home"
     added = run(home, "add", http_server.url("/gb.xml"))
@@ -76,14 +76,14 @@ def test_ingest_isolates_a_failing_feed(tmp_path: Path, http_server: LocalServer
     home = tmp_path / "home"
     for name in ("gb2312", "big5", "euc-kr"):
         assert run(home, "add", http_server.url(f"/{name}.xml")).exit_code == 0
-    real = feeds.parse_feed
+    real = feeds.parse_feed_page
 
     def fails_for_big5(data: bytes, url: str):
         if url.endswith("/big5.xml"):
             raise UnicodeDecodeError("big5", data, 0, 1, "injected")
         return real(data, url)
 
-    monkeypatch.setattr(feeds, "parse_feed", fails_for_big5)
+    monkeypatch.setattr(feeds, "parse_feed_page", fails_for_big5)
     for name in ("gb2312", "big5", "euc-kr"):
         http_server.route(f"/{name}.xml", ENCODINGS / f"{name}.xml", content_type="application/xml",
                           etag=f'"{name}-v2"')

@@ -146,6 +146,20 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class FeedPage:
+    """One document of a feed: its show, its audio episodes, and where older episodes live.
+
+    `older` holds RFC 5005 links to follow (paged `next`, archived `prev-archive`), nearest first;
+    `complete` is `fh:complete` (the document holds every episode, follow nothing).
+    """
+
+    show: Show
+    episodes: tuple[Episode, ...]
+    older: tuple[str, ...] = ()
+    complete: bool = False
+
+
+@dataclass(frozen=True)
 class Transcript:
     """What was said in one episode, with enough metadata to index it alone.
 
@@ -275,6 +289,7 @@ def episode_from_dict(data: dict[str, Any]) -> Episode:
 __all__ = [
     "Chapter",
     "Episode",
+    "FeedPage",
     "Funding",
     "Hit",
     "License",
