@@ -62,16 +62,21 @@ def _enough(episodes: list[Episode], page: tuple[Episode, ...], since: str | Non
     return bool(since and dated and max(dated)[:10] < since[:10])
 
 
-def read_archives(library: Library, feed: FeedRow, first_url: str, first: FeedPage, fetch: PageFetcher,
+def read_archives(library: Library | None, feed: FeedRow | None, first_url: str, first: FeedPage, fetch: PageFetcher,
                   max_pages: int) -> ArchiveRead:
-    """Every episode of the first page and the older pages it leads to, each guid once, newest page first."""
+    """Every episode of the first page and the older pages it leads to, each guid once, newest page first.
+
+    With a `library` and a subscription `feed`, pages are fetched conditionally and the
+    subscription's --since/--max-episodes end the paging; without, every page is read.
+    """
+    since, limit = (feed.since, feed.max_episodes) if feed is not None else (None, None)
     from podsearch.ingest.feeds import parse_feed_page
 
     read = ArchiveRead(episodes=list(first.episodes))
     seen = {e.guid for e in first.episodes}
     visited = {_key(first_url)}
     queue = list(first.older)
-    if _enough(read.episodes, first.episodes, feed.since, feed.max_episodes):
+    if _enough(read.episodes, first.episodes, since, limit):
         return read
     while queue:
         url = queue.pop(0)
@@ -82,7 +87,7 @@ def read_archives(library: Library, feed: FeedRow, first_url: str, first: FeedPa
             break
         visited.add(_key(url))
         read.pages += 1
-        known = library.feed_page(feed.id, url)
+        known = library.feed_page(feed.id, url) if library is not None and feed is not None else None
         try:
             data, etag, last_modified = fetch(url, known.etag if known else None,
                                               known.last_modified if known else None)
@@ -95,11 +100,12 @@ def read_archives(library: Library, feed: FeedRow, first_url: str, first: FeedPa
             # An archive page that fails does not fail the feed: what was read so far stands.
             read.errors.append(str(exc))
             continue
-        library.record_feed_page(feed.id, url, etag, last_modified, page.older)
+        if library is not None and feed is not None:
+            library.record_feed_page(feed.id, url, etag, last_modified, page.older)
         fresh = [e for e in page.episodes if e.guid not in seen]
         seen.update(e.guid for e in fresh)
         read.episodes.extend(fresh)
-        if _enough(read.episodes, page.episodes, feed.since, feed.max_episodes):
+        if _enough(read.episodes, page.episodes, since, limit):
             break
         queue.extend(page.older)
     return read
