@@ -292,6 +292,8 @@ def _check_is_feed(data: bytes, url: str, parsed: Any, tree: Element | None) -> 
     has_content = bool(parsed.entries) or bool(parsed.feed.get("title"))
     if parsed.get("version") and (has_content or not parsed.get("bozo")):
         return
+    if tree is not None and _local(tree.tag) in ("rss", "feed", "RDF"):
+        return  # well-formed once repaired (e.g. an undeclared itunes: prefix), just empty
     if _looks_like_html(data, tree):
         hint = _alternate_feed_link(data)
         where = f"; its feed seems to be {urljoin(url, hint)}" if hint else "; use the show's RSS feed URL"
