@@ -28,7 +28,7 @@ from podsearch.core.config import Settings, load_settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.jobs import JobState, shared_jobs
 from podsearch.service.pipeline import add_feed, open_index, open_library, playable_audio
-from podsearch.core.records import Hit
+from podsearch.core.records import Hit, chapter_at
 
 st.set_page_config(page_title="podsearch", page_icon="🎧", layout="wide", initial_sidebar_state="collapsed")
 
@@ -300,7 +300,7 @@ def with_answer_chapter(hit: Hit, chapters: tuple) -> Hit:
     A clip starts LEAD_IN seconds early, which can fall in the previous chapter.
     """
     said_at = min(hit.start + LEAD_IN, (hit.start + hit.end) / 2)
-    return replace(hit, chapter=exports.chapter_at(chapters, said_at) or hit.chapter)
+    return replace(hit, chapter=chapter_at(chapters, said_at) or hit.chapter)
 
 
 def page_search() -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
+
+import snowballstemmer
 
 # Words that carry no topic; kept short on purpose (FTS5 has no stop list).
 STOPWORDS = frozenset(
@@ -16,15 +20,40 @@ STOPWORDS = frozenset(
     when where which while who whom why will with would you your yours yourself yourselves""".split()
 )
 
-_TOKEN = re.compile(r"[\w][\w'’-]*", re.UNICODE)
+# The one tokenizer and stemmer of the project, the same as the index's FTS5 `porter unicode61`:
+# tokens are runs of letters and digits (anything else separates, so "relative's" is "relative" + "s"),
+# compared without case or diacritics, and stemmed with Porter's algorithm. Matching (coverage),
+# pruning and highlighting all use it, so the words shown as matched are the words the index matched.
+_TOKEN = re.compile(r"[^\W_]+")
+# Pieces of contractions and possessives ("don't", "relative's") carry no topic either.
+_FRAGMENTS = frozenset({"s", "t", "d", "ll", "m", "re", "ve"})
+
+
+def fold(word: str) -> str:
+    """A token as FTS5's unicode61 compares it: lower case, diacritics removed."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokens(text: str) -> Iterator[re.Match[str]]:
+    """The word tokens of `text`, with their positions (for highlighting)."""
+    return _TOKEN.finditer(text)
+
+
+@lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """`word` (already folded) as FTS5's porter tokenizer stores it."""
+    # A stemmer object keeps state while it works: one per call is thread-safe, and the cache
+    # means a search stems each distinct word once per process.
+    return snowballstemmer.stemmer("porter").stemWord(word)
 
 
 def query_terms(query: str) -> list[str]:
-    """Lower-cased content words of a query, in order, without duplicates."""
+    """Folded content words of a query, in order, without duplicates."""
     seen: dict[str, None] = {}
-    for token in _TOKEN.findall(query.lower()):
-        token = token.strip("'’-")
-        if token and token not in STOPWORDS:
+    for match in tokens(query):
+        token = fold(match.group(0))
+        if token not in STOPWORDS and token not in _FRAGMENTS:
             seen.setdefault(token, None)
     return list(seen)
 
@@ -70,8 +99,7 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
             total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
         if total_docs < MIN_PASSAGES_FOR_PRUNING:
             return terms
-        stems = porter_stems(db, terms)
-        df = {t: _doc_frequency(db, stems[t]) for t in terms}
+        df = {t: _doc_frequency(db, stem(t)) for t in terms}
     except sqlite3.Error:
         return terms  # an older index without the vocabulary table: match everything
     rare = [t for t in terms if df[t] <= COMMON_SHARE * total_docs]
@@ -83,36 +111,9 @@ def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
     return int(row[0]) if row else 0
 
 
-def porter_stems(db: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
-    """Each term as FTS5's porter tokenizer stores it (via a scratch in-memory table)."""
-    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5(t, tokenize='porter unicode61')")
-    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems_v USING fts5vocab(temp, query_stems, 'instance')")
-    try:
-        db.executemany("INSERT INTO temp.query_stems(rowid, t) VALUES (?, ?)", list(enumerate(terms)))
-        found = {int(doc): term for term, doc in db.execute("SELECT term, doc FROM temp.query_stems_v")}
-    finally:
-        db.execute("DELETE FROM temp.query_stems")
-    return {t: found.get(i, t) for i, t in enumerate(terms)}
-
-
-@lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    # A light suffix strip, enough to match "relatives"/"relative" and "calming"/"calm".
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
-    return word
-
-
 def term_coverage(terms: list[str], text: str) -> float:
-    """Share of query terms present in `text` (0..1), tolerant of plurals."""
+    """Share of query terms present in `text` (0..1), compared by stem (calming/calm, nurses/nurse)."""
     if not terms:
         return 0.0
-    # Stems of distinct words only, each computed once per process: a search
-    # checks ~100 candidate passages with mostly the same words.
-    words = {_stem(w.strip("'’-")) for w in set(_TOKEN.findall(text.lower()))}
-    return sum(1 for t in terms if _stem(t) in words) / len(terms)
+    words = {stem(fold(w)) for w in set(_TOKEN.findall(text))}
+    return sum(1 for t in terms if stem(t) in words) / len(terms)

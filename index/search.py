@@ -11,9 +11,9 @@ import numpy as np
 
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, term_coverage
-from podsearch.index.store import SearchIndex
+from podsearch.index.store import SearchIndex, chapters_from_json
 from podsearch.core.errors import QueryError
-from podsearch.core.records import Hit, Segment
+from podsearch.core.records import Hit, Segment, chapter_at
 
 Mode = Literal["hybrid", "dense", "keyword"]
 RRF_K = 60
@@ -170,14 +170,6 @@ def _ends_sentence(text: str) -> bool:
     return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
 
 
-def _chapter_at(chapters_json: str, t: float) -> str | None:
-    title = None
-    for chapter in sorted(json.loads(chapters_json or "[]"), key=lambda c: c["start"]):
-        if chapter["start"] <= t + 0.01:
-            title = chapter["title"]
-    return title
-
-
 def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
     """The best clips for `query`, most relevant first; [] when nothing is relevant."""
     query = (query or "").strip()
@@ -285,7 +277,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
                 published=(row["published"] or "")[:10] or None,
                 start=start, end=end, text=text,
                 score=round(cand.fused, 4), audio_url=row["audio_url"], source=row["source"],
-                link=row["link"], chapter=_chapter_at(row["chapters"], min(start + LEAD_IN, end)),
+                link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
                 flagged=bool(row["flagged"]), kind=row["kind"],
             )
         )

@@ -81,6 +81,11 @@ ALTER TABLE passages ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
 """)
 
 
+def chapters_from_json(text: str | None) -> tuple[Chapter, ...]:
+    """The chapters an `episodes.chapters` column holds."""
+    return tuple(Chapter(**c) for c in json.loads(text or "[]"))
+
+
 @dataclass(frozen=True)
 class IndexedEpisode:
     """An episode as the index knows it."""
@@ -318,7 +323,7 @@ class SearchIndex:
             IndexedEpisode(
                 guid=r["guid"], show=r["show"], episode=r["episode"], published=r["published"], source=r["source"],
                 audio_url=r["audio_url"], link=r["link"], content_hash=r["content_hash"], passages=r["n"],
-                chapters=tuple(Chapter(**c) for c in json.loads(r["chapters"])),
+                chapters=chapters_from_json(r["chapters"]),
             )
             for r in rows
         ]

@@ -20,8 +20,11 @@ _REMEDY = "check the enclosure URL or download the episode again"
 _TRUNCATION_RATIO = 0.85
 _TRUNCATION_SECONDS = 2.0
 
+# What both Whisper engines take: mono float32 samples at 16 kHz.
+SAMPLE_RATE = 16000
 
-def decode_audio(path: Path, sampling_rate: int = 16000) -> np.ndarray:
+
+def decode_audio(path: Path, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any audio file PyAV can read to mono float32 samples at `sampling_rate`.
 
     Raises AudioError for a missing, corrupt, truncated or non-audio file, or

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from podsearch.core.clock import timestamp
+from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
 from podsearch.core.errors import PodsearchError
 
@@ -116,18 +118,18 @@ def _print_feed_info(info: dict) -> None:
         numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))
         click.echo(f"- {ep['title']}" + (f" [{numbering}]" if numbering else ""))
         click.echo(f"    guid: {ep['guid']}  published: {ep['published'] or '-'}  duration: "
-                   f"{_clock(ep['duration']) if ep['duration'] else '-'}")
+                   f"{timestamp(ep['duration']) if ep['duration'] else '-'}")
         click.echo(f"    enclosure: {ep['audio_url']} ({ep['audio_type'] or '?'}, {ep['audio_length'] or '?'} bytes)")
         for t in ep["transcripts"]:
             click.echo(f"    transcript: {t['url']} ({t['type']})")
         if ep["chapters_url"]:
             click.echo(f"    chapters: {ep['chapters_url']}")
         for c in ep["chapters"]:
-            click.echo(f"    chapter: {_clock(c['start'])} {c['title']}")
+            click.echo(f"    chapter: {timestamp(c['start'])} {c['title']}")
         for p in ep["persons"]:
             click.echo(f"    person: {p['name']} ({p['role']})")
         for b in ep["soundbites"]:
-            click.echo(f"    soundbite: {_clock(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
+            click.echo(f"    soundbite: {timestamp(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
     for error in info.get("page_errors") or ():
         click.echo(f"  warning: {error}")
 
@@ -360,18 +362,13 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
         index.close()
 
 
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def _print_hits(query: str, hits: list) -> None:
     if not hits:
         click.echo(f"nothing relevant found for {query!r}")
         return
     for i, h in enumerate(hits, 1):
         click.echo(f"{i}. {h.show} — {h.episode} ({h.published or 'undated'})  "
-                   f"{_clock(h.start)}–{_clock(h.end)}  score {h.score:.2f}  [{h.source}]")
+                   f"{timestamp(h.start)}–{timestamp(h.end)}  score {h.score:.2f}  [{h.source}]")
         click.echo(f"   “{h.text}”")
         if h.audio_url:
             click.echo(f"   {h.audio_url}#t={h.start:.1f}")
@@ -404,7 +401,7 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
 # -- export -----------------------------------------------------------------------
 @cli.command()
 @click.argument("guid")
-@click.option("--format", "fmt", type=click.Choice(["vtt", "srt", "json", "txt", "podcast-json"]), default="vtt",
+@click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="vtt",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @click.pass_context

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -20,6 +21,7 @@ import srt
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
+from podsearch.core.clock import timestamp
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, to_dict
 
@@ -29,15 +31,6 @@ WORDS_PER_SECOND = 2.5
 
 
 # ------------------------------------------------------------------- writers
-
-
-def _clock(seconds: float, sep: str = ".") -> str:
-    """HH:MM:SS.mmm (or with `sep` before the milliseconds, as SRT wants ',')."""
-    ms = max(0, round(seconds * 1000))
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
-    secs, ms = divmod(ms, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{ms:03d}"
 
 
 def _one_line(text: str) -> str:
@@ -59,7 +52,7 @@ def write_vtt(t: Transcript) -> str:
     for s in _spoken(t):
         voice = f"<v {_vtt_escape(_one_line(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
         end = max(s.end, s.start)
-        cues.append(f"{_clock(s.start)} --> {_clock(end)}\n{voice}{_vtt_escape(_one_line(s.text))}\n")
+        cues.append(f"{timestamp(s.start, decimal_marker='.')} --> {timestamp(end, decimal_marker='.')}\n{voice}{_vtt_escape(_one_line(s.text))}\n")
     return "\n".join(cues)
 
 
@@ -95,7 +88,7 @@ def write_txt(t: Transcript) -> str:
     """
     lines = []
     for s in _spoken(t):
-        stamp = _clock(s.start)[:8]
+        stamp = timestamp(s.start, always_hours=True)
         speaker = f"{_one_line(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
         lines.append(f"[{stamp}] {speaker}{_one_line(s.text)}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -113,30 +106,36 @@ def write_podcast_json(t: Transcript) -> str:
     return json.dumps({"version": "1.0.0", "segments": segments}, ensure_ascii=False, indent=2) + "\n"
 
 
-WRITERS: dict[str, Callable[[Transcript], str]] = {
-    "vtt": write_vtt,
-    "srt": write_srt,
-    "json": write_json,
-    "txt": write_txt,
-    "podcast-json": write_podcast_json,
-}
+@dataclass(frozen=True)
+class Writer:
+    """One export format: its name, how it writes, and its file details (whisper's writer habit)."""
 
-# File name endings for each format ("podcast-json" must not clash with "json").
-EXTENSIONS: dict[str, str] = {
-    "vtt": ".vtt",
-    "srt": ".srt",
-    "json": ".json",
-    "txt": ".txt",
-    "podcast-json": ".podcast.json",
-}
+    name: str
+    write: Callable[[Transcript], str]
+    extension: str  # "podcast-json" must not clash with "json"
+    media_type: str
+
+
+WRITERS: dict[str, Writer] = {w.name: w for w in (
+    Writer("vtt", write_vtt, ".vtt", "text/vtt"),
+    Writer("srt", write_srt, ".srt", "application/x-subrip"),
+    Writer("json", write_json, ".json", "application/json"),
+    Writer("txt", write_txt, ".txt", "text/plain"),
+    Writer("podcast-json", write_podcast_json, ".podcast.json", "application/json"),
+)}
+
+
+def writer(fmt: str) -> Writer:
+    """The writer of `fmt`, or one line naming the formats there are."""
+    found = WRITERS.get(fmt)
+    if found is None:
+        raise PodsearchError(f"unknown transcript format {fmt!r}; choose one of: {', '.join(WRITERS)}")
+    return found
 
 
 def write_transcript(t: Transcript, fmt: str) -> str:
     """The transcript as text in `fmt` (one of WRITERS)."""
-    writer = WRITERS.get(fmt)
-    if writer is None:
-        raise PodsearchError(f"unknown transcript format {fmt!r}; choose one of: {', '.join(WRITERS)}")
-    return writer(t)
+    return writer(fmt).write(t)
 
 
 # ------------------------------------------------------------------- readers
@@ -365,9 +364,10 @@ def parse_transcript(data: bytes, mime_type: str) -> tuple[Segment, ...]:
 
 
 __all__ = [
-    "EXTENSIONS",
+    "Writer",
     "READERS",
     "WRITERS",
+    "writer",
     "parse_transcript",
     "read_html",
     "read_podcast_json",

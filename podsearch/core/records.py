@@ -7,6 +7,7 @@ stage can never mutate what an earlier stage produced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -47,6 +48,15 @@ class Chapter:
     title: str
     end: float | None = None
     url: str | None = None
+
+
+def chapter_at(chapters: Iterable[Chapter], t: float) -> str | None:
+    """Title of the chapter playing at `t` seconds (None before the first, or without chapters)."""
+    title = None
+    for chapter in sorted(chapters, key=lambda c: c.start):
+        if chapter.start <= t + 0.01:  # a chapter starting within 10 ms counts: times are rounded to ms
+            title = chapter.title or title
+    return title
 
 
 @dataclass(frozen=True)

@@ -292,12 +292,12 @@ class Transcriber:
         except PodsearchError as exc:
             self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
         if segments is None:
-            from podsearch.ingest.audio import decode_audio
+            from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
             samples = decode_audio(path)
-            duration = len(samples) / 16000.0
+            duration = len(samples) / SAMPLE_RATE
             self.progress(Progress("transcribe", ep.title, 0.0, duration))
             def on_progress(done: float) -> None:
                 if self.cancel.is_set():
