@@ -150,10 +150,11 @@ def add_feed(settings: Settings, target: str, *, since: str | None = None, limit
             twin = library.feed_by_podcast_guid(show.podcast_guid, other_than=feed.id) \
                 if show.podcast_guid and not existed else None
             if twin is not None:
-                current = library.feed_by_url(url) or feed
+                # This subscription's address now (a move may have changed it while refreshing).
+                address = next(f.url for f in library.feeds() if f.id == feed.id)
                 library.remove_feed(feed.id)
-                library.move_feed(twin.id, current.url)
-                feed = library.feed_by_url(current.url) or twin
+                library.move_feed(twin.id, address)
+                feed = library.feed_by_url(address) or twin
                 show, _ = refresh_feed(settings, library, feed)
         except BaseException:
             # Whatever went wrong (even a bug or Ctrl-C), no half-made subscription is left behind.
