@@ -199,3 +199,17 @@ def test_a_move_to_another_show_is_refused(tmp_path: Path, http_server: LocalSer
                                         "<podcast:guid>wanderer-1</podcast:guid>")
     added = run(tmp_path / "home", "add", old)
     assert added.exit_code != 0 and "another show" in added.output
+
+
+def test_a_show_followed_elsewhere_added_through_a_move_keeps_one_subscription(
+        tmp_path: Path, http_server: LocalServer) -> None:
+    first = show(http_server, "/first.xml", "<podcast:guid>wanderer-1</podcast:guid>")
+    new = show(http_server, "/new.xml", "<podcast:guid>wanderer-1</podcast:guid>", first=4, count=4)
+    hop = show(http_server, "/hop.xml", f"<itunes:new-feed-url>{new}</itunes:new-feed-url>"
+                                        "<podcast:guid>wanderer-1</podcast:guid>")
+    home = tmp_path / "home"
+    assert run(home, "add", first).exit_code == 0
+    added = run(home, "add", hop)
+    assert added.exit_code == 0, added.output
+    urls, guids = catalog(home)
+    assert urls == [new] and sorted(guids) == ["ep-1", "ep-2", "ep-3", "ep-4"]
