@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from podsearch.core.records import Passage, Segment, Transcript, Word
+from podsearch.core.records import SOUNDBITE, Passage, Segment, Transcript, Word
 
 
 def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:
@@ -44,7 +44,8 @@ def make_passages(
 
     Consecutive passages share `overlap_segments` segments so an answer that
     straddles a cut is still whole in one of them. A passage never exceeds
-    `max_words` (the embedding model truncates past ~256 word pieces).
+    `max_words` (the embedding model truncates past ~256 word pieces), and never
+    mixes kinds: a sponsor read or the intro is a passage of its own.
     """
     segments = searchable_segments(transcript, max_words)
     passages: list[Passage] = []
@@ -57,15 +58,15 @@ def make_passages(
             duration = nxt.end - segments[i].start
             nxt_words = len(nxt.text.split())
             long_enough = segments[j].end - segments[i].start >= min_seconds
-            if words + nxt_words > max_words or duration > max_seconds or long_enough:
+            if words + nxt_words > max_words or duration > max_seconds or long_enough or nxt.kind != segments[i].kind:
                 break
             j += 1
             words += nxt_words
         passages.append(_passage(transcript, segments, i, j))
         if j + 1 >= len(segments):
             break
-        # Step forward, keeping an overlap but always making progress.
-        i = max(j + 1 - overlap_segments, i + 1)
+        # Step forward, keeping an overlap (not across a change of kind) but always making progress.
+        i = j + 1 if segments[j + 1].kind != segments[j].kind else max(j + 1 - overlap_segments, i + 1)
     return _merge_short_tail(transcript, segments, passages, min_seconds, max_seconds, max_words)
 
 
@@ -75,6 +76,8 @@ def _merge_short_tail(transcript: Transcript, segments: list[Segment], passages:
     if len(passages) < 2 or passages[-1].end - passages[-1].start >= min_seconds:
         return passages
     prev, tail = passages[-2], passages[-1]
+    if prev.kind != tail.kind:
+        return passages
     merged = _passage(transcript, segments, prev.first_segment, tail.last_segment)
     if merged.end - merged.start <= max_seconds and len(merged.text.split()) <= max_words:
         return passages[:-2] + [merged]
@@ -97,6 +100,7 @@ def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) ->
         first_segment=i,
         last_segment=j,
         flagged=all(s.flagged for s in chosen),
+        kind=chosen[0].kind,
     )
 
 
@@ -154,7 +158,7 @@ def soundbite_passages(transcript: Transcript, segments: list[Segment]) -> list[
         passages.append(Passage(
             guid=transcript.guid, show=transcript.show, episode=transcript.episode, start=bite.start, end=end,
             text=text, source=transcript.source, published=transcript.published, audio_url=transcript.audio_url,
-            link=transcript.link, first_segment=first, last_segment=last, kind="soundbite",
+            link=transcript.link, first_segment=first, last_segment=last, kind=SOUNDBITE,
         ))
     return passages
 

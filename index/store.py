@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +75,9 @@ CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 """)
-
-# podcast:soundbite clips are passages too, told apart from speech by their kind.
-MIGRATIONS.sql("m002_passage_kind", """
+# Segment kinds (speech, sponsor, intro, outro): older homes' rows are speech until re-indexed.
+MIGRATIONS.sql("m002_segment_kinds", """
+ALTER TABLE segments ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
 ALTER TABLE passages ADD COLUMN kind TEXT NOT NULL DEFAULT 'speech';
 """)
 
@@ -115,6 +116,7 @@ class SearchIndex:
         self._embedder = None
         self._lock = threading.RLock()
         self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
+        self._background: ThreadPoolExecutor | None = None
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
         self._count: tuple[int, int] = (-1, 0)  # (generation, passages): COUNT(*) scans the table
@@ -193,20 +195,20 @@ class SearchIndex:
                     ),
                 )
                 self._db.executemany(
-                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, kind, embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (transcript.guid, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged),
+                        (transcript.guid, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged), s.kind,
                          seg_vecs[i].astype(np.float16).tobytes())
                         for i, s in enumerate(segments)
                     ],
                 )
                 self._db.executemany(
-                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, embedding,"
-                    " kind) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, kind,"
+                    " embedding) VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged),
-                         pas_vecs[i].tobytes(), p.kind)
+                        (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged), p.kind,
+                         pas_vecs[i].tobytes())
                         for i, p in enumerate(passages)
                     ],
                 )
@@ -330,13 +332,13 @@ class SearchIndex:
 
     def segments(self, guid: str, first: int = 0, last: int | None = None) -> list[Segment]:
         """The indexed segments of one episode, optionally a range [first, last]."""
-        sql = "SELECT start, end, text, speaker, flagged FROM segments WHERE guid = ? AND idx >= ?"
+        sql = "SELECT start, end, text, speaker, flagged, kind FROM segments WHERE guid = ? AND idx >= ?"
         args: list[object] = [guid, first]
         if last is not None:
             sql += " AND idx <= ?"
             args.append(last)
         rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
-        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4])) for r in rows]
+        return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4]), kind=r[5]) for r in rows]
 
     def people(self) -> list[str]:
         """Names a search can be restricted to: episodes' podcast:person and transcript speakers."""
@@ -372,16 +374,25 @@ class SearchIndex:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.embedding,"
-            f" p.kind,"
+            f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
             f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
             f" FROM passages p JOIN episodes e ON e.guid = p.guid WHERE p.id IN ({marks})",
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
 
+    @property
+    def background(self) -> ThreadPoolExecutor:
+        """Threads for work a search overlaps with embedding its query (the keyword lookup)."""
+        with self._lock:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="podsearch-keyword")
+            return self._background
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection and stop the background threads."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
         self._db.close()
 
 

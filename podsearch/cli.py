@@ -325,12 +325,13 @@ def status(ctx: click.Context) -> None:
 @click.option("--to", "date_to", help="Published on/before YYYY-MM-DD.")
 @click.option("--person", help="Only where this person takes part (podcast:person) or speaks (publisher transcripts).")
 @click.option("--per-episode", type=click.IntRange(min=1), help="At most N clips per episode (1 groups by episode).")
+@click.option("--include-ads", is_flag=True, help="Also search sponsor reads (left out by default).")
 @click.option("--rerank", "rerank_model", envvar="PODSEARCH_RERANK_MODEL",
               help="Re-order the top results with this cross-encoder (name or local path; none is bundled).")
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, shows: tuple[str, ...],
            sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
-           per_episode: int | None, rerank_model: str | None) -> None:
+           per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
     from podsearch.index.search import Filters, SearchOptions
     from podsearch.index.search import search as run_search
@@ -339,7 +340,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
 
     settings = _settings(ctx)
     options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
-                            rerank_model=rerank_model, filters=Filters(
+                            rerank_model=rerank_model, include_ads=include_ads, filters=Filters(
         shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to),
         person=(person or "").strip() or None))
     index = open_index(settings)
@@ -367,8 +368,10 @@ def _print_hits(query: str, hits: list) -> None:
         click.echo(f"nothing relevant found for {query!r}")
         return
     for i, h in enumerate(hits, 1):
+        said_by = f"  {h.speaker}" if h.speaker else ""
+        kind = f"  [{h.kind}]" if h.kind != "speech" else ""
         click.echo(f"{i}. {h.show} — {h.episode} ({h.published or 'undated'})  "
-                   f"{timestamp(h.start)}–{timestamp(h.end)}  score {h.score:.2f}  [{h.source}]")
+                   f"{timestamp(h.start)}–{timestamp(h.end)}{said_by}  {h.confidence}{kind}  [{h.source}]")
         click.echo(f"   “{h.text}”")
         if h.audio_url:
             click.echo(f"   {h.audio_url}#t={h.start:.1f}")

@@ -158,7 +158,7 @@ def test_hits_carry_everything_a_clip_needs(index):
     hit = search(index, "metformin with meals", SearchOptions(k=1))[0]
     assert hit.show == "Calm Care" and hit.episode == "Episode care" and hit.published == "2026-03-01"
     assert hit.audio_url == "https://example.org/care.mp3" and hit.source == "whisper"
-    assert 0 <= hit.start < hit.end and 0 < hit.score <= 1
+    assert 0 <= hit.start < hit.end and 0 < hit.score and hit.confidence in ("strong", "partial", "weak")
 
 
 # -- incremental changes and persistence ----------------------------------------------------

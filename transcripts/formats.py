@@ -46,13 +46,21 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _marker(s: Segment) -> str:
+    # Sponsor reads, intros and outros are named in every text format; plain speech is not.
+    return f"[{s.kind}] " if s.kind != "speech" else ""
+
+
 def write_vtt(t: Transcript) -> str:
-    """WebVTT; a segment's speaker becomes a `<v Speaker>` voice tag."""
+    """WebVTT; a segment's speaker becomes a `<v Speaker>` voice tag, its kind (sponsor, intro,
+    outro) the cue's identifier, which players and readers skip."""
     cues = ["WEBVTT\n"]
-    for s in _spoken(t):
+    for n, s in enumerate(_spoken(t), start=1):
         voice = f"<v {_vtt_escape(_one_line(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
         end = max(s.end, s.start)
-        cues.append(f"{timestamp(s.start, decimal_marker='.')} --> {timestamp(end, decimal_marker='.')}\n{voice}{_vtt_escape(_one_line(s.text))}\n")
+        cue_id = f"{s.kind} {n}\n" if s.kind != "speech" else ""
+        cues.append(f"{cue_id}{timestamp(s.start, decimal_marker='.')} --> {timestamp(end, decimal_marker='.')}\n"
+                    f"{voice}{_vtt_escape(_one_line(s.text))}\n")
     return "\n".join(cues)
 
 
@@ -70,7 +78,7 @@ def write_srt(t: Transcript) -> str:
                 # Whole milliseconds, rounded as in the other formats (srt truncates).
                 start=timedelta(milliseconds=round(s.start * 1000)),
                 end=timedelta(milliseconds=round(max(s.end, s.start) * 1000)),
-                content=prefix + _one_line(s.text),
+                content=_marker(s) + prefix + _one_line(s.text),
             )
         )
     return srt.compose(subtitles, reindex=False)
@@ -84,13 +92,14 @@ def write_json(t: Transcript) -> str:
 def write_txt(t: Transcript) -> str:
     """Plain text, one segment per line: "[HH:MM:SS] Speaker: text".
 
-    The stamp is the start rounded down to the second; "Speaker: " only when known.
+    The stamp is the start rounded down to the second; "[sponsor] " (or intro, outro) marks what is not
+    the conversation; "Speaker: " only when known.
     """
     lines = []
     for s in _spoken(t):
         stamp = timestamp(s.start, always_hours=True)
         speaker = f"{_one_line(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
-        lines.append(f"[{stamp}] {speaker}{_one_line(s.text)}")
+        lines.append(f"[{stamp}] {_marker(s)}{speaker}{_one_line(s.text)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -24,6 +24,15 @@ class Word:
     probability: float | None = None
 
 
+# What a stretch of an episode is (transcripts.kinds marks them); sponsor reads are left out of search
+# unless asked for.
+KINDS = ("speech", "sponsor", "intro", "outro")
+# How far a hit can be trusted, the same across queries (index.search.confidence decides).
+CONFIDENCES = ("strong", "partial", "weak")
+# The kind of a passage or hit that is a `podcast:soundbite`: a clip the publisher chose, not a segment kind.
+SOUNDBITE = "soundbite"
+
+
 @dataclass(frozen=True)
 class Segment:
     """A stretch of transcript with start/end in seconds and quality signals."""
@@ -38,6 +47,7 @@ class Segment:
     words: tuple[Word, ...] = ()
     # True when the segment looks like a hallucination (repeats, silence).
     flagged: bool = False
+    kind: str = "speech"  # one of KINDS: the conversation, a sponsor read, the intro or the outro
 
 
 @dataclass(frozen=True)
@@ -194,9 +204,6 @@ class Transcript:
     soundbites: tuple[Soundbite, ...] = ()
 
 
-# What a passage or hit is: words spoken, or a clip the publisher chose (podcast:soundbite).
-PassageKind = Literal["speech", "soundbite"]
-
 
 @dataclass(frozen=True)
 class Passage:
@@ -216,7 +223,7 @@ class Passage:
     first_segment: int = 0
     last_segment: int = 0
     flagged: bool = False
-    kind: PassageKind = "speech"
+    kind: str = "speech"  # the kind of all its segments (KINDS), or SOUNDBITE: a clip the publisher chose
 
 
 @dataclass(frozen=True)
@@ -236,7 +243,9 @@ class Hit:
     link: str | None = None
     chapter: str | None = None
     flagged: bool = False
-    kind: PassageKind = "speech"
+    kind: str = "speech"  # speech, sponsor, intro or outro (KINDS), or SOUNDBITE
+    confidence: str = "partial"  # strong, partial or weak (CONFIDENCES): absolute, comparable across queries
+    speaker: str | None = None  # who says the clip's answer, where known
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""
@@ -297,6 +306,9 @@ def episode_from_dict(data: dict[str, Any]) -> Episode:
 
 
 __all__ = [
+    "CONFIDENCES",
+    "KINDS",
+    "SOUNDBITE",
     "Chapter",
     "Episode",
     "FeedPage",
@@ -304,7 +316,6 @@ __all__ = [
     "Hit",
     "License",
     "Passage",
-    "PassageKind",
     "Person",
     "Segment",
     "Show",

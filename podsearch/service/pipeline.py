@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -310,8 +310,10 @@ class Transcriber:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
             engine_name, model_name, language = result.engine, result.model, result.language
+        from podsearch.transcripts.kinds import mark_kinds
+
         return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, segments=tuple(segments),
+            show=row.show_title, episode=ep.title, guid=ep.guid, segments=mark_kinds(segments),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
@@ -532,6 +534,7 @@ def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
     """Rebuild the search index from the transcript files alone; returns episodes indexed."""
     import shutil
 
+    from podsearch.transcripts.kinds import mark_kinds
     from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
 
     emit = progress or (lambda p: None)
@@ -541,7 +544,9 @@ def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
     files = list(iter_transcript_files(settings.transcripts_dir))
     try:
         for i, path in enumerate(files):
+            # Transcripts saved before segment kinds existed get them now.
             transcript = load_transcript(path)
+            transcript = replace(transcript, segments=mark_kinds(transcript.segments))
             emit(Progress("index", transcript.episode, i, len(files)))
             index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                                  max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
