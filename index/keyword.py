@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 
 import snowballstemmer
+from rapidfuzz import fuzz as rf_fuzz
+from rapidfuzz import process as rf_process
 
 # Words that carry no topic; kept short on purpose (FTS5 has no stop list).
 STOPWORDS = frozenset(
@@ -64,12 +66,15 @@ def fts_query(terms: list[str]) -> str:
 
 
 def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = (),
-                   total_docs: int | None = None) -> list[tuple[int, float]]:
+                   total_docs: int | None = None, alternatives: Mapping[str, tuple[str, ...]] | None = None,
+                   ) -> list[tuple[int, float]]:
     """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e.
 
-    `total_docs` (the passage count, if the caller knows it) saves a COUNT(*).
+    `total_docs` (the passage count, if the caller knows it) saves a COUNT(*). `alternatives` (from
+    `sound_alikes`) are indexed spellings matched as well as the term they stand for.
     """
     terms = selective_terms(db, terms, total_docs)
+    terms = terms + [alt for t in terms for alt in (alternatives or {}).get(t, ())]
     if not terms:
         return []
     if not where_sql:
@@ -111,9 +116,39 @@ def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
     return int(row[0]) if row else 0
 
 
-def term_coverage(terms: list[str], text: str) -> float:
-    """Share of query terms present in `text` (0..1), compared by stem (calming/calm, nurses/nurse)."""
+def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[str, ...]] | None = None) -> float:
+    """Share of query terms present in `text` (0..1), compared by stem (calming/calm, nurses/nurse).
+
+    A term also counts as present when one of its `alternatives` (indexed stems spelled like it) is.
+    """
     if not terms:
         return 0.0
     words = {stem(fold(w)) for w in set(_TOKEN.findall(text))}
-    return sum(1 for t in terms if stem(t) in words) / len(terms)
+    alternatives = alternatives or {}
+    return sum(1 for t in terms if stem(t) in words or words.intersection(alternatives.get(t, ()))) / len(terms)
+
+
+# Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").
+# A query term the index has never seen is matched to indexed stems this close in spelling
+# (rapidfuzz's normalised Indel ratio, 0-100): one or two letters apart in a word of seven or more.
+FUZZY_MIN_RATIO = 80.0
+FUZZY_MIN_LENGTH = 5  # shorter words have too many neighbours one letter away
+FUZZY_LIMIT = 3  # spellings per term
+
+
+def sound_alikes(db: sqlite3.Connection, terms: list[str],
+                 vocabulary: Callable[[], Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """For each query term absent from the index, the indexed stems spelled most like it (maybe none).
+
+    `vocabulary` is asked for only when a term is missing: most queries use words the index knows.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for term in terms:
+        stemmed = stem(term)
+        if len(term) < FUZZY_MIN_LENGTH or _doc_frequency(db, stemmed):
+            continue
+        close = rf_process.extract(stemmed, vocabulary(), scorer=rf_fuzz.ratio, score_cutoff=FUZZY_MIN_RATIO,
+                                   limit=FUZZY_LIMIT)
+        if close:
+            found[term] = tuple(match for match, _, _ in close)
+    return found

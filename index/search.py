@@ -20,7 +20,7 @@ import numpy as np
 from podsearch.core.errors import QueryError
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
-from podsearch.index.keyword import keyword_search, query_terms, term_coverage
+from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
 from podsearch.index.store import SearchIndex, chapters_from_json
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -54,6 +54,15 @@ KEEP_GOING_SHARE = 0.6
 SEGMENT_WORDS_BONUS = 0.5
 
 
+_SPEAKS_IN_PASSAGE = ("EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
+                      " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\')")
+
+
+def _like(name: str) -> str:
+    """A LIKE pattern finding `name` anywhere, case-blind, with the user's % and _ taken literally."""
+    return "%" + name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrictions applied before ranking."""
@@ -64,6 +73,7 @@ class Filters:
     sources: tuple[str, ...] = ()
     guids: tuple[str, ...] = ()
     person: str | None = None
+    speaker: str | None = None
 
     def sql(self) -> tuple[str, tuple]:
         """A WHERE fragment over passages p / episodes e, with its arguments."""
@@ -80,20 +90,22 @@ class Filters:
             parts.append("substr(e.published, 1, 10) <= ?")
             args.append(self.date_to[:10])
         if self.person:
-            # A person of the episode (podcast:person), or a speaker inside the passage (publisher transcripts).
+            # A person of the episode (podcast:person), or a speaker inside the passage.
             parts.append(
                 "(EXISTS (SELECT 1 FROM json_each(e.persons) j WHERE lower(json_extract(j.value, '$.name')) LIKE ? ESCAPE '\\')"
-                " OR EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
-                " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\'))"
+                " OR " + _SPEAKS_IN_PASSAGE + ")"
             )
-            pattern = "%" + self.person.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            args.extend([pattern, pattern])
+            args.extend([_like(self.person)] * 2)
+        if self.speaker:
+            parts.append(_SPEAKS_IN_PASSAGE)  # someone who speaks inside the passage, by name or label
+            args.append(_like(self.speaker))
         return " AND ".join(parts), tuple(args)
 
     @property
     def active(self) -> bool:
         """True when any restriction is set."""
-        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person)
+        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person
+                    or self.speaker)
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class Retrieved:
     qvec: np.ndarray
     dense_ids: list[int]
     keyword_hits: list[tuple[int, float]]  # (passage id, bm25), best first
+    alternatives: dict[str, tuple[str, ...]]  # query terms the index lacks -> indexed stems spelled like them
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float]] | None = None) -> dict[int, float]:
@@ -249,7 +262,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     ranked = relevant(fuse(scores, found, options), rows, options)
     if options.rerank_model and ranked:
         ranked = _rerank(options.rerank_model, query, ranked, rows)
-    return to_hits(index, ranked, rows, segment_vectors, found.qvec, terms, options)
+    return to_hits(index, ranked, rows, segment_vectors, found, terms, options)
 
 
 def allowed_ids(index: SearchIndex, filters: Filters) -> np.ndarray | None:
@@ -269,7 +282,10 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
     search's time.
     """
     where, args = options.filters.sql()
-    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total)
+    alternatives: dict[str, tuple[str, ...]] = {}
+    if options.mode in ("hybrid", "keyword"):
+        alternatives = sound_alikes(index.db, terms, index.vocabulary)
+    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives)
                    if options.mode in ("hybrid", "keyword") else None)
     try:
         faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None
@@ -280,7 +296,7 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
                      if faiss_index is not None else [])
     finally:
         keyword_hits = keyword_job.result() if keyword_job is not None else []
-    return Retrieved(qvec, dense_ids, keyword_hits)
+    return Retrieved(qvec, dense_ids, keyword_hits, alternatives)
 
 
 def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
@@ -298,7 +314,7 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     similarity = {pid: float(max(passage_sims[i], fine[i])) for i, pid in enumerate(pids)}
     # Coverage is needed for keyword strength and for a match by words below the floor; a passage
     # relevant by meaning alone skips the tokenising.
-    coverage = {pid: term_coverage(terms, rows[pid]["text"]) if pid in keyword_set or similarity[pid] < options.floor
+    coverage = {pid: term_coverage(terms, rows[pid]["text"], found.alternatives) if pid in keyword_set or similarity[pid] < options.floor
                 else math.nan for pid in pids}
     strength = keyword_strength(found.keyword_hits, coverage)
     scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
@@ -371,7 +387,7 @@ def confidence(similarity: float, coverage: float) -> str:
 
 
 def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
-            qvec: np.ndarray, terms: list[str], options: SearchOptions) -> list[Hit]:
+            found: Retrieved, terms: list[str], options: SearchOptions) -> list[Hit]:
     """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped."""
     hits: list[Hit] = []
     for s in ranked:
@@ -380,8 +396,8 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
         speaker = None
         if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
-            seg_scores = segment_vectors[s.pid] @ qvec + np.array([SEGMENT_WORDS_BONUS * term_coverage(terms, g.text)
-                                                                  for g in segs])
+            seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
+                [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives) for g in segs])
             best = int(np.argmax(seg_scores))
             if _is_question(segs[best].text):
                 # The best match asks the question: the clip is the question and the answer that follows,
@@ -406,7 +422,8 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             start=start, end=end, text=text, score=round(s.fused, 4), audio_url=row["audio_url"], source=row["source"],
             link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
-            confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage) else term_coverage(terms, text)),
+            confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
+                                  else term_coverage(terms, text, found.alternatives)),
         ))
         if len(hits) >= options.k:
             break

@@ -117,6 +117,7 @@ class SearchIndex:
         self._lock = threading.RLock()
         self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._background: ThreadPoolExecutor | None = None
+        self._vocabulary: tuple[int, list[str]] = (-1, [])
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
         self._count: tuple[int, int] = (-1, 0)  # (generation, passages): COUNT(*) scans the table
@@ -380,6 +381,15 @@ class SearchIndex:
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
+
+    def vocabulary(self) -> list[str]:
+        """Every stem the keyword index holds (for matching misspelled terms), cached per generation."""
+        with self._lock:
+            gen = self.generation()
+            if self._vocabulary[0] != gen:
+                terms = [r[0] for r in self._db.execute("SELECT term FROM passages_vocab WHERE length(term) >= 4")]
+                self._vocabulary = (gen, terms)
+            return self._vocabulary[1]
 
     @property
     def background(self) -> ThreadPoolExecutor:

@@ -187,6 +187,7 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Episodes transcribed at once (default: suits the machine, 2 on 2 cores).")
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
+@click.option("--no-speakers", is_flag=True, help="Do not tell speakers apart (Whisper transcripts); faster.")
 @click.option("--ray", "ray_address", metavar="auto|ADDRESS",
               help="Transcribe on a Ray cluster: auto (a running one, else one started here) or the head's "
                    "host:port (or ray://host:port). Needs pip install 'podsearch[ray]'.")
@@ -195,7 +196,7 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
            vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
-           max_download_bytes: int | None, no_refresh: bool, ray_address: str | None,
+           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, ray_address: str | None,
            ray_workers: int | None) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
@@ -205,7 +206,8 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
     if ray_workers and not ray_address:
         raise PodsearchError("--ray-workers needs --ray auto (or the address of a Ray cluster)")
     settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes,
-                         beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers)
+                         beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers,
+                         speakers=False if no_speakers else None)
     terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
     with _TqdmProgress() as progress, ExitStack() as stack:
         source = None
@@ -323,7 +325,8 @@ def status(ctx: click.Context) -> None:
 @click.option("--source", "sources", multiple=True, type=click.Choice(["whisper", "publisher"]))
 @click.option("--from", "date_from", help="Published on/after YYYY-MM-DD.")
 @click.option("--to", "date_to", help="Published on/before YYYY-MM-DD.")
-@click.option("--person", help="Only where this person takes part (podcast:person) or speaks (publisher transcripts).")
+@click.option("--person", help="Only where this person takes part (podcast:person) or speaks.")
+@click.option("--speaker", help="Only clips where this speaker (a name or label like 'Speaker 2') speaks.")
 @click.option("--per-episode", type=click.IntRange(min=1), help="At most N clips per episode (1 groups by episode).")
 @click.option("--include-ads", is_flag=True, help="Also search sponsor reads (left out by default).")
 @click.option("--rerank", "rerank_model", envvar="PODSEARCH_RERANK_MODEL",
@@ -331,7 +334,7 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, shows: tuple[str, ...],
            sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
-           per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
+           speaker: str | None, per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
     from podsearch.index.search import Filters, SearchOptions
     from podsearch.index.search import search as run_search
@@ -342,7 +345,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
     options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
                             rerank_model=rerank_model, include_ads=include_ads, filters=Filters(
         shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to),
-        person=(person or "").strip() or None))
+        person=(person or "").strip() or None, speaker=(speaker or "").strip() or None))
     index = open_index(settings)
     try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
@@ -402,6 +405,31 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
 
 
 # -- export -----------------------------------------------------------------------
+@cli.command("rename-speaker")
+@click.argument("guid")
+@click.argument("shown")
+@click.argument("name")
+@click.pass_context
+def rename_speaker(ctx: click.Context, guid: str, shown: str, name: str) -> None:
+    """Call speaker SHOWN (e.g. 'Speaker 2') of episode GUID NAME from now on."""
+    from podsearch.service.speakers import rename_speaker as run_rename
+
+    count = run_rename(_settings(ctx), guid, shown, name)
+    click.echo(f"{shown} is now {name} ({count} segment(s))")
+
+
+@cli.command()
+@click.argument("guids", nargs=-1)
+@click.pass_context
+def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
+    """Label who speaks in ingested episodes (all, or GUIDs) from their audio, without transcribing again."""
+    from podsearch.service.speakers import diarize as run_diarize
+
+    with _TqdmProgress() as progress:
+        done = run_diarize(_settings(ctx), guids, progress)
+    click.echo(f"speakers labelled in {len(done)} episode(s)")
+
+
 @cli.command()
 @click.argument("guid")
 @click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="vtt",

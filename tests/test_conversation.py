@@ -126,3 +126,22 @@ def test_a_question_alone_is_never_a_clip(tmp_path: Path) -> None:
         assert search(ix, "how to do a night shift handover", SearchOptions(k=3)) == []
     finally:
         ix.close()
+
+
+def test_a_name_whisper_misspelled_still_matches(tmp_path: Path) -> None:
+    from podsearch.index.embed import get_embedder
+
+    # As tiny.en writes drug names it does not know; the query spells them right.
+    lines = [(GUEST, "Metforman is taken with meals, so the stomach copes with it."),
+             (GUEST, "Patients on warferin need their INR checked before the dose changes."),
+             (GUEST, "Our garden has roses and tomatoes in July.")]
+    ix = SearchIndex(tmp_path / "index", embedder=get_embedder())
+    try:
+        ix.add_transcript(conversation("wt-3", lines), "h3", min_seconds=1, max_seconds=8)
+        for query, said in (("metformin", "Metforman"), ("warfarin", "warferin")):
+            hits = search(ix, query, SearchOptions(k=3, mode="keyword"))
+            assert hits and said in hits[0].text, (query, hits)
+        assert search(ix, "tomato", SearchOptions(k=3, mode="keyword"))  # known words still match as before
+        assert search(ix, "xylophone", SearchOptions(k=3, mode="keyword")) == []  # nothing spelled like it
+    finally:
+        ix.close()

@@ -79,7 +79,9 @@ def _mark_sponsors(segments: Sequence[Segment], kinds: list[str]) -> None:
         while j < len(segments):
             seg = segments[j]
             if j > i and ((reader and seg.speaker and seg.speaker != reader) or seg.end - start > SPONSOR_MAX
-                          or seg.start - last_signal > SPONSOR_QUIET_AFTER):
+                          or seg.start - last_signal > SPONSOR_QUIET_AFTER
+                          # The host turning to the guest with a question is the show again.
+                          or (_is_question(seg.text) and not _SPONSOR_SIGNAL.search(seg.text))):
                 break
             kinds[j] = SPONSOR
             if _SPONSOR_SIGNAL.search(seg.text):
@@ -93,6 +95,10 @@ def _mark_sponsors(segments: Sequence[Segment], kinds: list[str]) -> None:
                 j -= 1
                 kinds[j] = SPEECH
         i = max(j, i + 1)
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().rstrip('"”').endswith("?")
 
 
 def _mark_intro(segments: Sequence[Segment], kinds: list[str]) -> None:

@@ -59,6 +59,8 @@ class Settings:
     beam_size: int = 1
     batch_size: int = 8
     transcribe_workers: int = 0  # episodes transcribed at once; 0: suit the machine
+    # Who speaks when (podsearch.ingest.diarize) for Whisper transcripts; publisher labels are kept.
+    speakers: bool = True
     # glibc keeps transcription's freed buffers for the next window instead of
     # page-faulting them in again (ingest 1.1-1.2x faster; ingest/malloc.py). Off: less resident memory.
     keep_freed_memory: bool = True
@@ -130,6 +132,8 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
     for key in ("beam_size", "batch_size", "transcribe_workers"):
         if os.environ.get(f"PODSEARCH_{key.upper()}"):
             env[key] = int(os.environ[f"PODSEARCH_{key.upper()}"])
+    if os.environ.get("PODSEARCH_SPEAKERS"):
+        env["speakers"] = _env_bool("PODSEARCH_SPEAKERS")
     if os.environ.get("PODSEARCH_KEEP_FREED_MEMORY"):
         env["keep_freed_memory"] = _env_bool("PODSEARCH_KEEP_FREED_MEMORY")
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):

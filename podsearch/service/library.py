@@ -66,6 +66,16 @@ CREATE TABLE IF NOT EXISTS collection_items (
     note TEXT NOT NULL DEFAULT ''
 );
 """)
+# Names a user gave an episode's speakers ("Speaker 2" -> "Ward manager"); they outlive re-indexing and
+# re-diarizing because they are applied whenever the episode's transcript is made again.
+MIGRATIONS.sql("m002_speaker_names", """
+CREATE TABLE speaker_names (
+    episode_id INTEGER NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (episode_id, label)
+);
+""")
 
 # Cache validators and older-page links of each archive page of a paged feed (RFC 5005), so a
 # refresh asks each page conditionally and still finds the pages beyond one that did not change.
@@ -319,6 +329,21 @@ class Library:
             )
 
     # -- collections ----------------------------------------------------------
+    def speaker_names(self, episode_id: int) -> dict[str, str]:
+        """The names a user gave this episode's speakers: {label as first shown: name}."""
+        rows = self._db.execute("SELECT label, name FROM speaker_names WHERE episode_id = ?", (episode_id,))
+        return {r["label"]: r["name"] for r in rows}
+
+    def name_speaker(self, episode_id: int, shown: str, name: str) -> None:
+        """Remember that the speaker shown as `shown` is `name` (a rename of a rename keeps the first label)."""
+        with self._lock, self._db:
+            row = self._db.execute("SELECT label FROM speaker_names WHERE episode_id = ? AND name = ?",
+                                   (episode_id, shown)).fetchone()
+            label = row["label"] if row else shown
+            self._db.execute("INSERT INTO speaker_names(episode_id, label, name) VALUES (?,?,?)"
+                             " ON CONFLICT(episode_id, label) DO UPDATE SET name = excluded.name",
+                             (episode_id, label, name))
+
     def collections(self) -> list[str]:
         """Names of all clip collections."""
         return [r[0] for r in self._db.execute("SELECT name FROM collections ORDER BY name")]

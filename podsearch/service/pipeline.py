@@ -30,7 +30,7 @@ TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "app
 class Progress:
     """One progress report: `done` of `total` units of the current step."""
 
-    stage: str  # "feed", "download", "transcribe", "index", "episode-done", "episode-failed"
+    stage: str  # "feed", "download", "transcribe", "speakers", "index", "episode-done", "episode-failed"
     title: str
     done: float = 0.0
     total: float | None = None
@@ -251,6 +251,7 @@ class Transcriber:
         self.workers = workers  # threads that call transcribe() at once
         self.threads = threads  # CPU threads for each (None: the cores shared among workers)
         self._engine = None
+        self._diarizer = None
         self._lock = threading.Lock()
         # Set to abandon transcriptions in flight (an interrupted ingest); they stop within a window.
         self.cancel = threading.Event()
@@ -268,6 +269,23 @@ class Transcriber:
                     keep_freed_memory=self.settings.keep_freed_memory,
                 )
         return self._engine
+
+    @property
+    def diarizer(self):  # noqa: ANN201 - ingest.diarize.Diarizer
+        """The speaker model, loaded on first use (never when speakers are off)."""
+        with self._lock:
+            if self._diarizer is None:
+                from podsearch.ingest.diarize import Diarizer
+
+                self._diarizer = Diarizer()
+        return self._diarizer
+
+    def speakers(self, samples, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:  # noqa: ANN001 - np.ndarray
+        """`segments` labelled by who speaks them (diarization of the decoded samples)."""
+        from podsearch.transcripts.speakers import label_segments
+
+        turns = self.diarizer.diarize(samples, [(s.start, s.end) for s in segments if s.text.strip()])
+        return label_segments(segments, turns)
 
     def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
         """The decoding settings of this home."""
@@ -310,10 +328,14 @@ class Transcriber:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
             engine_name, model_name, language = result.engine, result.model, result.language
+            if self.settings.speakers and segments:
+                self.progress(Progress("speakers", ep.title))
+                segments = self.speakers(samples, tuple(segments))
         from podsearch.transcripts.kinds import mark_kinds
+        from podsearch.transcripts.speakers import name_speakers
 
         return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, segments=mark_kinds(segments),
+            show=row.show_title, episode=ep.title, guid=ep.guid, segments=mark_kinds(name_speakers(segments, ep.persons)),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
@@ -468,6 +490,11 @@ class Ingester:
                 if item.error is not None:
                     raise item.error
                 transcript = item.transcript
+                renames = self.library.speaker_names(row.id)
+                if renames and not item.saved:  # names a user gave before this episode was transcribed again
+                    from podsearch.transcripts.speakers import name_speakers
+
+                    transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
                 if not item.saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
