@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from podsearch.core.errors import QueryError
-from podsearch.core.records import Hit, Segment, chapter_at
+from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
 from podsearch.index.store import SearchIndex, chapters_from_json
@@ -395,7 +395,7 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
         segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
         speaker = None
-        if segs:
+        if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
             seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
                 [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives) for g in segs])
             best = int(np.argmax(seg_scores))

@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.passages import make_passages, searchable_segments
+from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
 
@@ -191,6 +191,7 @@ class SearchIndex:
             return self._count_for(key)
         segments = searchable_segments(transcript, max_words)
         passages = make_passages(transcript, min_seconds=min_seconds, max_seconds=max_seconds, max_words=max_words)
+        passages += soundbite_passages(transcript, segments)
         seg_vecs = self.embedder.encode([s.text for s in segments])
         pas_vecs = self.embedder.encode([p.text for p in passages])
         with self._lock:

@@ -55,7 +55,7 @@ def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> Non
 @cli.command()
 @click.argument("target")
 @click.option("--since", help="Only episodes published on/after this date (YYYY-MM-DD).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
+@click.option("--limit", "--max-episodes", "limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
 @click.pass_context
 def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
     """Subscribe to a feed (URL or local file) and list its episodes."""
@@ -74,6 +74,64 @@ def _iso_date(value: str | None) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError as exc:
         raise PodsearchError(f"--since {value!r} is not a date; write it as YYYY-MM-DD") from exc
+
+
+@cli.command("feed-info")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed per line, in the order given.")
+@click.pass_context
+def feed_info_command(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
+    """Show what podsearch reads from feeds (URLs or files) without subscribing to them."""
+    import json
+
+    from podsearch.service.feedinfo import feed_info_or_error
+
+    settings = _settings(ctx)
+    failed = 0
+    for source in sources:
+        info = feed_info_or_error(settings, source)
+        failed += "error" in info
+        if as_json:
+            click.echo(json.dumps(info, ensure_ascii=False))
+        elif "error" in info:
+            click.echo(f"error: {info['error']}", err=True)
+        else:
+            _print_feed_info(info)
+    if failed:
+        ctx.exit(1)
+
+
+def _print_feed_info(info: dict) -> None:
+    show = info["show"]
+    click.echo(f"{show['title']}  <{info['url']}>")
+    for key in ("link", "author", "language", "podcast_guid", "kind", "image"):
+        if show.get(key):
+            click.echo(f"  {key}: {show[key]}")
+    if show.get("license"):
+        click.echo(f"  license: {show['license']['name']}")
+    for funding in show.get("funding") or ():
+        click.echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
+    for person in show.get("persons") or ():
+        click.echo(f"  person: {person['name']} ({person['role']})")
+    click.echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
+    for ep in info["episodes"]:
+        numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))
+        click.echo(f"- {ep['title']}" + (f" [{numbering}]" if numbering else ""))
+        click.echo(f"    guid: {ep['guid']}  published: {ep['published'] or '-'}  duration: "
+                   f"{timestamp(ep['duration']) if ep['duration'] else '-'}")
+        click.echo(f"    enclosure: {ep['audio_url']} ({ep['audio_type'] or '?'}, {ep['audio_length'] or '?'} bytes)")
+        for t in ep["transcripts"]:
+            click.echo(f"    transcript: {t['url']} ({t['type']})")
+        if ep["chapters_url"]:
+            click.echo(f"    chapters: {ep['chapters_url']}")
+        for c in ep["chapters"]:
+            click.echo(f"    chapter: {timestamp(c['start'])} {c['title']}")
+        for p in ep["persons"]:
+            click.echo(f"    person: {p['name']} ({p['role']})")
+        for b in ep["soundbites"]:
+            click.echo(f"    soundbite: {timestamp(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
+    for error in info.get("page_errors") or ():
+        click.echo(f"  warning: {error}")
 
 
 @cli.command("import-opml")

@@ -44,6 +44,10 @@ class Settings:
     allow_private: bool = False
     max_download_bytes: int = 1 << 30  # 1 GiB
     max_feed_bytes: int = 32 << 20
+    # Documents read per refresh of a paged or archived feed (RFC 5005), the first included.
+    max_feed_pages: int = 100
+    # itunes:new-feed-url hops followed in one refresh before giving up.
+    max_feed_moves: int = 5
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_redirects: int = 8
@@ -73,6 +77,8 @@ class Settings:
         if self.index_kind not in INDEX_KINDS:
             raise ConfigError(f"unknown index kind {self.index_kind!r} (PODSEARCH_INDEX_KIND); "
                               f"choose one of: {', '.join(INDEX_KINDS)}")
+        if self.max_feed_pages < 1:
+            raise ConfigError(f"max_feed_pages (PODSEARCH_MAX_FEED_PAGES) must be 1 or more, got {self.max_feed_pages}")
         if self.approx_threshold < 0:
             raise ConfigError(f"approx_threshold (PODSEARCH_APPROX_THRESHOLD) must be 0 or more, "
                               f"got {self.approx_threshold}")
@@ -132,6 +138,8 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["keep_freed_memory"] = _env_bool("PODSEARCH_KEEP_FREED_MEMORY")
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):
         env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
+    if os.environ.get("PODSEARCH_MAX_FEED_PAGES"):
+        env["max_feed_pages"] = _env_int("PODSEARCH_MAX_FEED_PAGES")
     if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):
         env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
     if os.environ.get("PODSEARCH_INDEX_KIND"):

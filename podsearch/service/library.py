@@ -12,9 +12,10 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from podsearch.core.migrations import Migrations, open_database
-from podsearch.core.records import Episode, Person, Show, TranscriptLink, episode_key, to_dict
+from podsearch.core.records import Episode, Show, episode_from_dict, episode_key, show_from_dict, to_dict
 
 # The catalog's schema history. Never edit a step that has shipped: add the next one.
 MIGRATIONS = Migrations("catalog")
@@ -78,7 +79,7 @@ CREATE TABLE speaker_names (
 
 
 @MIGRATIONS
-def m002_episode_keys(db: sqlite3.Connection) -> None:
+def m003_episode_keys(db: sqlite3.Connection) -> None:
     """Give every episode its feed-scoped key (two shows may share a guid), and saved clips theirs."""
     db.execute("ALTER TABLE episodes ADD COLUMN key TEXT")
     rows = db.execute("SELECT e.id, e.guid, f.url FROM episodes e JOIN feeds f ON f.id = e.feed_id").fetchall()
@@ -95,6 +96,20 @@ def m002_episode_keys(db: sqlite3.Connection) -> None:
             db.execute("UPDATE collection_items SET hit = ? WHERE id = ?",
                        (json.dumps({**hit, "key": keys[0]}, sort_keys=True), item_id))
 
+
+# Cache validators and older-page links of each archive page of a paged feed (RFC 5005), so a
+# refresh asks each page conditionally and still finds the pages beyond one that did not change.
+MIGRATIONS.sql("m004_feed_pages", """
+CREATE TABLE IF NOT EXISTS feed_pages (
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    older TEXT NOT NULL DEFAULT '[]',
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (feed_id, url)
+);
+""")
 
 # Episode status values, in pipeline order.
 NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
@@ -124,6 +139,16 @@ class FeedRow:
 
 
 @dataclass(frozen=True)
+class FeedPageRow:
+    """An archive page of a paged feed as last fetched."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    older: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EpisodeRow:
     """An episode with its progress through the pipeline."""
 
@@ -139,18 +164,12 @@ class EpisodeRow:
 
 def _show_from_json(text: str) -> Show | None:
     data = json.loads(text or "{}")
-    if not data:
-        return None
-    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
-    return Show(**data)
+    return show_from_dict(data) if data else None
 
 
 def episode_from_json(text: str) -> Episode:
     """An Episode record stored by `Library.upsert_episodes`."""
-    data = json.loads(text)
-    data["transcripts"] = tuple(TranscriptLink(**t) for t in data.get("transcripts") or ())
-    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
-    return Episode(**data)
+    return episode_from_dict(json.loads(text))
 
 
 class Library:
@@ -222,12 +241,41 @@ class Library:
         with self._lock, self._db:
             self._db.execute("UPDATE feeds SET status='failed', error=? WHERE id=?", (message, feed_id))
 
-    def move_feed(self, feed_id: int, new_url: str) -> None:
-        """Record a permanent redirect as the subscription's new address."""
+    def move_feed(self, feed_id: int, new_url: str) -> bool:
+        """Record a new address of a subscription; False when another subscription already has it."""
         with self._lock, self._db:
-            clash = self._db.execute("SELECT id FROM feeds WHERE url = ?", (new_url,)).fetchone()
+            clash = self._db.execute("SELECT id FROM feeds WHERE url = ? AND id != ?", (new_url, feed_id)).fetchone()
             if clash is None:
-                self._db.execute("UPDATE feeds SET url=? WHERE id=?", (new_url, feed_id))
+                local = urlsplit(new_url).scheme.lower() not in ("http", "https")
+                self._db.execute("UPDATE feeds SET url=?, local=? WHERE id=?", (new_url, int(local), feed_id))
+            return clash is None
+
+    def feed_by_podcast_guid(self, podcast_guid: str, *, other_than: int) -> FeedRow | None:
+        """Another subscription to the show with this `podcast:guid` (the same show at another address)."""
+        row = self._db.execute(
+            "SELECT * FROM feeds WHERE id != ? AND json_extract(show, '$.podcast_guid') = ? ORDER BY id LIMIT 1",
+            (other_than, podcast_guid),
+        ).fetchone()
+        return None if row is None else self._feed(row)
+
+    def feed_page(self, feed_id: int, url: str) -> FeedPageRow | None:
+        """What the last refresh learnt about one archive page of a feed."""
+        row = self._db.execute("SELECT * FROM feed_pages WHERE feed_id=? AND url=?", (feed_id, url)).fetchone()
+        if row is None:
+            return None
+        return FeedPageRow(url=row["url"], etag=row["etag"], last_modified=row["last_modified"],
+                           older=tuple(json.loads(row["older"])))
+
+    def record_feed_page(self, feed_id: int, url: str, etag: str | None, last_modified: str | None,
+                         older: tuple[str, ...]) -> None:
+        """Remember an archive page's validators and the older pages it links to."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO feed_pages(feed_id, url, etag, last_modified, older, fetched_at) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(feed_id, url) DO UPDATE SET etag=excluded.etag, last_modified=excluded.last_modified,"
+                " older=excluded.older, fetched_at=excluded.fetched_at",
+                (feed_id, url, etag, last_modified, json.dumps(list(older)), now()),
+            )
 
     # -- episodes -----------------------------------------------------------
     def upsert_episodes(self, feed_id: int, episodes: list[Episode]) -> list[Episode]:

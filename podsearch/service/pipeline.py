@@ -99,26 +99,36 @@ def select_episodes(episodes: list[Episode], since: str | None, max_episodes: in
 
 
 def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[Show | None, list[Episode]]:
-    """Fetch and parse one feed, store new/changed episodes; (show, changed)."""
-    from podsearch.ingest.feeds import parse_feed
+    """Fetch and parse one feed completely (moves, pages, archives), store new/changed episodes; (show, changed)."""
+    from podsearch.ingest.feeds import parse_feed_page
+    from podsearch.service.archives import page_fetcher, read_archives
+    from podsearch.service.moves import follow_moves, same_url
 
     try:
         data, result = _fetch_feed(settings, feed)
         if data is None:
             library.record_not_modified(feed.id)
             return feed.show, []
-        show, episodes = parse_feed(data, feed.url)
+        url = result.moved_permanently_to if result is not None and result.moved_permanently_to else feed.url
+        url, page = follow_moves(settings, url, parse_feed_page(data, feed.url))
+        local = feed.local and same_url(url, feed.url)
+        archive = read_archives(library, feed, url, page, page_fetcher(settings, local), settings.max_feed_pages)
     except PodsearchError as exc:
         library.record_feed_error(feed.id, str(exc))
         raise
-    if result is not None and result.moved_permanently_to:
-        library.move_feed(feed.id, result.moved_permanently_to)
-    library.record_refresh(
-        feed.id, show, result.etag if result else None, result.last_modified if result else None
-    )
+    show = page.show
+    moved = not same_url(url, feed.url)
+    if moved and not library.move_feed(feed.id, url):
+        # The new address is subscribed already: its episodes are stored there, not twice.
+        library.record_feed_error(feed.id, f"feed {feed.url} moved to {url}, which you already follow; "
+                                           f"remove this subscription")
+        return show, []
+    # Validators belong to the address fetched; after an itunes:new-feed-url move the next refresh starts afresh.
+    fresh = result is not None and not (moved and not result.moved_permanently_to)
+    library.record_refresh(feed.id, show, result.etag if fresh else None, result.last_modified if fresh else None)
     if show.block:
         return show, []
-    return show, library.upsert_episodes(feed.id, select_episodes(episodes, feed.since, feed.max_episodes))
+    return show, library.upsert_episodes(feed.id, select_episodes(archive.episodes, feed.since, feed.max_episodes))
 
 
 def add_feed(settings: Settings, target: str, *, since: str | None = None, limit: int | None = None,
@@ -126,7 +136,9 @@ def add_feed(settings: Settings, target: str, *, since: str | None = None, limit
     """Subscribe to a feed URL or local path and read it once; (show, episode count).
 
     `listed_in` names the document (an OPML file) the target came from: only a path the user
-    typed is trusted to read local files, so a listed feed must be http(s).
+    typed is trusted to read local files, so a listed feed must be http(s). A show already followed
+    at another address (same `podcast:guid`) keeps its one subscription, moved to this address, so
+    its episodes are not stored twice.
     """
     if listed_in is not None and urlparse(target).scheme.lower() not in ("http", "https"):
         raise PodsearchError(f"{target}: feeds listed in {listed_in} must be http(s) URLs; to add a local feed "
@@ -141,9 +153,19 @@ def add_feed(settings: Settings, target: str, *, since: str | None = None, limit
         feed = library.add_feed(url, local=local, since=since, max_episodes=limit)
         try:
             show, _ = refresh_feed(settings, library, feed)
-        except PodsearchError:
+            twin = library.feed_by_podcast_guid(show.podcast_guid, other_than=feed.id) \
+                if show.podcast_guid and not existed else None
+            if twin is not None:
+                # This subscription's address now (a move may have changed it while refreshing).
+                address = next(f.url for f in library.feeds() if f.id == feed.id)
+                library.remove_feed(feed.id)
+                library.move_feed(twin.id, address)
+                feed = library.feed_by_url(address) or twin
+                show, _ = refresh_feed(settings, library, feed)
+        except BaseException:
+            # Whatever went wrong (even a bug or Ctrl-C), no half-made subscription is left behind.
             if not existed:
-                library.remove_feed(feed.id)  # a feed that never worked is not kept
+                library.remove_feed(feed.id)
             raise
         count = len(library.episodes(feed_id=feed.id))
         return show, count
@@ -329,7 +351,9 @@ class Transcriber:
             segments=mark_kinds(name_speakers(segments, ep.persons)),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
-            chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
+            # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
+            chapters=episode_chapters(self.settings, ep, local_ok) or ep.chapters, persons=ep.persons,
+            soundbites=ep.soundbites,
         )
 
 
@@ -671,9 +695,13 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
                 try:
                     refresh_feed(settings, library, feed)
                     report.feeds_refreshed += 1
-                except PodsearchError as exc:
-                    report.feed_errors.append((feed.url, str(exc)))
-                    emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
+                except Exception as exc:  # noqa: BLE001 - one bad feed never stops the others
+                    message = str(exc) if isinstance(exc, PodsearchError) else \
+                        f"feed {feed.url} could not be refreshed ({type(exc).__name__}: {exc}); the other feeds went on"
+                    if not isinstance(exc, PodsearchError):
+                        library.record_feed_error(feed.id, message)
+                    report.feed_errors.append((feed.url, message))
+                    emit(Progress("feed-failed", feed.title or feed.url, message=message))
         index = open_index(settings)
         try:
             reconcile(settings, library, index)
