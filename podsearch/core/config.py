@@ -7,7 +7,7 @@ defaults and explicit arguments (CLI flags) override both.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from podsearch.core.errors import ConfigError
@@ -66,11 +66,18 @@ class Settings:
     # Exact search below this many passages; `index_kind` above (see index/vectors.py).
     approx_threshold: int = 50_000
     index_kind: str = "auto"
+    # Serving a team: the admin secret (a bearer token for the API's write endpoints; also the app's
+    # admin password) comes from PODSEARCH_ADMIN_TOKEN or, hashed, from `admin_hash_file`.
+    admin_token: str | None = field(default=None, repr=False)
+    read_only: bool = False  # the app hides every admin action (PODSEARCH_READ_ONLY=1, `app --read-only`)
+    serve_readers: int = 4  # index connections the API searches on at once (PODSEARCH_SERVE_READERS)
 
     def __post_init__(self) -> None:
         if self.index_kind not in INDEX_KINDS:
             raise ConfigError(f"unknown index kind {self.index_kind!r} (PODSEARCH_INDEX_KIND); "
                               f"choose one of: {', '.join(INDEX_KINDS)}")
+        if self.serve_readers < 1:
+            raise ConfigError(f"serve_readers (PODSEARCH_SERVE_READERS) must be 1 or more, got {self.serve_readers}")
         if self.approx_threshold < 0:
             raise ConfigError(f"approx_threshold (PODSEARCH_APPROX_THRESHOLD) must be 0 or more, "
                               f"got {self.approx_threshold}")
@@ -94,6 +101,11 @@ class Settings:
     @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def admin_hash_file(self) -> Path:
+        """The hashed admin password (`podsearch admin set-password`)."""
+        return self.data_dir / "admin-password.argon2"
 
     @property
     def models_dir(self) -> Path:
@@ -130,6 +142,12 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
     if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):
         env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
+    if os.environ.get("PODSEARCH_ADMIN_TOKEN", "").strip():
+        env["admin_token"] = os.environ["PODSEARCH_ADMIN_TOKEN"].strip()
+    if _env_bool("PODSEARCH_READ_ONLY"):
+        env["read_only"] = True
+    if os.environ.get("PODSEARCH_SERVE_READERS"):
+        env["serve_readers"] = _env_int("PODSEARCH_SERVE_READERS")
     if os.environ.get("PODSEARCH_INDEX_KIND"):
         env["index_kind"] = os.environ["PODSEARCH_INDEX_KIND"].strip().lower()
     return Settings(home=root).with_(**env).with_(**overrides)
