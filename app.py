@@ -29,6 +29,7 @@ from podsearch.core.errors import PodsearchError
 from podsearch.service.jobs import JobState, shared_jobs
 from podsearch.service.pipeline import add_feed, open_index, open_library, playable_audio
 from podsearch.core.records import Hit
+from podsearch.webapp import roles
 
 st.set_page_config(page_title="podsearch", page_icon="🎧", layout="wide", initial_sidebar_state="collapsed")
 
@@ -559,12 +560,14 @@ def page_library() -> None:
     """Feeds and episodes with status; add feeds, import OPML, run ingest."""
     settings = _settings()
     st.header("Library")
-    cols = st.columns(2)
-    with cols[0]:
-        add_feed_ui(settings)
-    with cols[1]:
-        opml_ui(settings)
-    ingest_panel(settings)
+    roles.sign_in_panel(settings)
+    if roles.is_admin(settings):  # every visitor sees the library; only an admin changes it
+        cols = st.columns(2)
+        with cols[0]:
+            add_feed_ui(settings)
+        with cols[1]:
+            opml_ui(settings)
+        ingest_panel(settings)
     feed_list(settings)
 
 

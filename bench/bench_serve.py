@@ -76,12 +76,12 @@ def in_process_baseline(home: Path, queries: list[str]) -> list[float]:
         ix.close()
 
 
-def start_server(home: Path, port: int, readers: int | None) -> subprocess.Popen:
+def start_server(home: Path, port: int, readers: int | None, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "PODSEARCH_HOME": str(home)}
     if readers:
         env["PODSEARCH_SERVE_READERS"] = str(readers)
     proc = subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), "serve", "--port",
-                             str(port), "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             str(port), "--no-access-log", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=600, help="at most this many requests per level")
     ap.add_argument("--seconds", type=float, default=60.0, help="at most this long per level")
     ap.add_argument("--baseline-queries", type=int, default=100)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes to compare")
     ap.add_argument("--readers", type=int, default=0, help="PODSEARCH_SERVE_READERS for the server (0: default)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="podsearch-bench-serve-")
     home = args.dir or Path(tmp.name) / "home"
     queries, _ = build_home(home, args.passages, args.seed)
-    needed = args.baseline_queries + 5 + 10 + args.requests * len(args.levels)
+    needed = args.baseline_queries + 5 + (10 + args.requests * len(args.levels)) * len(args.workers)
     if len(queries) < needed:
         raise SystemExit(f"only {len(queries)} distinct queries for {needed} requests; lower --requests")
     base_q, queries = queries[: args.baseline_queries + 5], queries[args.baseline_queries + 5 :]
@@ -152,38 +153,45 @@ def main(argv: list[str] | None = None) -> int:
     print(f"baseline, search() in process, one at a time: p50 {bench_search.pct(baseline, 50):.1f} ms "
           f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {bench_search.load_average()})", flush=True)
 
-    port = free_port()
-    server = start_server(home, port, args.readers or None)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(drive(base, 2, queries[:10], 10, 60))  # warm: first requests load lazily built state
-        queries = queries[10:]
-        results = []
-        for n, clients in enumerate(args.levels):
-            chunk = queries[n * args.requests : (n + 1) * args.requests]
-            res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
-            res["load"] = bench_search.load_average()
-            results.append(res)
-            print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
-                  f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
-                  f"{res['failed']} failed (load {res['load']})", flush=True)
-            for example in res["examples"]:
-                print(f"    failure: {example}")
-    finally:
-        server.terminate()
-        server.wait(30)
-    one = results[0]
+    queries = queries[10:]
+    runs: dict[int, list[dict]] = {}
+    for w, workers in enumerate(args.workers):
+        port = free_port()
+        server = start_server(home, port, args.readers or None, workers)
+        base = f"http://127.0.0.1:{port}"
+        print(f"\n== server with {workers} worker process(es) ==", flush=True)
+        try:
+            asyncio.run(drive(base, 2 * workers, queries[:10], 10 * workers, 120))  # warm every worker
+            results = runs[workers] = []
+            for n, clients in enumerate(args.levels):
+                first = (w * len(args.levels) + n) * args.requests + 10 * len(args.workers)
+                chunk = queries[first : first + args.requests]
+                res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
+                res["load"] = bench_search.load_average()
+                results.append(res)
+                print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
+                      f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
+                      f"{res['failed']} failed (load {res['load']})", flush=True)
+                for example in res["examples"]:
+                    print(f"    failure: {example}")
+        finally:
+            server.terminate()
+            server.wait(30)
+    one = runs[args.workers[0]][0]
     base_p50 = bench_search.pct(baseline, 50)
-    print("\nratios: HTTP 1 client p50 / in-process p50 "
-          f"{one['p50'] / base_p50:.2f}; per level, throughput / 1 client and p95 / in-process p50:")
-    for res in results:
-        print(f"  {res['clients']:3d} clients: throughput x{res['rps'] / one['rps']:.2f}, "
-              f"p95 x{res['p95'] / base_p50:.1f}")
-    last = results[-1]
-    verdict = "ok" if last["p95"] < TARGET_P95_MS and not any(r["failed"] for r in results) else "MISS"
-    print(f"target: p95 < {TARGET_P95_MS:.0f} ms at {last['clients']} clients and no failed request: "
-          f"{verdict} (p95 {last['p95']:.1f} ms, failed {sum(r['failed'] for r in results)}); "
-          f"load {bench_search.load_average()}")
+    print(f"\nratios: HTTP 1 client p50 / in-process p50 {one['p50'] / base_p50:.2f}; "
+          f"per level, throughput / ({args.workers[0]} worker, 1 client) and p95 / in-process p50:")
+    verdicts = []
+    for workers, results in runs.items():
+        for res in results:
+            print(f"  {workers} worker(s), {res['clients']:3d} clients: throughput x{res['rps'] / one['rps']:.2f}, "
+                  f"p95 x{res['p95'] / base_p50:.1f}")
+        last = results[-1]
+        ok = last["p95"] < TARGET_P95_MS and not any(r["failed"] for r in results)
+        verdicts.append(f"{workers} worker(s): {'ok' if ok else 'MISS'} (p95 {last['p95']:.1f} ms at "
+                        f"{last['clients']} clients, failed {sum(r['failed'] for r in results)})")
+    print(f"target: p95 < {TARGET_P95_MS:.0f} ms at the most clients and no failed request: " + "; ".join(verdicts)
+          + f"; load {bench_search.load_average()}")
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -204,11 +204,28 @@ def create_app(settings: Settings, readers: IndexReaders | None = None) -> FastA
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The API for the home PODSEARCH_HOME names: what each of several worker processes builds."""
+    from podsearch.core.config import load_settings
+
+    return create_app(load_settings())
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, root_path: str = "",
-          access_log: bool = True, proxy_headers: bool = False) -> None:
-    """Run the API with uvicorn until interrupted."""
+          access_log: bool = True, proxy_headers: bool = False, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted (`workers` > 1: that many processes on one port)."""
+    import os
+
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, root_path=root_path, access_log=access_log,
-                proxy_headers=proxy_headers, forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
-                log_level="info")
+    options = dict(host=host, port=port, root_path=root_path, access_log=access_log, proxy_headers=proxy_headers,
+                   forwarded_allow_ips="127.0.0.1" if proxy_headers else None, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Searching is CPU work in Python as much as in native code: separate processes escape the GIL.
+    # Each worker rebuilds the settings from the environment, so hand them the CLI's choices there.
+    os.environ["PODSEARCH_HOME"] = str(settings.home)
+    if settings.allow_private:
+        os.environ["PODSEARCH_ALLOW_PRIVATE"] = "1"
+    uvicorn.run("podsearch.api:app_from_environment", factory=True, workers=workers, **options)

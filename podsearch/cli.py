@@ -372,14 +372,18 @@ def _emit(text: str, output: str | None) -> None:
 @click.option("--root-path", default="", help="URL prefix when served behind a reverse proxy (e.g. /podsearch).")
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each loads the model and the vector index once).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
+          workers: int) -> None:
     """Serve the JSON API (search, episodes, transcripts; writes need the admin secret)."""
     from podsearch.api import serve as run_server
 
     settings = _settings(ctx)
     click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json)", err=True)
-    run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers)
+    run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,
+               workers=workers)
 
 
 @cli.command("mcp")

@@ -69,6 +69,9 @@ class Settings:
     # Serving a team: the admin secret (a bearer token for the API's write endpoints; also the app's
     # admin password) comes from PODSEARCH_ADMIN_TOKEN or, hashed, from `admin_hash_file`.
     admin_token: str | None = field(default=None, repr=False)
+    # With OIDC sign-in (Streamlit's st.login, `[auth]` in .streamlit/secrets.toml): whose verified
+    # e-mail makes them an admin (PODSEARCH_ADMIN_EMAILS, comma-separated).
+    admin_emails: tuple[str, ...] = ()
     read_only: bool = False  # the app hides every admin action (PODSEARCH_READ_ONLY=1, `app --read-only`)
     serve_readers: int = 4  # index connections the API searches on at once (PODSEARCH_SERVE_READERS)
 
@@ -144,6 +147,8 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
     if os.environ.get("PODSEARCH_ADMIN_TOKEN", "").strip():
         env["admin_token"] = os.environ["PODSEARCH_ADMIN_TOKEN"].strip()
+    if os.environ.get("PODSEARCH_ADMIN_EMAILS", "").strip():
+        env["admin_emails"] = tuple(e.strip().lower() for e in os.environ["PODSEARCH_ADMIN_EMAILS"].split(",") if e.strip())
     if _env_bool("PODSEARCH_READ_ONLY"):
         env["read_only"] = True
     if os.environ.get("PODSEARCH_SERVE_READERS"):

@@ -1,0 +1,1 @@
+"""The Streamlit app's parts (pages and their shared pieces)."""
