@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="podsearch-bench-serve-")
     home = args.dir or Path(tmp.name) / "home"
     queries, _ = build_home(home, args.passages, args.seed)
-    needed = args.baseline_queries + 5 + (10 + args.requests * len(args.levels)) * len(args.workers)
+    needed = args.baseline_queries + 5 + 40 + args.requests * len(args.levels) * len(args.workers)
     if len(queries) < needed:
         raise SystemExit(f"only {len(queries)} distinct queries for {needed} requests; lower --requests")
     base_q, queries = queries[: args.baseline_queries + 5], queries[args.baseline_queries + 5 :]
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"baseline, search() in process, one at a time: p50 {bench_search.pct(baseline, 50):.1f} ms "
           f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {bench_search.load_average()})", flush=True)
 
-    queries = queries[10:]
+    warm, queries = queries[:40], queries[40:]
     runs: dict[int, list[dict]] = {}
     for w, workers in enumerate(args.workers):
         port = free_port()
@@ -161,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         print(f"\n== server with {workers} worker process(es) ==", flush=True)
         try:
-            asyncio.run(drive(base, 2 * workers, queries[:10], 10 * workers, 120))  # warm every worker
+            asyncio.run(drive(base, 2 * workers, warm, 10 * workers, 120))  # warm every worker
             results = runs[workers] = []
             for n, clients in enumerate(args.levels):
-                first = (w * len(args.levels) + n) * args.requests + 10 * len(args.workers)
+                first = (w * len(args.levels) + n) * args.requests
                 chunk = queries[first : first + args.requests]
                 res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
                 res["load"] = bench_search.load_average()

@@ -194,8 +194,10 @@ server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openi
             page.get_by_text("not an admin of this home").wait_for(timeout=WAIT_MS)
             assert page.get_by_role("button", name="Add feed").count() == 0
             page.get_by_role("button", name="Sign out").click()
-            page.get_by_role("button", name="Sign in").wait_for(timeout=WAIT_MS)
+            page.get_by_role("button", name="End session").click()  # the provider asks to confirm
+            page.wait_for_url("http://127.0.0.1:*/**", timeout=WAIT_MS)
             _library_tab(page)
+            page.get_by_role("button", name="Sign in").wait_for(timeout=WAIT_MS)
 
             _sign_in(page, "admin@example.org")
             page.get_by_role("button", name="Add feed").wait_for(timeout=WAIT_MS)
