@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -126,19 +127,31 @@ def _app(home: Path, cwd: Path, port: int, *flags: str, env: dict[str, str]) -> 
     log = cwd / f"app-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), "app", "--port", str(port),
-                                 *flags], cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+                                 *flags], cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group: `podsearch app` runs streamlit as a child
     base = f"http://127.0.0.1:{port}"
     _wait_healthy(base, proc, log)
     return proc, base
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
+def _group_alive(pgid: int) -> bool:
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop `podsearch app` and the streamlit it started (the whole process group)."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        proc.poll()
+        time.sleep(0.2)
+    if _group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture(scope="module")
