@@ -228,4 +228,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, root
     os.environ["PODSEARCH_HOME"] = str(settings.home)
     if settings.allow_private:
         os.environ["PODSEARCH_ALLOW_PRIVATE"] = "1"
-    uvicorn.run("podsearch.api:app_from_environment", factory=True, workers=workers, **options)
+    # uvicorn kills a worker that misses a 5 s health ping; a worker busy searching on a loaded machine can
+    # (bench_serve saw a dropped connection), so give them a minute.
+    uvicorn.run("podsearch.api:app_from_environment", factory=True, workers=workers, timeout_worker_healthcheck=60,
+                **options)
