@@ -120,15 +120,27 @@ class SearchIndex:
     """Passages of every indexed transcript, searchable by vector and keyword."""
 
     def __init__(self, index_dir: Path, embedder: Callable[[], object] | object | None = None,
-                 vector_config: vectors.IndexConfig | None = None) -> None:
+                 vector_config: vectors.IndexConfig | None = None, *, read_only: bool = False,
+                 vectors_of: "SearchIndex | None" = None) -> None:
+        """Open the index in `index_dir`.
+
+        `read_only`: a reader beside another process that writes (the API server): its connection
+        cannot write, and it never saves a FAISS file; the schema must already be current.
+        `vectors_of`: share that reader's FAISS copy instead of loading another one (one copy per process).
+        """
         self.dir = Path(index_dir)
         self.vector_config = vector_config or vectors.IndexConfig()
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.dir / "index.sqlite"
         self._embedder_source = embedder
         self._embedder = None
         self._lock = threading.RLock()
-        self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
+        self.read_only = read_only
+        self._vectors_of = vectors_of
+        if read_only:
+            self._db = open_reader(self.db_path)
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._background: ThreadPoolExecutor | None = None
         self._vocabulary: tuple[int, list[str]] = (-1, [])
         self._faiss: faiss.Index | None = None
@@ -152,6 +164,8 @@ class SearchIndex:
     def _check_model(self, name: str) -> None:
         stored = self._meta("embed_model")
         if stored is None:
+            if self.read_only:
+                return
             self._set_meta("embed_model", name)
             self._db.commit()
         elif stored != name and self.passage_count():
@@ -316,6 +330,8 @@ class SearchIndex:
 
     def faiss_index(self) -> faiss.Index:
         """The vector index matching the database (reloaded or rebuilt if stale)."""
+        if self._vectors_of is not None:
+            return self._vectors_of.faiss_index()
         with self._lock:
             gen = self.generation()
             if self._faiss is not None and self._faiss_generation == gen:
@@ -324,8 +340,16 @@ class SearchIndex:
             count = self.passage_count()
             if loaded is not None and loaded.ntotal == count and vectors.fits(loaded, self.vector_config, count):
                 self._faiss, self._faiss_generation = loaded, gen
-            else:
+            elif not self.read_only:
                 self._sync_faiss()
+            elif self._faiss is None:
+                # Nothing to serve yet: build in memory; the writer saves the file (a reader never does).
+                ids, vecs = self._all_vectors()
+                dim = vecs.shape[1] if len(ids) else self._dim_or_default()
+                self._faiss = vectors.build_index(dim, ids, vecs, self.vector_config)
+                self._faiss_generation = gen
+            # else: the writer has committed a change but not yet saved its FAISS file; serve the
+            # previous copy for that moment rather than rebuilding (an HNSW build takes ~45 s at 100k).
             return self._faiss
 
     # -- reading ------------------------------------------------------------
@@ -432,6 +456,18 @@ class SearchIndex:
         if self._background is not None:
             self._background.shutdown(wait=True)
         self._db.close()
+
+
+def open_reader(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection to an index another process may be writing (WAL readers never block it)."""
+    from podsearch.core.errors import PodsearchError
+
+    if not db_path.exists():
+        raise PodsearchError(f"{db_path}: no search index here yet; run `podsearch ingest` on this home first")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                         timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
 
 
 def passage_from_row(row: sqlite3.Row) -> Passage:

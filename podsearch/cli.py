@@ -66,14 +66,9 @@ def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -
 
 
 def _iso_date(value: str | None) -> str | None:
-    if value is None:
-        return None
-    from datetime import date
+    from podsearch.service.queries import iso_date
 
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError as exc:
-        raise PodsearchError(f"--since {value!r} is not a date; write it as YYYY-MM-DD") from exc
+    return iso_date(value, "--since")
 
 
 @cli.command("feed-info")
@@ -331,7 +326,7 @@ def status(ctx: click.Context, keys: bool) -> None:
 # -- search ---------------------------------------------------------------------
 @cli.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Number of clips.")
+@click.option("-k", "k", type=click.IntRange(min=1, max=100), default=5, show_default=True, help="Number of clips (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array per query).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
 @click.option("--show", "shows", multiple=True, help="Only this show (repeatable).")
@@ -349,16 +344,16 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
            sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
            speaker: str | None, per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
-    from podsearch.index.search import Filters, SearchOptions
-    from podsearch.index.search import search as run_search
     from podsearch.core.errors import QueryError
+    from podsearch.index.search import search as run_search
     from podsearch.service.pipeline import open_index
+    from podsearch.service.queries import hit_json, search_options
 
     settings = _settings(ctx)
-    options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
-                            rerank_model=rerank_model, include_ads=include_ads, filters=Filters(
-        shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to),
-        person=(person or "").strip() or None, speaker=(speaker or "").strip() or None))
+    options = search_options(settings, k=k, mode=mode, shows=shows, sources=sources, date_from=date_from,
+                             date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
+                             rerank_model=rerank_model, include_ads=include_ads,
+                             names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
     index = open_index(settings)
     try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
@@ -371,7 +366,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
                 click.echo(f"error: {exc}", err=True)
                 hits = []
             if as_json:
-                click.echo(json.dumps([h.to_json() for h in hits], ensure_ascii=False))
+                click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
             else:
                 _print_hits(q, hits)
             sys.stdout.flush()
@@ -467,12 +462,62 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
+# -- serving a team -------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--root-path", default="", help="URL prefix when served behind a reverse proxy (e.g. /podsearch).")
+@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")
+@click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each loads the model and the vector index once).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
+          workers: int) -> None:
+    """Serve the JSON API (search, episodes, transcripts; writes need the admin secret)."""
+    from podsearch.api import serve as run_server
+
+    settings = _settings(ctx)
+    click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json)", err=True)
+    run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,
+               workers=workers)
+
+
+@cli.command("mcp")
+@click.pass_context
+def mcp_command(ctx: click.Context) -> None:
+    """Run the MCP server on stdio (tools: search, transcript) for an AI assistant."""
+    from podsearch.mcp import run
+
+    run(_settings(ctx))
+
+
+@cli.group("admin")
+def admin_group() -> None:
+    """The home's admin secret (API bearer token and app admin password)."""
+
+
+@admin_group.command("set-password")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="PODSEARCH_NEW_ADMIN_PASSWORD",
+              help="The new secret (prompted when omitted).")
+@click.pass_context
+def admin_set_password(ctx: click.Context, password: str) -> None:
+    """Set the admin password; only its Argon2 hash is stored in the home."""
+    from podsearch.service.admin import set_password
+
+    settings = ctx.obj
+    set_password(settings, password)
+    click.echo(f"admin password set ({settings.admin_hash_file})")
+
+
 # -- app and demo -------------------------------------------------------------------
 def _run_app(settings: Settings, port: int | None) -> None:
     env = {**os.environ, "PODSEARCH_HOME": str(settings.home),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     if settings.allow_private:
         env["PODSEARCH_ALLOW_PRIVATE"] = "1"
+    if settings.read_only:
+        env["PODSEARCH_READ_ONLY"] = "1"
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", "127.0.0.1",
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if port:
@@ -486,10 +531,11 @@ def _run_app(settings: Settings, port: int | None) -> None:
 
 @cli.command()
 @click.option("--port", type=int, help="Port for the app (default 8501).")
+@click.option("--read-only", is_flag=True, default=None, help="Hide every admin action (env PODSEARCH_READ_ONLY=1).")
 @click.pass_context
-def app(ctx: click.Context, port: int | None) -> None:
+def app(ctx: click.Context, port: int | None, read_only: bool | None) -> None:
     """Open the Streamlit app on this home."""
-    _run_app(_settings(ctx), port)
+    _run_app(_settings(ctx, read_only=read_only or None), port)
 
 
 @cli.command()

@@ -7,7 +7,7 @@ defaults and explicit arguments (CLI flags) override both.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from podsearch.core.errors import ConfigError
@@ -72,6 +72,14 @@ class Settings:
     # Exact search below this many passages; `index_kind` above (see index/vectors.py).
     approx_threshold: int = 50_000
     index_kind: str = "auto"
+    # Serving a team: the admin secret (a bearer token for the API's write endpoints; also the app's
+    # admin password) comes from PODSEARCH_ADMIN_TOKEN or, hashed, from `admin_hash_file`.
+    admin_token: str | None = field(default=None, repr=False)
+    # With OIDC sign-in (Streamlit's st.login, `[auth]` in .streamlit/secrets.toml): whose verified
+    # e-mail makes them an admin (PODSEARCH_ADMIN_EMAILS, comma-separated).
+    admin_emails: tuple[str, ...] = ()
+    read_only: bool = False  # the app hides every admin action (PODSEARCH_READ_ONLY=1, `app --read-only`)
+    serve_readers: int = 4  # index connections the API searches on at once (PODSEARCH_SERVE_READERS)
 
     def __post_init__(self) -> None:
         if self.index_kind not in INDEX_KINDS:
@@ -79,6 +87,8 @@ class Settings:
                               f"choose one of: {', '.join(INDEX_KINDS)}")
         if self.max_feed_pages < 1:
             raise ConfigError(f"max_feed_pages (PODSEARCH_MAX_FEED_PAGES) must be 1 or more, got {self.max_feed_pages}")
+        if self.serve_readers < 1:
+            raise ConfigError(f"serve_readers (PODSEARCH_SERVE_READERS) must be 1 or more, got {self.serve_readers}")
         if self.approx_threshold < 0:
             raise ConfigError(f"approx_threshold (PODSEARCH_APPROX_THRESHOLD) must be 0 or more, "
                               f"got {self.approx_threshold}")
@@ -102,6 +112,11 @@ class Settings:
     @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def admin_hash_file(self) -> Path:
+        """The hashed admin password (`podsearch admin set-password`)."""
+        return self.data_dir / "admin-password.argon2"
 
     @property
     def models_dir(self) -> Path:
@@ -142,6 +157,14 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["max_feed_pages"] = _env_int("PODSEARCH_MAX_FEED_PAGES")
     if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):
         env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
+    if os.environ.get("PODSEARCH_ADMIN_TOKEN", "").strip():
+        env["admin_token"] = os.environ["PODSEARCH_ADMIN_TOKEN"].strip()
+    if os.environ.get("PODSEARCH_ADMIN_EMAILS", "").strip():
+        env["admin_emails"] = tuple(e.strip().lower() for e in os.environ["PODSEARCH_ADMIN_EMAILS"].split(",") if e.strip())
+    if _env_bool("PODSEARCH_READ_ONLY"):
+        env["read_only"] = True
+    if os.environ.get("PODSEARCH_SERVE_READERS"):
+        env["serve_readers"] = _env_int("PODSEARCH_SERVE_READERS")
     if os.environ.get("PODSEARCH_INDEX_KIND"):
         env["index_kind"] = os.environ["PODSEARCH_INDEX_KIND"].strip().lower()
     return Settings(home=root).with_(**env).with_(**overrides)
