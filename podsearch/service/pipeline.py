@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -98,12 +98,14 @@ def select_episodes(episodes: list[Episode], since: str | None, max_episodes: in
     return chosen[:max_episodes] if max_episodes else chosen
 
 
-def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[Show | None, list[Episode]]:
-    """Fetch and parse one feed, store new/changed episodes; (show, changed)."""
+def refresh_feed(settings: Settings, library: Library, feed: FeedRow,
+                 fetched: Future | None = None) -> tuple[Show | None, list[Episode]]:
+    """Fetch (or take the `fetched` future of `_fetch_feed`) and parse one feed, store new/changed
+    episodes; (show, changed)."""
     from podsearch.ingest.feeds import parse_feed
 
     try:
-        data, result = _fetch_feed(settings, feed)
+        data, result = fetched.result() if fetched is not None else _fetch_feed(settings, feed)
         if data is None:
             library.record_not_modified(feed.id)
             return feed.show, []
@@ -464,6 +466,30 @@ def pending_episodes(library: Library, limit: int | None = None) -> list[Episode
     return rows[:limit] if limit else rows
 
 
+def refresh_feeds(settings: Settings, library: Library, feeds: list[FeedRow], report: IngestReport,
+                  emit: ProgressFn) -> None:
+    """Refresh `feeds`, fetching settings.feed_workers at once so one slow feed holds up no other.
+
+    Only the fetches run in threads; the catalog is written here, one feed at a time.
+    """
+    if not feeds:
+        return
+    with ThreadPoolExecutor(max_workers=min(settings.feed_workers, len(feeds)),
+                            thread_name_prefix="podsearch-feed") as pool:
+        futures: dict[Future, FeedRow] = {}
+        for feed in feeds:
+            emit(Progress("feed", feed.title or feed.url))
+            futures[pool.submit(_fetch_feed, settings, feed)] = feed
+        for fetched in as_completed(futures):
+            feed = futures[fetched]
+            try:
+                refresh_feed(settings, library, feed, fetched)
+                report.feeds_refreshed += 1
+            except PodsearchError as exc:
+                report.feed_errors.append((feed.url, str(exc)))
+                emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
+
+
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
            vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> IngestReport:
     """Refresh every feed, then transcribe and index what is new.
@@ -477,14 +503,7 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
     try:
         feeds = library.feeds()
         if refresh:
-            for feed in feeds:
-                emit(Progress("feed", feed.title or feed.url))
-                try:
-                    refresh_feed(settings, library, feed)
-                    report.feeds_refreshed += 1
-                except PodsearchError as exc:
-                    report.feed_errors.append((feed.url, str(exc)))
-                    emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
+            refresh_feeds(settings, library, feeds, report, emit)
         rows = pending_episodes(library, limit)
         if rows:
             index = open_index(settings)
