@@ -12,11 +12,17 @@ import click
 
 from podsearch.core.config import ENGINES, Settings, load_settings
 from podsearch.core.errors import PodsearchError
+from podsearch.core.terminal import clean, clean_json, clean_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
 DEMO_VOCABULARY = REPO_ROOT / "demo" / "vocabulary.txt"
 APP_FILE = REPO_ROOT / "app.py"
+
+
+def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """click.echo for text that may carry feed text: every control made visible (core.terminal)."""
+    click.echo(clean(text), err=err, nl=nl)
 
 
 class _Group(click.Group):
@@ -26,10 +32,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PodsearchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _echo(f"error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume where it stopped", err=True)
+            _echo("interrupted; run the same command again to resume where it stopped", err=True)
             ctx.exit(130)
 
 
@@ -60,7 +66,7 @@ def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -
     from podsearch.service.pipeline import add_feed
 
     show, count = add_feed(_settings(ctx), target, since=_iso_date(since), limit=limit)
-    click.echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
+    _echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
 
 
 def _iso_date(value: str | None) -> str | None:
@@ -90,10 +96,10 @@ def import_opml(ctx: click.Context, file: str) -> None:
     for title, url in parse_opml(data):
         try:
             show, count = add_feed(_settings(ctx), url)
-            click.echo(f"{show.title}: {count} episodes")
+            _echo(f"{show.title}: {count} episodes")
         except PodsearchError as exc:
             failures += 1
-            click.echo(f"error: {title or url}: {exc}", err=True)
+            _echo(f"error: {title or url}: {exc}", err=True)
     if failures:
         ctx.exit(1)
 
@@ -156,10 +162,10 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
                             source=source)
     for url, message in report.feed_errors:
-        click.echo(f"error: {message}", err=True)
+        _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
+        _echo(f"error: {message}", err=True)
+    _echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
                f"{len(report.feed_errors)} feed(s) failed")
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
@@ -188,7 +194,7 @@ class _TqdmProgress:
     def _write(self, message: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(message, file=sys.stderr)
+        tqdm.write(clean(message), file=sys.stderr)
 
     def _bar(self, title: str, total: float):  # noqa: ANN202 - tqdm
         from tqdm import tqdm
@@ -197,7 +203,7 @@ class _TqdmProgress:
             used = {getattr(b, "slot", 0) for b in self.bars.values()}
             position = next(i for i in range(len(used) + 1) if i not in used)
             self.bars[title] = tqdm(
-                total=round(total, 1), desc=title[:40], unit="s audio", file=sys.stderr, position=position,
+                total=round(total, 1), desc=clean_line(title[:40]), unit="s audio", file=sys.stderr, position=position,
                 leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
             self.bars[title].slot = position
         return self.bars[title]
@@ -230,7 +236,7 @@ def reindex(ctx: click.Context) -> None:
     from podsearch.service.pipeline import reindex as run_reindex
 
     count = run_reindex(_settings(ctx))
-    click.echo(f"re-indexed {count} transcript(s)")
+    _echo(f"re-indexed {count} transcript(s)")
 
 
 @cli.command()
@@ -242,13 +248,14 @@ def status(ctx: click.Context) -> None:
     library = open_library(_settings(ctx))
     try:
         for feed in library.feeds():
-            click.echo(f"{feed.title or feed.url}  [{feed.status}]  {feed.url}")
+            # Feed text one line per field: a newline in a title must not forge a line.
+            _echo(f"{clean_line(feed.title or feed.url)}  [{feed.status}]  {clean_line(feed.url)}")
             if feed.error:
-                click.echo(f"  error: {feed.error}")
+                _echo(f"  error: {clean_line(feed.error)}")
             for row in library.episodes(feed_id=feed.id):
-                date = (row.episode.published or "")[:10]
-                line = f"  {row.status:<11} {date:<10} {row.episode.title}"
-                click.echo(line + (f"  ({row.error})" if row.error else ""))
+                date = clean_line((row.episode.published or "")[:10])
+                line = f"  {row.status:<11} {date:<10} {clean_line(row.episode.title)}"
+                _echo(line + (f"  ({clean_line(row.error)})" if row.error else ""))
     finally:
         library.close()
 
@@ -291,10 +298,10 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
             except QueryError as exc:
                 if query != "-":
                     raise
-                click.echo(f"error: {exc}", err=True)
+                _echo(f"error: {exc}", err=True)
                 hits = []
             if as_json:
-                click.echo(json.dumps([h.to_json() for h in hits], ensure_ascii=False))
+                click.echo(clean_json(json.dumps([h.to_json() for h in hits], ensure_ascii=False)))
             else:
                 _print_hits(q, hits)
             sys.stdout.flush()
@@ -309,14 +316,14 @@ def _clock(seconds: float) -> str:
 
 def _print_hits(query: str, hits: list) -> None:
     if not hits:
-        click.echo(f"nothing relevant found for {query!r}")
+        _echo(f"nothing relevant found for {clean_line(query)!r}")
         return
     for i, h in enumerate(hits, 1):
-        click.echo(f"{i}. {h.show} — {h.episode} ({h.published or 'undated'})  "
-                   f"{_clock(h.start)}–{_clock(h.end)}  score {h.score:.2f}  [{h.source}]")
-        click.echo(f"   “{h.text}”")
+        _echo(f"{i}. {clean_line(h.show)} — {clean_line(h.episode)} ({clean_line(h.published or 'undated')})  "
+              f"{_clock(h.start)}–{_clock(h.end)}  score {h.score:.2f}  [{h.source}]")
+        _echo(f"   “{clean_line(h.text)}”")
         if h.audio_url:
-            click.echo(f"   {h.audio_url}#t={h.start:.1f}")
+            _echo(f"   {clean_line(h.audio_url)}#t={h.start:.1f}")
 
 
 @cli.command("eval")
@@ -335,12 +342,12 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
         lists = relevance_lists(index, queries, MODES, k)
     finally:
         index.close()
-    click.echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
+    _echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
                             title=f"{len(queries)} queries from {queries_file}"))
     if by_kind:
         for kind, results in split_by_kind(queries, lists, k).items():
-            click.echo()
-            click.echo(format_table(results, title=f"kind: {kind or '(none)'}"))
+            _echo()
+            _echo(format_table(results, title=f"kind: {kind or '(none)'}"))
 
 
 # -- export -----------------------------------------------------------------------
@@ -359,16 +366,18 @@ def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
     if path is None:
         raise PodsearchError(f"no transcript for guid {guid!r}; `podsearch status` lists episodes, "
                              "`podsearch search --json` shows guids")
-    _emit(write_transcript(load_transcript(path), fmt), output)
+    _emit(write_transcript(load_transcript(path), fmt), output, is_json=fmt.endswith("json"))
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
     if output:
         from podsearch.transcripts.store import atomic_write
 
         atomic_write(Path(output), text.encode("utf-8"))
+    elif is_json:
+        click.echo(clean_json(text), nl=not text.endswith("\n"))
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        _echo(text, nl=not text.endswith("\n"))
 
 
 # -- app and demo -------------------------------------------------------------------
@@ -381,7 +390,7 @@ def _run_app(settings: Settings, port: int | None) -> None:
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if port:
         cmd += ["--server.port", str(port)]
-    click.echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
+    _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
     try:
         subprocess.run(cmd, env=env, check=False)
     except KeyboardInterrupt:
@@ -407,14 +416,14 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
 
     settings = _settings(ctx)
     show, count = add_feed(settings, str(DEMO_FEED))
-    click.echo(f"{show.title}: {count} episodes")
+    _echo(f"{show.title}: {count} episodes")
     # The demo's drug names are rare words; the vocabulary helps tiny.en hear them.
     terms = tuple(t.strip() for t in DEMO_VOCABULARY.read_text(encoding="utf-8").splitlines() if t.strip())
     with _TqdmProgress() as progress:
         report = run_ingest(settings, progress=progress, vocabulary=terms)
     for _, message in report.feed_errors + report.episode_errors:
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
+        _echo(f"error: {message}", err=True)
+    _echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
     if not no_app:

@@ -22,6 +22,7 @@ from webvtt.errors import MalformedCaptionError, MalformedFileError
 
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, to_dict
+from podsearch.core.terminal import clean_line
 
 # Speech runs at roughly 150 words a minute; used only to close the last
 # segment of a publisher transcript that gives start times alone.
@@ -45,6 +46,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _cue(text: str) -> str:
+    """Text for a written cue or line: one line, no control a terminal would obey (core.terminal)."""
+    return clean_line(_one_line(text))
+
+
 def _spoken(t: Transcript) -> list[Segment]:
     return [s for s in t.segments if s.text.strip()]
 
@@ -57,9 +63,9 @@ def write_vtt(t: Transcript) -> str:
     """WebVTT; a segment's speaker becomes a `<v Speaker>` voice tag."""
     cues = ["WEBVTT\n"]
     for s in _spoken(t):
-        voice = f"<v {_vtt_escape(_one_line(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
+        voice = f"<v {_vtt_escape(_cue(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
         end = max(s.end, s.start)
-        cues.append(f"{_clock(s.start)} --> {_clock(end)}\n{voice}{_vtt_escape(_one_line(s.text))}\n")
+        cues.append(f"{_clock(s.start)} --> {_clock(end)}\n{voice}{_vtt_escape(_cue(s.text))}\n")
     return "\n".join(cues)
 
 
@@ -68,7 +74,7 @@ def write_srt(t: Transcript) -> str:
     subtitles = []
     previous: str | None = None
     for i, s in enumerate(_spoken(t), start=1):
-        speaker = _one_line(s.speaker) if s.speaker and s.speaker.strip() else None
+        speaker = _cue(s.speaker) if s.speaker and s.speaker.strip() else None
         prefix = f"{speaker}: " if speaker and speaker != previous else ""
         previous = speaker
         subtitles.append(
@@ -77,7 +83,7 @@ def write_srt(t: Transcript) -> str:
                 # Whole milliseconds, rounded as in the other formats (srt truncates).
                 start=timedelta(milliseconds=round(s.start * 1000)),
                 end=timedelta(milliseconds=round(max(s.end, s.start) * 1000)),
-                content=prefix + _one_line(s.text),
+                content=prefix + _cue(s.text),
             )
         )
     return srt.compose(subtitles, reindex=False)
@@ -96,8 +102,8 @@ def write_txt(t: Transcript) -> str:
     lines = []
     for s in _spoken(t):
         stamp = _clock(s.start)[:8]
-        speaker = f"{_one_line(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
-        lines.append(f"[{stamp}] {speaker}{_one_line(s.text)}")
+        speaker = f"{_cue(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
+        lines.append(f"[{stamp}] {speaker}{_cue(s.text)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
