@@ -196,15 +196,16 @@ class _TqdmProgress:
 
         tqdm.write(clean(message), file=sys.stderr)
 
-    def _bar(self, title: str, total: float):  # noqa: ANN202 - tqdm
+    def _bar(self, title: str, total: float, unit: str = "s audio"):  # noqa: ANN202 - tqdm
         from tqdm import tqdm
 
         if title not in self.bars:
             used = {getattr(b, "slot", 0) for b in self.bars.values()}
             position = next(i for i in range(len(used) + 1) if i not in used)
             self.bars[title] = tqdm(
-                total=round(total, 1), desc=clean_line(title[:40]), unit="s audio", file=sys.stderr, position=position,
-                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+                total=round(total, 1), desc=clean_line(title[:40]), unit=unit, file=sys.stderr, position=position,
+                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} " + unit
+                                        + " [{elapsed}<{remaining}]")
             self.bars[title].slot = position
         return self.bars[title]
 
@@ -220,6 +221,14 @@ class _TqdmProgress:
             bar.total = round(p.total, 1)  # the feed's duration first, the decoded length later
             bar.n = round(min(p.done, p.total), 1)
             bar.refresh()
+        elif p.stage == "embed" and p.total:
+            # Only long episodes report while embedding; the bar for their audio has finished.
+            key = f"{p.title} (embedding)"
+            bar = self._bar(key, p.total, unit="texts")
+            bar.n = p.done
+            bar.refresh()
+            if p.done >= p.total:
+                self._close(key)
         elif p.stage == "episode-done":
             bar = self.bars.get(p.title)
             if bar is not None:

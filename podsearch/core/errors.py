@@ -31,3 +31,7 @@ class ModelError(PodsearchError):
 
 class QueryError(PodsearchError):
     """A search request is unusable (empty query, bad filter)."""
+
+
+class TranscriptError(PodsearchError):
+    """A publisher transcript is implausible for its episode (too dense, too long)."""

@@ -30,7 +30,7 @@ TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "app
 class Progress:
     """One progress report: `done` of `total` units of the current step."""
 
-    stage: str  # "feed", "download", "transcribe", "index", "episode-done", "episode-failed"
+    stage: str  # "feed", "download", "transcribe", "index", "embed", "episode-done", "episode-failed"
     title: str
     done: float = 0.0
     total: float | None = None
@@ -153,16 +153,22 @@ def _pick_transcript(episode: Episode):  # noqa: ANN202 - TranscriptLink | None
 
 
 def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Segment, ...] | None:
-    """The publisher's own transcript of the episode, or None if it has none we can read."""
+    """The publisher's own transcript of the episode, or None if it has none we can read.
+
+    Raises TranscriptError when it is denser than speech for the episode's length.
+    """
     from podsearch.ingest.download import download
     from podsearch.transcripts.formats import parse_transcript
+    from podsearch.transcripts.limits import check_plausible, merge_tiny
 
     link = _pick_transcript(episode)
     if link is None:
         return None
     path = download(link.url, settings.audio_dir, settings=settings, expected_type="transcript", local_ok=local_ok)
     segments = parse_transcript(path.read_bytes(), link.type)
-    return segments or None
+    # Refuse a transcript denser than speech before any of it is embedded; join tiny cues.
+    check_plausible(segments, episode.duration, episode.title)
+    return merge_tiny(segments, max_words=settings.max_passage_words) or None
 
 
 def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
@@ -449,6 +455,7 @@ class Ingester:
                 self.index.add_transcript(
                     transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
                     max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
+                    progress=lambda done, total, title=ep.title: self.progress(Progress("embed", title, done, total)),
                 )
                 self.library.set_status(row.id, INDEXED, source=transcript.source)
                 report.indexed.append(ep.title)
