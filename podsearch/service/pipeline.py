@@ -277,19 +277,22 @@ class Transcriber:
         except PodsearchError as exc:
             self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
         if segments is None:
-            from podsearch.ingest.audio import decode_audio
+            from podsearch.ingest.audio import audio_seconds, stream_audio
+            from podsearch.ingest.transcribe import transcribe_stream
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
-            samples = decode_audio(path)
-            duration = len(samples) / 16000.0
-            self.progress(Progress("transcribe", ep.title, 0.0, duration))
+            # The headers' length for the bar; the decoded length replaces it when done.
+            expected = audio_seconds(path) or ep.duration
+            self.progress(Progress("transcribe", ep.title, 0.0, expected))
             def on_progress(done: float) -> None:
                 if self.cancel.is_set():
                     raise Cancelled(ep.title)
-                self.progress(Progress("transcribe", ep.title, done, duration))
+                self.progress(Progress("transcribe", ep.title, done, max(expected or 0.0, done) or None))
 
-            result = self.engine.transcribe(samples, self.options(), progress=on_progress)
+            # Decoded and transcribed a chunk at a time: memory does not grow with the episode.
+            result = transcribe_stream(self.engine, stream_audio(path), self.options(), progress=on_progress)
+            duration = result.duration
             for warning in result.warnings:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
