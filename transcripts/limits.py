@@ -5,7 +5,7 @@ of one-word cues (a couple of MB, under the size cap) would each be embedded,
 holding the CPU for hours. Speech has a rate: people say about 2-3 words a
 second and a captioner makes a cue every few seconds, so a transcript far past
 that for the episode's length is refused (the episode is transcribed by
-Whisper instead), and what is left is merged into segments of at least a second
+Whisper instead), and what is left is merged into segments of at least half a second
 or so before anything is embedded.
 """
 
@@ -21,7 +21,8 @@ MAX_WORDS_PER_SECOND = 8.0  # fast speech is ~4; leave room for run-together cap
 # Slack for very short episodes (a 5 s trailer may still carry a dozen cues).
 SEGMENT_SLACK = 50
 WORD_SLACK = 200
-MIN_SEGMENT_SECONDS = 1.0
+# Shorter than any caption a person reads (the 4-per-second cap above allows 0.25 s).
+MIN_SEGMENT_SECONDS = 0.5
 
 
 def check_plausible(segments: tuple[Segment, ...], duration: float | None, episode: str) -> None:
