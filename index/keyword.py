@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import fuzz as rf_fuzz
+from rapidfuzz import process as rf_process
 
 # Words that carry no topic; kept short on purpose (FTS5 has no stop list).
 STOPWORDS = frozenset(
@@ -16,15 +22,40 @@ STOPWORDS = frozenset(
     when where which while who whom why will with would you your yours yourself yourselves""".split()
 )
 
-_TOKEN = re.compile(r"[\w][\w'’-]*", re.UNICODE)
+# The one tokenizer and stemmer of the project, the same as the index's FTS5 `porter unicode61`:
+# tokens are runs of letters and digits (anything else separates, so "relative's" is "relative" + "s"),
+# compared without case or diacritics, and stemmed with Porter's algorithm. Matching (coverage),
+# pruning and highlighting all use it, so the words shown as matched are the words the index matched.
+_TOKEN = re.compile(r"[^\W_]+")
+# Pieces of contractions and possessives ("don't", "relative's") carry no topic either.
+_FRAGMENTS = frozenset({"s", "t", "d", "ll", "m", "re", "ve"})
+
+
+def fold(word: str) -> str:
+    """A token as FTS5's unicode61 compares it: lower case, diacritics removed."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokens(text: str) -> Iterator[re.Match[str]]:
+    """The word tokens of `text`, with their positions (for highlighting)."""
+    return _TOKEN.finditer(text)
+
+
+@lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """`word` (already folded) as FTS5's porter tokenizer stores it."""
+    # A stemmer object keeps state while it works: one per call is thread-safe, and the cache
+    # means a search stems each distinct word once per process.
+    return snowballstemmer.stemmer("porter").stemWord(word)
 
 
 def query_terms(query: str) -> list[str]:
-    """Lower-cased content words of a query, in order, without duplicates."""
+    """Folded content words of a query, in order, without duplicates."""
     seen: dict[str, None] = {}
-    for token in _TOKEN.findall(query.lower()):
-        token = token.strip("'’-")
-        if token and token not in STOPWORDS:
+    for match in tokens(query):
+        token = fold(match.group(0))
+        if token not in STOPWORDS and token not in _FRAGMENTS:
             seen.setdefault(token, None)
     return list(seen)
 
@@ -35,12 +66,15 @@ def fts_query(terms: list[str]) -> str:
 
 
 def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = (),
-                   total_docs: int | None = None) -> list[tuple[int, float]]:
+                   total_docs: int | None = None, alternatives: Mapping[str, tuple[str, ...]] | None = None,
+                   ) -> list[tuple[int, float]]:
     """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e.
 
-    `total_docs` (the passage count, if the caller knows it) saves a COUNT(*).
+    `total_docs` (the passage count, if the caller knows it) saves a COUNT(*). `alternatives` (from
+    `sound_alikes`) are indexed spellings matched as well as the term they stand for.
     """
     terms = selective_terms(db, terms, total_docs)
+    terms = terms + [alt for t in terms for alt in (alternatives or {}).get(t, ())]
     if not terms:
         return []
     if not where_sql:
@@ -49,7 +83,7 @@ def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_s
         return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), limit))]
     sql = (
         "SELECT p.id, bm25(passages_fts) AS rank FROM passages_fts"
-        " JOIN passages p ON p.id = passages_fts.rowid JOIN episodes e ON e.guid = p.guid"
+        " JOIN passages p ON p.id = passages_fts.rowid JOIN episodes e ON e.key = p.key"
         " WHERE passages_fts MATCH ?" + (f" AND {where_sql}" if where_sql else "") + " ORDER BY rank LIMIT ?"
     )
     return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), *args, limit))]
@@ -70,8 +104,7 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
             total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
         if total_docs < MIN_PASSAGES_FOR_PRUNING:
             return terms
-        stems = porter_stems(db, terms)
-        df = {t: _doc_frequency(db, stems[t]) for t in terms}
+        df = {t: _doc_frequency(db, stem(t)) for t in terms}
     except sqlite3.Error:
         return terms  # an older index without the vocabulary table: match everything
     rare = [t for t in terms if df[t] <= COMMON_SHARE * total_docs]
@@ -83,36 +116,39 @@ def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
     return int(row[0]) if row else 0
 
 
-def porter_stems(db: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
-    """Each term as FTS5's porter tokenizer stores it (via a scratch in-memory table)."""
-    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING fts5(t, tokenize='porter unicode61')")
-    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems_v USING fts5vocab(temp, query_stems, 'instance')")
-    try:
-        db.executemany("INSERT INTO temp.query_stems(rowid, t) VALUES (?, ?)", list(enumerate(terms)))
-        found = {int(doc): term for term, doc in db.execute("SELECT term, doc FROM temp.query_stems_v")}
-    finally:
-        db.execute("DELETE FROM temp.query_stems")
-    return {t: found.get(i, t) for i, t in enumerate(terms)}
+def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[str, ...]] | None = None) -> float:
+    """Share of query terms present in `text` (0..1), compared by stem (calming/calm, nurses/nurse).
 
-
-@lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    # A light suffix strip, enough to match "relatives"/"relative" and "calming"/"calm".
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
-    return word
-
-
-def term_coverage(terms: list[str], text: str) -> float:
-    """Share of query terms present in `text` (0..1), tolerant of plurals."""
+    A term also counts as present when one of its `alternatives` (indexed stems spelled like it) is.
+    """
     if not terms:
         return 0.0
-    # Stems of distinct words only, each computed once per process: a search
-    # checks ~100 candidate passages with mostly the same words.
-    words = {_stem(w.strip("'’-")) for w in set(_TOKEN.findall(text.lower()))}
-    return sum(1 for t in terms if _stem(t) in words) / len(terms)
+    words = {stem(fold(w)) for w in set(_TOKEN.findall(text))}
+    alternatives = alternatives or {}
+    return sum(1 for t in terms if stem(t) in words or words.intersection(alternatives.get(t, ()))) / len(terms)
+
+
+# Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").
+# A query term the index has never seen is matched to indexed stems this close in spelling
+# (rapidfuzz's normalised Indel ratio, 0-100): one or two letters apart in a word of seven or more.
+FUZZY_MIN_RATIO = 80.0
+FUZZY_MIN_LENGTH = 5  # shorter words have too many neighbours one letter away
+FUZZY_LIMIT = 3  # spellings per term
+
+
+def sound_alikes(db: sqlite3.Connection, terms: list[str],
+                 vocabulary: Callable[[], Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """For each query term absent from the index, the indexed stems spelled most like it (maybe none).
+
+    `vocabulary` is asked for only when a term is missing: most queries use words the index knows.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for term in terms:
+        stemmed = stem(term)
+        if len(term) < FUZZY_MIN_LENGTH or _doc_frequency(db, stemmed):
+            continue
+        close = rf_process.extract(stemmed, vocabulary(), scorer=rf_fuzz.ratio, score_cutoff=FUZZY_MIN_RATIO,
+                                   limit=FUZZY_LIMIT)
+        if close:
+            found[term] = tuple(match for match, _, _ in close)
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from podsearch.core.records import Passage, Segment, Transcript, Word
+from podsearch.core.records import SOUNDBITE, Passage, Segment, Transcript, Word
 
 
 def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:
@@ -44,29 +44,88 @@ def make_passages(
 
     Consecutive passages share `overlap_segments` segments so an answer that
     straddles a cut is still whole in one of them. A passage never exceeds
-    `max_words` (the embedding model truncates past ~256 word pieces).
+    `max_words` (the embedding model truncates past ~256 word pieces), and never
+    mixes kinds: a sponsor read or the intro is a passage of its own.
     """
     segments = searchable_segments(transcript, max_words)
+    if len({s.speaker for s in segments if s.speaker}) >= 2:
+        return turn_passages(transcript, segments, min_seconds=min_seconds, max_seconds=max_seconds,
+                             max_words=max_words, overlap_segments=overlap_segments)
+    return window_passages(transcript, segments, min_seconds=min_seconds, max_seconds=max_seconds,
+                           max_words=max_words, overlap_segments=overlap_segments)
+
+
+def turn_passages(transcript: Transcript, segments: list[Segment], *, min_seconds: float, max_seconds: float,
+                  max_words: int, overlap_segments: int) -> list[Passage]:
+    """Passages that follow the conversation: each speaker's turn is one passage, opened by the
+    question it answers (the other speaker's turn just before, when that ends with a question).
+
+    A question is never a passage of its own, so it cannot outrank its answer; the question's words
+    still help the answer's passage match a query phrased like it. A turn too long for one passage
+    is cut into windows, the first of which keeps the question.
+    """
+    turns: list[tuple[int, int]] = []  # [first, last] segment index of each turn
+    for n, seg in enumerate(segments):
+        if turns and seg.speaker == segments[turns[-1][1]].speaker and seg.kind == segments[turns[-1][1]].kind:
+            turns[-1] = (turns[-1][0], n)
+        else:
+            turns.append((n, n))
+    # Where each turn's passage opens: at its own start, or earlier, at the question it answers.
+    openings = [first for first, _ in turns]
+    for t in range(1, len(turns)):
+        (q_first, q_last), (first, last) = turns[t - 1], turns[t]
+        if _is_question(segments[q_last].text) and segments[q_last].kind == segments[first].kind == "speech":
+            opening = q_last  # the question's last sentences: as many as fit beside the answer's start
+            while (opening > q_first and segments[min(last, first + 2)].end - segments[opening - 1].start <= max_seconds / 2
+                   and _words(segments[opening - 1 : first + 1]) <= max_words // 3):
+                opening -= 1
+            openings[t] = opening
     passages: list[Passage] = []
-    i = 0
-    while i < len(segments):
+    for t, (first, last) in enumerate(turns):
+        # What the next turn's passage does not already carry of this one (all of it, for most turns).
+        own_end = openings[t + 1] if t + 1 < len(turns) and openings[t + 1] <= last else last + 1
+        begin = openings[t]
+        if own_end <= first:
+            continue  # a question carried whole by its answer's passage
+        passages.extend(window_passages(transcript, segments, min_seconds=max_seconds, max_seconds=max_seconds,
+                                        max_words=max_words, overlap_segments=overlap_segments,
+                                        start=begin, stop=own_end))
+    return passages
+
+
+def _words(segments: list[Segment]) -> int:
+    return sum(len(s.text.split()) for s in segments)
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().rstrip('"”').endswith("?")
+
+
+def window_passages(transcript: Transcript, segments: list[Segment], *, min_seconds: float, max_seconds: float,
+                    max_words: int, overlap_segments: int, start: int = 0, stop: int | None = None,
+                    merge_tail: bool = True) -> list[Passage]:
+    """Consecutive segments [start, stop) in windows of about min..max seconds (see `make_passages`)."""
+    stop = len(segments) if stop is None else stop
+    passages: list[Passage] = []
+    i = start
+    while i < stop:
         j = i
         words = len(segments[i].text.split())
-        while j + 1 < len(segments):
+        while j + 1 < stop:
             nxt = segments[j + 1]
             duration = nxt.end - segments[i].start
             nxt_words = len(nxt.text.split())
             long_enough = segments[j].end - segments[i].start >= min_seconds
-            if words + nxt_words > max_words or duration > max_seconds or long_enough:
+            if words + nxt_words > max_words or duration > max_seconds or long_enough or nxt.kind != segments[i].kind:
                 break
             j += 1
             words += nxt_words
         passages.append(_passage(transcript, segments, i, j))
-        if j + 1 >= len(segments):
+        if j + 1 >= stop:
             break
-        # Step forward, keeping an overlap but always making progress.
-        i = max(j + 1 - overlap_segments, i + 1)
-    return _merge_short_tail(transcript, segments, passages, min_seconds, max_seconds, max_words)
+        # Step forward, keeping an overlap (not across a change of kind) but always making progress.
+        i = j + 1 if segments[j + 1].kind != segments[j].kind else max(j + 1 - overlap_segments, i + 1)
+    return _merge_short_tail(transcript, segments, passages, min_seconds, max_seconds, max_words) if merge_tail else passages
 
 
 def _merge_short_tail(transcript: Transcript, segments: list[Segment], passages: list[Passage], min_seconds: float,
@@ -75,6 +134,8 @@ def _merge_short_tail(transcript: Transcript, segments: list[Segment], passages:
     if len(passages) < 2 or passages[-1].end - passages[-1].start >= min_seconds:
         return passages
     prev, tail = passages[-2], passages[-1]
+    if prev.kind != tail.kind:
+        return passages
     merged = _passage(transcript, segments, prev.first_segment, tail.last_segment)
     if merged.end - merged.start <= max_seconds and len(merged.text.split()) <= max_words:
         return passages[:-2] + [merged]
@@ -85,6 +146,7 @@ def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) ->
     chosen = segments[i : j + 1]
     return Passage(
         guid=transcript.guid,
+        key=transcript.id,
         show=transcript.show,
         episode=transcript.episode,
         start=chosen[0].start,
@@ -97,6 +159,7 @@ def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) ->
         first_segment=i,
         last_segment=j,
         flagged=all(s.flagged for s in chosen),
+        kind=chosen[0].kind,
     )
 
 
@@ -134,3 +197,27 @@ def searchable_segments(transcript: Transcript, max_words: int = 170) -> list[Se
             for sentence in split_sentences(s):
                 out.extend(split_long_segment(sentence, max_words))
     return out
+
+
+def soundbite_passages(transcript: Transcript, segments: list[Segment]) -> list[Passage]:
+    """One passage of kind "soundbite" per publisher-chosen clip, exactly as the publisher cut it.
+
+    Its text is the soundbite's title and the words spoken inside it, so the clip is found by
+    either; `segments` are the transcript's `searchable_segments` (the clip's sentence vectors).
+    """
+    passages = []
+    for bite in transcript.soundbites:
+        end = bite.start + bite.duration
+        inside = [i for i, s in enumerate(segments) if s.start < end and s.end > bite.start]
+        spoken = " ".join(segments[i].text.strip() for i in inside)
+        text = " — ".join(t for t in (bite.title.strip(), spoken) if t)
+        if not text:
+            continue  # neither a title nor speech: nothing to find it by
+        first, last = (inside[0], inside[-1]) if inside else (0, -1)  # -1: no sentence vectors
+        passages.append(Passage(
+            guid=transcript.guid, show=transcript.show, episode=transcript.episode, start=bite.start, end=end,
+            text=text, source=transcript.source, published=transcript.published, audio_url=transcript.audio_url,
+            link=transcript.link, first_segment=first, last_segment=last, kind=SOUNDBITE,
+        ))
+    return passages
+

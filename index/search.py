@@ -1,25 +1,66 @@
-"""Hybrid search: dense (FAISS) + keyword (FTS5 BM25), fused, floored, trimmed to clips."""
+"""Hybrid search as a pipeline of named stages.
+
+    query ─▶ allowed ids (filters) ─▶ retrieve: FAISS by meaning ‖ FTS5 by words (concurrently)
+          ─▶ score each candidate passage (Scores) ─▶ fuse the two signals ─▶ keep what clears the floor
+          ─▶ order (optionally re-rank) ─▶ trim each passage to the clip that answers ─▶ drop overlaps ─▶ Hits
+
+Every weight below says where it comes from. "Hand-set" weights were chosen when the stage was
+written and checked with `podsearch eval --by-kind` on the spoken evaluation set, where nearby values
+scored the same; change one only with an evaluation run before and after.
+"""
 
 from __future__ import annotations
 
-import json
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
-from podsearch.index import vectors
-from podsearch.index.keyword import keyword_search, query_terms, term_coverage
-from podsearch.index.store import SearchIndex
 from podsearch.core.errors import QueryError
-from podsearch.core.records import Hit, Segment
+from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
+from podsearch.index import vectors
+from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
+from podsearch.index.store import SearchIndex, chapters_from_json
 
 Mode = Literal["hybrid", "dense", "keyword"]
+# Reciprocal rank fusion's damping constant: 60 is the value of the paper that introduced it
+# (Cormack et al. 2009) and the usual default.
 RRF_K = 60
+# Candidates each retriever hands to scoring: enough that a short answer inside a long passage,
+# ranked low by the passage vector, is still re-scored by its best sentence.
 CANDIDATES = 50
 LEAD_IN = 1.5  # seconds of context before the answer starts
-_KEYWORD_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="podsearch-keyword")
+# A passage Whisper likely hallucinated (flagged) keeps half its score (hand-set): it sinks below
+# trustworthy passages of similar relevance but is not hidden.
+FLAGGED_WEIGHT = 0.5
+# The host's introduction and the outro mention every topic of an episode without answering any:
+# they keep this share of their score (hand-set), so an answer ranks above the intro that announces it.
+FRAME_WEIGHT = 0.8
+# Confidence thresholds on absolute similarity (all-MiniLM-L6-v2 cosine): an answer that paraphrases
+# the question scores 0.55 and up, a related passage that does not answer it 0.3-0.45. Word coverage
+# agreeing with meaning lifts a hit by one step. Hand-set, checked on the evaluation sets.
+STRONG_SIMILARITY = 0.55
+PARTIAL_SIMILARITY = 0.40
+AGREEING_COVERAGE = 0.5
+# How far past a question to look for its answer, in segments (sentences).
+ANSWER_SEGMENTS = 12
+# Clip trimming, as shares of the best segment's score (hand-set): the segment before the best one
+# opens the clip when it scores nearly as well; following segments stay while still clearly relevant.
+OPEN_EARLIER_SHARE = 0.9
+KEEP_GOING_SHARE = 0.6
+# Inside a passage, a segment's score is its similarity plus this much per share of query words it
+# contains (hand-set), so the clip starts at the sentence that says the searched words.
+SEGMENT_WORDS_BONUS = 0.5
+
+
+_SPEAKS_IN_PASSAGE = ("EXISTS (SELECT 1 FROM segments s WHERE s.key = p.key"
+                      " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\')")
+
+
+def _like(name: str) -> str:
+    """A LIKE pattern finding `name` anywhere, case-blind, with the user's % and _ taken literally."""
+    return "%" + name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @dataclass(frozen=True)
@@ -30,14 +71,15 @@ class Filters:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None  # ISO date, inclusive
     sources: tuple[str, ...] = ()
-    guids: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # episode keys
     person: str | None = None
+    speaker: str | None = None
 
     def sql(self) -> tuple[str, tuple]:
         """A WHERE fragment over passages p / episodes e, with its arguments."""
         parts: list[str] = []
         args: list[object] = []
-        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.guid", self.guids)):
+        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.key", self.keys)):
             if values:
                 parts.append(f"{column} IN ({','.join('?' * len(values))})")
                 args.extend(values)
@@ -48,20 +90,22 @@ class Filters:
             parts.append("substr(e.published, 1, 10) <= ?")
             args.append(self.date_to[:10])
         if self.person:
-            # A person of the episode (podcast:person), or a speaker inside the passage (publisher transcripts).
+            # A person of the episode (podcast:person), or a speaker inside the passage.
             parts.append(
                 "(EXISTS (SELECT 1 FROM json_each(e.persons) j WHERE lower(json_extract(j.value, '$.name')) LIKE ? ESCAPE '\\')"
-                " OR EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
-                " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\'))"
+                " OR " + _SPEAKS_IN_PASSAGE + ")"
             )
-            pattern = "%" + self.person.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            args.extend([pattern, pattern])
+            args.extend([_like(self.person)] * 2)
+        if self.speaker:
+            parts.append(_SPEAKS_IN_PASSAGE)  # someone who speaks inside the passage, by name or label
+            args.append(_like(self.speaker))
         return " AND ".join(parts), tuple(args)
 
     @property
     def active(self) -> bool:
         """True when any restriction is set."""
-        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person)
+        return bool(self.shows or self.sources or self.keys or self.date_from or self.date_to or self.person
+                    or self.speaker)
 
 
 @dataclass(frozen=True)
@@ -73,19 +117,35 @@ class SearchOptions:
     filters: Filters = field(default_factory=Filters)
     floor: float = 0.30  # minimum cosine similarity for a meaning-only match
     fusion: Literal["blend", "rrf"] = "blend"
-    keyword_weight: float = 0.4  # blend: similarity + weight * keyword strength
-    min_coverage: float = 0.5  # share of query words a keyword-only match must contain
+    # blend: similarity + weight × keyword strength (hand-set: words confirm meaning but never outvote it;
+    # a full-strength keyword match adds what separates a good similarity, ~0.6, from a weak one, ~0.2)
+    keyword_weight: float = 0.4
+    min_coverage: float = 0.5  # share of query words a keyword-only match must contain (hand-set: most of them)
     trim: bool = True
     per_episode: int | None = None  # at most this many clips from one episode
     rerank_model: str | None = None  # a cross-encoder to re-order the top candidates
+    include_ads: bool = False  # sponsor reads are left out unless asked for
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Scores:
+    """What one candidate passage scored, by signal (the record each stage passes on)."""
+
     pid: int
-    fused: float
-    similarity: float
-    coverage: float
+    similarity: float  # best cosine of the query with the passage, one of its segments or two adjacent ones
+    coverage: float  # share of query words in the passage; NaN where no stage needs it
+    keyword: float  # 0..1: BM25 relative to the best keyword hit, times coverage; 0 without a keyword hit
+    fused: float = 0.0  # the signals combined for ranking (see `fuse`)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The retrieval stage's output: the query vector and each retriever's best-first candidates."""
+
+    qvec: np.ndarray
+    dense_ids: list[int]
+    keyword_hits: list[tuple[int, float]]  # (passage id, bm25), best first
+    alternatives: dict[str, tuple[str, ...]]  # query terms the index lacks -> indexed stems spelled like them
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float]] | None = None) -> dict[int, float]:
@@ -96,19 +156,6 @@ def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float
         for rank, pid in enumerate(ranking):
             scores[pid] = scores.get(pid, 0.0) + w.get(pid, 1.0) / (k + rank + 1)
     return scores
-
-
-def _keyword_strength(keyword_hits: list[tuple[int, float]],
-                      scored: dict[int, tuple[float, np.ndarray, float]]) -> dict[int, float]:
-    """0..1 per keyword hit: BM25 relative to the best hit, times the share of query words matched.
-
-    The share keeps a passage that matches one common word from outvoting a
-    strong match by meaning; BM25 keeps rare words (drug names) ahead of common ones.
-    """
-    if not keyword_hits:
-        return {}
-    best = min(rank for _, rank in keyword_hits)  # FTS5's bm25() is negative: lower is better
-    return {pid: (rank / best if best else 0.0) * scored[pid][2] for pid, rank in keyword_hits}
 
 
 def fine_similarities(groups: list[np.ndarray], qvec: np.ndarray) -> np.ndarray:
@@ -147,14 +194,14 @@ def trim_clip(
     """
     best = int(np.argmax(scores))
     first = best
-    if best > 0 and (scores[best - 1] >= 0.9 * scores[best] or not _ends_sentence(segments[best - 1].text)):
+    if best > 0 and (scores[best - 1] >= OPEN_EARLIER_SHARE * scores[best] or not _ends_sentence(segments[best - 1].text)):
         first = best - 1  # the answer starts earlier, or the best segment is the tail of a sentence
     last = best
 
     def fits(j: int) -> bool:
         return j < len(segments) and segments[j].end - segments[first].start <= max_seconds
 
-    while fits(last + 1) and scores[last + 1] >= 0.6 * scores[best]:
+    while fits(last + 1) and scores[last + 1] >= KEEP_GOING_SHARE * scores[best]:
         last += 1
     # Whisper's segments are often fragments: finish the sentence and give the
     # listener enough to follow.
@@ -166,16 +213,33 @@ def trim_clip(
     return round(start, 2), round(segments[last].end, 2), first, last
 
 
+def _is_question(text: str) -> bool:
+    return text.rstrip().rstrip('"”').endswith("?")
+
+
+def answer_after(segments: list[Segment], max_seconds: float = 45.0) -> list[Segment]:
+    """The answer to the question `segments[0]` asks: the turn that follows it.
+
+    With speakers known, the next speaker's turn; without, the sentences up to the next question.
+    Empty when nothing answers (the episode ends, or another question follows at once).
+    """
+    if len(segments) < 2:
+        return []
+    asker, answer = segments[0].speaker, []
+    for seg in segments[1:]:
+        if seg.kind != "speech" or seg.end - segments[1].start > max_seconds:
+            break
+        if asker and seg.speaker:
+            if seg.speaker == asker:
+                break  # the asker speaks again: the answer is over (or never came)
+        elif _is_question(seg.text) and answer:
+            break
+        answer.append(seg)
+    return answer if answer and not all(_is_question(g.text) for g in answer) else []
+
+
 def _ends_sentence(text: str) -> bool:
     return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
-
-
-def _chapter_at(chapters_json: str, t: float) -> str | None:
-    title = None
-    for chapter in sorted(json.loads(chapters_json or "[]"), key=lambda c: c["start"]):
-        if chapter["start"] <= t + 0.01:
-            title = chapter["title"]
-    return title
 
 
 def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
@@ -189,106 +253,178 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     if total == 0:
         return []
     terms = query_terms(query)
-    where, args = options.filters.sql()
-    allowed: np.ndarray | None = None
-    if options.filters.active:
-        ids = [r[0] for r in index.db.execute(
-            "SELECT p.id FROM passages p JOIN episodes e ON e.guid = p.guid WHERE " + where, args
-        )]
-        allowed = np.array(ids, dtype=np.int64)
-        if not len(allowed):
-            return []
+    allowed = allowed_ids(index, options.filters)
+    if allowed is not None and not len(allowed):
+        return []
+    found = retrieve(index, query, terms, options, allowed, total)
+    rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]))
+    scores, segment_vectors = score(index, rows, found, terms, options)
+    ranked = relevant(fuse(scores, found, options), rows, options)
+    if options.rerank_model and ranked:
+        ranked = _rerank(options.rerank_model, query, ranked, rows)
+    return to_hits(index, ranked, rows, segment_vectors, found, terms, options)
 
-    embedder = index.embedder
-    encode_query = getattr(embedder, "encode_query", None)
-    keyword_job: Future | None = None
+
+def allowed_ids(index: SearchIndex, filters: Filters) -> np.ndarray | None:
+    """Stage 1: the passage ids the filters allow (None: no filter, everything is allowed)."""
+    if not filters.active:
+        return None
+    where, args = filters.sql()
+    ids = [r[0] for r in index.db.execute("SELECT p.id FROM passages p JOIN episodes e ON e.key = p.key WHERE " + where, args)]
+    return np.array(ids, dtype=np.int64)
+
+
+def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOptions, allowed: np.ndarray | None,
+             total: int) -> Retrieved:
+    """Stage 2: candidates by meaning (FAISS) and by words (FTS5 BM25), fetched concurrently.
+
+    FTS5 runs while the model embeds the query: both release the GIL, and together they are most of a
+    search's time.
+    """
+    where, args = options.filters.sql()
+    alternatives: dict[str, tuple[str, ...]] = {}
     if options.mode in ("hybrid", "keyword"):
-        # FTS5 runs while the model embeds the query: both release the GIL,
-        # and together they are most of a search's time.
-        keyword_job = _KEYWORD_POOL.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total)
+        alternatives = sound_alikes(index.db, terms, index.vocabulary)
+    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives)
+                   if options.mode in ("hybrid", "keyword") else None)
     try:
         faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None
+        embedder = index.embedder
+        encode_query = getattr(embedder, "encode_query", None)
         qvec = encode_query(query) if encode_query else embedder.encode([query])[0]
-        dense_ids: list[int] = []
-        if faiss_index is not None:
-            dense_ids = [int(i) for i in vectors.search(faiss_index, qvec, CANDIDATES, allowed)[1]]
+        dense_ids = ([int(i) for i in vectors.search(faiss_index, qvec, CANDIDATES, allowed)[1]]
+                     if faiss_index is not None else [])
     finally:
         keyword_hits = keyword_job.result() if keyword_job is not None else []
-    keyword_ids = [pid for pid, _ in keyword_hits]
-    rows = index.passages_by_id(dict.fromkeys(dense_ids + keyword_ids))
+    return Retrieved(qvec, dense_ids, keyword_hits, alternatives)
 
-    spans = index.span_vectors((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+
+def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
+          options: SearchOptions) -> tuple[dict[int, Scores], dict[int, np.ndarray]]:
+    """Stage 3: each candidate's similarity (best of passage, segment and segment-pair vectors),
+    word coverage and keyword strength; also each passage's segment vectors, for trimming."""
+    spans = index.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
     pids = list(rows)
-    groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
-    passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
+    groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
+    passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ found.qvec
                     if pids else np.zeros(0, dtype=np.float32))
-    fine = fine_similarities(groups, qvec)
-    keyword_set = {pid for pid, _ in keyword_hits}
+    # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
+    fine = fine_similarities(groups, found.qvec)
+    keyword_set = {pid for pid, _ in found.keyword_hits}
+    similarity = {pid: float(max(passage_sims[i], fine[i])) for i, pid in enumerate(pids)}
+    # Coverage is needed for keyword strength and for a match by words below the floor; a passage
+    # relevant by meaning alone skips the tokenising.
+    coverage = {pid: term_coverage(terms, rows[pid]["text"], found.alternatives) if pid in keyword_set or similarity[pid] < options.floor
+                else math.nan for pid in pids}
+    strength = keyword_strength(found.keyword_hits, coverage)
+    scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
+    return scores, dict(zip(pids, groups))
 
-    def words_matched(pid: int, similarity: float) -> float:
-        # Needed for keyword strength, and for a match by words below the floor;
-        # a passage relevant by meaning alone skips the tokenising.
-        if pid in keyword_set or similarity < options.floor:
-            return term_coverage(terms, rows[pid]["text"])
-        return float("nan")
 
-    scored: dict[int, tuple[float, np.ndarray, float]] = {}
-    for i, pid in enumerate(pids):
-        similarity = float(max(passage_sims[i], fine[i]))
-        scored[pid] = (similarity, groups[i], words_matched(pid, similarity))
+def keyword_strength(keyword_hits: list[tuple[int, float]], coverage: dict[int, float]) -> dict[int, float]:
+    """0..1 per keyword hit: BM25 relative to the best hit, times the share of query words matched.
 
-    # The dense list is re-ranked by the best sentence-level match inside each
-    # passage: a short answer inside a long passage is not drowned by the rest.
-    dense_rank = sorted(dense_ids if options.mode == "dense" else list(rows), key=lambda i: -scored[i][0])
-    keyword_strength = _keyword_strength(keyword_hits, scored)
+    The share keeps a passage that matches one common word from outvoting a strong match by meaning;
+    BM25 keeps rare words (drug names) ahead of common ones.
+    """
+    if not keyword_hits:
+        return {}
+    best = min(rank for _, rank in keyword_hits)  # FTS5's bm25() is negative: lower is better
+    return {pid: (rank / best if best else 0.0) * coverage[pid] for pid, rank in keyword_hits}
+
+
+def fuse(scores: dict[int, Scores], found: Retrieved, options: SearchOptions) -> dict[int, Scores]:
+    """Stage 4: one ranking score per candidate, by mode.
+
+    dense: the similarity; keyword: the keyword strength; hybrid "blend" (default): similarity plus
+    `keyword_weight` × keyword strength, so words confirm a meaning match and a rare exact term lifts
+    its passage; hybrid "rrf": reciprocal rank fusion of the two rankings.
+    """
     if options.mode == "dense":
-        fused = {pid: scored[pid][0] for pid in dense_rank}
+        fused = {pid: scores[pid].similarity for pid in found.dense_ids if pid in scores}
     elif options.mode == "keyword":
-        fused = dict(keyword_strength)
+        fused = {pid: scores[pid].keyword for pid, _ in found.keyword_hits}
     elif options.fusion == "rrf":
-        fused = rrf([dense_rank, keyword_ids], weights=[{}, keyword_strength])
+        by_meaning = sorted(scores, key=lambda p: -scores[p].similarity)
+        fused = rrf([by_meaning, [pid for pid, _ in found.keyword_hits]],
+                    weights=[{}, {pid: s.keyword for pid, s in scores.items()}])
     else:
-        fused = {pid: scored[pid][0] + options.keyword_weight * keyword_strength.get(pid, 0.0) for pid in rows}
-    top = max(fused.values(), default=1.0) or 1.0
+        fused = {pid: s.similarity + options.keyword_weight * s.keyword for pid, s in scores.items()}
+    return {pid: replace(scores[pid], fused=value) for pid, value in fused.items()}
 
-    candidates: list[_Candidate] = []
-    for pid, score in fused.items():
-        row = rows[pid]
-        similarity, _, coverage = scored[pid]
-        relevant_by_meaning = options.mode != "keyword" and similarity >= options.floor
-        relevant_by_words = options.mode != "dense" and coverage >= options.min_coverage and coverage > 0  # NaN (not needed) is False
-        if not (relevant_by_meaning or relevant_by_words):
+
+def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> list[Scores]:
+    """Stage 5: the candidates that clear the floor, weighted by what they are, best first.
+
+    Relevant by meaning: similarity at least `floor`. Relevant by words: at least `min_coverage` of
+    the query words. Anything else is dropped, so an off-topic query gets no clip at all. Sponsor
+    reads are dropped unless `include_ads`; intros, outros and likely hallucinations are weighted down.
+    """
+    kept: list[Scores] = []
+    for s in fused.values():
+        kind = rows[s.pid]["kind"]
+        if kind == "sponsor" and not options.include_ads:
             continue
-        # Likely-hallucinated passages sink below trustworthy ones.
-        weight = 0.5 if row["flagged"] else 1.0
-        candidates.append(_Candidate(pid, weight * score / top, similarity, coverage))
-    candidates.sort(key=lambda c: (-c.fused, -c.similarity))
-    if options.rerank_model and candidates:
-        candidates = _rerank(options.rerank_model, query, candidates, rows)
+        by_meaning = options.mode != "keyword" and s.similarity >= options.floor
+        by_words = options.mode != "dense" and s.coverage >= options.min_coverage and s.coverage > 0  # NaN is False
+        if by_meaning or by_words:
+            weight = (FLAGGED_WEIGHT if rows[s.pid]["flagged"] else 1.0) * (FRAME_WEIGHT if kind in ("intro", "outro") else 1.0)
+            kept.append(replace(s, fused=weight * s.fused))
+    return sorted(kept, key=lambda s: (-s.fused, -s.similarity))
 
+
+def confidence(similarity: float, coverage: float) -> str:
+    """strong, partial or weak: from the absolute similarity and whether the query's words agree.
+
+    Absolute, so "strong" means the same for every query (never relative to the best hit).
+    """
+    agree = coverage >= AGREEING_COVERAGE  # NaN (words not checked) is False
+    if similarity >= STRONG_SIMILARITY or (similarity >= PARTIAL_SIMILARITY and agree):
+        return "strong"
+    if similarity >= PARTIAL_SIMILARITY or agree:
+        return "partial"
+    return "weak"
+
+
+def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
+            found: Retrieved, terms: list[str], options: SearchOptions) -> list[Hit]:
+    """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped."""
     hits: list[Hit] = []
-    for cand in candidates:
-        row = rows[cand.pid]
+    for s in ranked:
+        row = rows[s.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
-        segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
-        if options.trim and segs:
-            seg_scores = scored[cand.pid][1] @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs])
-            start, end, first, last = trim_clip(segs, seg_scores)
-            text = " ".join(s.text for s in segs[first : last + 1])
-        if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):
+        segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
+        speaker = None
+        if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
+            seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
+                [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives) for g in segs])
+            best = int(np.argmax(seg_scores))
+            if _is_question(segs[best].text):
+                # The best match asks the question: the clip is the question and the answer that follows,
+                # which may run past this passage. A question nobody answers is not a clip.
+                after = index.segments(row["key"], row["first_segment"] + best, row["first_segment"] + best + ANSWER_SEGMENTS)
+                answer = answer_after(after)
+                if not answer:
+                    continue
+                start, end = max(0.0, after[0].start - LEAD_IN), answer[-1].end
+                text = " ".join(g.text for g in [after[0], *answer])
+                speaker = answer[0].speaker
+            else:
+                start, end, first, last = trim_clip(segs, seg_scores)
+                text = " ".join(g.text for g in segs[first : last + 1])
+                speaker = segs[best].speaker  # who says the answer
+        if any(h.key == row["key"] and start < h.end and end > h.start for h in hits):
             continue  # same moment already found through an overlapping passage
-        if options.per_episode and sum(h.guid == row["guid"] for h in hits) >= options.per_episode:
+        if options.per_episode and sum(h.key == row["key"] for h in hits) >= options.per_episode:
             continue
-        hits.append(
-            Hit(
-                show=row["show"], episode=row["episode"], guid=row["guid"],
-                published=(row["published"] or "")[:10] or None,
-                start=start, end=end, text=text,
-                score=round(cand.fused, 4), audio_url=row["audio_url"], source=row["source"],
-                link=row["link"], chapter=_chapter_at(row["chapters"], min(start + LEAD_IN, end)),
-                flagged=bool(row["flagged"]),
-            )
-        )
+        hits.append(Hit(
+            show=row["show"], episode=row["episode"], guid=row["guid"], key=row["key"], published=(row["published"] or "")[:10] or None,
+            start=start, end=end, text=text, score=round(s.fused, 4), audio_url=row["audio_url"], source=row["source"],
+            link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
+            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
+            confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
+                                  else term_coverage(terms, text, found.alternatives)),
+        ))
         if len(hits) >= options.k:
             break
     return hits
@@ -297,7 +433,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
 RERANK_TOP = 20
 
 
-def _rerank(model: str, query: str, candidates: list[_Candidate], rows: dict) -> list[_Candidate]:
+def _rerank(model: str, query: str, candidates: list[Scores], rows: dict) -> list[Scores]:
     from podsearch.index.rerank import get_reranker
 
     head, tail = candidates[:RERANK_TOP], candidates[RERANK_TOP:]
@@ -307,13 +443,13 @@ def _rerank(model: str, query: str, candidates: list[_Candidate], rows: dict) ->
 
 
 def group_by_episode(hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
-    """Hits grouped per episode (guid), groups in the order of their best hit."""
+    """Hits grouped per episode (key), groups in the order of their best hit."""
     groups: dict[str, list[Hit]] = {}
     for hit in hits:
-        groups.setdefault(hit.guid, []).append(hit)
+        groups.setdefault(hit.key, []).append(hit)
     return list(groups.items())
 
 
 def context(index: SearchIndex, hit: Hit, seconds: float = 30.0) -> list[Segment]:
     """The transcript around a hit: segments within `seconds` of the clip."""
-    return [s for s in index.segments(hit.guid) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]
+    return [s for s in index.segments(hit.key) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]

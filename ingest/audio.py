@@ -21,12 +21,14 @@ _REMEDY = "check the enclosure URL or download the episode again"
 _TRUNCATION_RATIO = 0.85
 _TRUNCATION_SECONDS = 2.0
 
+# What both Whisper engines take: mono float32 samples at 16 kHz.
+SAMPLE_RATE = 16000
 
 # Samples per block a streamed decode yields: a minute at 16 kHz (3.8 MB as float32).
 BLOCK_SECONDS = 60.0
 
 
-def decode_audio(path: Path, sampling_rate: int = 16000) -> np.ndarray:
+def decode_audio(path: Path, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any audio file PyAV can read to mono float32 samples at `sampling_rate`.
 
     Holds the whole episode in memory (~0.23 GB per hour): long episodes go

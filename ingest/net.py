@@ -265,7 +265,13 @@ def open_url(
         all_permanent = True
         redirects = 0
         while True:
-            addresses = resolve_checked(current, allow_private=settings.allow_private, resolver=resolver)
+            try:
+                addresses = resolve_checked(current, allow_private=settings.allow_private, resolver=resolver)
+            except BlockedAddressError as exc:
+                if current == url:
+                    raise
+                # The user knows the address they added, not where it led: name both.
+                raise BlockedAddressError(f"{url} redirected to a refused address: {exc}") from exc
             seen.add(str(httpx.URL(current)))  # normalised, to compare with Location targets
             response = _send_pinned(client, current, addresses, headers or {}, settings, deadline)
             location = response.headers.get("location")

@@ -21,9 +21,9 @@ import numpy as np
 
 from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES
 from podsearch.core.errors import ModelError
+from podsearch.ingest.audio import SAMPLE_RATE
 from podsearch.core.records import Segment, Word
 
-SAMPLE_RATE = 16000
 WINDOW_SECONDS = 30.0  # what Whisper hears at once
 Progress = Callable[[float], None]
 
@@ -62,9 +62,9 @@ class TranscribeOptions:
     beam_size: int = 5
     best_of: int = 5  # candidates when sampling at temperature > 0
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    compression_ratio_threshold: float = 2.4
-    log_prob_threshold: float = -1.0
-    no_speech_threshold: float = 0.6
+    compression_ratio_threshold: float = MAX_COMPRESSION_RATIO
+    log_prob_threshold: float = SILENCE_LOGPROB
+    no_speech_threshold: float = NO_SPEECH_PROB
     # >1: decode this many 30 s windows at once (faster-whisper only, with
     # VAD); windows that fail the thresholds are decoded again one at a time
     # with the temperature fallback, which batching alone does not have.

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from podsearch.core.clock import timestamp
+from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
 from podsearch.core.errors import PodsearchError
 from podsearch.core.terminal import clean, clean_json, clean_line
@@ -59,7 +61,7 @@ def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> Non
 @cli.command()
 @click.argument("target")
 @click.option("--since", help="Only episodes published on/after this date (YYYY-MM-DD).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
+@click.option("--limit", "--max-episodes", "limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
 @click.pass_context
 def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
     """Subscribe to a feed (URL or local file) and list its episodes."""
@@ -70,14 +72,67 @@ def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -
 
 
 def _iso_date(value: str | None) -> str | None:
-    if value is None:
-        return None
-    from datetime import date
+    from podsearch.service.queries import iso_date
 
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError as exc:
-        raise PodsearchError(f"--since {value!r} is not a date; write it as YYYY-MM-DD") from exc
+    return iso_date(value, "--since")
+
+
+@cli.command("feed-info")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed per line, in the order given.")
+@click.pass_context
+def feed_info_command(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
+    """Show what podsearch reads from feeds (URLs or files) without subscribing to them."""
+    import json
+
+    from podsearch.service.feedinfo import feed_info_or_error
+
+    settings = _settings(ctx)
+    failed = 0
+    for source in sources:
+        info = feed_info_or_error(settings, source)
+        failed += "error" in info
+        if as_json:
+            click.echo(clean_json(json.dumps(info, ensure_ascii=False)))
+        elif "error" in info:
+            _echo(f"error: {info['error']}", err=True)
+        else:
+            _print_feed_info(info)
+    if failed:
+        ctx.exit(1)
+
+
+def _print_feed_info(info: dict) -> None:
+    show = info["show"]
+    _echo(f"{show['title']}  <{info['url']}>")
+    for key in ("link", "author", "language", "podcast_guid", "kind", "image"):
+        if show.get(key):
+            _echo(f"  {key}: {show[key]}")
+    if show.get("license"):
+        _echo(f"  license: {show['license']['name']}")
+    for funding in show.get("funding") or ():
+        _echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
+    for person in show.get("persons") or ():
+        _echo(f"  person: {person['name']} ({person['role']})")
+    _echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
+    for ep in info["episodes"]:
+        numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))
+        _echo(f"- {ep['title']}" + (f" [{numbering}]" if numbering else ""))
+        _echo(f"    guid: {ep['guid']}  published: {ep['published'] or '-'}  duration: "
+                   f"{timestamp(ep['duration']) if ep['duration'] else '-'}")
+        _echo(f"    enclosure: {ep['audio_url']} ({ep['audio_type'] or '?'}, {ep['audio_length'] or '?'} bytes)")
+        for t in ep["transcripts"]:
+            _echo(f"    transcript: {t['url']} ({t['type']})")
+        if ep["chapters_url"]:
+            _echo(f"    chapters: {ep['chapters_url']}")
+        for c in ep["chapters"]:
+            _echo(f"    chapter: {timestamp(c['start'])} {c['title']}")
+        for p in ep["persons"]:
+            _echo(f"    person: {p['name']} ({p['role']})")
+        for b in ep["soundbites"]:
+            _echo(f"    soundbite: {timestamp(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
+    for error in info.get("page_errors") or ():
+        _echo(f"  warning: {error}")
 
 
 @cli.command("import-opml")
@@ -95,7 +150,7 @@ def import_opml(ctx: click.Context, file: str) -> None:
     failures = 0
     for title, url in parse_opml(data):
         try:
-            show, count = add_feed(_settings(ctx), url)
+            show, count = add_feed(_settings(ctx), url, listed_in=f"the OPML file {file}")
             _echo(f"{show.title}: {count} episodes")
         except PodsearchError as exc:
             failures += 1
@@ -133,6 +188,10 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Episodes transcribed at once (default: suits the machine, 2 on 2 cores).")
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
+@click.option("--no-speakers", is_flag=True, help="Do not tell speakers apart (Whisper transcripts); faster.")
+@click.option("--redownload", "redownload", multiple=True, metavar="KEY|GUID",
+              help="Download this episode again (drop its cached files), then transcribe and index it (repeatable).")
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
 @click.option("--ray", "ray_address", metavar="auto|ADDRESS",
               help="Transcribe on a Ray cluster: auto (a running one, else one started here) or the head's "
                    "host:port (or ray://host:port). Needs pip install 'podsearch[ray]'.")
@@ -141,8 +200,8 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
            vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
-           max_download_bytes: int | None, no_refresh: bool, ray_address: str | None,
-           ray_workers: int | None) -> None:
+           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, redownload: tuple[str, ...],
+           no_wait: bool, ray_address: str | None, ray_workers: int | None) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
 
@@ -151,7 +210,8 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
     if ray_workers and not ray_address:
         raise PodsearchError("--ray-workers needs --ray auto (or the address of a Ray cluster)")
     settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes,
-                         beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers)
+                         beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers,
+                         speakers=False if no_speakers else None)
     terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
     with _TqdmProgress() as progress, ExitStack() as stack:
         source = None
@@ -160,7 +220,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
 
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
-                            source=source)
+                            source=source, wait=not no_wait, redownload=redownload)
     for url, message in report.feed_errors:
         _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
@@ -210,10 +270,14 @@ class _TqdmProgress:
         return self.bars[title]
 
     def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
-        if p.stage in ("warning", "feed-failed", "episode-failed"):
-            if p.stage == "episode-failed":
-                self._close(p.title)
+        if p.stage in ("feed-failed", "episode-failed"):
+            self._close(p.title)  # the command lists every failure once, as an error, when it ends
+        elif p.stage == "warning":
             self._write(f"warning: {p.message}")
+        elif p.stage == "waiting":
+            self._write(p.message or "")
+        elif p.stage == "redownload":
+            self._write(f"downloading again: {p.title}")
         elif p.stage == "transcribe":
             if not p.total:
                 return  # length not known yet (a Ray worker has not decoded the audio yet)
@@ -239,18 +303,24 @@ class _TqdmProgress:
 
 
 @cli.command()
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
 @click.pass_context
-def reindex(ctx: click.Context) -> None:
+def reindex(ctx: click.Context, no_wait: bool) -> None:
     """Rebuild the search index from the transcript files."""
     from podsearch.service.pipeline import reindex as run_reindex
 
-    count = run_reindex(_settings(ctx))
+    def waiting(p) -> None:  # noqa: ANN001 - pipeline.Progress
+        if p.stage == "waiting":
+            _echo(p.message, err=True)
+
+    count = run_reindex(_settings(ctx), waiting, wait=not no_wait)
     _echo(f"re-indexed {count} transcript(s)")
 
 
 @cli.command()
+@click.option("--keys", is_flag=True, help="Also show each episode's key (what `export` takes).")
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, keys: bool) -> None:
     """List feeds and episodes with their status and any error."""
     from podsearch.service.pipeline import open_library
 
@@ -263,7 +333,7 @@ def status(ctx: click.Context) -> None:
                 _echo(f"  error: {clean_line(feed.error)}")
             for row in library.episodes(feed_id=feed.id):
                 date = clean_line((row.episode.published or "")[:10])
-                line = f"  {row.status:<11} {date:<10} {clean_line(row.episode.title)}"
+                line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + clean_line(row.episode.title)
                 _echo(line + (f"  ({clean_line(row.error)})" if row.error else ""))
     finally:
         library.close()
@@ -272,32 +342,34 @@ def status(ctx: click.Context) -> None:
 # -- search ---------------------------------------------------------------------
 @cli.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Number of clips.")
+@click.option("-k", "k", type=click.IntRange(min=1, max=100), default=5, show_default=True, help="Number of clips (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array per query).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
 @click.option("--show", "shows", multiple=True, help="Only this show (repeatable).")
 @click.option("--source", "sources", multiple=True, type=click.Choice(["whisper", "publisher"]))
 @click.option("--from", "date_from", help="Published on/after YYYY-MM-DD.")
 @click.option("--to", "date_to", help="Published on/before YYYY-MM-DD.")
-@click.option("--person", help="Only where this person takes part (podcast:person) or speaks (publisher transcripts).")
+@click.option("--person", help="Only where this person takes part (podcast:person) or speaks.")
+@click.option("--speaker", help="Only clips where this speaker (a name or label like 'Speaker 2') speaks.")
 @click.option("--per-episode", type=click.IntRange(min=1), help="At most N clips per episode (1 groups by episode).")
+@click.option("--include-ads", is_flag=True, help="Also search sponsor reads (left out by default).")
 @click.option("--rerank", "rerank_model", envvar="PODSEARCH_RERANK_MODEL",
               help="Re-order the top results with this cross-encoder (name or local path; none is bundled).")
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, shows: tuple[str, ...],
            sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
-           per_episode: int | None, rerank_model: str | None) -> None:
+           speaker: str | None, per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
-    from podsearch.index.search import Filters, SearchOptions
-    from podsearch.index.search import search as run_search
     from podsearch.core.errors import QueryError
+    from podsearch.index.search import search as run_search
     from podsearch.service.pipeline import open_index
+    from podsearch.service.queries import hit_json, search_options
 
     settings = _settings(ctx)
-    options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
-                            rerank_model=rerank_model, filters=Filters(
-        shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to),
-        person=(person or "").strip() or None))
+    options = search_options(settings, k=k, mode=mode, shows=shows, sources=sources, date_from=date_from,
+                             date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
+                             rerank_model=rerank_model, include_ads=include_ads,
+                             names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
     index = open_index(settings)
     try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
@@ -310,7 +382,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
                 _echo(f"error: {exc}", err=True)
                 hits = []
             if as_json:
-                click.echo(clean_json(json.dumps([h.to_json() for h in hits], ensure_ascii=False)))
+                click.echo(clean_json(json.dumps([hit_json(h) for h in hits], ensure_ascii=False)))
             else:
                 _print_hits(q, hits)
             sys.stdout.flush()
@@ -318,18 +390,15 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
         index.close()
 
 
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def _print_hits(query: str, hits: list) -> None:
     if not hits:
         _echo(f"nothing relevant found for {clean_line(query)!r}")
         return
     for i, h in enumerate(hits, 1):
+        said_by = f"  {clean_line(h.speaker)}" if h.speaker else ""
+        kind = f"  [{h.kind}]" if h.kind != "speech" else ""
         _echo(f"{i}. {clean_line(h.show)} — {clean_line(h.episode)} ({clean_line(h.published or 'undated')})  "
-              f"{_clock(h.start)}–{_clock(h.end)}  score {h.score:.2f}  [{h.source}]")
+              f"{timestamp(h.start)}–{timestamp(h.end)}{said_by}  {h.confidence}{kind}  [{h.source}]")
         _echo(f"   “{clean_line(h.text)}”")
         if h.audio_url:
             _echo(f"   {clean_line(h.audio_url)}#t={h.start:.1f}")
@@ -360,22 +429,45 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
 
 
 # -- export -----------------------------------------------------------------------
-@cli.command()
+@cli.command("rename-speaker")
 @click.argument("guid")
-@click.option("--format", "fmt", type=click.Choice(["vtt", "srt", "json", "txt", "podcast-json"]), default="vtt",
+@click.argument("shown")
+@click.argument("name")
+@click.pass_context
+def rename_speaker(ctx: click.Context, guid: str, shown: str, name: str) -> None:
+    """Call speaker SHOWN (e.g. 'Speaker 2') of episode GUID NAME from now on."""
+    from podsearch.service.speakers import rename_speaker as run_rename
+
+    count = run_rename(_settings(ctx), guid, shown, name)
+    _echo(f"{shown} is now {name} ({count} segment(s))")
+
+
+@cli.command()
+@click.argument("guids", nargs=-1)
+@click.pass_context
+def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
+    """Label who speaks in ingested episodes (all, or GUIDs) from their audio, without transcribing again."""
+    from podsearch.service.speakers import diarize as run_diarize
+
+    with _TqdmProgress() as progress:
+        done = run_diarize(_settings(ctx), guids, progress)
+    _echo(f"speakers labelled in {len(done)} episode(s)")
+
+
+@cli.command()
+@click.argument("episode", metavar="KEY|GUID")
+@click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="vtt",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @click.pass_context
-def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
-    """Export one episode's transcript (by guid)."""
+def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> None:
+    """Export one episode's transcript (by key, or by guid when only one show uses it)."""
+    from podsearch.service.pipeline import episode_transcript
     from podsearch.transcripts.formats import write_transcript
-    from podsearch.transcripts.store import find_transcript, load_transcript
+    from podsearch.transcripts.store import load_transcript
 
-    path = find_transcript(_settings(ctx).transcripts_dir, guid)
-    if path is None:
-        raise PodsearchError(f"no transcript for guid {guid!r}; `podsearch status` lists episodes, "
-                             "`podsearch search --json` shows guids")
-    _emit(write_transcript(load_transcript(path), fmt), output, is_json=fmt.endswith("json"))
+    _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output,
+          is_json=fmt.endswith("json"))
 
 
 def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
@@ -389,12 +481,62 @@ def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
         _echo(text, nl=not text.endswith("\n"))
 
 
+# -- serving a team -------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--root-path", default="", help="URL prefix when served behind a reverse proxy (e.g. /podsearch).")
+@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")
+@click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each loads the model and the vector index once).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
+          workers: int) -> None:
+    """Serve the JSON API (search, episodes, transcripts; writes need the admin secret)."""
+    from podsearch.api import serve as run_server
+
+    settings = _settings(ctx)
+    click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json)", err=True)
+    run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,
+               workers=workers)
+
+
+@cli.command("mcp")
+@click.pass_context
+def mcp_command(ctx: click.Context) -> None:
+    """Run the MCP server on stdio (tools: search, transcript) for an AI assistant."""
+    from podsearch.mcp import run
+
+    run(_settings(ctx))
+
+
+@cli.group("admin")
+def admin_group() -> None:
+    """The home's admin secret (API bearer token and app admin password)."""
+
+
+@admin_group.command("set-password")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="PODSEARCH_NEW_ADMIN_PASSWORD",
+              help="The new secret (prompted when omitted).")
+@click.pass_context
+def admin_set_password(ctx: click.Context, password: str) -> None:
+    """Set the admin password; only its Argon2 hash is stored in the home."""
+    from podsearch.service.admin import set_password
+
+    settings = ctx.obj
+    set_password(settings, password)
+    click.echo(f"admin password set ({settings.admin_hash_file})")
+
+
 # -- app and demo -------------------------------------------------------------------
 def _run_app(settings: Settings, port: int | None) -> None:
     env = {**os.environ, "PODSEARCH_HOME": str(settings.home),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     if settings.allow_private:
         env["PODSEARCH_ALLOW_PRIVATE"] = "1"
+    if settings.read_only:
+        env["PODSEARCH_READ_ONLY"] = "1"
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", "127.0.0.1",
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if port:
@@ -408,10 +550,11 @@ def _run_app(settings: Settings, port: int | None) -> None:
 
 @cli.command()
 @click.option("--port", type=int, help="Port for the app (default 8501).")
+@click.option("--read-only", is_flag=True, default=None, help="Hide every admin action (env PODSEARCH_READ_ONLY=1).")
 @click.pass_context
-def app(ctx: click.Context, port: int | None) -> None:
+def app(ctx: click.Context, port: int | None, read_only: bool | None) -> None:
     """Open the Streamlit app on this home."""
-    _run_app(_settings(ctx), port)
+    _run_app(_settings(ctx, read_only=read_only or None), port)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ Homes are built from local feeds whose items carry a publisher transcript
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 import shutil
@@ -17,10 +18,12 @@ from pathlib import Path
 import pytest
 from audiofiles import repeated_jfk
 from httpserver import LocalServer
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from podsearch.index.search import Filters, SearchOptions, search
 from podsearch.core.config import load_settings
+from podsearch.core.markup import escape_markdown
 from podsearch.service.exports import clock
 from podsearch.service.jobs import shared_jobs
 from podsearch.service.pipeline import add_feed, ingest, open_index, open_library
@@ -199,7 +202,7 @@ def test_search_shows_evidence_cards(home: Path, open_app) -> None:
     assert original.url == f"https://example.org/ph-1#t={int(top.start)}"
     codes = texts(at.code)
     assert codes[0] == f"Pharmacy Hour, “Blood thinners” (2026-03-02), at 0:02–{clock(top.end)}. https://example.org/ph-1#t=2"
-    assert codes[1] == f"/?episode=ph-1&t={top.start:g}&end={top.end:g}"
+    assert codes[1] == f"/?episode={top.key}&t={top.start:g}&end={top.end:g}"  # the feed-scoped key, not the guid
 
     context = [m for m in texts(at.markdown) if m.startswith(("`", "**`"))]
     assert any("Host: Welcome to the pharmacy hour." in line for line in context)
@@ -259,7 +262,7 @@ def test_card_opens_episode_view_at_the_clip(home: Path, open_app) -> None:
     at = open_app(home, q="insulin fridge")
     at.button(key="ep_0").click().run()
     hit = expected_hits(home, "insulin fridge")[0]
-    assert at.query_params["episode"] == "ph-1" and float(at.query_params["t"]) == pytest.approx(hit.start)
+    assert at.query_params["episode"] == hit.key and float(at.query_params["t"]) == pytest.approx(hit.start)
     audio = at.get("audio")[0].proto
     assert (audio.start_time, audio.end_time) == (int(hit.start), math.ceil(hit.end))
     at.button(key="back").click().run()
@@ -277,7 +280,7 @@ def test_episode_view_transcript_chapters_and_click_to_play(home: Path, open_app
     lines = [b.label for b in at.button if b.key and b.key.startswith("seg_")]
     assert lines[:4] == ["▶ `0:00` **Host:** Welcome to the pharmacy hour.",  # ▶: the line playing at t
                          "`0:04` **Guest:** Clopidogrel should not be stopped before surgery without asking the cardiologist.",
-                         "`0:09` **Host:** A notice: the car park closes early on Fridays.",
+                         "`0:09` **Host:** " + escape_markdown("A notice: the car park closes early on Fridays."),
                          "`0:15` **Guest:** Keep insulin pens in the fridge until their first use."]
     assert len(lines) == 6
     headings = [m for m in texts(at.markdown) if m.startswith("##### :material/menu_book:")]
@@ -358,19 +361,26 @@ def test_add_feed_by_path_and_bad_path_error(tmp_path: Path, open_app) -> None:
     assert any(m.startswith("**Classroom Voices** :gray-badge[ok]") for m in texts(at.markdown))
     table = at.dataframe[0].value
     assert list(table["status"]) == ["new"] and list(table["episode"]) == ["Calming an angry parent"]
-    assert at.query_params["page"] == "Library"
+    # The page is in the address's path now (/library, see test_browser); the older ?page= is dropped.
+    assert at.session_state["_page"] == "Library" and "page" not in at.query_params
 
 
-def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_app) -> None:
-    feed = pharmacy_feed(tmp_path / "feeds")
+def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_app, http_server: LocalServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # the feed is served on 127.0.0.1
+    http_server.route("/pharmacy.xml", pharmacy_feed(tmp_path / "feeds"), content_type="application/rss+xml")
+    http_server.route("/gone.xml", b"", status=404)
     opml = f"""<?xml version="1.0"?><opml version="2.0"><head><title>mine</title></head><body>
-      <outline text="Pharmacy" type="rss" xmlUrl="{feed}"/>
-      <outline text="Gone show" type="rss" xmlUrl="{tmp_path / 'gone.xml'}"/></body></opml>"""
+      <outline text="Pharmacy" type="rss" xmlUrl="{http_server.url('/pharmacy.xml')}"/>
+      <outline text="Gone show" type="rss" xmlUrl="{http_server.url('/gone.xml')}"/>
+      <outline text="Local show" type="rss" xmlUrl="{tmp_path / 'feeds' / 'feed.xml'}"/></body></opml>"""
     at = library_page(open_app, tmp_path / "home")
     at.file_uploader(key="opml").upload("subs.opml", opml.encode(), "text/x-opml").run()
     at.button(key="import_opml").click().run()
     assert "Added Pharmacy Hour: 1 episodes" in texts(at.success)
-    assert any(e.startswith("Gone show: ") and "no such feed file" in e for e in texts(at.error))
+    assert any(e.startswith("Gone show: ") and "404" in e for e in texts(at.error))
+    # An OPML document may not subscribe to local files (issue #14, item 8).
+    assert any(e.startswith("Local show: ") and escape_markdown("must be http(s)") in e for e in texts(at.error))
     library = open_library(load_settings(tmp_path / "home"))
     try:
         assert [f.title for f in library.feeds()] == ["Pharmacy Hour"]
@@ -417,7 +427,7 @@ def test_ingest_job_progress_survives_reload_and_reports_statuses(
         wait_for(lambda: shared_jobs().state(settings).stage == "feed")  # then it holds on the transcript
         at.run()
         bar = at.get("progress")[0].proto
-        assert 0 <= bar.value < 100 and bar.text == "Refreshing feed: Classroom Voices"  # held on its transcript
+        assert 0 <= bar.value < 100 and bar.text == escape_markdown("Refreshing feed: Classroom Voices")  # held on its transcript
         assert at.button(key="ingest").disabled
         # A reload (or a second tab) is a new session: it finds the same running job.
         again = library_page(open_app, home)
@@ -514,3 +524,47 @@ def test_empty_home_explains_what_to_do(tmp_path: Path, open_app) -> None:
     assert any("The library is empty" in i for i in texts(at.info))
     at = open_app(tmp_path / "home", page="Collections")
     assert any(i.startswith("No collections yet") for i in texts(at.info))
+
+
+# -- feed text is shown literally ------------------------------------------------------
+HOSTILE = ("![x](http://127.0.0.1:9/track.png) [click](http://evil.example) :red[ALERT] "
+           "<img src=\"http://127.0.0.1:9/img.png\"> $x$")
+MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def shown_literally(source: str, text: str) -> bool:
+    """`source` (Markdown as given to Streamlit) holds `text` escaped, so it renders as those characters."""
+    rendered = MARKDOWN.renderInline(source)
+    as_html = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return escape_markdown(text) in source and as_html in rendered \
+        and "<img" not in rendered and "<a " not in rendered
+
+
+def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app) -> None:
+    show, title = f"Show {HOSTILE}", f"Episode {HOSTILE}"
+    feed = write_feed(tmp_path / "evil", html.escape(show), [
+        {"title": html.escape(title), "guid": "ev-1", "date": "Mon, 02 Mar 2026 09:00:00 GMT", "vtt": CLASSROOM_VTT,
+         "chapters": {"version": "1.2.0", "chapters": [{"startTime": 0, "title": f"Chapter {HOSTILE}"}]}}])
+    home = tmp_path / "home"
+    at = library_page(open_app, home)
+    add_feed_via_form(at, str(feed))  # the success message names the show
+    assert any(shown_literally(s, show) for s in texts(at.success)), texts(at.success)
+    assert any(shown_literally(m, show) for m in texts(at.markdown))  # the feed's heading
+    assert ingest(load_settings(home)).indexed == [title]
+
+    search_page = open_app(home, q="lower your voice", show=show)
+    assert shown_literally(card_headers(search_page)[0], show) and shown_literally(card_headers(search_page)[0], title)
+    assert any(shown_literally(c, "Chapter " + HOSTILE) for c in texts(search_page.caption))  # the card's chapter
+    assert shown_literally(search_page.expander[0].label, show)  # the filter summary names the show
+
+    episode = open_app(home, episode="ev-1")
+    assert shown_literally(episode.header[0].value, title) and shown_literally(episode.caption[0].value, show)
+    assert shown_literally(episode.button(key="chapter_0").label, "Chapter " + HOSTILE)
+
+    library = open_library(load_settings(home))
+    try:
+        library.add_to_collection("Evidence", expected_hits(home, "lower your voice")[0].to_json(), "")
+    finally:
+        library.close()
+    col = open_app(home, page="Collections")
+    assert shown_literally(item_titles(col)[0], title) and shown_literally(item_titles(col)[0], show)

@@ -192,6 +192,7 @@ def test_episode_view_click_a_line_to_play(server: tuple[str, Path], browser) ->
         page.goto(f"{server[0]}/?episode=ph-1&t=2.5&end=9", wait_until="domcontentloaded")
         page.locator(".st-key-seg_5 button").wait_for(timeout=WAIT_MS)
         assert audio_state(page, "audio")["t"] == 2.0
+        page.wait_for_url(lambda url: "/episode?" in url and "episode=ph-1" in url, timeout=WAIT_MS)
         page.locator(".st-key-seg_3 button").click()  # "0:15 Guest: Keep insulin pens ..."
         page.wait_for_url(lambda url: url.endswith("t=15"), timeout=WAIT_MS)
         # The player jumps there and plays on by itself (the click allows autoplay).
@@ -217,9 +218,11 @@ def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], brows
         library.close()
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     try:
-        page.goto(f"{base}/?page=Collections", wait_until="domcontentloaded")
+        page.goto(f"{base}/?page=Collections", wait_until="domcontentloaded")  # an older address: still works
         button = page.get_by_role("button", name="Audio clips (ZIP)")
         button.wait_for(timeout=WAIT_MS)
+        # The page is named by the address's path now, so a reload or a bookmark comes back here.
+        page.wait_for_url(lambda url: url.split("?")[0].endswith("/collections"), timeout=WAIT_MS)
         with page.expect_download(timeout=WAIT_MS) as download:
             button.click()  # the clips are cut now, on the server, with PyAV
         with zipfile.ZipFile(download.value.path()) as zf:
@@ -232,3 +235,89 @@ def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], brows
         shot(page, "collections-desktop")
     finally:
         page.close()
+
+
+def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Path], browser,  # noqa: ANN001
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Titles, transcript text and errors that carry image/link Markdown and HTML are shown as text.
+
+    The feed comes from a server on 127.0.0.1 whose tracking URLs the markup points at; after Library,
+    Search and the episode view have rendered it, that server has seen no request for them.
+    """
+    import html
+
+    from httpserver import LocalServer
+    from test_app import FEED, ITEM
+
+    from podsearch.core.markup import escape_markdown
+
+    base, home = server
+    monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # this process ingests from 127.0.0.1
+    settings = load_settings(home)
+    with LocalServer() as publisher:
+        def bait(name: str) -> str:
+            return (f"![t]({publisher.url(f'/track-{name}.png')}) [click here]({publisher.url('/phish')}) "
+                    f":red[SECURITY ALERT] <img src=\"{publisher.url(f'/track-{name}-html.png')}\"> $x$")
+
+        vtt = f"WEBVTT\n\n00:00:00.000 --> 00:00:09.000\n<v Host>Zebra crossings need a lollipop person {bait('transcript')}\n"
+        publisher.route("/t/ok.vtt", vtt.encode(), content_type="text/vtt")
+        publisher.route("/a/ok.flac", ROOT / "tests" / "data" / "jfk.flac", content_type="audio/flac")
+        show, title, broken = f"Evil show {bait('show')}", f"Evil episode {bait('episode')}", f"Gone {bait('error')}"
+        items = (ITEM.format(title=html.escape(title), guid="evil-1", date="Mon, 02 Mar 2026 09:00:00 GMT",
+                             audio=publisher.url("/a/ok.flac"),
+                             extra=f'<podcast:transcript url="{publisher.url("/t/ok.vtt")}" type="text/vtt"/>')
+                 + ITEM.format(title=html.escape(broken), guid="evil-0", date="Mon, 01 Sep 2025 07:30:00 GMT",
+                               audio=publisher.url("/a/missing.mp3"), extra=""))
+        publisher.route("/feed.xml", FEED.format(show=html.escape(show), slug="evil", items=items).encode(),
+                        content_type="application/rss+xml")
+        # A second feed whose address (shown with its error) carries the bait, and breaks before the ingest.
+        failing = publisher.route("/bad.xml", FEED.format(show="Soon broken", slug="bad", items="").encode(),
+                                  content_type="application/rss+xml")
+        add_feed(settings, publisher.url("/feed.xml"))
+        add_feed(settings, publisher.url("/bad.xml") + "?from=" + f"![t]({publisher.url('/track-feed-url.png')})")
+        failing.status, failing.body = 500, f"oops {bait('feed-error')}".encode()
+        report = ingest(settings)
+        assert report.indexed == [title] and report.episode_errors and report.feed_errors
+
+        def tracked() -> list[str]:
+            """What the browser asked the publisher for, once the page had time to ask (a wait, not an assertion)."""
+            page.wait_for_timeout(1000)
+            return [seen.path for seen in publisher.requests if seen.path.startswith(("/track", "/phish"))]
+
+        # Tall enough that every element is on screen: a browser loads an image below the fold only when it nears it.
+        page = browser.new_page(viewport={"width": 1280, "height": 6000})
+        try:
+            page.goto(f"{base}/library", wait_until="domcontentloaded")
+            page.get_by_text("Feed error:", exact=False).first.wait_for(timeout=WAIT_MS)
+            assert tracked() == []
+            page.get_by_text("Evil show ![t](", exact=False).first.wait_for(timeout=WAIT_MS)  # the show, as text
+            page.get_by_text(f"Gone ![t]({publisher.url('/track-error.png')})", exact=False).first.wait_for(timeout=WAIT_MS)
+            shot(page, "hostile-library")
+
+            page.goto(f"{base}/?q=zebra+crossing+lollipop", wait_until="domcontentloaded")
+            card = page.locator(".st-key-card_0")
+            card.locator("mark", has_text="lollipop").wait_for(timeout=WAIT_MS)
+            assert tracked() == []
+            assert "Evil episode ![t](" in card.inner_text()
+            assert ":red[SECURITY ALERT]" in card.inner_text() and "$x$" in card.inner_text()
+            shot(page, "hostile-search")
+
+            page.goto(f"{base}/?episode=evil-1", wait_until="domcontentloaded")
+            page.locator(".st-key-seg_0 button").wait_for(timeout=WAIT_MS)
+            assert tracked() == []
+            main = page.locator("[data-testid=stMain]").inner_text()
+            assert title in main  # the header, literally
+            # The transcript line (its <img> tag is dropped by the VTT parser already; the Markdown is not).
+            assert f"lollipop person ![t]({publisher.url('/track-transcript.png')}) [click here](" in main
+            shot(page, "hostile-episode")
+
+            # Nothing in the text became an image or a disguised link ("click here"): Streamlit shows a bare
+            # address as a link to itself, which is visible and fetched only if the user clicks it.
+            assert page.locator("[data-testid=stMain] img").count() == 0
+            links = page.locator(f"[data-testid=stMarkdownContainer] a[href^='{publisher.url('/')}']").evaluate_all(
+                "as => as.map(a => [a.textContent, a.href])")
+            assert all(text == href for text, href in links), [(t, h) for t, h in links if t != h]
+            assert page.locator("[data-testid=stMain] .katex").count() == 0  # no LaTeX either
+        finally:
+            page.close()
+        assert escape_markdown(title) != title  # the bait is Markdown: the test would fail if it were shown as such

@@ -7,7 +7,7 @@ import io
 from urllib.parse import parse_qs, urlsplit
 
 from podsearch.service import exports
-from podsearch.core.records import Chapter
+from podsearch.core.records import Chapter, chapter_at
 
 HIT = {"show": "Calm Care", "episode": "Angry relatives", "published": "2026-02-03", "start": 75.4, "end": 98.0,
        "text": "Lower your voice, and offer a seat.", "audio_url": "https://example.org/ep1.mp3"}
@@ -61,17 +61,28 @@ def test_share_urls_round_trip_through_the_query_string() -> None:
 
 
 def test_highlight_marks_query_words_and_their_forms_and_escapes_html() -> None:
+    # The words marked are the ones the index matched (its porter stems): "calmly" is "calmli", no match.
+    assert "calmly" in exports.highlight_html("calmly", "calm") and "<mark>" not in exports.highlight_html("calmly", "calm")
     html = exports.highlight_html("Calming angry relatives <b>is</b> a relative's art & skill", "calm an angry relative")
     assert html == ("<mark>Calming</mark> <mark>angry</mark> <mark>relatives</mark> &lt;b&gt;is&lt;/b&gt; a "
-                    "<mark>relative's</mark> art &amp; skill")
+                    "<mark>relative</mark>'s art &amp; skill")  # FTS5 splits "relative's" too
     assert exports.highlight_html("nothing here", "the a of") == "nothing here"  # stopwords only: no marks
     assert "<mark>" not in exports.highlight_html("warfarin", "war")  # a whole word, not any prefix
 
 
 def test_chapter_at_names_the_chapter_playing() -> None:
     chapters = (Chapter(start=60.0, title="Second"), Chapter(start=0.0, title="First"))
-    assert [exports.chapter_at(chapters, t) for t in (0.0, 59.9, 60.0, 500.0)] == ["First", "First", "Second", "Second"]
-    assert exports.chapter_at((), 5.0) is None and exports.chapter_at((Chapter(10.0, "Late"),), 5.0) is None
+    assert [chapter_at(chapters, t) for t in (0.0, 59.9, 60.0, 500.0)] == ["First", "First", "Second", "Second"]
+    assert chapter_at((), 5.0) is None and chapter_at((Chapter(10.0, "Late"),), 5.0) is None
+
+
+def test_one_clock_for_every_format() -> None:
+    from podsearch.core.clock import timestamp
+
+    assert [timestamp(t) for t in (0, 59.99, 65.2, 3599.9, 3723.5)] == ["0:00", "0:59", "1:05", "59:59", "1:02:03"]
+    assert timestamp(65.2, always_hours=True) == "00:01:05"
+    assert timestamp(3723.4567, decimal_marker=",") == "01:02:03,457"
+    assert timestamp(-1, decimal_marker=".") == "00:00:00.000"
 
 
 HOSTILE_TITLE = "Ep 1\n#EXTINF:1,pwned\nhttps://evil.example/x.mp3\r\n#EXTINF:1,again\u2028file:///etc/passwd"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -20,6 +21,7 @@ import srt
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
+from podsearch.core.clock import timestamp
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, to_dict
 from podsearch.core.terminal import clean_line
@@ -30,15 +32,6 @@ WORDS_PER_SECOND = 2.5
 
 
 # ------------------------------------------------------------------- writers
-
-
-def _clock(seconds: float, sep: str = ".") -> str:
-    """HH:MM:SS.mmm (or with `sep` before the milliseconds, as SRT wants ',')."""
-    ms = max(0, round(seconds * 1000))
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
-    secs, ms = divmod(ms, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{ms:03d}"
 
 
 def _one_line(text: str) -> str:
@@ -59,13 +52,21 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _marker(s: Segment) -> str:
+    # Sponsor reads, intros and outros are named in every text format; plain speech is not.
+    return f"[{s.kind}] " if s.kind != "speech" else ""
+
+
 def write_vtt(t: Transcript) -> str:
-    """WebVTT; a segment's speaker becomes a `<v Speaker>` voice tag."""
+    """WebVTT; a segment's speaker becomes a `<v Speaker>` voice tag, its kind (sponsor, intro,
+    outro) the cue's identifier, which players and readers skip."""
     cues = ["WEBVTT\n"]
-    for s in _spoken(t):
+    for n, s in enumerate(_spoken(t), start=1):
         voice = f"<v {_vtt_escape(_cue(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
         end = max(s.end, s.start)
-        cues.append(f"{_clock(s.start)} --> {_clock(end)}\n{voice}{_vtt_escape(_cue(s.text))}\n")
+        cue_id = f"{s.kind} {n}\n" if s.kind != "speech" else ""
+        cues.append(f"{cue_id}{timestamp(s.start, decimal_marker='.')} --> {timestamp(end, decimal_marker='.')}\n"
+                    f"{voice}{_vtt_escape(_cue(s.text))}\n")
     return "\n".join(cues)
 
 
@@ -83,7 +84,7 @@ def write_srt(t: Transcript) -> str:
                 # Whole milliseconds, rounded as in the other formats (srt truncates).
                 start=timedelta(milliseconds=round(s.start * 1000)),
                 end=timedelta(milliseconds=round(max(s.end, s.start) * 1000)),
-                content=prefix + _cue(s.text),
+                content=_marker(s) + prefix + _cue(s.text),
             )
         )
     return srt.compose(subtitles, reindex=False)
@@ -97,13 +98,14 @@ def write_json(t: Transcript) -> str:
 def write_txt(t: Transcript) -> str:
     """Plain text, one segment per line: "[HH:MM:SS] Speaker: text".
 
-    The stamp is the start rounded down to the second; "Speaker: " only when known.
+    The stamp is the start rounded down to the second; "[sponsor] " (or intro, outro) marks what is not
+    the conversation; "Speaker: " only when known.
     """
     lines = []
     for s in _spoken(t):
-        stamp = _clock(s.start)[:8]
+        stamp = timestamp(s.start, always_hours=True)
         speaker = f"{_cue(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
-        lines.append(f"[{stamp}] {speaker}{_cue(s.text)}")
+        lines.append(f"[{stamp}] {_marker(s)}{speaker}{_cue(s.text)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -119,30 +121,36 @@ def write_podcast_json(t: Transcript) -> str:
     return json.dumps({"version": "1.0.0", "segments": segments}, ensure_ascii=False, indent=2) + "\n"
 
 
-WRITERS: dict[str, Callable[[Transcript], str]] = {
-    "vtt": write_vtt,
-    "srt": write_srt,
-    "json": write_json,
-    "txt": write_txt,
-    "podcast-json": write_podcast_json,
-}
+@dataclass(frozen=True)
+class Writer:
+    """One export format: its name, how it writes, and its file details (whisper's writer habit)."""
 
-# File name endings for each format ("podcast-json" must not clash with "json").
-EXTENSIONS: dict[str, str] = {
-    "vtt": ".vtt",
-    "srt": ".srt",
-    "json": ".json",
-    "txt": ".txt",
-    "podcast-json": ".podcast.json",
-}
+    name: str
+    write: Callable[[Transcript], str]
+    extension: str  # "podcast-json" must not clash with "json"
+    media_type: str
+
+
+WRITERS: dict[str, Writer] = {w.name: w for w in (
+    Writer("vtt", write_vtt, ".vtt", "text/vtt"),
+    Writer("srt", write_srt, ".srt", "application/x-subrip"),
+    Writer("json", write_json, ".json", "application/json"),
+    Writer("txt", write_txt, ".txt", "text/plain"),
+    Writer("podcast-json", write_podcast_json, ".podcast.json", "application/json"),
+)}
+
+
+def writer(fmt: str) -> Writer:
+    """The writer of `fmt`, or one line naming the formats there are."""
+    found = WRITERS.get(fmt)
+    if found is None:
+        raise PodsearchError(f"unknown transcript format {fmt!r}; choose one of: {', '.join(WRITERS)}")
+    return found
 
 
 def write_transcript(t: Transcript, fmt: str) -> str:
     """The transcript as text in `fmt` (one of WRITERS)."""
-    writer = WRITERS.get(fmt)
-    if writer is None:
-        raise PodsearchError(f"unknown transcript format {fmt!r}; choose one of: {', '.join(WRITERS)}")
-    return writer(t)
+    return writer(fmt).write(t)
 
 
 # ------------------------------------------------------------------- readers
@@ -371,9 +379,10 @@ def parse_transcript(data: bytes, mime_type: str) -> tuple[Segment, ...]:
 
 
 __all__ = [
-    "EXTENSIONS",
+    "Writer",
     "READERS",
     "WRITERS",
+    "writer",
     "parse_transcript",
     "read_html",
     "read_podcast_json",

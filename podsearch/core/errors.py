@@ -35,3 +35,7 @@ class QueryError(PodsearchError):
 
 class TranscriptError(PodsearchError):
     """A publisher transcript is implausible for its episode (too dense, too long)."""
+
+
+class HomeBusyError(PodsearchError):
+    """Another podsearch process is writing to the home (and the caller chose not to wait)."""

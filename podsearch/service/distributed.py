@@ -95,8 +95,10 @@ class TranscribeWorker:
         """Load the model now (seconds taken), so timing runs leave loading out."""
         import numpy as np
 
+        from podsearch.ingest.audio import SAMPLE_RATE
+
         t0 = time.perf_counter()
-        self.transcriber.engine.transcribe(np.zeros(16000, dtype=np.float32), self.transcriber.options())
+        self.transcriber.engine.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32), self.transcriber.options())
         return time.perf_counter() - t0
 
     def transcribe(self, row: EpisodeRow, local_ok: bool) -> dict[str, object]:

@@ -6,24 +6,15 @@ import csv
 import html
 import io
 import re
-from collections.abc import Iterable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 # The index's own query words: what is highlighted is what the keyword search looked for.
-from podsearch.index.keyword import query_terms
-from podsearch.core.records import Chapter
+from podsearch.index.keyword import fold, query_terms, stem, tokens
+from podsearch.core.clock import timestamp as clock
 
 WEB = ("http://", "https://")
-_WORD = re.compile(r"[\w][\w'’-]*")
-_SUFFIXES = ("ing", "ed", "es", "s")
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def clock(seconds: float) -> str:
-    """Seconds as m:ss or h:mm:ss."""
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def deep_link(hit: dict) -> str | None:
@@ -63,8 +54,8 @@ def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, .
 
 
 def clip_params(hit: dict) -> dict[str, str]:
-    """The app's query parameters that open a clip: `?episode=GUID&t=START&end=END`."""
-    return {"episode": hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
+    """The app's query parameters that open a clip: `?episode=KEY&t=START&end=END` (the guid for old saved clips)."""
+    return {"episode": hit.get("key") or hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
 
 
 def share_url(base: str, params: dict[str, str | list[str]]) -> str:
@@ -73,23 +64,13 @@ def share_url(base: str, params: dict[str, str | list[str]]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(params, doseq=True), ""))
 
 
-def _forms(word: str) -> set[str]:
-    """A word and its bare forms (calming -> calm, relatives -> relative, relative's -> relative)."""
-    word = re.sub(r"['’]s$", "", word.lower().strip("'’-"))
-    forms = {word}
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            forms.add(word[: -len(suffix)])
-    return forms
-
-
 def highlight_html(text: str, query: str) -> str:
-    """`text` as HTML with the words matching the query's (same stem: calm/calming, relative/relatives) in <mark>."""
-    wanted = set().union(*(_forms(t) for t in query_terms(query)))
+    """`text` as HTML with the words the keyword search matched (same stem: calm/calming) in <mark>."""
+    wanted = {stem(t) for t in query_terms(query)}
     parts: list[str] = []
     last = 0
-    for match in _WORD.finditer(text) if wanted else ():
-        if _forms(match.group(0)) & wanted:
+    for match in tokens(text) if wanted else ():
+        if stem(fold(match.group(0))) in wanted:
             parts += [html.escape(text[last : match.start()], quote=False), f"<mark>{html.escape(match.group(0), quote=False)}</mark>"]
             last = match.end()
     parts.append(html.escape(text[last:], quote=False))
@@ -174,11 +155,3 @@ def csv_table(items: list[dict]) -> str:
                          *map(csv_cell, [hit["text"], item.get("note", ""), deep_link(hit) or ""])])
     return out.getvalue()
 
-
-def chapter_at(chapters: Iterable[Chapter], t: float) -> str | None:
-    """Title of the chapter playing at `t` seconds (None before the first, or without chapters)."""
-    title = None
-    for chapter in sorted(chapters, key=lambda c: c.start):
-        if chapter.start <= t + 0.01:
-            title = chapter.title or title
-    return title

@@ -1,0 +1,117 @@
+"""The episode view (`?episode=GUID&t=SECONDS[&end=SECONDS]`): the whole transcript; click a line to play from there."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from podsearch.core.clock import timestamp
+from podsearch.index.search import Filters, SearchOptions
+from podsearch.service import exports
+from podsearch.webapp import state
+from podsearch.webapp.addresses import go_back, seconds, share
+from podsearch.webapp.widgets import SOURCE_LABELS, marked, md, player
+
+LINES_PER_PART = 120  # transcript lines per part: keeps long episodes quick to render, phones included
+
+
+def jump(t: float, end: float | None = None) -> None:
+    """Callback: play the episode from `t` (to `end`, for a clip)."""
+    st.query_params["t"] = exports.url_seconds(t)
+    if end is not None:
+        st.query_params["end"] = exports.url_seconds(end)
+    elif "end" in st.query_params:
+        del st.query_params["end"]
+    st.session_state["_autoplay"] = True
+    st.session_state.pop("part", None)  # show the part of the transcript that holds `t`
+
+
+def transcript_lines(segments: list, chapters: tuple, t: float) -> None:
+    """The transcript as clickable lines with speakers, chapter headings and the current line marked."""
+    parts = max(1, math.ceil(len(segments) / LINES_PER_PART))
+    current = next((n for n, s in enumerate(segments) if s.start <= t < s.end), None)
+    if current is None:
+        current = max([n for n, s in enumerate(segments) if s.start <= t] or [0])
+    part = 0
+    if parts > 1:
+        labels = [f"{timestamp(segments[p * LINES_PER_PART].start)}–"
+                  f"{timestamp(segments[min(len(segments), (p + 1) * LINES_PER_PART) - 1].end)}" for p in range(parts)]
+        if "part" not in st.session_state:
+            st.session_state["part"] = labels[current // LINES_PER_PART]
+        part = labels.index(st.selectbox("Part of the transcript", labels, key="part"))
+    titles = sorted(chapters, key=lambda c: c.start)
+    with st.container(key="transcript", gap=None):
+        for n in range(part * LINES_PER_PART, min(len(segments), (part + 1) * LINES_PER_PART)):
+            seg = segments[n]
+            for chapter in titles:
+                previous = segments[n - 1].start if n else -1.0
+                if previous < chapter.start <= seg.start or (n == 0 and chapter.start <= seg.start):
+                    st.markdown(f"##### :material/menu_book: {md(chapter.title)}")
+            speaker = f"**{md(seg.speaker)}:** " if seg.speaker else ""
+            flag = " ⚠" if seg.flagged else ""
+            mark = "▶ " if n == current else ""
+            st.button(f"{mark}`{timestamp(seg.start)}` {speaker}{md(seg.text)}{flag}", key=f"seg_{n}",
+                      type="tertiary", on_click=jump, args=(seg.start,), width="stretch")
+
+
+def search_within(key: str) -> None:
+    """Search inside one episode; each hit plays from where it starts."""
+    within = st.text_input("Search within this episode", key="within", icon=":material/search:",
+                           placeholder="a word or a question — press Enter")
+    if not (within or "").strip():
+        return
+    hits = state.run_search(within, SearchOptions(k=8, filters=Filters(keys=(key,)),
+                                                  floor=state.settings().relevance_floor))
+    if not hits:
+        st.info("Nothing relevant found in this episode.")
+        return
+    with st.container(key="within_hits", gap=None):
+        for n, hit in enumerate(hits):
+            st.button(f"`{timestamp(hit.start)}` {marked(hit.text, within)}", key=f"within_{n}", type="tertiary",
+                      on_click=jump, args=(hit.start, hit.end), width="stretch")
+
+
+def chapter_list(chapters: tuple) -> None:
+    """The episode's chapters; click one to play from its start."""
+    with st.expander(f"Chapters ({len(chapters)})", expanded=True), st.container(key="chapters", gap=None):
+        for n, chapter in enumerate(chapters):
+            st.button(f"`{timestamp(chapter.start)}` {md(chapter.title)}", key=f"chapter_{n}",
+                      type="tertiary", on_click=jump, args=(chapter.start,))
+
+
+def render() -> None:
+    """The page for the episode in the address, playing from `t`."""
+    st.button("Back", icon=":material/arrow_back:", on_click=go_back, key="back")
+    # The episode key; a guid (links and clips saved before keys) works when one episode has it.
+    ident = st.query_params.get("episode") or ""
+    with state.locked_index() as index:
+        indexed = index.episodes()
+        by_guid = [e for e in indexed if e.guid == ident]
+        episode = next((e for e in indexed if e.key == ident), by_guid[0] if len(by_guid) == 1 else None)
+        segments = index.segments(episode.key) if episode else []
+    if episode is None:
+        st.error(f"No indexed episode has the id “{md(ident)}”. It may have been removed; search again.")
+        return
+    key = episode.key
+    t, end = seconds("t") or 0.0, seconds("end")
+    if end is not None and end <= t:
+        end = None
+    st.header(md(episode.episode))
+    st.caption(f"{md(episode.show)} · {md((episode.published or '')[:10] or 'undated')} · "
+               f"{SOURCE_LABELS.get(episode.source) or md(episode.source)} · {len(segments)} lines")
+    player(episode.audio_url, t, end, autoplay=st.session_state.pop("_autoplay", False))
+    here = {"episode": key, "t": exports.url_seconds(t)}
+    if end is not None:
+        here["end"] = exports.url_seconds(end)
+    with st.container(horizontal=True, gap="small"):
+        link = exports.deep_link({"audio_url": episode.audio_url, "link": episode.link, "start": t})
+        if link and link.startswith(exports.WEB):
+            st.link_button(f"Open original at {timestamp(t)}", link, icon=":material/open_in_new:")
+        with st.popover("Share this moment", icon=":material/link:"):
+            st.code(share(here), language=None, wrap_lines=True)
+    if episode.chapters:
+        chapter_list(episode.chapters)
+    search_within(key)
+    st.subheader("Transcript")
+    transcript_lines(segments, episode.chapters, t)

@@ -1,0 +1,65 @@
+"""What every page shares: the settings, the opened index (one per server process) and the ingest jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import streamlit as st
+
+from podsearch.core.config import Settings, load_settings
+from podsearch.core.records import Hit
+from podsearch.index.search import SearchOptions, search
+from podsearch.service.jobs import IngestJobs, shared_jobs
+from podsearch.service.library import Library
+from podsearch.service.pipeline import open_index, open_library
+
+
+def settings() -> Settings:
+    """This run's settings (cheap to read, and not cached: the home comes from the environment of this run)."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner="Loading the search index and sentence model…")
+def _index(home: str):  # noqa: ANN202 - index.store.SearchIndex
+    index = open_index(settings())
+    embedder = index.embedder  # load the sentence model once, before the first query
+    embedder.prepare_queries(background=True)  # the app lives long: embed queries with ONNX Runtime
+    return index
+
+
+@st.cache_resource
+def _index_lock(home: str) -> threading.Lock:
+    # One SQLite connection and one torch model serve all sessions: serialise their use.
+    return threading.Lock()
+
+
+@contextlib.contextmanager
+def locked_index() -> Iterator:
+    """The home's index, held exclusively by this session while in use."""
+    home = str(settings().home)
+    index = _index(home)
+    with _index_lock(home):
+        yield index
+
+
+def run_search(query: str, options: SearchOptions) -> list[Hit]:
+    """Search the home's index (thread-safe across browser sessions)."""
+    with locked_index() as index:
+        return search(index, query, options)
+
+
+@contextlib.contextmanager
+def library() -> Iterator[Library]:
+    """The catalog on its own connection, closed when the block ends."""
+    opened = open_library(settings())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def jobs() -> IngestJobs:
+    """The ingest jobs of this server process (they outlive a browser session)."""
+    return shared_jobs()
