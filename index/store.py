@@ -23,6 +23,9 @@ from podsearch.index.passages import make_passages, searchable_segments, soundbi
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
 
+# Texts embedded per progress report for a long episode (~1-2 s of CPU each on 2 cores).
+EMBED_BLOCK = 256
+
 # The index database's schema history. Never edit a step that has shipped: add the next one.
 MIGRATIONS = Migrations("search index")
 MIGRATIONS.sql("m001_initial", """
@@ -195,10 +198,12 @@ class SearchIndex:
         return None if row is None else row[0]
 
     def add_transcript(self, transcript: Transcript, content_hash: str, *, min_seconds: float = 20.0,
-                       max_seconds: float = 60.0, max_words: int = 170) -> int:
+                       max_seconds: float = 60.0, max_words: int = 170,
+                       progress: Callable[[int, int], None] | None = None) -> int:
         """Index (or re-index) one transcript; returns its passage count.
 
-        Skips the work when the same content is already indexed.
+        Skips the work when the same content is already indexed. `progress(done, total)`
+        hears how many texts (segments and passages) are embedded so far.
         """
         key = transcript.id
         if self.indexed_hash(key) == content_hash:
@@ -206,8 +211,9 @@ class SearchIndex:
         segments = searchable_segments(transcript, max_words)
         passages = make_passages(transcript, min_seconds=min_seconds, max_seconds=max_seconds, max_words=max_words)
         passages += soundbite_passages(transcript, segments)
-        seg_vecs = self.embedder.encode([s.text for s in segments])
-        pas_vecs = self.embedder.encode([p.text for p in passages])
+        texts = [s.text for s in segments] + [p.text for p in passages]
+        vectors = self._embed(texts, progress)
+        seg_vecs, pas_vecs = vectors[: len(segments)], np.ascontiguousarray(vectors[len(segments):])
         with self._lock:
             before = self.generation()
             stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE key = ?", (key,))]
@@ -245,6 +251,18 @@ class SearchIndex:
             new_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE key = ? ORDER BY id", (key,))]
             self._update_faiss(before, stale_ids, np.array(new_ids, dtype=np.int64), pas_vecs)
         return len(passages)
+
+    def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
+        """Vectors of `texts`, in blocks so a long episode reports progress as it goes."""
+        if progress is None or len(texts) <= EMBED_BLOCK:
+            vectors = self.embedder.encode(texts)
+        else:
+            blocks = []
+            for i in range(0, len(texts), EMBED_BLOCK):
+                blocks.append(self.embedder.encode(texts[i : i + EMBED_BLOCK]))
+                progress(min(i + EMBED_BLOCK, len(texts)), len(texts))
+            vectors = np.concatenate(blocks)
+        return vectors
 
     def remove_episode(self, key: str) -> bool:
         """Drop an episode's passages (by episode key); True when it was indexed."""

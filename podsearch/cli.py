@@ -14,11 +14,17 @@ from podsearch.core.clock import timestamp
 from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
 from podsearch.core.errors import PodsearchError
+from podsearch.core.terminal import clean, clean_json, clean_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
 DEMO_VOCABULARY = REPO_ROOT / "demo" / "vocabulary.txt"
 APP_FILE = REPO_ROOT / "app.py"
+
+
+def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """click.echo for text that may carry feed text: every control made visible (core.terminal)."""
+    click.echo(clean(text), err=err, nl=nl)
 
 
 class _Group(click.Group):
@@ -28,10 +34,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PodsearchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _echo(f"error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume where it stopped", err=True)
+            _echo("interrupted; run the same command again to resume where it stopped", err=True)
             ctx.exit(130)
 
 
@@ -62,7 +68,7 @@ def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -
     from podsearch.service.pipeline import add_feed
 
     show, count = add_feed(_settings(ctx), target, since=_iso_date(since), limit=limit)
-    click.echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
+    _echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
 
 
 def _iso_date(value: str | None) -> str | None:
@@ -87,9 +93,9 @@ def feed_info_command(ctx: click.Context, sources: tuple[str, ...], as_json: boo
         info = feed_info_or_error(settings, source)
         failed += "error" in info
         if as_json:
-            click.echo(json.dumps(info, ensure_ascii=False))
+            click.echo(clean_json(json.dumps(info, ensure_ascii=False)))
         elif "error" in info:
-            click.echo(f"error: {info['error']}", err=True)
+            _echo(f"error: {info['error']}", err=True)
         else:
             _print_feed_info(info)
     if failed:
@@ -98,35 +104,35 @@ def feed_info_command(ctx: click.Context, sources: tuple[str, ...], as_json: boo
 
 def _print_feed_info(info: dict) -> None:
     show = info["show"]
-    click.echo(f"{show['title']}  <{info['url']}>")
+    _echo(f"{show['title']}  <{info['url']}>")
     for key in ("link", "author", "language", "podcast_guid", "kind", "image"):
         if show.get(key):
-            click.echo(f"  {key}: {show[key]}")
+            _echo(f"  {key}: {show[key]}")
     if show.get("license"):
-        click.echo(f"  license: {show['license']['name']}")
+        _echo(f"  license: {show['license']['name']}")
     for funding in show.get("funding") or ():
-        click.echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
+        _echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
     for person in show.get("persons") or ():
-        click.echo(f"  person: {person['name']} ({person['role']})")
-    click.echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
+        _echo(f"  person: {person['name']} ({person['role']})")
+    _echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
     for ep in info["episodes"]:
         numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))
-        click.echo(f"- {ep['title']}" + (f" [{numbering}]" if numbering else ""))
-        click.echo(f"    guid: {ep['guid']}  published: {ep['published'] or '-'}  duration: "
+        _echo(f"- {ep['title']}" + (f" [{numbering}]" if numbering else ""))
+        _echo(f"    guid: {ep['guid']}  published: {ep['published'] or '-'}  duration: "
                    f"{timestamp(ep['duration']) if ep['duration'] else '-'}")
-        click.echo(f"    enclosure: {ep['audio_url']} ({ep['audio_type'] or '?'}, {ep['audio_length'] or '?'} bytes)")
+        _echo(f"    enclosure: {ep['audio_url']} ({ep['audio_type'] or '?'}, {ep['audio_length'] or '?'} bytes)")
         for t in ep["transcripts"]:
-            click.echo(f"    transcript: {t['url']} ({t['type']})")
+            _echo(f"    transcript: {t['url']} ({t['type']})")
         if ep["chapters_url"]:
-            click.echo(f"    chapters: {ep['chapters_url']}")
+            _echo(f"    chapters: {ep['chapters_url']}")
         for c in ep["chapters"]:
-            click.echo(f"    chapter: {timestamp(c['start'])} {c['title']}")
+            _echo(f"    chapter: {timestamp(c['start'])} {c['title']}")
         for p in ep["persons"]:
-            click.echo(f"    person: {p['name']} ({p['role']})")
+            _echo(f"    person: {p['name']} ({p['role']})")
         for b in ep["soundbites"]:
-            click.echo(f"    soundbite: {timestamp(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
+            _echo(f"    soundbite: {timestamp(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
     for error in info.get("page_errors") or ():
-        click.echo(f"  warning: {error}")
+        _echo(f"  warning: {error}")
 
 
 @cli.command("import-opml")
@@ -145,10 +151,10 @@ def import_opml(ctx: click.Context, file: str) -> None:
     for title, url in parse_opml(data):
         try:
             show, count = add_feed(_settings(ctx), url, listed_in=f"the OPML file {file}")
-            click.echo(f"{show.title}: {count} episodes")
+            _echo(f"{show.title}: {count} episodes")
         except PodsearchError as exc:
             failures += 1
-            click.echo(f"error: {title or url}: {exc}", err=True)
+            _echo(f"error: {title or url}: {exc}", err=True)
     if failures:
         ctx.exit(1)
 
@@ -216,10 +222,10 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
                             source=source, wait=not no_wait, redownload=redownload)
     for url, message in report.feed_errors:
-        click.echo(f"error: {message}", err=True)
+        _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
+        _echo(f"error: {message}", err=True)
+    _echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
                f"{len(report.feed_errors)} feed(s) failed")
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
@@ -248,17 +254,18 @@ class _TqdmProgress:
     def _write(self, message: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(message, file=sys.stderr)
+        tqdm.write(clean(message), file=sys.stderr)
 
-    def _bar(self, title: str, total: float):  # noqa: ANN202 - tqdm
+    def _bar(self, title: str, total: float, unit: str = "s audio"):  # noqa: ANN202 - tqdm
         from tqdm import tqdm
 
         if title not in self.bars:
             used = {getattr(b, "slot", 0) for b in self.bars.values()}
             position = next(i for i in range(len(used) + 1) if i not in used)
             self.bars[title] = tqdm(
-                total=round(total, 1), desc=title[:40], unit="s audio", file=sys.stderr, position=position,
-                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+                total=round(total, 1), desc=clean_line(title[:40]), unit=unit, file=sys.stderr, position=position,
+                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} " + unit
+                                        + " [{elapsed}<{remaining}]")
             self.bars[title].slot = position
         return self.bars[title]
 
@@ -278,6 +285,14 @@ class _TqdmProgress:
             bar.total = round(p.total, 1)  # the feed's duration first, the decoded length later
             bar.n = round(min(p.done, p.total), 1)
             bar.refresh()
+        elif p.stage == "embed" and p.total:
+            # Only long episodes report while embedding; the bar for their audio has finished.
+            key = f"{p.title} (embedding)"
+            bar = self._bar(key, p.total, unit="texts")
+            bar.n = p.done
+            bar.refresh()
+            if p.done >= p.total:
+                self._close(key)
         elif p.stage == "episode-done":
             bar = self.bars.get(p.title)
             if bar is not None:
@@ -296,10 +311,10 @@ def reindex(ctx: click.Context, no_wait: bool) -> None:
 
     def waiting(p) -> None:  # noqa: ANN001 - pipeline.Progress
         if p.stage == "waiting":
-            click.echo(p.message, err=True)
+            _echo(p.message, err=True)
 
     count = run_reindex(_settings(ctx), waiting, wait=not no_wait)
-    click.echo(f"re-indexed {count} transcript(s)")
+    _echo(f"re-indexed {count} transcript(s)")
 
 
 @cli.command()
@@ -312,13 +327,14 @@ def status(ctx: click.Context, keys: bool) -> None:
     library = open_library(_settings(ctx))
     try:
         for feed in library.feeds():
-            click.echo(f"{feed.title or feed.url}  [{feed.status}]  {feed.url}")
+            # Feed text one line per field: a newline in a title must not forge a line.
+            _echo(f"{clean_line(feed.title or feed.url)}  [{feed.status}]  {clean_line(feed.url)}")
             if feed.error:
-                click.echo(f"  error: {feed.error}")
+                _echo(f"  error: {clean_line(feed.error)}")
             for row in library.episodes(feed_id=feed.id):
-                date = (row.episode.published or "")[:10]
-                line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + row.episode.title
-                click.echo(line + (f"  ({row.error})" if row.error else ""))
+                date = clean_line((row.episode.published or "")[:10])
+                line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + clean_line(row.episode.title)
+                _echo(line + (f"  ({clean_line(row.error)})" if row.error else ""))
     finally:
         library.close()
 
@@ -363,10 +379,10 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
             except QueryError as exc:
                 if query != "-":
                     raise
-                click.echo(f"error: {exc}", err=True)
+                _echo(f"error: {exc}", err=True)
                 hits = []
             if as_json:
-                click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False))
+                click.echo(clean_json(json.dumps([hit_json(h) for h in hits], ensure_ascii=False)))
             else:
                 _print_hits(q, hits)
             sys.stdout.flush()
@@ -376,16 +392,16 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
 
 def _print_hits(query: str, hits: list) -> None:
     if not hits:
-        click.echo(f"nothing relevant found for {query!r}")
+        _echo(f"nothing relevant found for {clean_line(query)!r}")
         return
     for i, h in enumerate(hits, 1):
-        said_by = f"  {h.speaker}" if h.speaker else ""
+        said_by = f"  {clean_line(h.speaker)}" if h.speaker else ""
         kind = f"  [{h.kind}]" if h.kind != "speech" else ""
-        click.echo(f"{i}. {h.show} — {h.episode} ({h.published or 'undated'})  "
-                   f"{timestamp(h.start)}–{timestamp(h.end)}{said_by}  {h.confidence}{kind}  [{h.source}]")
-        click.echo(f"   “{h.text}”")
+        _echo(f"{i}. {clean_line(h.show)} — {clean_line(h.episode)} ({clean_line(h.published or 'undated')})  "
+              f"{timestamp(h.start)}–{timestamp(h.end)}{said_by}  {h.confidence}{kind}  [{h.source}]")
+        _echo(f"   “{clean_line(h.text)}”")
         if h.audio_url:
-            click.echo(f"   {h.audio_url}#t={h.start:.1f}")
+            _echo(f"   {clean_line(h.audio_url)}#t={h.start:.1f}")
 
 
 @cli.command("eval")
@@ -404,12 +420,12 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
         lists = relevance_lists(index, queries, MODES, k)
     finally:
         index.close()
-    click.echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
+    _echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
                             title=f"{len(queries)} queries from {queries_file}"))
     if by_kind:
         for kind, results in split_by_kind(queries, lists, k).items():
-            click.echo()
-            click.echo(format_table(results, title=f"kind: {kind or '(none)'}"))
+            _echo()
+            _echo(format_table(results, title=f"kind: {kind or '(none)'}"))
 
 
 # -- export -----------------------------------------------------------------------
@@ -423,7 +439,7 @@ def rename_speaker(ctx: click.Context, guid: str, shown: str, name: str) -> None
     from podsearch.service.speakers import rename_speaker as run_rename
 
     count = run_rename(_settings(ctx), guid, shown, name)
-    click.echo(f"{shown} is now {name} ({count} segment(s))")
+    _echo(f"{shown} is now {name} ({count} segment(s))")
 
 
 @cli.command()
@@ -435,7 +451,7 @@ def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
 
     with _TqdmProgress() as progress:
         done = run_diarize(_settings(ctx), guids, progress)
-    click.echo(f"speakers labelled in {len(done)} episode(s)")
+    _echo(f"speakers labelled in {len(done)} episode(s)")
 
 
 @cli.command()
@@ -450,16 +466,19 @@ def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> No
     from podsearch.transcripts.formats import write_transcript
     from podsearch.transcripts.store import load_transcript
 
-    _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output)
+    _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output,
+          is_json=fmt.endswith("json"))
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
     if output:
         from podsearch.transcripts.store import atomic_write
 
         atomic_write(Path(output), text.encode("utf-8"))
+    elif is_json:
+        click.echo(clean_json(text), nl=not text.endswith("\n"))
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        _echo(text, nl=not text.endswith("\n"))
 
 
 # -- serving a team -------------------------------------------------------------------
@@ -522,7 +541,7 @@ def _run_app(settings: Settings, port: int | None) -> None:
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if port:
         cmd += ["--server.port", str(port)]
-    click.echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
+    _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
     try:
         subprocess.run(cmd, env=env, check=False)
     except KeyboardInterrupt:
@@ -549,14 +568,14 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
 
     settings = _settings(ctx)
     show, count = add_feed(settings, str(DEMO_FEED))
-    click.echo(f"{show.title}: {count} episodes")
+    _echo(f"{show.title}: {count} episodes")
     # The demo's drug names are rare words; the vocabulary helps tiny.en hear them.
     terms = tuple(t.strip() for t in DEMO_VOCABULARY.read_text(encoding="utf-8").splitlines() if t.strip())
     with _TqdmProgress() as progress:
         report = run_ingest(settings, progress=progress, vocabulary=terms)
     for _, message in report.feed_errors + report.episode_errors:
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
+        _echo(f"error: {message}", err=True)
+    _echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
     if not no_app:

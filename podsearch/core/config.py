@@ -50,6 +50,12 @@ class Settings:
     max_feed_moves: int = 5
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # Whole-transfer deadlines (headers and body, every redirect hop): a server that drips a
+    # byte every few seconds never trips read_timeout. Feeds, transcripts and chapters get
+    # transfer_deadline; enclosures get it plus 1 s per min_download_rate bytes received.
+    transfer_deadline: float = 60.0
+    min_download_rate: int = 32 << 10  # bytes/s: a 100 MB episode may take up to ~52 min
+    feed_workers: int = 4  # feeds refreshed at once, so one slow feed does not hold up the rest
     max_redirects: int = 8
     user_agent: str = USER_AGENT
     download_workers: int = 2
@@ -85,6 +91,9 @@ class Settings:
         if self.index_kind not in INDEX_KINDS:
             raise ConfigError(f"unknown index kind {self.index_kind!r} (PODSEARCH_INDEX_KIND); "
                               f"choose one of: {', '.join(INDEX_KINDS)}")
+        if self.transfer_deadline <= 0 or self.min_download_rate <= 0 or self.feed_workers < 1:
+            raise ConfigError("transfer_deadline, min_download_rate (PODSEARCH_TRANSFER_DEADLINE, "
+                              "PODSEARCH_MIN_DOWNLOAD_RATE) and feed_workers must be positive")
         if self.max_feed_pages < 1:
             raise ConfigError(f"max_feed_pages (PODSEARCH_MAX_FEED_PAGES) must be 1 or more, got {self.max_feed_pages}")
         if self.serve_readers < 1:
@@ -153,6 +162,11 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["keep_freed_memory"] = _env_bool("PODSEARCH_KEEP_FREED_MEMORY")
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):
         env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
+    if os.environ.get("PODSEARCH_TRANSFER_DEADLINE"):
+        env["transfer_deadline"] = float(_env_int("PODSEARCH_TRANSFER_DEADLINE"))
+    for key in ("min_download_rate", "feed_workers"):
+        if os.environ.get(f"PODSEARCH_{key.upper()}"):
+            env[key] = _env_int(f"PODSEARCH_{key.upper()}")
     if os.environ.get("PODSEARCH_MAX_FEED_PAGES"):
         env["max_feed_pages"] = _env_int("PODSEARCH_MAX_FEED_PAGES")
     if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):

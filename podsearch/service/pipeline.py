@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -30,7 +30,7 @@ TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "app
 class Progress:
     """One progress report: `done` of `total` units of the current step."""
 
-    stage: str  # "feed", "download", "transcribe", "speakers", "index", "episode-done", "episode-failed"
+    stage: str  # "feed", "download", "transcribe", "speakers", "index", "embed", "episode-done", "episode-failed"
     title: str
     done: float = 0.0
     total: float | None = None
@@ -98,14 +98,16 @@ def select_episodes(episodes: list[Episode], since: str | None, max_episodes: in
     return chosen[:max_episodes] if max_episodes else chosen
 
 
-def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[Show | None, list[Episode]]:
-    """Fetch and parse one feed completely (moves, pages, archives), store new/changed episodes; (show, changed)."""
+def refresh_feed(settings: Settings, library: Library, feed: FeedRow,
+                 fetched: Future | None = None) -> tuple[Show | None, list[Episode]]:
+    """Fetch (or take the `fetched` future of `_fetch_feed`) and parse one feed completely (moves, pages,
+    archives), store new/changed episodes; (show, changed)."""
     from podsearch.ingest.feeds import parse_feed_page
     from podsearch.service.archives import page_fetcher, read_archives
     from podsearch.service.moves import follow_moves, same_url
 
     try:
-        data, result = _fetch_feed(settings, feed)
+        data, result = fetched.result() if fetched is not None else _fetch_feed(settings, feed)
         if data is None:
             library.record_not_modified(feed.id)
             return feed.show, []
@@ -181,16 +183,22 @@ def _pick_transcript(episode: Episode):  # noqa: ANN202 - TranscriptLink | None
 
 
 def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Segment, ...] | None:
-    """The publisher's own transcript of the episode, or None if it has none we can read."""
+    """The publisher's own transcript of the episode, or None if it has none we can read.
+
+    Raises TranscriptError when it is denser than speech for the episode's length.
+    """
     from podsearch.ingest.download import download
     from podsearch.transcripts.formats import parse_transcript
+    from podsearch.transcripts.limits import check_plausible, merge_tiny
 
     link = _pick_transcript(episode)
     if link is None:
         return None
     path = download(link.url, settings.audio_dir, settings=settings, expected_type="transcript", local_ok=local_ok)
     segments = parse_transcript(path.read_bytes(), link.type)
-    return segments or None
+    # Refuse a transcript denser than speech before any of it is embedded; join tiny cues.
+    check_plausible(segments, episode.duration, episode.title)
+    return merge_tiny(segments, max_words=settings.max_passage_words) or None
 
 
 def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
@@ -286,11 +294,13 @@ class Transcriber:
                 self._diarizer = Diarizer()
         return self._diarizer
 
-    def speakers(self, samples, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:  # noqa: ANN001 - np.ndarray
-        """`segments` labelled by who speaks them (diarization of the decoded samples)."""
+    def speakers(self, audio: Path, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
+        """`segments` labelled by who speaks them: `audio` decoded again a block at a time (memory stays
+        bounded) for the speaker encoder, which needs only a small spectrogram of it."""
+        from podsearch.ingest.audio import stream_audio
         from podsearch.transcripts.speakers import label_segments
 
-        turns = self.diarizer.diarize(samples, [(s.start, s.end) for s in segments if s.text.strip()])
+        turns = self.diarizer.diarize_stream(stream_audio(audio), [(s.start, s.end) for s in segments if s.text.strip()])
         return label_segments(segments, turns)
 
     def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
@@ -318,31 +328,34 @@ class Transcriber:
             self.progress(Progress("warning", ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
         if segments is None:
-            from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
+            from podsearch.ingest.audio import audio_seconds, stream_audio
+            from podsearch.ingest.transcribe import transcribe_stream
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
+            # The headers' length for the bar; the decoded length replaces it when done.
+            expected = audio_seconds(path) or ep.duration
+            self.progress(Progress("transcribe", ep.title, 0.0, expected))
+            def on_progress(done: float) -> None:
+                if self.cancel.is_set():
+                    raise Cancelled(ep.title)
+                self.progress(Progress("transcribe", ep.title, done, max(expected or 0.0, done) or None))
+
+            # Decoded and transcribed a chunk at a time: memory does not grow with the episode.
             try:
-                samples = decode_audio(path)
+                result = transcribe_stream(self.engine, stream_audio(path), self.options(), progress=on_progress)
             except AudioError:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
                 raise
-            duration = len(samples) / SAMPLE_RATE
-            self.progress(Progress("transcribe", ep.title, 0.0, duration))
-            def on_progress(done: float) -> None:
-                if self.cancel.is_set():
-                    raise Cancelled(ep.title)
-                self.progress(Progress("transcribe", ep.title, done, duration))
-
-            result = self.engine.transcribe(samples, self.options(), progress=on_progress)
+            duration = result.duration
             for warning in result.warnings:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
             engine_name, model_name, language = result.engine, result.model, result.language
             if self.settings.speakers and segments:
                 self.progress(Progress("speakers", ep.title))
-                segments = self.speakers(samples, tuple(segments))
+                segments = self.speakers(path, tuple(segments))
         from podsearch.transcripts.kinds import mark_kinds
         from podsearch.transcripts.speakers import name_speakers
 
@@ -521,6 +534,7 @@ class Ingester:
                 self.index.add_transcript(
                     transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
                     max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
+                    progress=lambda done, total, title=ep.title: self.progress(Progress("embed", title, done, total)),
                 )
                 self.library.set_status(row.id, INDEXED, source=transcript.source)
                 report.indexed.append(ep.title)
@@ -663,6 +677,34 @@ def pending_episodes(library: Library, limit: int | None = None) -> list[Episode
     return rows[:limit] if limit else rows
 
 
+def refresh_feeds(settings: Settings, library: Library, feeds: list[FeedRow], report: IngestReport,
+                  emit: ProgressFn) -> None:
+    """Refresh `feeds`, fetching settings.feed_workers at once so one slow feed holds up no other.
+
+    Only the fetches run in threads; the catalog is written here, one feed at a time.
+    """
+    if not feeds:
+        return
+    with ThreadPoolExecutor(max_workers=min(settings.feed_workers, len(feeds)),
+                            thread_name_prefix="podsearch-feed") as pool:
+        futures: dict[Future, FeedRow] = {}
+        for feed in feeds:
+            emit(Progress("feed", feed.title or feed.url))
+            futures[pool.submit(_fetch_feed, settings, feed)] = feed
+        for fetched in as_completed(futures):
+            feed = futures[fetched]
+            try:
+                refresh_feed(settings, library, feed, fetched)
+                report.feeds_refreshed += 1
+            except Exception as exc:  # noqa: BLE001 - one bad feed never stops the others
+                message = str(exc) if isinstance(exc, PodsearchError) else \
+                    f"feed {feed.url} could not be refreshed ({type(exc).__name__}: {exc}); the other feeds went on"
+                if not isinstance(exc, PodsearchError):
+                    library.record_feed_error(feed.id, message)
+                report.feed_errors.append((feed.url, message))
+                emit(Progress("feed-failed", feed.title or feed.url, message=message))
+
+
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
            vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None, wait: bool = True,
            redownload: tuple[str, ...] = ()) -> IngestReport:
@@ -690,18 +732,7 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
     try:
         feeds = library.feeds()
         if refresh:
-            for feed in feeds:
-                emit(Progress("feed", feed.title or feed.url))
-                try:
-                    refresh_feed(settings, library, feed)
-                    report.feeds_refreshed += 1
-                except Exception as exc:  # noqa: BLE001 - one bad feed never stops the others
-                    message = str(exc) if isinstance(exc, PodsearchError) else \
-                        f"feed {feed.url} could not be refreshed ({type(exc).__name__}: {exc}); the other feeds went on"
-                    if not isinstance(exc, PodsearchError):
-                        library.record_feed_error(feed.id, message)
-                    report.feed_errors.append((feed.url, message))
-                    emit(Progress("feed-failed", feed.title or feed.url, message=message))
+            refresh_feeds(settings, library, feeds, report, emit)
         index = open_index(settings)
         try:
             reconcile(settings, library, index)

@@ -65,7 +65,6 @@ def rename_speaker(settings: Settings, guid: str, shown: str, name: str) -> int:
 def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressFn | None = None) -> list[str]:
     """Label who speaks in already-ingested Whisper episodes (all, or those of `guids`) from their
     audio (the cache, or downloaded again), without transcribing again; returns the titles done."""
-    from podsearch.ingest.audio import decode_audio
     from podsearch.transcripts.kinds import mark_kinds
     from podsearch.transcripts.speakers import name_speakers
     from podsearch.transcripts.store import load_transcript
@@ -84,9 +83,9 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
                 emit(Progress("warning", row.episode.title, message="publisher transcript: its own speaker labels are kept"))
                 continue
             emit(Progress("speakers", row.episode.title))
-            samples = decode_audio(transcriber.download_audio(row, local_ok=row.feed_id in local_feeds))
+            audio = transcriber.download_audio(row, local_ok=row.feed_id in local_feeds)
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
-            segments = name_speakers(transcriber.speakers(samples, unlabelled), row.episode.persons,
+            segments = name_speakers(transcriber.speakers(audio, unlabelled), row.episode.persons,
                                      renames=library.speaker_names(row.id))
             _store(settings, library, row, replace(transcript, segments=mark_kinds(segments)))
             emit(Progress("episode-done", row.episode.title))
