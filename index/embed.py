@@ -34,19 +34,18 @@ class Embedder:
         self.name = name
         path = resolve_embed_model(name)
         is_local = Path(path).expanduser().exists()
-        if is_local:
-            # A local folder must never trigger a hub request (offline machines).
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        # Model loading bars and hub chatter are noise on a CLI's stderr.
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
+        # Model loading bars and hub chatter are noise on a CLI's stderr (the libraries' own switches,
+        # not environment variables written behind the user's back).
         hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
 
         try:
-            self._model = SentenceTransformer(str(Path(path).expanduser()) if is_local else path, device="cpu")
+            # A local folder must never trigger a hub request (offline machines).
+            self._model = SentenceTransformer(str(Path(path).expanduser()) if is_local else path, device="cpu",
+                                              local_files_only=is_local)
         except Exception as exc:
             raise ModelError(
                 f"sentence model '{name}' could not be loaded ({type(exc).__name__}); "

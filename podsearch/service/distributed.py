@@ -33,7 +33,6 @@ from podsearch.service.pipeline import Produced, Progress, ProgressFn, resumable
 INSTALL_HINT = "pip install 'podsearch[ray]'"
 # Test hook: the first worker to start transcribing creates this file and dies
 # on the spot (os._exit), so tests can watch a worker die mid-episode.
-CRASH_ENV = "PODSEARCH_RAY_CRASH_ONCE"
 CONNECT_TIMEOUT = 5.0
 READY_TIMEOUT = 300.0  # a new worker imports torch and friends; slow nodes take a while
 POLL_SECONDS = 0.5
@@ -70,15 +69,13 @@ class TranscribeWorker:
     while `transcribe` runs.
     """
 
-    def __init__(self, settings: Settings, vocabulary: tuple[str, ...], driver_machine: str,
-                 crash_marker: str | None = None) -> None:
+    def __init__(self, settings: Settings, vocabulary: tuple[str, ...], driver_machine: str) -> None:
         from podsearch.service.pipeline import Transcriber
 
         self.same_machine = machine_id() == driver_machine
         if not self.same_machine:
             # The driver's home is not on this machine: download into a cache of our own.
             settings = settings.with_(home=worker_home())
-        self.crash_marker = crash_marker
         self._events: list[Progress] = []
         self._lock = threading.Lock()
         # Whisper uses the cores Ray gave this actor, so actors sharing a node do not fight over them.
@@ -122,18 +119,8 @@ class TranscribeWorker:
         return events
 
     def _record(self, p: Progress) -> None:
-        if self.crash_marker and p.stage == "transcribe" and _claim(self.crash_marker):
-            os._exit(1)  # a hard death, as the OOM killer or a lost node would cause
         with self._lock:
             self._events.append(p)
-
-
-def _claim(path: str) -> bool:
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        return True
-    except FileExistsError:
-        return False
 
 
 @dataclass
@@ -298,8 +285,7 @@ class RaySource:
     def _spawn(self, count: int) -> list[_Worker]:
         ray = self._ray
         actor_class = ray.remote(TranscribeWorker)
-        crash = os.environ.get(CRASH_ENV) or None
-        actors = [actor_class.options(**self._actor_options).remote(self.settings, self.vocabulary, machine_id(), crash)
+        actors = [actor_class.options(**self._actor_options).remote(self.settings, self.vocabulary, machine_id())
                   for _ in range(count)]
         refs = [a.info.remote() for a in actors]
         ready, pending = ray.wait(refs, num_returns=len(refs), timeout=READY_TIMEOUT)
