@@ -79,6 +79,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+# Shared with the demo podcast's generator (same folder): MP3 probing and feed dates.
+from make_demo import _hms, _rfc2822, probe_duration
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "conversations"
 SAMPLE_RATE = 22050
@@ -1072,26 +1075,9 @@ def encode_mp3(audio, mp3: Path, ep: Episode, tmp: Path, np) -> None:
     )
 
 
-def probe_duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
-    return float(out)
-
-
 # ---------------------------------------------------------------------------
 # Feeds
 # ---------------------------------------------------------------------------
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _rfc2822(when: dt.datetime) -> str:
-    return when.strftime("%a, %d %b %Y %H:%M:%S +0000")
-
-
 def write_feed(path: Path, title: str, description: str, link: str, author: str,
                episodes: list[Episode], items: dict[str, dict], host_persons: list[str]) -> None:
     feed_url = f"{link}/feed.xml"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import av
 import pytest
+from appserver import wait_healthy
 
 from podsearch.core.config import load_settings
 from podsearch.service.pipeline import add_feed, ingest
@@ -83,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[tuple[
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, proc, log_path)
+        wait_healthy(base, proc, log_path)
         # A first visit makes the server load its sentence model while this process ingests.
         warm = browser.new_page()
         warm.goto(base, wait_until="domcontentloaded")
@@ -98,22 +99,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[tuple[
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
-    """Until /_stcore/health answers ok; fails with the server's output if it never does."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"streamlit never became healthy:\n{log.read_text(errors='replace')}")
 
 
 def shot(page: Page, name: str) -> Path:

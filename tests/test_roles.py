@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from appserver import wait_healthy
 from apiserver import free_port, make_home
 from streamlit.testing.v1 import AppTest
 
@@ -108,21 +109,6 @@ def test_read_only_hides_every_admin_action_and_still_searches(home: Path, monke
 
 
 # -- OIDC in a real browser -------------------------------------------------------------
-def _wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"the app never became healthy:\n{log.read_text(errors='replace')}")
-
-
 def _app(home: Path, cwd: Path, port: int, *flags: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     log = cwd / f"app-{port}.log"
     with log.open("wb") as out:
@@ -130,7 +116,7 @@ def _app(home: Path, cwd: Path, port: int, *flags: str, env: dict[str, str]) -> 
                                  *flags], cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group: `podsearch app` runs streamlit as a child
     base = f"http://127.0.0.1:{port}"
-    _wait_healthy(base, proc, log)
+    wait_healthy(base, proc, log)
     return proc, base
 
 
