@@ -107,6 +107,29 @@ def speakers_report(home: Path) -> tuple[float, list[tuple[str, str, bool]]]:
     return overall, guests
 
 
+def kinds_report(home: Path) -> None:
+    """Per true region kind (speech, intro, sponsor, outro): the share of its sentence time whose
+    transcript segment carries that kind (what ranking relies on to leave reads out and weigh intros down)."""
+    settings = load_settings(home)
+    time_by: dict[str, dict[str, float]] = {}
+    for item in timings():
+        segments = load_transcript(find_transcript(settings.transcripts_dir, item["guid"])).segments
+        for sent in item["sentences"]:
+            row = time_by.setdefault(sent["kind"], {})
+            covered = 0.0
+            for seg in segments:
+                both = min(seg.end, sent["end"]) - max(seg.start, sent["start"])
+                if both > 0:
+                    row[seg.kind] = row.get(seg.kind, 0.0) + both
+                    covered += both
+            row["(no segment)"] = row.get("(no segment)", 0.0) + max(0.0, sent["end"] - sent["start"] - covered)
+    print("\nsegment kinds against the true regions (share of each true kind's sentence time marked as ...)")
+    for kind, row in sorted(time_by.items()):
+        total = sum(row.values())
+        print(f"  true {kind:<8} {total:6.0f} s: " + ", ".join(f"{k} {v / total:.0%}" for k, v in
+                                                             sorted(row.items(), key=lambda kv: -kv[1])))
+
+
 def read_rttm(path: Path):  # noqa: ANN201 - pyannote.core.Annotation
     """The reference of one RTTM file as a pyannote Annotation."""
     from pyannote.core import Annotation, Segment
@@ -245,6 +268,7 @@ def main() -> None:
         if spent:
             print(f"ingested the dev set in {spent:.0f} s")
         search_report(home)
+        kinds_report(home)
         speakers_report(home)
         if not args.no_der:
             der_report()
