@@ -132,11 +132,14 @@ def speakers_cost(engine: str, repeats: int) -> None:
             for r in runs[on]:
                 print(f"{label:<20}{r['episodes']:>9}{r['audio_s']:>9.1f}{r['wall_s']:>9.1f}{r['x_realtime']:>13.1f}"
                       f"{r['user_s']:>12.1f}")
-        off = min(r["wall_s"] for r in runs[False])
-        on = min(r["wall_s"] for r in runs[True])
-        cpu = min(r["user_s"] for r in runs[True]) / min(r["user_s"] for r in runs[False])
-        print(f"speakers cost: {on / off:.2f}x the ingest wall time (best of {repeats}; target <= 1.20), "
-              f"{cpu:.2f}x the CPU user time ({engine})")
+        from statistics import median
+
+        def ratio(key: str, pick) -> float:  # noqa: ANN001 - min or median
+            return pick([r[key] for r in runs[True]]) / pick([r[key] for r in runs[False]])
+
+        print(f"speakers cost ({engine}, {repeats} run(s) each; target <= 1.20): {ratio('wall_s', min):.2f}x the "
+              f"ingest wall time best against best, {ratio('wall_s', median):.2f}x median against median; CPU user "
+              f"time {ratio('user_s', min):.2f}x best, {ratio('user_s', median):.2f}x median")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
