@@ -11,7 +11,13 @@ The first engine is also run in a child process with glibc's default malloc
 behaviour (PODSEARCH_KEEP_FREED_MEMORY=0), and the ratio printed; and on one
 new episode alone, with every core against one core of the usual split.
 
+With --speakers it instead measures what telling speakers apart costs: the conversations dev set
+(tests/data/conversations) is concatenated with PyAV into a ~10 and a ~20 minute episode (a feed of
+two, in a temporary folder), ingested with speakers off and on in the same run (alternating, --repeats
+times each), and the wall time, x real time and the on/off ratio printed (target: <= 1.20).
+
     .venv/bin/python bench/bench_ingest.py [--feed demo/feed.xml] [--engines faster-whisper openai-whisper]
+    .venv/bin/python bench/bench_ingest.py --speakers [--repeats 1]
 """
 
 from __future__ import annotations
@@ -42,14 +48,20 @@ def audio_seconds(home: Path) -> float:
     return sum(load_transcript(p).duration or 0.0 for p in iter_transcript_files(home / "transcripts"))
 
 
-def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None) -> dict[str, float]:
+def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None,
+        speakers: bool | None = None) -> dict[str, float]:
     """Ingest `feed` (its newest `limit` episodes) into a fresh home with `engine`; returns the figures."""
     from podsearch.index.embed import get_embedder
     from podsearch.ingest.transcribe import TranscribeOptions, load_engine
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
-        settings = load_settings(home, engine=engine, transcribe_workers=workers)
+        settings = load_settings(home, engine=engine, transcribe_workers=workers,
+                                 **({} if speakers is None else {"speakers": speakers}))
+        if settings.speakers:  # the speaker encoder's load is not timed either (the process keeps it)
+            from podsearch.ingest.diarize import default_encoder
+
+            default_encoder()
         _, episodes = add_feed(settings, str(feed))
         t0 = time.perf_counter()
         # The same engine the ingest will use (same workers), so its load is not timed.
@@ -83,6 +95,56 @@ def default_malloc(engine: str, feed: Path) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])[engine]
 
 
+def long_episodes_feed(folder: Path) -> Path:
+    """A feed of two long episodes made by concatenating the conversations dev set (~10 and ~20 min)."""
+    from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from audiofiles import write_flac  # the tests' PyAV FLAC writer
+
+    parts = [decode_audio(p) for p in sorted((ROOT / "tests" / "data" / "conversations" / "episodes").glob("*.mp3"))]
+    items = []
+    for n, name in ((4, "ten"), (8, "twenty")):
+        path = write_flac(folder / f"{name}.flac", np.concatenate(parts[:n]))
+        seconds = sum(len(p) for p in parts[:n]) / SAMPLE_RATE
+        items.append(f"<item><title>{name} minutes ({seconds:.0f} s)</title><guid>long-{name}</guid>"
+                     f"<pubDate>Mon, 0{n // 4} Jun 2026 06:00:00 +0000</pubDate>"
+                     f'<enclosure url="{path.name}" length="{path.stat().st_size}" type="audio/flac"/></item>')
+    feed = folder / "feed.xml"
+    feed.write_text('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Long conversations'
+                    f"</title><link>https://example.org/long</link><description>bench</description>{''.join(items)}"
+                    "</channel></rss>", encoding="utf-8")
+    return feed
+
+
+def speakers_cost(engine: str, repeats: int) -> None:
+    """Ingest the same two long episodes with speakers off and on, alternating; print the cost of speakers."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-speakers-"))
+    try:
+        feed = long_episodes_feed(folder)
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        for _ in range(repeats):
+            for on in (False, True):
+                runs[on].append(run(engine, feed, speakers=on))
+        print(f"{'run':<20}{'episodes':>9}{'audio s':>9}{'wall s':>9}{'x real time':>13}{'CPU user s':>12}")
+        for on, label in ((False, "speakers off"), (True, "speakers on")):
+            for r in runs[on]:
+                print(f"{label:<20}{r['episodes']:>9}{r['audio_s']:>9.1f}{r['wall_s']:>9.1f}{r['x_realtime']:>13.1f}"
+                      f"{r['user_s']:>12.1f}")
+        from statistics import median
+
+        def ratio(key: str, pick) -> float:  # noqa: ANN001 - min or median
+            return pick([r[key] for r in runs[True]]) / pick([r[key] for r in runs[False]])
+
+        print(f"speakers cost ({engine}, {repeats} run(s) each; target <= 1.20): {ratio('wall_s', min):.2f}x the "
+              f"ingest wall time best against best, {ratio('wall_s', median):.2f}x median against median; CPU user "
+              f"time {ratio('user_s', min):.2f}x best, {ratio('user_s', median):.2f}x median")
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feed", type=Path, default=ROOT / "demo" / "feed.xml")
@@ -90,7 +152,13 @@ def main() -> None:
     parser.add_argument("--no-malloc-baseline", action="store_true", help="skip the default-malloc child run")
     parser.add_argument("--no-single", action="store_true", help="skip the one-new-episode comparison")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # the child run's output
+    parser.add_argument("--speakers", action="store_true",
+                        help="only the speakers on/off comparison on ~10 and ~20 minute episodes")
+    parser.add_argument("--repeats", type=int, default=1, help="with --speakers: runs of each, alternating")
     args = parser.parse_args()
+    if args.speakers:
+        speakers_cost(args.engines[0], args.repeats)
+        return
     results = {engine: run(engine, args.feed) for engine in args.engines}
     if args.json:
         print(json.dumps(results))

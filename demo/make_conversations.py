@@ -60,7 +60,8 @@ the same tool versions.
 Outputs: ``episodes/<stem>.mp3`` (mono, 22,050 Hz, 32 kbit/s), ``scripts/<stem>.txt``
 (exact words, one paragraph per line), ``scripts/<stem>.timings.json``,
 ``feed.xml`` (all eight episodes), one feed per show (``<show>.xml``),
-``queries.json`` (paraphrased queries; start/end span the answering paragraph)
+``queries.json`` (paraphrased queries; start/end span the answering paragraph, question_start is
+where the host's question before it starts)
 and ``offtopic.json`` (queries with no answer in the set).
 """
 
@@ -1181,12 +1182,7 @@ def make() -> None:
     for key, show in SHOWS.items():
         write_feed(OUT / f"{key}.xml", show.title, show.description, f"https://example.org/{key}",
                    SPEAKERS[show.host].name, [e for e in EPISODES if e.show == key], items, [show.host])
-    queries = []
-    for query, guid, label in QUERIES:
-        (para,) = [p for p in items[guid]["paragraphs"] if p.get("label") == label]
-        queries.append({"query": query, "guid": guid, "start": para["start"], "end": para["end"],
-                        "kind": "paraphrase", "answer": para["text"]})
-    (OUT / "queries.json").write_text(json.dumps(queries, indent=1) + "\n", encoding="utf-8")
+    write_queries(items)
     (OUT / "offtopic.json").write_text(json.dumps(OFF_TOPIC, indent=1) + "\n", encoding="utf-8")
     total = sum(i["duration"] for i in items.values())
     size = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
@@ -1284,12 +1280,37 @@ def check(stems: list[str] | None = None) -> None:
         print(f"  {spk:7s} {e / n:6.1%} of {n:4d} words  {SPEAKERS[spk].describe()}")
 
 
+def write_queries(items: dict) -> None:
+    """queries.json from the episodes' paragraphs (guid -> timings item).
+
+    ``question_start`` is the start of the host's turn just before the answer (the question
+    it answers): a clip that starts there is a right clip under ``podsearch eval --strict``.
+    """
+    queries = []
+    for query, guid, label in QUERIES:
+        paragraphs = items[guid]["paragraphs"]
+        (para,) = [p for p in paragraphs if p.get("label") == label]
+        entry = {"query": query, "guid": guid, "start": para["start"], "end": para["end"],
+                 "kind": "paraphrase", "answer": para["text"]}
+        before = paragraphs[para["index"] - 1] if para["index"] > 0 else None
+        if before is not None and before["role"] == "host" and before["speaker"] != para["speaker"]:
+            entry["question_start"] = before["start"]
+        queries.append(entry)
+    (OUT / "queries.json").write_text(json.dumps(queries, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="afterwards transcribe with Whisper tiny.en")
     parser.add_argument("--check-only", action="store_true", help="only the Whisper check (podsearch venv)")
     parser.add_argument("--episodes", nargs="*", help="stems to check (default all)")
+    parser.add_argument("--queries-only", action="store_true",
+                        help="only rewrite queries.json from the committed timings files")
     args = parser.parse_args(argv)
+    if args.queries_only:
+        timings = [json.loads(f.read_text(encoding="utf-8")) for f in sorted((OUT / "scripts").glob("*.timings.json"))]
+        write_queries({t["guid"]: t for t in timings})
+        return
     if not args.check_only:
         for tool in ("espeak-ng", "sox", "ffmpeg", "ffprobe"):
             if shutil.which(tool) is None:

@@ -1,9 +1,18 @@
 """Retrieval quality on a labelled query set: Recall@k, MRR and nDCG per search mode.
 
-A query file is a JSON list of {"query", "guid", "start", "end", "kind"}: one
-known answer per query (the moment of one episode that answers it). A hit is
-relevant when it comes from that episode and its clip overlaps the answer,
-give or take a few seconds (clips are trimmed, so exact edges never match).
+A query file is a JSON list of {"query", "guid", "start", "end", "kind"} (and
+optionally "question_start"): one known answer per query (the moment of one
+episode that answers it). Two judges:
+
+- lenient (`is_relevant`): the hit comes from that episode and its clip overlaps
+  the answer, give or take a few seconds (clips are trimmed, so exact edges never match);
+- strict (`is_strictly_right`): right episode, the clip and the answer overlap by more
+  than half of the shorter of the two, and the clip starts no more than 5 s before
+  the answer or at the question it answers (a clip of three minutes around a
+  twenty-second answer, or one starting in the previous answer, is wrong).
+
+`strict_report` adds what a listener would notice: a top clip inside a sponsor read,
+and clips shown for off-topic queries (which should get none).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from podsearch.index.search import Mode, SearchOptions, search
 from podsearch.index.store import SearchIndex
@@ -21,6 +31,10 @@ from podsearch.core.records import Hit
 
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 TOLERANCE = 5.0  # seconds either side of the labelled answer
+# Strict judge: a clip may start this much before its answer (a lead-in breath, the end of the question)...
+STRICT_LEAD = 5.0
+# ...or at the question it answers, give or take this much (Whisper segment edges sit in the pauses).
+QUESTION_SLACK = 2.0
 # Ranking quality, not the relevance gate: the floor and coverage minimum
 # exist to answer "nothing relevant", and would otherwise hide a low-scoring
 # but correct hit and count it as a ranking miss.
@@ -37,6 +51,7 @@ class EvalQuery:
     start: float
     end: float
     kind: str = ""
+    question_start: float | None = None  # where the question this answer answers starts, if labelled
 
 
 # -- loading ------------------------------------------------------------------
@@ -63,7 +78,14 @@ def _parse_query(item: object, where: str) -> EvalQuery:
         kind = ""
     if not isinstance(kind, str):
         raise PodsearchError(f"{where} has a 'kind' that is not a string")
-    return EvalQuery(query=item["query"].strip(), guid=item["guid"], start=start, end=end, kind=kind)
+    question_start = None
+    if item.get("question_start") is not None:
+        question_start = _number(item["question_start"])
+        if question_start is None or not 0 <= question_start <= start:
+            raise PodsearchError(f"{where} has a 'question_start' that is not a number of seconds between 0 and "
+                                 f"its 'start' ({start})")
+    return EvalQuery(query=item["query"].strip(), guid=item["guid"], start=start, end=end, kind=kind,
+                     question_start=question_start)
 
 
 def load_queries(path: Path) -> list[EvalQuery]:
@@ -94,6 +116,32 @@ def load_queries(path: Path) -> list[EvalQuery]:
 def is_relevant(hit: Hit, q: EvalQuery, tolerance: float = TOLERANCE) -> bool:
     """True when `hit` is from q's episode and overlaps [start - tolerance, end + tolerance]."""
     return q.guid in (hit.guid, hit.key) and hit.start <= q.end + tolerance and hit.end >= q.start - tolerance
+
+
+def is_strictly_right(hit: Hit, q: EvalQuery, lead: float = STRICT_LEAD,
+                      question_slack: float = QUESTION_SLACK) -> bool:
+    """True when `hit` is q's episode, overlaps the answer by more than half of the shorter of the two,
+    and starts at most `lead` s before the answer or (within `question_slack` s) at or after its question."""
+    if hit.guid != q.guid:
+        return False
+    overlap = min(hit.end, q.end) - max(hit.start, q.start)
+    shorter = min(hit.end - hit.start, q.end - q.start)
+    if overlap <= 0 or overlap <= 0.5 * shorter:
+        return False
+    earliest = q.start - lead
+    if q.question_start is not None:
+        earliest = min(earliest, q.question_start - question_slack)
+    return hit.start >= earliest
+
+
+def inside_sponsor(hit: Hit, sponsors: dict[str, Sequence[tuple[float, float]]] | None = None) -> bool:
+    """True when `hit` is marked a sponsor read, or more than half of it lies in a known sponsor read
+    (`sponsors`: guid -> [(start, end)], the truth, so a read the index failed to mark still counts)."""
+    if hit.kind == "sponsor":
+        return True
+    length = max(hit.end - hit.start, 1e-9)
+    inside = sum(max(0.0, min(hit.end, e) - max(hit.start, s)) for s, e in (sponsors or {}).get(hit.guid, ()))
+    return inside > 0.5 * length
 
 
 def recall_at(rel: Sequence[bool], k: int) -> float:
@@ -143,6 +191,29 @@ def summarize(rels: Sequence[Sequence[bool]], k: int = 10) -> dict[str, float]:
 
 
 # -- running ----------------------------------------------------------------------
+def run_searches(
+    index: SearchIndex,
+    queries: Sequence[str],
+    modes: Iterable[Mode] = MODES,
+    k: int = 10,
+    floor: float = RANKING_FLOOR,
+    min_coverage: float = RANKING_MIN_COVERAGE,
+) -> dict[str, list[list[Hit]]]:
+    """mode -> the hits of each query (best first), from real searches of `index`."""
+    out: dict[str, list[list[Hit]]] = {}
+    for mode in modes:
+        options = SearchOptions(k=k, mode=mode, floor=floor, min_coverage=min_coverage)
+        out[mode] = [search(index, query, options) for query in queries]
+    return out
+
+
+def judge_hits(
+    hits: dict[str, list[list[Hit]]], queries: Sequence[EvalQuery], judge: Callable[[Hit, EvalQuery], bool]
+) -> dict[str, list[list[bool]]]:
+    """mode -> one best-first relevance list per query, `judge` deciding each hit."""
+    return {mode: [[judge(h, q) for h in found] for q, found in zip(queries, lists)] for mode, lists in hits.items()}
+
+
 def relevance_lists(
     index: SearchIndex,
     queries: Sequence[EvalQuery],
@@ -153,11 +224,101 @@ def relevance_lists(
     tolerance: float = TOLERANCE,
 ) -> dict[str, list[list[bool]]]:
     """mode -> one best-first relevance list per query, from real searches of `index`."""
-    out: dict[str, list[list[bool]]] = {}
-    for mode in modes:
-        options = SearchOptions(k=k, mode=mode, floor=floor, min_coverage=min_coverage)
-        out[mode] = [[is_relevant(h, q, tolerance) for h in search(index, q.query, options)] for q in queries]
+    hits = run_searches(index, [q.query for q in queries], modes, k, floor, min_coverage)
+    return judge_hits(hits, queries, lambda h, q: is_relevant(h, q, tolerance))
+
+
+@dataclass(frozen=True)
+class StrictReport:
+    """Strict figures per mode, and what a listener would notice besides ranking."""
+
+    strict: dict[str, dict[str, float]]  # mode -> R@1, R@5, MRR (strict judge)
+    lenient: dict[str, dict[str, float]]  # mode -> the same metrics, lenient judge
+    sponsor_top: dict[str, list[str]]  # mode -> queries whose top clip is inside a sponsor read
+    offtopic: dict[str, dict[str, int]]  # mode -> off-topic query -> clips shown (should be 0)
+    misses: dict[str, list[tuple[EvalQuery, Hit | None]]]  # mode -> queries not right at rank 1, with their top hit
+    first_right: dict[str, list[int | None]]  # mode -> per query the rank of the first strictly right hit (None: none)
+
+
+def strict_report(
+    index: SearchIndex,
+    queries: Sequence[EvalQuery],
+    offtopic: Sequence[str] = (),
+    sponsors: dict[str, Sequence[tuple[float, float]]] | None = None,
+    modes: Iterable[Mode] = MODES,
+    k: int = 10,
+    floor: float = RANKING_FLOOR,
+    min_coverage: float = RANKING_MIN_COVERAGE,
+) -> StrictReport:
+    """Strict and lenient R@1, R@5, MRR per mode, top clips inside sponsor reads, and clips for off-topic
+    queries. Ranking runs with `floor`/`min_coverage` (ranking alone by default); the off-topic queries
+    always run with the SearchOptions defaults, because "no clip" is what a user is shown."""
+    if not queries:
+        raise PodsearchError("no queries to evaluate")
+    modes = tuple(modes)
+    hits = run_searches(index, [q.query for q in queries], modes, k, floor, min_coverage)
+    wanted = ["R@1", "R@5", "MRR"]
+
+    def table(judge: Callable[[Hit, EvalQuery], bool]) -> dict[str, dict[str, float]]:
+        return {mode: {m: v for m, v in summarize(rels, k).items() if m in wanted}
+                for mode, rels in judge_hits(hits, queries, judge).items()}
+
+    defaults = SearchOptions()
+    shown = run_searches(index, list(offtopic), modes, k, defaults.floor, defaults.min_coverage) if offtopic else {}
+    return StrictReport(
+        strict=table(is_strictly_right),
+        lenient=table(is_relevant),
+        sponsor_top={mode: [q.query for q, found in zip(queries, lists) if found and inside_sponsor(found[0], sponsors)]
+                     for mode, lists in hits.items()},
+        offtopic={mode: {query: len(found) for query, found in zip(offtopic, shown.get(mode, []))} for mode in modes}
+        if offtopic else {},
+        misses={mode: [(q, found[0] if found else None) for q, found in zip(queries, lists)
+                       if not (found and is_strictly_right(found[0], q))] for mode, lists in hits.items()},
+        first_right={mode: [next((i for i, h in enumerate(found, 1) if is_strictly_right(h, q)), None)
+                            for q, found in zip(queries, lists)] for mode, lists in hits.items()},
+    )
+
+
+def load_offtopic(path: Path) -> list[str]:
+    """Off-topic query strings (a JSON list of strings); PodsearchError naming the file and the problem."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PodsearchError(f"off-topic file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PodsearchError(f"off-topic file {path} cannot be read as JSON ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(q, str) and q.strip() for q in data):
+        raise PodsearchError(f"off-topic file {path} must hold a JSON list of non-empty query strings")
+    return [q.strip() for q in data]
+
+
+def load_sponsor_ranges(timings_dir: Path) -> dict[str, list[tuple[float, float]]]:
+    """guid -> [(start, end)] of the sponsor reads in a directory of `*.timings.json` files (the
+    development sets' format: `guid` and `regions` with `kind`, `start`, `end`); PodsearchError if unreadable."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for path in sorted(Path(timings_dir).glob("*.timings.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            out.setdefault(data["guid"], []).extend(
+                (float(r["start"]), float(r["end"])) for r in data.get("regions", ()) if r.get("kind") == "sponsor")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise PodsearchError(f"timings file {path} cannot be read ({exc}); it needs 'guid' and 'regions'") from None
     return out
+
+
+def format_strict(report: StrictReport, n_queries: int) -> str:
+    """The strict table, the lenient one, then sponsor-read and off-topic lines."""
+    lines = [format_table(report.strict, title=f"strict: {n_queries} queries (right episode, > half overlap, "
+                                               f"starts <= {STRICT_LEAD:g} s before the answer or at its question)"),
+             "", format_table(report.lenient, title=f"lenient: overlap within {TOLERANCE:g} s"), ""]
+    for mode, leaked in report.sponsor_top.items():
+        lines.append(f"top clip inside a sponsor read ({mode}): {len(leaked)} of {n_queries}"
+                     + (f": {'; '.join(leaked)}" if leaked else ""))
+    for mode, counts in report.offtopic.items():
+        shown = {q: n for q, n in counts.items() if n}
+        lines.append(f"off-topic queries with no clip ({mode}): {len(counts) - len(shown)} of {len(counts)}"
+                     + (f"; clips for: {'; '.join(f'{q} ({n})' for q, n in shown.items())}" if shown else ""))
+    return "\n".join(lines)
 
 
 def evaluate(

@@ -408,18 +408,44 @@ def _print_hits(query: str, hits: list) -> None:
 @click.argument("queries_file", type=click.Path(dir_okay=False))
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--by-kind", is_flag=True, help="Also break the figures down by query kind.")
+@click.option("--strict", is_flag=True,
+              help="Strict judge (R@1, R@5, MRR): right episode, more than half overlap, the clip starts at most "
+                   "5 s before the answer or at its question; plus sponsor reads on top and off-topic clips.")
+@click.option("--offtopic", "offtopic_file", type=click.Path(dir_okay=False),
+              help="With --strict: JSON list of queries that should get no clip "
+                   "(default: offtopic.json next to QUERIES_FILE, if there).")
+@click.option("--timings", "timings_dir", type=click.Path(file_okay=False),
+              help="With --strict: folder of *.timings.json marking the true sponsor reads "
+                   "(default: scripts/ next to QUERIES_FILE, if there).")
 @click.pass_context
-def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -> None:
-    """Measure search quality: Recall@1/5/10, MRR and nDCG@10 per mode."""
-    from podsearch.index.evaluate import MODES, by_kind as split_by_kind, format_table, load_queries, relevance_lists, summarize
+def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool, strict: bool,
+                 offtopic_file: str | None, timings_dir: str | None) -> None:
+    """Measure search quality: Recall@1/5/10, MRR and nDCG@10 per mode (--strict: the strict judge)."""
+    from podsearch.index.evaluate import (MODES, by_kind as split_by_kind, format_strict, format_table,
+                                          load_offtopic, load_queries, load_sponsor_ranges, relevance_lists,
+                                          strict_report, summarize)
     from podsearch.service.pipeline import open_index
 
     queries = load_queries(Path(queries_file))
+    if strict:
+        beside = Path(queries_file).parent
+        offtopic_path = Path(offtopic_file) if offtopic_file else beside / "offtopic.json"
+        offtopic = load_offtopic(offtopic_path) if offtopic_file or offtopic_path.is_file() else []
+        timings_path = Path(timings_dir) if timings_dir else beside / "scripts"
+        if timings_dir and not timings_path.is_dir():
+            raise PodsearchError(f"--timings {timings_dir} is not a folder; give the folder of *.timings.json files")
+        sponsors = load_sponsor_ranges(timings_path) if timings_path.is_dir() else {}
     index = open_index(_settings(ctx))
     try:
-        lists = relevance_lists(index, queries, MODES, k)
+        if strict:
+            report = strict_report(index, queries, offtopic, sponsors, MODES, k)
+        else:
+            lists = relevance_lists(index, queries, MODES, k)
     finally:
         index.close()
+    if strict:
+        _echo(format_strict(report, len(queries)))
+        return
     _echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
                             title=f"{len(queries)} queries from {queries_file}"))
     if by_kind:

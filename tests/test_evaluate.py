@@ -12,8 +12,12 @@ from podsearch.index.evaluate import (
     by_kind,
     evaluate,
     format_table,
+    inside_sponsor,
     is_relevant,
+    is_strictly_right,
+    load_offtopic,
     load_queries,
+    load_sponsor_ranges,
     metric_names,
     ndcg_at,
     recall_at,
@@ -238,3 +242,107 @@ def test_wrong_label_scores_zero(small_index):
     # The harness must be able to say "miss": same query, answer labelled in another episode.
     wrong = [EvalQuery("Perseid", *_at("kitchen", 3))]
     assert evaluate(small_index, wrong, modes=("keyword",))["keyword"]["R@10"] == 0.0
+
+
+# -- strict judge (pure, on synthetic hits) ------------------------------------------
+ANSWER = EvalQuery(query="q", guid="g", start=100.0, end=120.0, question_start=96.0)
+
+
+def kinded(guid: str, start: float, end: float, kind: str) -> Hit:
+    return Hit(show="s", episode="e", guid=guid, published=None, start=start, end=end, text="t", score=1.0,
+               audio_url=None, source="whisper", kind=kind)
+
+
+@pytest.mark.parametrize("h, expected", [
+    (hit("g", 100, 120), True),  # the answer exactly
+    (hit("g", 96, 118), True),  # starts at its question
+    (hit("g", 94.5, 118), True),  # at the question, within the 2 s slack
+    (hit("g", 95.1, 112), True),  # less than 5 s before the answer
+    (hit("g", 93, 118), False),  # before the question and more than 5 s before the answer
+    (hit("h", 100, 120), False),  # wrong episode
+    (hit("g", 105, 109), True),  # short clip wholly inside the answer
+    (hit("g", 115, 140), False),  # overlap 5 s of the shorter 20 s: not more than half
+    (hit("g", 110, 135), False),  # overlap exactly half of the shorter: not more than half
+    (hit("g", 109, 135), True),  # overlap 11 of 20
+    (hit("g", 60, 180), False),  # three minutes around the answer: starts far too early
+    (hit("g", 121, 130), False),  # just after the answer
+])
+def test_strict_judge_edges(h, expected):
+    assert is_strictly_right(h, ANSWER) is expected
+    # The lenient judge takes every one of these that is the right episode and near the answer.
+    assert is_relevant(h, ANSWER) is (h.guid == "g")
+
+
+def test_strict_judge_without_a_question_allows_only_the_lead():
+    q = EvalQuery(query="q", guid="g", start=100.0, end=120.0)
+    assert is_strictly_right(hit("g", 95.0, 118), q)
+    assert not is_strictly_right(hit("g", 94.0, 118), q)
+
+
+def test_a_top_clip_inside_a_sponsor_read_counts_by_its_mark_or_by_the_truth():
+    sponsors = {"g": [(30.0, 50.0)]}
+    assert inside_sponsor(kinded("g", 0, 5, "sponsor"))  # the index marked it
+    assert inside_sponsor(kinded("g", 32, 48, "speech"), sponsors)  # the index missed it
+    assert inside_sponsor(kinded("g", 40, 55, "speech"), sponsors)  # 10 of 15 s inside
+    assert not inside_sponsor(kinded("g", 45, 60, "speech"), sponsors)  # 5 of 15 s inside
+    assert not inside_sponsor(kinded("h", 32, 48, "speech"), sponsors)  # another episode
+    assert not inside_sponsor(kinded("g", 32, 48, "speech"))
+
+
+def test_question_start_is_read_and_checked(tmp_path):
+    good = tmp_path / "q.json"
+    good.write_text(json.dumps([{"query": "a", "guid": "g", "start": 10, "end": 20, "question_start": 7.5}]))
+    assert load_queries(good)[0].question_start == 7.5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"query": "a", "guid": "g", "start": 10, "end": 20, "question_start": 12}]))
+    with pytest.raises(PodsearchError, match="question_start"):
+        load_queries(bad)
+
+
+def test_offtopic_and_timings_files_are_read_or_refused_in_one_line(tmp_path):
+    f = tmp_path / "off.json"
+    f.write_text('["pizza dough", "guitar tuning"]')
+    assert load_offtopic(f) == ["pizza dough", "guitar tuning"]
+    f.write_text('{"q": 1}')
+    with pytest.raises(PodsearchError, match="list of non-empty query strings"):
+        load_offtopic(f)
+    (tmp_path / "a.timings.json").write_text(json.dumps(
+        {"guid": "g", "regions": [{"kind": "sponsor", "start": 1, "end": 2}, {"kind": "speech", "start": 2, "end": 9}]}))
+    assert load_sponsor_ranges(tmp_path) == {"g": [(1.0, 2.0)]}
+    (tmp_path / "b.timings.json").write_text("{}")
+    with pytest.raises(PodsearchError, match="b.timings.json"):
+        load_sponsor_ranges(tmp_path)
+
+
+def test_the_conversation_queries_carry_their_questions():
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "conversations"
+    queries = load_queries(data / "queries.json")
+    assert all(q.question_start is not None and q.start - 6 < q.question_start < q.start for q in queries)
+
+
+def test_cli_eval_strict_prints_the_strict_table_and_the_offtopic_line(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    shutil.copytree(Path(__file__).parent / "data" / "homes" / "v0", home)
+    queries = tmp_path / "queries.json"
+    queries.write_text(json.dumps([{"query": "warfarin doses and INR checks", "guid": "2", "start": 0.0, "end": 5.0,
+                                    "question_start": 0.0}]))
+    (tmp_path / "offtopic.json").write_text('["sourdough starter feeding schedule"]')
+    done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), "eval", str(queries), "--strict"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("strict: 1 queries") and "lenient" in out
+    hybrid = next(line for line in out.splitlines() if line.startswith("hybrid"))
+    assert hybrid.split()[1:] == ["1.000", "1.000", "1.000"]  # R@1, R@5, MRR: the first clip is the answer
+    assert "top clip inside a sponsor read (hybrid): 0 of 1" in out
+    assert "off-topic queries with no clip (hybrid): 1 of 1" in out
+    bad = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), "eval", str(queries), "--strict",
+                          "--timings", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--timings" in bad.stderr

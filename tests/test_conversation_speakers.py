@@ -1,0 +1,67 @@
+"""Speakers on the conversations dev set: real Whisper and real diarization through the CLI, scored
+against the generator's exact sentence times (transcripts.speaker_eval)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podsearch.core.records import Segment
+from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
+
+DATA = Path(__file__).parent / "data" / "conversations"
+# An episode without podcast:person tags, so the guest's name can only come from the audio: "Hi Tom.
+# I'm Helen Park, ..." over clinic room tone. (bench/bench_conversations.py scores all eight.)
+STEMS = ("bm2-stitches-and-parents",)
+
+
+def test_speaker_score_takes_the_best_one_to_one_mapping() -> None:
+    reference = [RefTurn(0, 10, "host"), RefTurn(10, 30, "guest"), RefTurn(30, 40, "host")]
+    segments = [Segment(0, 10, "a", "Speaker 2"), Segment(10, 25, "b", "Speaker 1"),
+                Segment(25, 30, "c", "Speaker 2"), Segment(30, 40, "d", None)]
+    score = speaker_score(segments, reference)
+    # Speaker 2 -> host (10 s) + Speaker 1 -> guest (15 s) beats Speaker 2 -> guest (5 s) + Speaker 1 -> host (0 s);
+    # the unlabelled 10 s count as wrong.
+    assert score.mapping == {"guest": "Speaker 1", "host": "Speaker 2"}
+    assert score.right_s == pytest.approx(25) and score.speech_s == pytest.approx(40)
+    assert score.share == pytest.approx(25 / 40)
+    # One label for everyone can be right for one speaker only; speech no segment covers is wrong.
+    assert speaker_score([Segment(0, 40, "x", "A")], reference).share == pytest.approx(20 / 40)
+    assert speaker_score([], reference).share == 0.0
+
+
+@pytest.mark.slow
+def test_real_whisper_and_diarization_put_the_right_speaker_on_the_speech_and_name_the_guest(tmp_path: Path) -> None:
+    """One dev-set episode through the CLI: >= 90% of its speech time on the right speaker, the guest named."""
+    items, timings = [], {}
+    for stem in STEMS:
+        t = json.loads((DATA / "scripts" / f"{stem}.timings.json").read_text(encoding="utf-8"))
+        timings[t["guid"]] = t
+        audio = (DATA / "episodes" / f"{stem}.mp3").resolve()
+        items.append(f"<item><title>{t['title']}</title><guid>{t['guid']}</guid>"
+                     f'<enclosure url="{audio.as_uri()}" length="{audio.stat().st_size}" type="audio/mpeg"/></item>')
+    feed = tmp_path / "feed.xml"
+    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>Two conversations</title>'
+                    f"<link>https://example.org/</link><description>d</description>{''.join(items)}</channel></rss>",
+                    encoding="utf-8")
+    home = tmp_path / "home"
+    for args in (("add", str(feed)), ("ingest",)):
+        done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+    for guid, t in timings.items():
+        exported = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), "export", guid,
+                                   "--format", "json"], capture_output=True, text=True, timeout=120)
+        assert exported.returncode == 0, exported.stderr
+        segments = [Segment(s["start"], s["end"], s["text"], s.get("speaker"))
+                    for s in json.loads(exported.stdout)["segments"]]
+        score = speaker_score(segments, [RefTurn(s["start"], s["end"], s["speaker"]) for s in t["sentences"]])
+        assert score.share >= 0.90, (guid, score)
+        (guest,) = [s for s in t["speakers"] if s["role"] == "guest"]
+        label = score.mapping[guest["id"]] or ""
+        # Whisper may misspell one of the two names, not both.
+        assert set(guest["name"].lower().split()) & set(label.lower().split()), (guest["name"], label)
