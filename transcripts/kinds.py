@@ -113,6 +113,11 @@ def _mark_intro(segments: Sequence[Segment], kinds: list[str]) -> None:
             break
         if kinds[n] == SPEECH and (_INTRO.search(seg.text) or (n == last + 1 and last >= 0 and _GREETING.search(seg.text))):
             last = n
+    # The introduction runs on through the rest of the host's opening turn, until a question is asked.
+    host = segments[last].speaker if last >= 0 else None
+    while (host and last + 1 < len(segments) and segments[last + 1].speaker == host and kinds[last + 1] == SPEECH
+           and segments[last + 1].start - t0 <= INTRO_WITHIN and not _is_question(segments[last + 1].text)):
+        last += 1
     for n in range(last + 1):
         if kinds[n] == SPEECH:
             kinds[n] = INTRO
