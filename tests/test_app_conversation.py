@@ -17,6 +17,7 @@ import pytest
 from test_app import open_app, texts, write_feed  # noqa: F401 - open_app is a fixture used by name
 
 from podsearch.core.config import load_settings
+from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, Word
 from podsearch.index.search import Filters, SearchOptions, search
 from podsearch.service.pipeline import Produced, add_feed, ingest, open_index, open_library
@@ -77,6 +78,9 @@ class Prepared:
     def transcripts(self, rows, local_feeds):  # noqa: ANN001, ANN201 - the TranscriptSource protocol
         for row in rows:
             ep = row.episode
+            if ep.guid not in self.by_guid:  # another feed's episode, pending in a shared home
+                yield Produced(row=row, error=PodsearchError(f"no transcript prepared for {ep.guid!r}"))
+                continue
             yield Produced(row=row, transcript=replace(self.by_guid[ep.guid], show=row.show_title, episode=ep.title,
                                                        published=ep.published, audio_url=ep.audio_url, link=ep.link))
 
