@@ -300,3 +300,22 @@ def escape(text: str) -> str:
     from podsearch.core.markup import escape_markdown
 
     return escape_markdown(text)
+
+
+def test_hostile_speaker_names_are_shown_literally(tmp_path: Path, open_app) -> None:
+    bait = "![t](https://publisher.example/t.png) :red[Boss] <b>x</b>"
+    settings = load_settings(tmp_path / "home")
+    add_feed(settings, str(write_feed(tmp_path / "evil", "Evil Talk", [
+        {"title": "Evil speakers", "guid": "ns-1", "date": "Tue, 03 Mar 2026 22:00:00 GMT"}])))
+    hostile = replace(NIGHT_SHIFT, segments=tuple(replace(s, speaker=bait) for s in NIGHT_SHIFT.segments[:1])
+                      + NIGHT_SHIFT.segments[1:])
+    assert ingest(settings, source=Prepared(hostile)).indexed == ["Evil speakers"]
+    at = open_app(settings.home, q="warfarin INR result")
+    assert f":material/record_voice_over: {escape(bait)}" in card_metas(at)[0]
+    assert bait in at.selectbox(key="f_speaker").options  # a plain-text widget: the name as it is
+    episode_page = open_app(settings.home, episode="ns-1")
+    assert f"**{escape(bait)}**" in turn_headings(episode_page)
+    episode_page.selectbox(key="rename_from").select(bait)
+    episode_page.text_input(key="rename_to").input("Charge nurse").run()
+    episode_page.button(key="rename_apply").click().run()
+    assert any(s.startswith(escape(f"“{bait}” is now")) for s in texts(episode_page.success))
