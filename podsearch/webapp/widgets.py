@@ -17,7 +17,7 @@ from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Hit
 from podsearch.index.search import Filters, SearchOptions, context
 from podsearch.service import exports
-from podsearch.service.words import clip_words, unsure_chunks
+from podsearch.service.words import unsure_chunks
 from podsearch.service.pipeline import playable_audio
 from podsearch.webapp import state
 from podsearch.webapp.addresses import SOURCES, open_episode, parse_date, share
@@ -203,7 +203,7 @@ def clip_quote(hit: Hit, query: str) -> str:
         return quote_html(hit.text, query)  # publisher transcripts carry no word probabilities
     settings = state.settings()
     try:
-        words = clip_words(settings, hit.guid, hit.start, hit.end)
+        words = state.clip_words(hit.guid, hit.start, hit.end)
     except PodsearchError as exc:
         st.caption(f":material/warning: {md(exc)}")
         words = ()
