@@ -191,19 +191,19 @@ def bulk_load(ix: SearchIndex, corpus: Corpus, centroids: np.ndarray, target: in
                 pas_vecs = unit(np.stack([seg_vecs[p.first_segment : p.last_segment + 1].mean(axis=0)
                                           for p in passages]))
                 db.execute(
-                    "INSERT INTO episodes(guid, content_hash, show, episode, published, source, audio_url, link,"
-                    " language, chapters, persons) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (guid, f"h-{guid}", t.show, t.episode, t.published, t.source, t.audio_url, None, "en",
+                    "INSERT INTO episodes(key, guid, content_hash, show, episode, published, source, audio_url, link,"
+                    " language, chapters, persons) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (guid, guid, f"h-{guid}", t.show, t.episode, t.published, t.source, t.audio_url, None, "en",
                      json.dumps([{"start": 0.0, "title": "Intro"}]), "[]"),
                 )
                 db.executemany(
-                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, embedding)"
+                    "INSERT INTO segments(key, idx, start, end, text, speaker, flagged, embedding)"
                     " VALUES (?,?,?,?,?,?,?,?)",
                     [(guid, i, s.start, s.end, s.text, None, 0, seg_vecs[i].astype(np.float16).tobytes())
                      for i, s in enumerate(segments)],
                 )
                 db.executemany(
-                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, embedding)"
+                    "INSERT INTO passages(key, start, end, text, first_segment, last_segment, flagged, embedding)"
                     " VALUES (?,?,?,?,?,?,?,?)",
                     [(guid, p.start, p.end, p.text, p.first_segment, p.last_segment, 0, pas_vecs[i].tobytes())
                      for i, p in enumerate(passages)],
@@ -318,13 +318,13 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
 
         def fetch() -> tuple[dict, dict]:
             rows = ix.passages_by_id(fused)
-            return rows, ix.span_vectors((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+            return rows, ix.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
 
         rows, spans = timed("fetch", fetch)
 
         def score() -> list[int]:
             pids = list(fused)
-            groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
+            groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
             passage = np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
             sims = np.maximum(passage, fine_similarities(groups, qvec))
             keep = [p for i, p in enumerate(pids)
@@ -336,8 +336,8 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         def trim() -> None:
             for pid in order[:k]:
                 row = rows[pid]
-                segs = ix.segments(row["guid"], row["first_segment"], row["last_segment"])
-                seg_vecs = spans[(row["guid"], row["first_segment"], row["last_segment"])]
+                segs = ix.segments(row["key"], row["first_segment"], row["last_segment"])
+                seg_vecs = spans[(row["key"], row["first_segment"], row["last_segment"])]
                 trim_clip(segs, seg_vecs @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs]))
 
         timed("trim", trim)

@@ -93,7 +93,7 @@ def load_queries(path: Path) -> list[EvalQuery]:
 # -- relevance and metrics (pure) ----------------------------------------------
 def is_relevant(hit: Hit, q: EvalQuery, tolerance: float = TOLERANCE) -> bool:
     """True when `hit` is from q's episode and overlaps [start - tolerance, end + tolerance]."""
-    return hit.guid == q.guid and hit.start <= q.end + tolerance and hit.end >= q.start - tolerance
+    return q.guid in (hit.guid, hit.key) and hit.start <= q.end + tolerance and hit.end >= q.start - tolerance
 
 
 def recall_at(rel: Sequence[bool], k: int) -> float:

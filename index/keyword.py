@@ -83,7 +83,7 @@ def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_s
         return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), limit))]
     sql = (
         "SELECT p.id, bm25(passages_fts) AS rank FROM passages_fts"
-        " JOIN passages p ON p.id = passages_fts.rowid JOIN episodes e ON e.guid = p.guid"
+        " JOIN passages p ON p.id = passages_fts.rowid JOIN episodes e ON e.key = p.key"
         " WHERE passages_fts MATCH ?" + (f" AND {where_sql}" if where_sql else "") + " ORDER BY rank LIMIT ?"
     )
     return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), *args, limit))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from podsearch.core.records import Passage, Segment, Transcript, Word
+from podsearch.core.records import SOUNDBITE, Passage, Segment, Transcript, Word
 
 
 def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:
@@ -146,6 +146,7 @@ def _passage(transcript: Transcript, segments: list[Segment], i: int, j: int) ->
     chosen = segments[i : j + 1]
     return Passage(
         guid=transcript.guid,
+        key=transcript.id,
         show=transcript.show,
         episode=transcript.episode,
         start=chosen[0].start,
@@ -196,3 +197,27 @@ def searchable_segments(transcript: Transcript, max_words: int = 170) -> list[Se
             for sentence in split_sentences(s):
                 out.extend(split_long_segment(sentence, max_words))
     return out
+
+
+def soundbite_passages(transcript: Transcript, segments: list[Segment]) -> list[Passage]:
+    """One passage of kind "soundbite" per publisher-chosen clip, exactly as the publisher cut it.
+
+    Its text is the soundbite's title and the words spoken inside it, so the clip is found by
+    either; `segments` are the transcript's `searchable_segments` (the clip's sentence vectors).
+    """
+    passages = []
+    for bite in transcript.soundbites:
+        end = bite.start + bite.duration
+        inside = [i for i, s in enumerate(segments) if s.start < end and s.end > bite.start]
+        spoken = " ".join(segments[i].text.strip() for i in inside)
+        text = " — ".join(t for t in (bite.title.strip(), spoken) if t)
+        if not text:
+            continue  # neither a title nor speech: nothing to find it by
+        first, last = (inside[0], inside[-1]) if inside else (0, -1)  # -1: no sentence vectors
+        passages.append(Passage(
+            guid=transcript.guid, show=transcript.show, episode=transcript.episode, start=bite.start, end=end,
+            text=text, source=transcript.source, published=transcript.published, audio_url=transcript.audio_url,
+            link=transcript.link, first_segment=first, last_segment=last, kind=SOUNDBITE,
+        ))
+    return passages
+

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from podsearch.core.errors import QueryError
-from podsearch.core.records import Hit, Segment, chapter_at
+from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
 from podsearch.index.store import SearchIndex, chapters_from_json
@@ -54,7 +54,7 @@ KEEP_GOING_SHARE = 0.6
 SEGMENT_WORDS_BONUS = 0.5
 
 
-_SPEAKS_IN_PASSAGE = ("EXISTS (SELECT 1 FROM segments s WHERE s.guid = p.guid"
+_SPEAKS_IN_PASSAGE = ("EXISTS (SELECT 1 FROM segments s WHERE s.key = p.key"
                       " AND s.idx BETWEEN p.first_segment AND p.last_segment AND lower(s.speaker) LIKE ? ESCAPE '\\')")
 
 
@@ -71,7 +71,7 @@ class Filters:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None  # ISO date, inclusive
     sources: tuple[str, ...] = ()
-    guids: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # episode keys
     person: str | None = None
     speaker: str | None = None
 
@@ -79,7 +79,7 @@ class Filters:
         """A WHERE fragment over passages p / episodes e, with its arguments."""
         parts: list[str] = []
         args: list[object] = []
-        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.guid", self.guids)):
+        for column, values in (("e.show", self.shows), ("e.source", self.sources), ("e.key", self.keys)):
             if values:
                 parts.append(f"{column} IN ({','.join('?' * len(values))})")
                 args.extend(values)
@@ -104,7 +104,7 @@ class Filters:
     @property
     def active(self) -> bool:
         """True when any restriction is set."""
-        return bool(self.shows or self.sources or self.guids or self.date_from or self.date_to or self.person
+        return bool(self.shows or self.sources or self.keys or self.date_from or self.date_to or self.person
                     or self.speaker)
 
 
@@ -270,7 +270,7 @@ def allowed_ids(index: SearchIndex, filters: Filters) -> np.ndarray | None:
     if not filters.active:
         return None
     where, args = filters.sql()
-    ids = [r[0] for r in index.db.execute("SELECT p.id FROM passages p JOIN episodes e ON e.guid = p.guid WHERE " + where, args)]
+    ids = [r[0] for r in index.db.execute("SELECT p.id FROM passages p JOIN episodes e ON e.key = p.key WHERE " + where, args)]
     return np.array(ids, dtype=np.int64)
 
 
@@ -303,9 +303,9 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
           options: SearchOptions) -> tuple[dict[int, Scores], dict[int, np.ndarray]]:
     """Stage 3: each candidate's similarity (best of passage, segment and segment-pair vectors),
     word coverage and keyword strength; also each passage's segment vectors, for trimming."""
-    spans = index.span_vectors((r["guid"], r["first_segment"], r["last_segment"]) for r in rows.values())
+    spans = index.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
     pids = list(rows)
-    groups = [spans[(rows[p]["guid"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
+    groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
     passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ found.qvec
                     if pids else np.zeros(0, dtype=np.float32))
     # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
@@ -393,16 +393,16 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
     for s in ranked:
         row = rows[s.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
-        segs = index.segments(row["guid"], row["first_segment"], row["last_segment"]) if options.trim else []
+        segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
         speaker = None
-        if segs:
+        if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
             seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
                 [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives) for g in segs])
             best = int(np.argmax(seg_scores))
             if _is_question(segs[best].text):
                 # The best match asks the question: the clip is the question and the answer that follows,
                 # which may run past this passage. A question nobody answers is not a clip.
-                after = index.segments(row["guid"], row["first_segment"] + best, row["first_segment"] + best + ANSWER_SEGMENTS)
+                after = index.segments(row["key"], row["first_segment"] + best, row["first_segment"] + best + ANSWER_SEGMENTS)
                 answer = answer_after(after)
                 if not answer:
                     continue
@@ -413,12 +413,12 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
                 start, end, first, last = trim_clip(segs, seg_scores)
                 text = " ".join(g.text for g in segs[first : last + 1])
                 speaker = segs[best].speaker  # who says the answer
-        if any(h.guid == row["guid"] and start < h.end and end > h.start for h in hits):
+        if any(h.key == row["key"] and start < h.end and end > h.start for h in hits):
             continue  # same moment already found through an overlapping passage
-        if options.per_episode and sum(h.guid == row["guid"] for h in hits) >= options.per_episode:
+        if options.per_episode and sum(h.key == row["key"] for h in hits) >= options.per_episode:
             continue
         hits.append(Hit(
-            show=row["show"], episode=row["episode"], guid=row["guid"], published=(row["published"] or "")[:10] or None,
+            show=row["show"], episode=row["episode"], guid=row["guid"], key=row["key"], published=(row["published"] or "")[:10] or None,
             start=start, end=end, text=text, score=round(s.fused, 4), audio_url=row["audio_url"], source=row["source"],
             link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
@@ -443,13 +443,13 @@ def _rerank(model: str, query: str, candidates: list[Scores], rows: dict) -> lis
 
 
 def group_by_episode(hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
-    """Hits grouped per episode (guid), groups in the order of their best hit."""
+    """Hits grouped per episode (key), groups in the order of their best hit."""
     groups: dict[str, list[Hit]] = {}
     for hit in hits:
-        groups.setdefault(hit.guid, []).append(hit)
+        groups.setdefault(hit.key, []).append(hit)
     return list(groups.items())
 
 
 def context(index: SearchIndex, hit: Hit, seconds: float = 30.0) -> list[Segment]:
     """The transcript around a hit: segments within `seconds` of the clip."""
-    return [s for s in index.segments(hit.guid) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]
+    return [s for s in index.segments(hit.key) if s.end >= hit.start - seconds and s.start <= hit.end + seconds]

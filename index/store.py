@@ -19,9 +19,12 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.passages import make_passages, searchable_segments
+from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
+
+# Texts embedded per progress report for a long episode (~1-2 s of CPU each on 2 cores).
+EMBED_BLOCK = 256
 
 # The index database's schema history. Never edit a step that has shipped: add the next one.
 MIGRATIONS = Migrations("search index")
@@ -87,10 +90,23 @@ def chapters_from_json(text: str | None) -> tuple[Chapter, ...]:
     return tuple(Chapter(**c) for c in json.loads(text or "[]"))
 
 
+# Episodes are keyed by their feed-scoped key (Transcript.key), not the publisher's guid: two shows may
+# reuse guid "1". Old rows keep their guid as key; the pipeline maps them to keys (pipeline.reconcile).
+# RENAME COLUMN carries the primary key, the foreign keys and the passages index along.
+MIGRATIONS.sql("m003_episode_keys", """
+ALTER TABLE episodes RENAME COLUMN guid TO key;
+ALTER TABLE episodes ADD COLUMN guid TEXT;
+UPDATE episodes SET guid = key;
+ALTER TABLE segments RENAME COLUMN guid TO key;
+ALTER TABLE passages RENAME COLUMN guid TO key;
+""")
+
+
 @dataclass(frozen=True)
 class IndexedEpisode:
     """An episode as the index knows it."""
 
+    key: str
     guid: str
     show: str
     episode: str
@@ -107,15 +123,27 @@ class SearchIndex:
     """Passages of every indexed transcript, searchable by vector and keyword."""
 
     def __init__(self, index_dir: Path, embedder: Callable[[], object] | object | None = None,
-                 vector_config: vectors.IndexConfig | None = None) -> None:
+                 vector_config: vectors.IndexConfig | None = None, *, read_only: bool = False,
+                 vectors_of: "SearchIndex | None" = None) -> None:
+        """Open the index in `index_dir`.
+
+        `read_only`: a reader beside another process that writes (the API server): its connection
+        cannot write, and it never saves a FAISS file; the schema must already be current.
+        `vectors_of`: share that reader's FAISS copy instead of loading another one (one copy per process).
+        """
         self.dir = Path(index_dir)
         self.vector_config = vector_config or vectors.IndexConfig()
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.dir / "index.sqlite"
         self._embedder_source = embedder
         self._embedder = None
         self._lock = threading.RLock()
-        self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
+        self.read_only = read_only
+        self._vectors_of = vectors_of
+        if read_only:
+            self._db = open_reader(self.db_path)
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._background: ThreadPoolExecutor | None = None
         self._vocabulary: tuple[int, list[str]] = (-1, [])
         self._faiss: faiss.Index | None = None
@@ -139,6 +167,8 @@ class SearchIndex:
     def _check_model(self, name: str) -> None:
         stored = self._meta("embed_model")
         if stored is None:
+            if self.read_only:
+                return
             self._set_meta("embed_model", name)
             self._db.commit()
         elif stored != name and self.passage_count():
@@ -162,72 +192,103 @@ class SearchIndex:
         return int(self._meta("generation") or 0)
 
     # -- writing ------------------------------------------------------------
-    def indexed_hash(self, guid: str) -> str | None:
-        """Content hash of the transcript indexed for `guid`, if any."""
-        row = self._db.execute("SELECT content_hash FROM episodes WHERE guid = ?", (guid,)).fetchone()
+    def indexed_hash(self, key: str) -> str | None:
+        """Content hash of the transcript indexed under episode `key`, if any."""
+        row = self._db.execute("SELECT content_hash FROM episodes WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     def add_transcript(self, transcript: Transcript, content_hash: str, *, min_seconds: float = 20.0,
-                       max_seconds: float = 60.0, max_words: int = 170) -> int:
+                       max_seconds: float = 60.0, max_words: int = 170,
+                       progress: Callable[[int, int], None] | None = None) -> int:
         """Index (or re-index) one transcript; returns its passage count.
 
-        Skips the work when the same content is already indexed.
+        Skips the work when the same content is already indexed. `progress(done, total)`
+        hears how many texts (segments and passages) are embedded so far.
         """
-        if self.indexed_hash(transcript.guid) == content_hash:
-            return self._count_for(transcript.guid)
+        key = transcript.id
+        if self.indexed_hash(key) == content_hash:
+            return self._count_for(key)
         segments = searchable_segments(transcript, max_words)
         passages = make_passages(transcript, min_seconds=min_seconds, max_seconds=max_seconds, max_words=max_words)
-        seg_vecs = self.embedder.encode([s.text for s in segments])
-        pas_vecs = self.embedder.encode([p.text for p in passages])
+        passages += soundbite_passages(transcript, segments)
+        texts = [s.text for s in segments] + [p.text for p in passages]
+        vectors = self._embed(texts, progress)
+        seg_vecs, pas_vecs = vectors[: len(segments)], np.ascontiguousarray(vectors[len(segments):])
         with self._lock:
             before = self.generation()
-            stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE guid = ?", (transcript.guid,))]
+            stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE key = ?", (key,))]
             with self._db:
-                self._db.execute("DELETE FROM episodes WHERE guid = ?", (transcript.guid,))
+                self._db.execute("DELETE FROM episodes WHERE key = ?", (key,))
                 self._db.execute(
-                    "INSERT INTO episodes(guid, content_hash, show, episode, published, source, audio_url, link,"
-                    " language, chapters, persons) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO episodes(key, guid, content_hash, show, episode, published, source, audio_url, link,"
+                    " language, chapters, persons) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        transcript.guid, content_hash, transcript.show, transcript.episode, transcript.published,
+                        key, transcript.guid, content_hash, transcript.show, transcript.episode, transcript.published,
                         transcript.source, transcript.audio_url, transcript.link, transcript.language,
                         json.dumps([to_dict(c) for c in transcript.chapters]),
                         json.dumps([to_dict(p) for p in transcript.persons]),
                     ),
                 )
                 self._db.executemany(
-                    "INSERT INTO segments(guid, idx, start, end, text, speaker, flagged, kind, embedding)"
+                    "INSERT INTO segments(key, idx, start, end, text, speaker, flagged, kind, embedding)"
                     " VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (transcript.guid, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged), s.kind,
+                        (key, i, s.start, s.end, s.text.strip(), s.speaker, int(s.flagged), s.kind,
                          seg_vecs[i].astype(np.float16).tobytes())
                         for i, s in enumerate(segments)
                     ],
                 )
                 self._db.executemany(
-                    "INSERT INTO passages(guid, start, end, text, first_segment, last_segment, flagged, kind,"
+                    "INSERT INTO passages(key, start, end, text, first_segment, last_segment, flagged, kind,"
                     " embedding) VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged), p.kind,
+                        (key, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged), p.kind,
                          pas_vecs[i].tobytes())
                         for i, p in enumerate(passages)
                     ],
                 )
                 self._set_meta("generation", str(before + 1))
-            new_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE guid = ? ORDER BY id", (transcript.guid,))]
+            new_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE key = ? ORDER BY id", (key,))]
             self._update_faiss(before, stale_ids, np.array(new_ids, dtype=np.int64), pas_vecs)
         return len(passages)
 
-    def remove_episode(self, guid: str) -> bool:
-        """Drop an episode's passages; True when it was indexed."""
+    def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
+        """Vectors of `texts`, in blocks so a long episode reports progress as it goes."""
+        if progress is None or len(texts) <= EMBED_BLOCK:
+            vectors = self.embedder.encode(texts)
+        else:
+            blocks = []
+            for i in range(0, len(texts), EMBED_BLOCK):
+                blocks.append(self.embedder.encode(texts[i : i + EMBED_BLOCK]))
+                progress(min(i + EMBED_BLOCK, len(texts)), len(texts))
+            vectors = np.concatenate(blocks)
+        return vectors
+
+    def remove_episode(self, key: str) -> bool:
+        """Drop an episode's passages (by episode key); True when it was indexed."""
         with self._lock:
             before = self.generation()
-            stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE guid = ?", (guid,))]
+            stale_ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE key = ?", (key,))]
             with self._db:
-                cur = self._db.execute("DELETE FROM episodes WHERE guid = ?", (guid,))
+                cur = self._db.execute("DELETE FROM episodes WHERE key = ?", (key,))
                 if cur.rowcount:
                     self._set_meta("generation", str(before + 1))
             if cur.rowcount:
                 self._update_faiss(before, stale_ids, np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.float32))
+        return bool(cur.rowcount)
+
+    def rekey_episode(self, old: str, new: str) -> bool:
+        """Give an indexed episode a new key in place (passage ids, hence FAISS, stay); True if it moved."""
+        with self._lock, self._db:
+            if self._db.execute("SELECT 1 FROM episodes WHERE key = ?", (new,)).fetchone():
+                return False
+            # Children first would break their foreign key; defer the check to the commit.
+            self._db.execute("PRAGMA defer_foreign_keys = ON")
+            cur = self._db.execute("UPDATE episodes SET key = ? WHERE key = ?", (new, old))
+            self._db.execute("UPDATE segments SET key = ? WHERE key = ?", (new, old))
+            self._db.execute("UPDATE passages SET key = ? WHERE key = ?", (new, old))
+            if cur.rowcount:
+                self._set_meta("generation", str(self.generation() + 1))
         return bool(cur.rowcount)
 
     # -- FAISS copy ---------------------------------------------------------
@@ -287,6 +348,8 @@ class SearchIndex:
 
     def faiss_index(self) -> faiss.Index:
         """The vector index matching the database (reloaded or rebuilt if stale)."""
+        if self._vectors_of is not None:
+            return self._vectors_of.faiss_index()
         with self._lock:
             gen = self.generation()
             if self._faiss is not None and self._faiss_generation == gen:
@@ -295,8 +358,16 @@ class SearchIndex:
             count = self.passage_count()
             if loaded is not None and loaded.ntotal == count and vectors.fits(loaded, self.vector_config, count):
                 self._faiss, self._faiss_generation = loaded, gen
-            else:
+            elif not self.read_only:
                 self._sync_faiss()
+            elif self._faiss is None:
+                # Nothing to serve yet: build in memory; the writer saves the file (a reader never does).
+                ids, vecs = self._all_vectors()
+                dim = vecs.shape[1] if len(ids) else self._dim_or_default()
+                self._faiss = vectors.build_index(dim, ids, vecs, self.vector_config)
+                self._faiss_generation = gen
+            # else: the writer has committed a change but not yet saved its FAISS file; serve the
+            # previous copy for that moment rather than rebuilding (an HNSW build takes ~45 s at 100k).
             return self._faiss
 
     # -- reading ------------------------------------------------------------
@@ -312,28 +383,28 @@ class SearchIndex:
             self._count = (gen, int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]))
         return self._count[1]
 
-    def _count_for(self, guid: str) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM passages WHERE guid = ?", (guid,)).fetchone()[0])
+    def _count_for(self, key: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM passages WHERE key = ?", (key,)).fetchone()[0])
 
     def episodes(self) -> list[IndexedEpisode]:
         """Every indexed episode, newest first."""
         rows = self._db.execute(
-            "SELECT e.*, (SELECT COUNT(*) FROM passages p WHERE p.guid = e.guid) AS n FROM episodes e"
+            "SELECT e.*, (SELECT COUNT(*) FROM passages p WHERE p.key = e.key) AS n FROM episodes e"
             " ORDER BY COALESCE(e.published, '') DESC, e.show, e.episode"
         ).fetchall()
         return [
             IndexedEpisode(
-                guid=r["guid"], show=r["show"], episode=r["episode"], published=r["published"], source=r["source"],
+                key=r["key"], guid=r["guid"], show=r["show"], episode=r["episode"], published=r["published"], source=r["source"],
                 audio_url=r["audio_url"], link=r["link"], content_hash=r["content_hash"], passages=r["n"],
                 chapters=chapters_from_json(r["chapters"]),
             )
             for r in rows
         ]
 
-    def segments(self, guid: str, first: int = 0, last: int | None = None) -> list[Segment]:
-        """The indexed segments of one episode, optionally a range [first, last]."""
-        sql = "SELECT start, end, text, speaker, flagged, kind FROM segments WHERE guid = ? AND idx >= ?"
-        args: list[object] = [guid, first]
+    def segments(self, key: str, first: int = 0, last: int | None = None) -> list[Segment]:
+        """The indexed segments of one episode (by key), optionally a range [first, last]."""
+        sql = "SELECT start, end, text, speaker, flagged, kind FROM segments WHERE key = ? AND idx >= ?"
+        args: list[object] = [key, first]
         if last is not None:
             sql += " AND idx <= ?"
             args.append(last)
@@ -354,21 +425,21 @@ class SearchIndex:
         return sorted((r[0] for r in rows), key=str.lower)
 
     def span_vectors(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], np.ndarray]:
-        """Stored segment embeddings for many (guid, first, last) ranges, in one query."""
+        """Stored segment embeddings for many (episode key, first, last) ranges, in one query."""
         spans = list(dict.fromkeys(spans))
         found: dict[str, dict[int, bytes]] = {}
         # One statement for all candidates: SQLite answers each OR term from the primary key.
         for start in range(0, len(spans), 300):
             chunk = spans[start : start + 300]
-            where = " OR ".join("(guid = ? AND idx BETWEEN ? AND ?)" for _ in chunk)
+            where = " OR ".join("(key = ? AND idx BETWEEN ? AND ?)" for _ in chunk)
             args = [value for span in chunk for value in span]
-            for guid, idx, blob in self._db.execute(f"SELECT guid, idx, embedding FROM segments WHERE {where}", args):
-                found.setdefault(guid, {})[idx] = blob
+            for key, idx, blob in self._db.execute(f"SELECT key, idx, embedding FROM segments WHERE {where}", args):
+                found.setdefault(key, {})[idx] = blob
         out = {}
-        for guid, first, last in spans:
-            rows = found.get(guid, {})
+        for key, first, last in spans:
+            rows = found.get(key, {})
             blobs = [rows[i] for i in range(first, last + 1) if i in rows]
-            out[(guid, first, last)] = (np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1)
+            out[(key, first, last)] = (np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1)
                                         .astype(np.float32) if blobs else np.zeros((0, 0), dtype=np.float32))
         return out
 
@@ -379,9 +450,9 @@ class SearchIndex:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT p.id, p.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
+            f"SELECT p.id, p.key, e.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
             f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
-            f" FROM passages p JOIN episodes e ON e.guid = p.guid WHERE p.id IN ({marks})",
+            f" FROM passages p JOIN episodes e ON e.key = p.key WHERE p.id IN ({marks})",
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
@@ -410,10 +481,22 @@ class SearchIndex:
         self._db.close()
 
 
+def open_reader(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection to an index another process may be writing (WAL readers never block it)."""
+    from podsearch.core.errors import PodsearchError
+
+    if not db_path.exists():
+        raise PodsearchError(f"{db_path}: no search index here yet; run `podsearch ingest` on this home first")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                         timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
+
+
 def passage_from_row(row: sqlite3.Row) -> Passage:
     """A Passage record from a `passages_by_id` row."""
     return Passage(
-        guid=row["guid"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
+        guid=row["guid"], key=row["key"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
         text=row["text"], source=row["source"], published=row["published"], audio_url=row["audio_url"],
         link=row["link"], first_segment=row["first_segment"], last_segment=row["last_segment"],
         flagged=bool(row["flagged"]), kind=row["kind"],

@@ -6,6 +6,7 @@ Whisper engine needs a system ffmpeg, and Whisper is only ever handed samples.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -23,65 +24,100 @@ _TRUNCATION_SECONDS = 2.0
 # What both Whisper engines take: mono float32 samples at 16 kHz.
 SAMPLE_RATE = 16000
 
+# Samples per block a streamed decode yields: a minute at 16 kHz (3.8 MB as float32).
+BLOCK_SECONDS = 60.0
+
 
 def decode_audio(path: Path, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any audio file PyAV can read to mono float32 samples at `sampling_rate`.
 
-    Raises AudioError for a missing, corrupt, truncated or non-audio file, or
-    one that decodes to no samples.
+    Holds the whole episode in memory (~0.23 GB per hour): long episodes go
+    through `stream_audio` instead. Raises AudioError for a missing, corrupt,
+    truncated or non-audio file, or one that decodes to no samples.
+    """
+    blocks = list(stream_audio(path, sampling_rate))
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def stream_audio(path: Path, sampling_rate: int = 16000, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Mono float32 samples of `path` at `sampling_rate`, in blocks of `block_seconds` (the last shorter).
+
+    Memory stays at one block whatever the episode's length. The checks of
+    `decode_audio` hold; a truncated file is reported after its last block.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file; {_REMEDY}")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: not decodable audio (empty file); {_REMEDY}")
+    size = max(1, int(block_seconds * sampling_rate))
+    pending: list[np.ndarray] = []
+    held = 0
+    total = 0
     try:
-        samples, declared = _decode(path, sampling_rate)
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioError(f"{path}: not decodable audio (no audio stream); {_REMEDY}")
+            stream = container.streams.audio[0]
+            declared = _declared_seconds(container, stream)
+            for piece in _pcm(container, stream, sampling_rate):
+                pending.append(piece)
+                held += piece.size
+                while held >= size:
+                    joined = np.concatenate(pending)
+                    block, rest = joined[:size], joined[size:]
+                    pending, held = ([rest] if rest.size else []), rest.size
+                    total += block.size
+                    yield block.astype(np.float32) / 32768.0
     except AudioError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise AudioError(f"{path}: not decodable audio ({_short(exc)}); {_REMEDY}") from exc
-    if samples.size == 0:
+    last = np.concatenate(pending) if pending else np.zeros(0, dtype=np.int16)
+    total += last.size
+    if total == 0:
         raise AudioError(f"{path}: not decodable audio (no audio samples); {_REMEDY}")
-    decoded = samples.size / sampling_rate
-    if (
-        declared is not None
-        and decoded < declared * _TRUNCATION_RATIO
-        and declared - decoded > _TRUNCATION_SECONDS
-    ):
+    decoded = total / sampling_rate
+    if declared is not None and decoded < declared * _TRUNCATION_RATIO and declared - decoded > _TRUNCATION_SECONDS:
         raise AudioError(
             f"{path}: not decodable audio (truncated: {decoded:.1f} s of "
             f"{declared:.1f} s decoded); {_REMEDY}"
         )
-    return samples
+    if last.size:
+        yield last.astype(np.float32) / 32768.0
 
 
-def _decode(path: Path, sampling_rate: int) -> tuple[np.ndarray, float | None]:
-    """Samples of the first audio stream and the length its headers declare."""
-    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
-        if not container.streams.audio:
-            raise AudioError(f"{path}: not decodable audio (no audio stream); {_REMEDY}")
-        stream = container.streams.audio[0]
-        declared = _declared_seconds(container, stream)
-        # s16 as faster-whisper does: FFmpeg then normalises the downmix so
-        # loud stereo cannot clip, and both engines see the same samples.
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=sampling_rate)
-        chunks: list[np.ndarray] = []
-        try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except av.error.InvalidDataError:
-                    # One damaged packet should not cost the whole episode.
-                    continue
-                for frame in frames:
-                    chunks.extend(_flat(out) for out in resampler.resample(frame))
-        except av.error.InvalidDataError:
-            # The demuxer gave up mid-file; what decoded so far is judged below.
-            pass
-        chunks.extend(_flat(out) for out in resampler.resample(None))
-    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
-    return pcm.astype(np.float32) / 32768.0, declared
+def audio_seconds(path: Path) -> float | None:
+    """The length the file's headers declare, without decoding (None when unknown or unreadable)."""
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return None
+            return _declared_seconds(container, container.streams.audio[0])
+    except (av.error.FFmpegError, ValueError, OSError):
+        return None
+
+
+def _pcm(container: av.container.InputContainer, stream: av.AudioStream, sampling_rate: int) -> Iterator[np.ndarray]:
+    """Mono s16 samples of `stream`, frame by frame."""
+    # s16 as faster-whisper does: FFmpeg then normalises the downmix so
+    # loud stereo cannot clip, and both engines see the same samples.
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sampling_rate)
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                # One damaged packet should not cost the whole episode.
+                continue
+            for frame in frames:
+                for out in resampler.resample(frame):
+                    yield _flat(out)
+    except av.error.InvalidDataError:
+        # The demuxer gave up mid-file; what decoded so far is judged by the caller.
+        pass
+    for out in resampler.resample(None):
+        yield _flat(out)
 
 
 def _flat(frame: av.AudioFrame) -> np.ndarray:

@@ -32,7 +32,7 @@ import importlib.util
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -369,16 +369,49 @@ class Diarizer:
 
     def run(self, samples: np.ndarray, speech: Sequence[tuple[float, float]]) -> Diarization:
         """Full result: turns, per-window labels with times, speaker count, embeddings."""
+        return self.run_stream([np.asarray(samples, dtype=np.float32).reshape(-1)], speech)
+
+    def diarize_stream(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> list[Turn]:
+        """`diarize` on audio given as consecutive blocks of samples (a streamed decode): only the
+        spectrogram of the whole episode is kept (40 floats per 10 ms), never its samples."""
+        return self.run_stream(blocks, speech).turns
+
+    def run_stream(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> Diarization:
+        """`run` on consecutive blocks of samples (each a multiple of 10 ms but the last)."""
         if self.num_threads:
             import torch
 
             old = torch.get_num_threads()
             torch.set_num_threads(self.num_threads)
             try:
-                return self._run(samples, speech)
+                return self._run_blocks(blocks, speech)
             finally:
                 torch.set_num_threads(old)
-        return self._run(samples, speech)
+        return self._run_blocks(blocks, speech)
+
+    def _run_blocks(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> Diarization:
+        regions_all = _merge_ranges([(max(0.0, s), e) for s, e in speech if e > max(0.0, s)], self.merge_gap_s)
+        mels: list[np.ndarray] = []
+        sumsq, count, offset = 0.0, 0, 0
+        for block in blocks:
+            x = np.asarray(block, dtype=np.float32).reshape(-1)
+            # Frames of this block only, aligned to the episode's 10 ms grid (the edges see zero padding).
+            mels.append(mel_spectrogram(x)[: max(1, -(-len(x) // HOP))])
+            for s, e in regions_all:  # loudness of the speech, for the volume normalisation below
+                a, b = max(int(s * SAMPLE_RATE) - offset, 0), min(int(e * SAMPLE_RATE) - offset, len(x))
+                if b > a:
+                    sumsq += float(np.sum(np.square(x[a:b], dtype=np.float64)))
+                    count += b - a
+            offset += len(x)
+        dur = offset / SAMPLE_RATE
+        regions = [(s, min(dur, e)) for s, e in regions_all if min(dur, e) > s]
+        if not regions or offset < N_FFT:
+            return Diarization([], [], 0)
+        mel = np.concatenate(mels)
+        if count and sumsq > 0:
+            # volume normalisation to -30 dBFS over the speech only (power mel scales with gain^2)
+            mel *= np.float32(10 ** (TARGET_DBFS / 10) / (sumsq / count))
+        return self._run_mel(mel, regions)
 
     # ---- internals
 
@@ -399,23 +432,7 @@ class Diarizer:
         st = np.clip(np.asarray(starts, dtype=np.int64), 0, n_frames - w)
         return np.unique(st), w
 
-    def _run(self, samples: np.ndarray, speech: Sequence[tuple[float, float]]) -> Diarization:
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
-        dur = len(x) / SAMPLE_RATE
-        spans = [(max(0.0, s), min(dur, e)) for s, e in speech if min(dur, e) > max(0.0, s)]
-        regions = _merge_ranges(spans, self.merge_gap_s)
-        if not regions or len(x) < N_FFT:
-            return Diarization([], [], 0)
-
-        mel = mel_spectrogram(x)
-        # volume normalisation to -30 dBFS over the speech only (power mel scales with gain^2)
-        idx = np.concatenate(
-            [np.arange(int(s * SAMPLE_RATE), int(e * SAMPLE_RATE)) for s, e in regions]
-        )
-        rms2 = float(np.mean(np.square(x[idx], dtype=np.float64))) if len(idx) else 0.0
-        if rms2 > 0:
-            mel *= np.float32(10 ** (TARGET_DBFS / 10) / rms2)
-
+    def _run_mel(self, mel: np.ndarray, regions: list[tuple[float, float]]) -> Diarization:
         starts, w = self._windows(len(mel), regions)
         if len(starts) == 0:  # speech too short to embed: one speaker
             turns = [Turn(s, e, 0) for s, e in regions]

@@ -200,7 +200,9 @@ def _fetch_to_cache(
             validator = _if_range(meta)
             if validator:
                 headers["If-Range"] = validator
-        with net.open_url(url, settings=settings, headers=headers, resolver=resolver) as opened:
+        # Enclosures may take longer the bigger they are; transcripts and chapters get the flat deadline.
+        rate = settings.min_download_rate if expected_type == "audio" else None
+        with net.open_url(url, settings=settings, headers=headers, resolver=resolver, min_rate=rate) as opened:
             response = opened.response
             if response.status_code == 416:
                 if offset and _range_total(response) == offset:

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import posixpath
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,7 +29,8 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from podsearch.core.errors import FeedError
-from podsearch.core.records import Chapter, Episode, Person, Show, TranscriptLink
+from podsearch.ingest.encoding import to_utf8
+from podsearch.core.records import Chapter, Episode, FeedPage, Funding, License, Person, Show, Soundbite, TranscriptLink
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
@@ -36,6 +38,10 @@ RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 # Compared without scheme, case or trailing slash: feeds in the wild vary.
 PODCAST_NS = "podcastindex.org/namespace/1.0"
 ITUNES_NS = "www.itunes.com/dtds/podcast-1.0.dtd"
+PSC_NS = "podlove.org/simple-chapters"
+FH = "{http://purl.org/syndication/history/1.0}"
+# RFC 5005 links to older documents: paged feeds (section 3) and archived feeds (section 4).
+OLDER_RELS = ("next", "prev-archive")
 
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma", ".aif", ".aiff", ".mka", ".spx"}
@@ -66,7 +72,22 @@ def parse_feed(data: bytes, url: str) -> tuple[Show, list[Episode]]:
     feed may only point at http(s) audio, transcripts and chapters.
     Raises FeedError for bytes that are not a feed, or that declare XML entities.
     """
+    page = parse_feed_page(data, url)
+    return page.show, list(page.episodes)
+
+
+def parse_feed_page(data: bytes, url: str) -> FeedPage:
+    """Like `parse_feed`, with the RFC 5005 links to the feed's older pages or archives."""
+    try:
+        return _parse(data, url)
+    except (ValueError, LookupError) as exc:
+        # A parser choking on bytes it cannot decode is the feed's fault: one line, not a traceback.
+        raise FeedError(f"feed {url} cannot be read ({type(exc).__name__}: {exc}); ask the publisher to fix it") from None
+
+
+def _parse(data: bytes, url: str) -> FeedPage:
     base = _base_url(url)
+    data = to_utf8(data)
     tree = _safe_tree(data, url)
     parsed = feedparser.parse(io.BytesIO(data))  # a stream, so it never opens a path
     _check_is_feed(data, url, parsed, tree)
@@ -87,7 +108,36 @@ def parse_feed(data: bytes, url: str) -> tuple[Show, list[Episode]]:
             episode = replace(episode, guid=episode.audio_url)
         guids.add(episode.guid)
         episodes.append(episode)
-    return show, episodes
+    complete = _first_fh(channel, "complete") is not None
+    older = () if complete else _older_links(channel, parsed.feed, base)
+    return FeedPage(show=show, episodes=tuple(publisher_order(show, episodes)), older=older, complete=complete)
+
+
+def _first_fh(channel: Element | None, local: str) -> Element | None:
+    return channel.find(f"{FH}{local}") if channel is not None else None
+
+
+def _older_links(channel: Element | None, feed: Any, base: str) -> tuple[str, ...]:
+    """Absolute http(s)/file URLs of the documents holding older episodes, `next` before `prev-archive`."""
+    if channel is not None:
+        links = [(link.get("rel") or "", link.get("href")) for link in channel.findall(f"{ATOM}link")]
+    else:  # no tree: feedparser's view of the channel's links
+        links = [(link.get("rel") or "", link.get("href")) for link in feed.get("links") or ()]
+    found: list[str] = []
+    for rel in OLDER_RELS:
+        for link_rel, href in links:
+            url = _resolve(base, href) if link_rel.strip().lower() == rel else None
+            if url and url not in found and urlsplit(url).scheme.lower() in REMOTE_SCHEMES | {"file"}:
+                found.append(url)
+    return tuple(found)
+
+
+def publisher_order(show: Show, episodes: list[Episode]) -> list[Episode]:
+    """Episodes as the publisher intends them read: a serial show by season and number, else as listed."""
+    if show.kind != "serial":
+        return episodes
+    last = float("inf")  # unnumbered episodes after the numbered ones of their season
+    return sorted(episodes, key=lambda e: (e.season or 0, e.number or last, e.published or ""))
 
 
 def parse_chapters(data: bytes) -> tuple[Chapter, ...]:
@@ -106,10 +156,10 @@ def parse_chapters(data: bytes) -> tuple[Chapter, ...]:
     for item in raw:
         if not isinstance(item, dict):
             continue
-        start = _number(item.get("startTime"))
-        if start is None or start < 0:
+        start = clock_seconds(item.get("startTime"))
+        if start is None:
             continue
-        end = _number(item.get("endTime"))
+        end = clock_seconds(item.get("endTime"))
         chapters.append(
             Chapter(
                 start=start,
@@ -128,6 +178,19 @@ def episode_guid(guid: str | None, enclosure_url: str | None, title: str | None,
             return candidate.strip()
     digest = hashlib.sha256(f"{title or ''}\n{published or ''}".encode()).hexdigest()
     return f"podsearch:{digest[:32]}"
+
+
+def clock_seconds(value: Any) -> float | None:
+    """A time offset as seconds: a number, or a clock string ("75", "01:15", "00:01:15.500"); None if unreadable.
+
+    Unlike a duration, zero is a valid offset (a chapter that starts the episode).
+    """
+    if isinstance(value, str):
+        if value.strip() in ("0", "00:00", "00:00:00") or value.strip().strip("0:.") == "":
+            return 0.0 if value.strip() else None
+        return parse_duration(value)
+    number = _number(value)
+    return number if number is not None and number >= 0 else None
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -153,17 +216,65 @@ def parse_duration(value: str | None) -> float | None:
 
 
 def _safe_tree(data: bytes, url: str) -> Element | None:
-    """The namespace-aware tree, None if the XML is malformed (feedparser may cope)."""
+    """The namespace-aware tree, None if the XML is beyond repair (feedparser may still cope).
+
+    Feeds in the wild use `podcast:`/`itunes:` prefixes they never declare, or a bare `&`;
+    feedparser shrugs those off, so the tree is retried with the prefixes declared and the
+    ampersands escaped rather than silently losing transcripts, chapters and persons.
+    """
     try:
         return SafeET.fromstring(data)
     except DefusedXmlException as exc:
         raise FeedError(f"feed {url} uses XML entities ({_entity_detail(exc)}); refusing it for safety") from None
-    except ParseError:
+    except (ParseError, ValueError):
         # Expat stops at the first error, maybe before the DTD: refuse entities anyway.
         if b"<!ENTITY" in data:
             detail = "<!ENTITY> in a malformed document"
             raise FeedError(f"feed {url} uses XML entities ({detail}); refusing it for safety") from None
+    repaired = _repair(data)
+    if repaired == data:
         return None
+    try:
+        return SafeET.fromstring(repaired)
+    except (DefusedXmlException, ParseError, ValueError):
+        return None
+
+
+# Where the prefixes feeds forget to declare belong.
+KNOWN_PREFIXES = {
+    "podcast": "https://podcastindex.org/namespace/1.0",
+    "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
+    "googleplay": "http://www.google.com/schemas/play-podcasts/1.0",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "media": "http://search.yahoo.com/mrss/",
+    "atom": "http://www.w3.org/2005/Atom",
+    "psc": "http://podlove.org/simple-chapters",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "sy": "http://purl.org/rss/1.0/modules/syndication/",
+    "slash": "http://purl.org/rss/1.0/modules/slash/",
+    "wfw": "http://wellformedweb.org/CommentAPI/",
+    "fh": "http://purl.org/syndication/history/1.0",
+    "rawvoice": "http://www.rawvoice.com/rawvoiceRssModule/",
+    "spotify": "http://www.spotify.com/ns/rss",
+}
+_USED_PREFIX = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*=")
+_ROOT = re.compile(rb"<(rss|feed|rdf:RDF|RDF)(?=[\s>/])")
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);)")
+
+
+def _repair(data: bytes) -> bytes:
+    """`data` with undeclared known prefixes declared on the root element and bare `&` escaped."""
+    used = {m.group(1) or m.group(2) for m in _USED_PREFIX.finditer(data)}
+    missing = sorted(
+        p.decode() for p in used
+        if p and p.decode() in KNOWN_PREFIXES and f"xmlns:{p.decode()}=".encode() not in data
+    )
+    root = _ROOT.search(data)
+    if missing and root:
+        declarations = "".join(f' xmlns:{p}="{KNOWN_PREFIXES[p]}"' for p in missing).encode()
+        data = data[: root.end()] + declarations + data[root.end():]
+    return _BARE_AMPERSAND.sub(b"&amp;", data)
 
 
 def _entity_detail(exc: DefusedXmlException) -> str:
@@ -181,6 +292,8 @@ def _check_is_feed(data: bytes, url: str, parsed: Any, tree: Element | None) -> 
     has_content = bool(parsed.entries) or bool(parsed.feed.get("title"))
     if parsed.get("version") and (has_content or not parsed.get("bozo")):
         return
+    if tree is not None and _local(tree.tag) in ("rss", "feed", "RDF"):
+        return  # well-formed once repaired (e.g. an undeclared itunes: prefix), just empty
     if _looks_like_html(data, tree):
         hint = _alternate_feed_link(data)
         where = f"; its feed seems to be {urljoin(url, hint)}" if hint else "; use the show's RSS feed URL"
@@ -410,6 +523,10 @@ def _show(url: str, base: str, feed: Any, channel: Element | None) -> Show:
         locked=_yes(_first(channel, PODCAST_NS, "locked")),
         block=_blocked(channel),
         persons=_persons(channel),
+        kind="serial" if (_text(_first(channel, ITUNES_NS, "type")) or "").lower() == "serial" else "episodic",
+        funding=_funding(channel, base),
+        license=_license(channel, base),
+        new_feed_url=_resolve(base, _text(_first(channel, ITUNES_NS, "new-feed-url"))),
     )
 
 
@@ -426,22 +543,62 @@ def _is_audio(link: dict[str, Any], url: str) -> bool:
     return ext in AUDIO_EXTENSIONS and not mime.startswith(("video/", "image/", "text/"))
 
 
-def _audio_enclosure(entry: Any, base: str, allowed: frozenset[str] | set[str]) -> tuple[str, dict[str, Any]] | None:
+def _audio_enclosure(entry: Any, item: Element | None, base: str,
+                     allowed: frozenset[str] | set[str]) -> tuple[str, dict[str, Any]] | None:
+    """The audio to transcribe: the smallest decodable one among the enclosure and its alternates.
+
+    An item without an `enclosure` may still carry its audio as `media:content`.
+    """
+    candidates: list[tuple[str, dict[str, Any]]] = []
     for link in _enclosure_links(entry):
         url = _allowed(_resolve(base, link.get("href")), allowed)
         if url and _is_audio(link, url):
-            return url, link
-    return None
+            candidates.append((url, link))
+            break  # the first audio enclosure is the publisher's main one
+    candidates += _alternate_enclosures(item, base, allowed)
+    if not candidates:
+        for media in entry.get("media_content") or ():
+            link = {"href": media.get("url"), "type": media.get("type"), "length": media.get("filesize")}
+            url = _allowed(_resolve(base, link["href"]), allowed)
+            if url and (_is_audio(link, url) or (media.get("medium") == "audio" and not link["type"])):
+                candidates.append((url, link))
+    if not candidates:
+        return None
+    # Whisper hears 16 kHz mono: the smallest file transcribes as well and downloads sooner.
+    def size(pair: tuple[int, tuple[str, dict[str, Any]]]) -> tuple[float, float, int]:
+        position, (_, link) = pair
+        length = _positive_int(link.get("length"))
+        bitrate = _number(link.get("bitrate"))
+        return (length or float("inf"), bitrate or float("inf"), position)
+
+    return min(enumerate(candidates), key=size)[1]
+
+
+def _alternate_enclosures(item: Element | None, base: str,
+                          allowed: frozenset[str] | set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """`podcast:alternateEnclosure` audio we can fetch: (url, link dict with type/length/bitrate)."""
+    found = []
+    for alt in _children(item, PODCAST_NS, "alternateEnclosure"):
+        mime = (alt.get("type") or "").strip()
+        for source in _children(alt, PODCAST_NS, "source"):
+            url = _allowed(_resolve(base, source.get("uri")), allowed)
+            link = {"href": url, "type": source.get("contentType") or mime, "length": alt.get("length"),
+                    "bitrate": alt.get("bitrate")}
+            if url and _is_audio(link, url):
+                found.append((url, link))
+                break  # one fetchable source per alternate is enough
+    return found
 
 
 def _episode(entry: Any, item: Element | None, base: str, allowed: frozenset[str] | set[str]) -> Episode | None:
-    found = _audio_enclosure(entry, base, allowed)
+    found = _audio_enclosure(entry, item, base, allowed)
     if found is None:
         return None
     audio_url, link = found
     title = _clean(entry.get("title")) or ""
     published = _iso_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
-    image = _itunes_image(item) or (entry.get("image") or {}).get("href")
+    thumbnails = entry.get("media_thumbnail") or [{}]
+    image = _itunes_image(item) or (entry.get("image") or {}).get("href") or thumbnails[0].get("url")
     chapters = _first(item, PODCAST_NS, "chapters")
     return Episode(
         guid=episode_guid(entry.get("id"), audio_url, title, published),
@@ -452,7 +609,7 @@ def _episode(entry: Any, item: Element | None, base: str, allowed: frozenset[str
         audio_length=_positive_int(link.get("length")),
         duration=parse_duration(entry.get("itunes_duration")),
         link=_entry_link(entry, base),
-        description=html_to_text(entry.get("summary") or _first_content(entry)),
+        description=_show_notes(entry),
         image=_resolve(base, image),
         season=_positive_int(entry.get("itunes_season") or _text(_first(item, PODCAST_NS, "season"))),
         number=_positive_int(entry.get("itunes_episode") or _text(_first(item, PODCAST_NS, "episode"))),
@@ -460,7 +617,59 @@ def _episode(entry: Any, item: Element | None, base: str, allowed: frozenset[str
         chapters_url=_allowed(_resolve(base, chapters.get("url") if chapters is not None else None), allowed),
         persons=_persons(item),
         block=_blocked(item),
+        chapters=_simple_chapters(item, base),
+        soundbites=_soundbites(item),
+        funding=_funding(item, base),
+        license=_license(item, base),
     )
+
+
+def _show_notes(entry: Any) -> str | None:
+    """The richer of `description` and `content:encoded`, as plain text."""
+    summary = html_to_text(entry.get("summary"))
+    content = html_to_text(_first_content(entry))
+    return max((t for t in (summary, content) if t), key=len, default=None)
+
+
+def _soundbites(item: Element | None) -> tuple[Soundbite, ...]:
+    bites = []
+    for bite in _children(item, PODCAST_NS, "soundbite"):
+        start = clock_seconds(bite.get("startTime"))
+        duration = _number(bite.get("duration"))
+        if start is None or duration is None or duration <= 0:
+            continue
+        bites.append(Soundbite(start=start, duration=duration, title=_text(bite) or ""))
+    return tuple(sorted(bites, key=lambda b: b.start))
+
+
+def _funding(el: Element | None, base: str) -> tuple[Funding, ...]:
+    links = []
+    for funding in _children(el, PODCAST_NS, "funding"):
+        url = _allowed(_resolve(base, funding.get("url")), REMOTE_SCHEMES)
+        if url:
+            links.append(Funding(url=url, title=_text(funding) or ""))
+    return tuple(links)
+
+
+def _license(el: Element | None, base: str) -> License | None:
+    license_ = _first(el, PODCAST_NS, "license")
+    name = _text(license_)
+    if license_ is None or not name:
+        return None
+    return License(name=name, url=_allowed(_resolve(base, license_.get("url")), REMOTE_SCHEMES))
+
+
+def _simple_chapters(item: Element | None, base: str) -> tuple[Chapter, ...]:
+    """Podlove Simple Chapters given inline (`psc:chapters`), sorted by start."""
+    chapters = []
+    for group in _children(item, PSC_NS, "chapters"):
+        for chapter in _children(group, PSC_NS, "chapter"):
+            start = clock_seconds(chapter.get("start"))
+            if start is None:
+                continue
+            href = _allowed(_resolve(base, chapter.get("href")), REMOTE_SCHEMES)
+            chapters.append(Chapter(start=start, title=(chapter.get("title") or "").strip(), url=href))
+    return tuple(sorted(chapters, key=lambda c: c.start))
 
 
 def _entry_link(entry: Any, base: str) -> str | None:
@@ -568,4 +777,5 @@ def _iso_utc(parsed: time.struct_time | None) -> str | None:
     return datetime(*parsed[:6], tzinfo=timezone.utc).isoformat()
 
 
-__all__ = ["episode_guid", "html_to_text", "parse_chapters", "parse_duration", "parse_feed"]
+__all__ = ["clock_seconds", "episode_guid", "html_to_text", "parse_chapters", "parse_duration", "parse_feed",
+           "parse_feed_page", "publisher_order"]

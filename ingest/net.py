@@ -11,6 +11,11 @@ Limits: proxies from the environment are ignored (trust_env=False) because a
 proxy would resolve names itself and defeat the guard (SSL_CERT_FILE /
 SSL_CERT_DIR are still honoured); keep-alive is off so a TLS connection
 verified for one name is never reused for another name sharing the IP.
+
+Deadlines: read_timeout bounds one read only, so a server dripping a byte every
+few seconds could hold a request for hours. Every socket operation of a request
+is therefore clamped to the remaining time of one `Deadline` for the whole
+transfer (connect, TLS, headers, body, all redirect hops).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import certifi
+import httpcore
 import httpx
 
 from podsearch.core.config import Settings
@@ -109,6 +116,110 @@ def check_url(url: str, *, allow_private: bool, resolver: Resolver = socket.geta
     resolve_checked(url, allow_private=allow_private, resolver=resolver)
 
 
+# --- whole-transfer deadline ---------------------------------------------------
+
+
+class Deadline:
+    """The wall-clock budget of one transfer: `seconds`, plus 1 s per `min_rate` bytes received.
+
+    With `min_rate` the budget grows with the bytes that arrive, so a large
+    enclosure on a fair link finishes while a trickle is cut off.
+    """
+
+    def __init__(self, seconds: float, min_rate: int | None = None, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.min_rate = min_rate
+        self.clock = clock
+        self.start = clock()
+        self.received = 0
+        self.expired = False
+
+    def remaining(self) -> float:
+        """Seconds left before the transfer must be finished."""
+        allowed = self.seconds + (self.received / self.min_rate if self.min_rate else 0.0)
+        return allowed - (self.clock() - self.start)
+
+    def message(self) -> str:
+        """Why the transfer was cut off, and which settings to raise."""
+        if self.min_rate:
+            return (f"too slow: not finished within the deadline ({self.seconds:g} s plus 1 s per "
+                    f"{human_bytes(self.min_rate)} received; PODSEARCH_TRANSFER_DEADLINE, "
+                    "PODSEARCH_MIN_DOWNLOAD_RATE); try again later")
+        return (f"too slow: not finished within the {self.seconds:g} s deadline "
+                "(PODSEARCH_TRANSFER_DEADLINE); try again later")
+
+    def clamp(self, timeout: float | None) -> float:
+        """`timeout` cut to the time left; raises httpcore.ReadTimeout once none is left."""
+        left = self.remaining()
+        if left <= 0:
+            self.expired = True
+            raise httpcore.ReadTimeout(self.message())
+        return left if timeout is None else min(timeout, left)
+
+    def timed_out(self, timeout: float | None, clamped: float) -> None:
+        """After an operation timed out: raise the deadline's error if it was the deadline that ran out."""
+        if timeout is None or clamped < timeout:
+            self.expired = True
+            raise httpcore.ReadTimeout(self.message())
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every operation ends by the transfer's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
+        self.inner = inner
+        self.deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        clamped = self.deadline.clamp(timeout)
+        try:
+            data = self.inner.read(max_bytes, clamped)
+        except httpcore.TimeoutException:
+            self.deadline.timed_out(timeout, clamped)
+            raise
+        self.deadline.received += len(data)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, self.deadline.clamp(timeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, self.deadline.clamp(timeout)),
+                               self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        clamped = self.deadline.clamp(timeout)
+        try:
+            stream = super().connect_tcp(host, port, clamped, local_address, socket_options)
+        except httpcore.TimeoutException:
+            self.deadline.timed_out(timeout, clamped)
+            raise
+        return _DeadlineStream(stream, self.deadline)
+
+
+def _transport(deadline: Deadline, verify: ssl.SSLContext) -> httpx.HTTPTransport:
+    """httpx's transport with its connection pool on a deadline-keeping network backend."""
+    transport = httpx.HTTPTransport(verify=verify, trust_env=False)
+    # httpx takes no network backend; its pool is rebuilt with the same settings plus ours.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=verify, max_keepalive_connections=0, network_backend=_DeadlineBackend(deadline)
+    )
+    return transport
+
+
 # --- streaming primitive --------------------------------------------------------
 
 
@@ -129,20 +240,23 @@ def open_url(
     settings: Settings,
     headers: Mapping[str, str] | None = None,
     resolver: Resolver = socket.getaddrinfo,
+    min_rate: int | None = None,
 ) -> Iterator[Opened]:
     """GET `url`, following redirects by hand with the SSRF check on every hop.
 
     Yields the first non-redirect response with its body unread (any status:
     callers decide what 304/206/416/4xx mean). httpx errors raised while the
-    caller reads the body become DownloadError.
+    caller reads the body become DownloadError. The whole transfer must end
+    within settings.transfer_deadline (plus 1 s per `min_rate` bytes received).
     """
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    deadline = Deadline(settings.transfer_deadline, min_rate)
+    verify = _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     with httpx.Client(
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_keepalive_connections=0),
-        verify=_ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
+        transport=_transport(deadline, verify),
         headers={"User-Agent": settings.user_agent},
     ) as client:
         current = url
@@ -151,9 +265,15 @@ def open_url(
         all_permanent = True
         redirects = 0
         while True:
-            addresses = resolve_checked(current, allow_private=settings.allow_private, resolver=resolver)
+            try:
+                addresses = resolve_checked(current, allow_private=settings.allow_private, resolver=resolver)
+            except BlockedAddressError as exc:
+                if current == url:
+                    raise
+                # The user knows the address they added, not where it led: name both.
+                raise BlockedAddressError(f"{url} redirected to a refused address: {exc}") from exc
             seen.add(str(httpx.URL(current)))  # normalised, to compare with Location targets
-            response = _send_pinned(client, current, addresses, headers or {}, settings)
+            response = _send_pinned(client, current, addresses, headers or {}, settings, deadline)
             location = response.headers.get("location")
             if response.status_code not in _REDIRECTS or not location:
                 break
@@ -177,7 +297,7 @@ def open_url(
         try:
             yield Opened(url=url, final_url=current, response=response, moved_permanently_to=moved)
         except httpx.HTTPError as exc:
-            raise _as_download_error(current, exc, settings) from exc
+            raise _as_download_error(current, exc, settings, deadline) from exc
         finally:
             response.close()
 
@@ -196,6 +316,7 @@ def _send_pinned(
     addresses: list[str],
     headers: Mapping[str, str],
     settings: Settings,
+    deadline: Deadline,
 ) -> httpx.Response:
     """Send the GET to the checked addresses in turn (never re-resolving the name)."""
     target = httpx.URL(url)
@@ -215,13 +336,15 @@ def _send_pinned(
             # Another address of the same host may still answer.
             error = exc
         except httpx.HTTPError as exc:
-            raise _as_download_error(url, exc, settings) from exc
+            raise _as_download_error(url, exc, settings, deadline) from exc
     assert error is not None
-    raise _as_download_error(url, error, settings) from error
+    raise _as_download_error(url, error, settings, deadline) from error
 
 
-def _as_download_error(url: str, exc: httpx.HTTPError, settings: Settings) -> DownloadError:
+def _as_download_error(url: str, exc: httpx.HTTPError, settings: Settings, deadline: Deadline) -> DownloadError:
     """One clear line for a transport failure."""
+    if deadline.expired:
+        return DownloadError(f"{url}: {deadline.message()}")
     if isinstance(exc, httpx.ConnectTimeout):
         return DownloadError(f"{url}: could not connect within {settings.connect_timeout:g} s; try again later")
     if isinstance(exc, httpx.TimeoutException):

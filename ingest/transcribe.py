@@ -377,6 +377,85 @@ class _BaseEngine:
         )
 
 
+# --- long audio in bounded chunks ------------------------------------------------
+
+# Audio transcribed at once: memory then depends on this, not on the episode's length.
+CHUNK_SECONDS = 600.0
+# How far either side of a chunk's nominal end a silence to cut at is looked for.
+_CUT_SEARCH_SECONDS = 60.0
+
+
+def transcribe_stream(engine: Engine, blocks: Iterable[np.ndarray], options: TranscribeOptions | None = None,
+                      progress: Progress | None = None, chunk_seconds: float = CHUNK_SECONDS) -> TranscriptionResult:
+    """Transcribe 16 kHz mono float32 audio arriving in `blocks`, about `chunk_seconds` at a time.
+
+    Peak memory is that of one chunk, whatever the audio's length. Each chunk
+    ends in the longest silence the VAD finds near its nominal end, so no word
+    is cut in two; its segments are moved onto the whole audio's timeline. The
+    language heard in the first chunk is kept for the rest.
+    """
+    options = options or TranscribeOptions()
+    report = _monotonic(progress)
+    limit = max(1, int(chunk_seconds * SAMPLE_RATE))
+    search = int(min(_CUT_SEARCH_SECONDS, chunk_seconds / 4) * SAMPLE_RATE)
+    parts: list[TranscriptionResult] = []
+    offset = 0  # samples before the buffer
+
+    def run(piece: np.ndarray) -> None:
+        nonlocal options
+        start = offset / SAMPLE_RATE
+        result = engine.transcribe(piece, options, progress=lambda t: report(start + t))
+        if options.language is None and parts == []:
+            options = replace(options, language=result.language)
+        parts.append(replace(result, segments=tuple(_moved(seg, start) for seg in result.segments)))
+
+    buffer = np.zeros(0, dtype=np.float32)
+    for block in blocks:
+        buffer = np.concatenate([buffer, np.asarray(block, dtype=np.float32)])
+        while buffer.size >= limit + search:
+            cut = _silence_near(buffer, limit, search)
+            run(buffer[:cut])
+            offset += cut
+            buffer = buffer[cut:].copy()
+    if buffer.size or not parts:
+        run(buffer)
+    first = parts[0]
+    return TranscriptionResult(
+        segments=tuple(seg for part in parts for seg in part.segments),
+        language=first.language,
+        duration=(offset + buffer.size) / SAMPLE_RATE,
+        engine=first.engine,
+        model=first.model,
+        warnings=tuple(dict.fromkeys(w for part in parts for w in part.warnings)),
+    )
+
+
+def _silence_near(samples: np.ndarray, target: int, search: int) -> int:
+    """A sample index within `search` of `target` in the middle of the longest silence there."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    lo, hi = max(0, target - search), min(samples.size, target + search)
+    # Short pauses count here (the transcription's own VAD wants 2 s); little padding keeps them.
+    stamps = get_speech_timestamps(samples[lo:hi], VadOptions(min_silence_duration_ms=300, speech_pad_ms=100),
+                                   sampling_rate=SAMPLE_RATE)
+    if not stamps:
+        return target  # all silence: anywhere will do
+    edges = [0] + [x for st in stamps for x in (int(st["start"]), int(st["end"]))] + [hi - lo]
+    gaps = [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2) if edges[i + 1] > edges[i]]
+    if not gaps:
+        return target  # speech throughout (rare in a podcast): cut at the nominal end
+    start, end = max(gaps, key=lambda g: (g[1] - g[0], -abs((g[0] + g[1]) // 2 + lo - target)))
+    return lo + (start + end) // 2
+
+
+def _moved(seg: Segment, offset: float) -> Segment:
+    """`seg` of a chunk placed `offset` seconds later, on the whole audio's timeline."""
+    if not offset:
+        return seg
+    words = tuple(replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3)) for w in seg.words)
+    return replace(seg, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3), words=words)
+
+
 # --- faster-whisper -------------------------------------------------------------
 
 

@@ -14,11 +14,17 @@ from podsearch.core.clock import timestamp
 from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
 from podsearch.core.errors import PodsearchError
+from podsearch.core.terminal import clean, clean_json, clean_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
 DEMO_VOCABULARY = REPO_ROOT / "demo" / "vocabulary.txt"
 APP_FILE = REPO_ROOT / "app.py"
+
+
+def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """click.echo for text that may carry feed text: every control made visible (core.terminal)."""
+    click.echo(clean(text), err=err, nl=nl)
 
 
 class _Group(click.Group):
@@ -28,10 +34,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except PodsearchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _echo(f"error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume where it stopped", err=True)
+            _echo("interrupted; run the same command again to resume where it stopped", err=True)
             ctx.exit(130)
 
 
@@ -55,25 +61,78 @@ def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> Non
 @cli.command()
 @click.argument("target")
 @click.option("--since", help="Only episodes published on/after this date (YYYY-MM-DD).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
+@click.option("--limit", "--max-episodes", "limit", type=click.IntRange(min=1), help="Only the newest N episodes.")
 @click.pass_context
 def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
     """Subscribe to a feed (URL or local file) and list its episodes."""
     from podsearch.service.pipeline import add_feed
 
     show, count = add_feed(_settings(ctx), target, since=_iso_date(since), limit=limit)
-    click.echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
+    _echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
 
 
 def _iso_date(value: str | None) -> str | None:
-    if value is None:
-        return None
-    from datetime import date
+    from podsearch.service.queries import iso_date
 
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError as exc:
-        raise PodsearchError(f"--since {value!r} is not a date; write it as YYYY-MM-DD") from exc
+    return iso_date(value, "--since")
+
+
+@cli.command("feed-info")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed per line, in the order given.")
+@click.pass_context
+def feed_info_command(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
+    """Show what podsearch reads from feeds (URLs or files) without subscribing to them."""
+    import json
+
+    from podsearch.service.feedinfo import feed_info_or_error
+
+    settings = _settings(ctx)
+    failed = 0
+    for source in sources:
+        info = feed_info_or_error(settings, source)
+        failed += "error" in info
+        if as_json:
+            click.echo(clean_json(json.dumps(info, ensure_ascii=False)))
+        elif "error" in info:
+            _echo(f"error: {info['error']}", err=True)
+        else:
+            _print_feed_info(info)
+    if failed:
+        ctx.exit(1)
+
+
+def _print_feed_info(info: dict) -> None:
+    show = info["show"]
+    _echo(f"{show['title']}  <{info['url']}>")
+    for key in ("link", "author", "language", "podcast_guid", "kind", "image"):
+        if show.get(key):
+            _echo(f"  {key}: {show[key]}")
+    if show.get("license"):
+        _echo(f"  license: {show['license']['name']}")
+    for funding in show.get("funding") or ():
+        _echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
+    for person in show.get("persons") or ():
+        _echo(f"  person: {person['name']} ({person['role']})")
+    _echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
+    for ep in info["episodes"]:
+        numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))
+        _echo(f"- {ep['title']}" + (f" [{numbering}]" if numbering else ""))
+        _echo(f"    guid: {ep['guid']}  published: {ep['published'] or '-'}  duration: "
+                   f"{timestamp(ep['duration']) if ep['duration'] else '-'}")
+        _echo(f"    enclosure: {ep['audio_url']} ({ep['audio_type'] or '?'}, {ep['audio_length'] or '?'} bytes)")
+        for t in ep["transcripts"]:
+            _echo(f"    transcript: {t['url']} ({t['type']})")
+        if ep["chapters_url"]:
+            _echo(f"    chapters: {ep['chapters_url']}")
+        for c in ep["chapters"]:
+            _echo(f"    chapter: {timestamp(c['start'])} {c['title']}")
+        for p in ep["persons"]:
+            _echo(f"    person: {p['name']} ({p['role']})")
+        for b in ep["soundbites"]:
+            _echo(f"    soundbite: {timestamp(b['start'])} +{b['duration']:g}s {b['title']}".rstrip())
+    for error in info.get("page_errors") or ():
+        _echo(f"  warning: {error}")
 
 
 @cli.command("import-opml")
@@ -91,11 +150,11 @@ def import_opml(ctx: click.Context, file: str) -> None:
     failures = 0
     for title, url in parse_opml(data):
         try:
-            show, count = add_feed(_settings(ctx), url)
-            click.echo(f"{show.title}: {count} episodes")
+            show, count = add_feed(_settings(ctx), url, listed_in=f"the OPML file {file}")
+            _echo(f"{show.title}: {count} episodes")
         except PodsearchError as exc:
             failures += 1
-            click.echo(f"error: {title or url}: {exc}", err=True)
+            _echo(f"error: {title or url}: {exc}", err=True)
     if failures:
         ctx.exit(1)
 
@@ -130,6 +189,9 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
 @click.option("--no-speakers", is_flag=True, help="Do not tell speakers apart (Whisper transcripts); faster.")
+@click.option("--redownload", "redownload", multiple=True, metavar="KEY|GUID",
+              help="Download this episode again (drop its cached files), then transcribe and index it (repeatable).")
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
 @click.option("--ray", "ray_address", metavar="auto|ADDRESS",
               help="Transcribe on a Ray cluster: auto (a running one, else one started here) or the head's "
                    "host:port (or ray://host:port). Needs pip install 'podsearch[ray]'.")
@@ -138,8 +200,8 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
            vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
-           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, ray_address: str | None,
-           ray_workers: int | None) -> None:
+           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, redownload: tuple[str, ...],
+           no_wait: bool, ray_address: str | None, ray_workers: int | None) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
 
@@ -158,12 +220,12 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
 
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
-                            source=source)
+                            source=source, wait=not no_wait, redownload=redownload)
     for url, message in report.feed_errors:
-        click.echo(f"error: {message}", err=True)
+        _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
+        _echo(f"error: {message}", err=True)
+    _echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
                f"{len(report.feed_errors)} feed(s) failed")
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
@@ -192,25 +254,30 @@ class _TqdmProgress:
     def _write(self, message: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(message, file=sys.stderr)
+        tqdm.write(clean(message), file=sys.stderr)
 
-    def _bar(self, title: str, total: float):  # noqa: ANN202 - tqdm
+    def _bar(self, title: str, total: float, unit: str = "s audio"):  # noqa: ANN202 - tqdm
         from tqdm import tqdm
 
         if title not in self.bars:
             used = {getattr(b, "slot", 0) for b in self.bars.values()}
             position = next(i for i in range(len(used) + 1) if i not in used)
             self.bars[title] = tqdm(
-                total=round(total, 1), desc=title[:40], unit="s audio", file=sys.stderr, position=position,
-                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+                total=round(total, 1), desc=clean_line(title[:40]), unit=unit, file=sys.stderr, position=position,
+                leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} " + unit
+                                        + " [{elapsed}<{remaining}]")
             self.bars[title].slot = position
         return self.bars[title]
 
     def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
-        if p.stage in ("warning", "feed-failed", "episode-failed"):
-            if p.stage == "episode-failed":
-                self._close(p.title)
+        if p.stage in ("feed-failed", "episode-failed"):
+            self._close(p.title)  # the command lists every failure once, as an error, when it ends
+        elif p.stage == "warning":
             self._write(f"warning: {p.message}")
+        elif p.stage == "waiting":
+            self._write(p.message or "")
+        elif p.stage == "redownload":
+            self._write(f"downloading again: {p.title}")
         elif p.stage == "transcribe":
             if not p.total:
                 return  # length not known yet (a Ray worker has not decoded the audio yet)
@@ -218,6 +285,14 @@ class _TqdmProgress:
             bar.total = round(p.total, 1)  # the feed's duration first, the decoded length later
             bar.n = round(min(p.done, p.total), 1)
             bar.refresh()
+        elif p.stage == "embed" and p.total:
+            # Only long episodes report while embedding; the bar for their audio has finished.
+            key = f"{p.title} (embedding)"
+            bar = self._bar(key, p.total, unit="texts")
+            bar.n = p.done
+            bar.refresh()
+            if p.done >= p.total:
+                self._close(key)
         elif p.stage == "episode-done":
             bar = self.bars.get(p.title)
             if bar is not None:
@@ -228,31 +303,38 @@ class _TqdmProgress:
 
 
 @cli.command()
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
 @click.pass_context
-def reindex(ctx: click.Context) -> None:
+def reindex(ctx: click.Context, no_wait: bool) -> None:
     """Rebuild the search index from the transcript files."""
     from podsearch.service.pipeline import reindex as run_reindex
 
-    count = run_reindex(_settings(ctx))
-    click.echo(f"re-indexed {count} transcript(s)")
+    def waiting(p) -> None:  # noqa: ANN001 - pipeline.Progress
+        if p.stage == "waiting":
+            _echo(p.message, err=True)
+
+    count = run_reindex(_settings(ctx), waiting, wait=not no_wait)
+    _echo(f"re-indexed {count} transcript(s)")
 
 
 @cli.command()
+@click.option("--keys", is_flag=True, help="Also show each episode's key (what `export` takes).")
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, keys: bool) -> None:
     """List feeds and episodes with their status and any error."""
     from podsearch.service.pipeline import open_library
 
     library = open_library(_settings(ctx))
     try:
         for feed in library.feeds():
-            click.echo(f"{feed.title or feed.url}  [{feed.status}]  {feed.url}")
+            # Feed text one line per field: a newline in a title must not forge a line.
+            _echo(f"{clean_line(feed.title or feed.url)}  [{feed.status}]  {clean_line(feed.url)}")
             if feed.error:
-                click.echo(f"  error: {feed.error}")
+                _echo(f"  error: {clean_line(feed.error)}")
             for row in library.episodes(feed_id=feed.id):
-                date = (row.episode.published or "")[:10]
-                line = f"  {row.status:<11} {date:<10} {row.episode.title}"
-                click.echo(line + (f"  ({row.error})" if row.error else ""))
+                date = clean_line((row.episode.published or "")[:10])
+                line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + clean_line(row.episode.title)
+                _echo(line + (f"  ({clean_line(row.error)})" if row.error else ""))
     finally:
         library.close()
 
@@ -260,7 +342,7 @@ def status(ctx: click.Context) -> None:
 # -- search ---------------------------------------------------------------------
 @cli.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Number of clips.")
+@click.option("-k", "k", type=click.IntRange(min=1, max=100), default=5, show_default=True, help="Number of clips (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array per query).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
 @click.option("--show", "shows", multiple=True, help="Only this show (repeatable).")
@@ -278,16 +360,16 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
            sources: tuple[str, ...], date_from: str | None, date_to: str | None, person: str | None,
            speaker: str | None, per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
-    from podsearch.index.search import Filters, SearchOptions
-    from podsearch.index.search import search as run_search
     from podsearch.core.errors import QueryError
+    from podsearch.index.search import search as run_search
     from podsearch.service.pipeline import open_index
+    from podsearch.service.queries import hit_json, search_options
 
     settings = _settings(ctx)
-    options = SearchOptions(k=k, mode=mode, floor=settings.relevance_floor, per_episode=per_episode,
-                            rerank_model=rerank_model, include_ads=include_ads, filters=Filters(
-        shows=shows, sources=sources, date_from=_iso_date(date_from), date_to=_iso_date(date_to),
-        person=(person or "").strip() or None, speaker=(speaker or "").strip() or None))
+    options = search_options(settings, k=k, mode=mode, shows=shows, sources=sources, date_from=date_from,
+                             date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
+                             rerank_model=rerank_model, include_ads=include_ads,
+                             names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
     index = open_index(settings)
     try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
@@ -297,10 +379,10 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
             except QueryError as exc:
                 if query != "-":
                     raise
-                click.echo(f"error: {exc}", err=True)
+                _echo(f"error: {exc}", err=True)
                 hits = []
             if as_json:
-                click.echo(json.dumps([h.to_json() for h in hits], ensure_ascii=False))
+                click.echo(clean_json(json.dumps([hit_json(h) for h in hits], ensure_ascii=False)))
             else:
                 _print_hits(q, hits)
             sys.stdout.flush()
@@ -310,16 +392,16 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
 
 def _print_hits(query: str, hits: list) -> None:
     if not hits:
-        click.echo(f"nothing relevant found for {query!r}")
+        _echo(f"nothing relevant found for {clean_line(query)!r}")
         return
     for i, h in enumerate(hits, 1):
-        said_by = f"  {h.speaker}" if h.speaker else ""
+        said_by = f"  {clean_line(h.speaker)}" if h.speaker else ""
         kind = f"  [{h.kind}]" if h.kind != "speech" else ""
-        click.echo(f"{i}. {h.show} — {h.episode} ({h.published or 'undated'})  "
-                   f"{timestamp(h.start)}–{timestamp(h.end)}{said_by}  {h.confidence}{kind}  [{h.source}]")
-        click.echo(f"   “{h.text}”")
+        _echo(f"{i}. {clean_line(h.show)} — {clean_line(h.episode)} ({clean_line(h.published or 'undated')})  "
+              f"{timestamp(h.start)}–{timestamp(h.end)}{said_by}  {h.confidence}{kind}  [{h.source}]")
+        _echo(f"   “{clean_line(h.text)}”")
         if h.audio_url:
-            click.echo(f"   {h.audio_url}#t={h.start:.1f}")
+            _echo(f"   {clean_line(h.audio_url)}#t={h.start:.1f}")
 
 
 @cli.command("eval")
@@ -338,12 +420,12 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool) -
         lists = relevance_lists(index, queries, MODES, k)
     finally:
         index.close()
-    click.echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
+    _echo(format_table({mode: summarize(rels, k) for mode, rels in lists.items()},
                             title=f"{len(queries)} queries from {queries_file}"))
     if by_kind:
         for kind, results in split_by_kind(queries, lists, k).items():
-            click.echo()
-            click.echo(format_table(results, title=f"kind: {kind or '(none)'}"))
+            _echo()
+            _echo(format_table(results, title=f"kind: {kind or '(none)'}"))
 
 
 # -- export -----------------------------------------------------------------------
@@ -357,7 +439,7 @@ def rename_speaker(ctx: click.Context, guid: str, shown: str, name: str) -> None
     from podsearch.service.speakers import rename_speaker as run_rename
 
     count = run_rename(_settings(ctx), guid, shown, name)
-    click.echo(f"{shown} is now {name} ({count} segment(s))")
+    _echo(f"{shown} is now {name} ({count} segment(s))")
 
 
 @cli.command()
@@ -369,34 +451,82 @@ def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
 
     with _TqdmProgress() as progress:
         done = run_diarize(_settings(ctx), guids, progress)
-    click.echo(f"speakers labelled in {len(done)} episode(s)")
+    _echo(f"speakers labelled in {len(done)} episode(s)")
 
 
 @cli.command()
-@click.argument("guid")
+@click.argument("episode", metavar="KEY|GUID")
 @click.option("--format", "fmt", type=click.Choice(list(WRITERS)), default="vtt",
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @click.pass_context
-def export(ctx: click.Context, guid: str, fmt: str, output: str | None) -> None:
-    """Export one episode's transcript (by guid)."""
+def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> None:
+    """Export one episode's transcript (by key, or by guid when only one show uses it)."""
+    from podsearch.service.pipeline import episode_transcript
     from podsearch.transcripts.formats import write_transcript
-    from podsearch.transcripts.store import find_transcript, load_transcript
+    from podsearch.transcripts.store import load_transcript
 
-    path = find_transcript(_settings(ctx).transcripts_dir, guid)
-    if path is None:
-        raise PodsearchError(f"no transcript for guid {guid!r}; `podsearch status` lists episodes, "
-                             "`podsearch search --json` shows guids")
-    _emit(write_transcript(load_transcript(path), fmt), output)
+    _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output,
+          is_json=fmt.endswith("json"))
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
     if output:
         from podsearch.transcripts.store import atomic_write
 
         atomic_write(Path(output), text.encode("utf-8"))
+    elif is_json:
+        click.echo(clean_json(text), nl=not text.endswith("\n"))
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        _echo(text, nl=not text.endswith("\n"))
+
+
+# -- serving a team -------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--root-path", default="", help="URL prefix when served behind a reverse proxy (e.g. /podsearch).")
+@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")
+@click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each loads the model and the vector index once).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
+          workers: int) -> None:
+    """Serve the JSON API (search, episodes, transcripts; writes need the admin secret)."""
+    from podsearch.api import serve as run_server
+
+    settings = _settings(ctx)
+    click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json)", err=True)
+    run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,
+               workers=workers)
+
+
+@cli.command("mcp")
+@click.pass_context
+def mcp_command(ctx: click.Context) -> None:
+    """Run the MCP server on stdio (tools: search, transcript) for an AI assistant."""
+    from podsearch.mcp import run
+
+    run(_settings(ctx))
+
+
+@cli.group("admin")
+def admin_group() -> None:
+    """The home's admin secret (API bearer token and app admin password)."""
+
+
+@admin_group.command("set-password")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="PODSEARCH_NEW_ADMIN_PASSWORD",
+              help="The new secret (prompted when omitted).")
+@click.pass_context
+def admin_set_password(ctx: click.Context, password: str) -> None:
+    """Set the admin password; only its Argon2 hash is stored in the home."""
+    from podsearch.service.admin import set_password
+
+    settings = ctx.obj
+    set_password(settings, password)
+    click.echo(f"admin password set ({settings.admin_hash_file})")
 
 
 # -- app and demo -------------------------------------------------------------------
@@ -405,11 +535,13 @@ def _run_app(settings: Settings, port: int | None) -> None:
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     if settings.allow_private:
         env["PODSEARCH_ALLOW_PRIVATE"] = "1"
+    if settings.read_only:
+        env["PODSEARCH_READ_ONLY"] = "1"
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", "127.0.0.1",
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if port:
         cmd += ["--server.port", str(port)]
-    click.echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
+    _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
     try:
         subprocess.run(cmd, env=env, check=False)
     except KeyboardInterrupt:
@@ -418,10 +550,11 @@ def _run_app(settings: Settings, port: int | None) -> None:
 
 @cli.command()
 @click.option("--port", type=int, help="Port for the app (default 8501).")
+@click.option("--read-only", is_flag=True, default=None, help="Hide every admin action (env PODSEARCH_READ_ONLY=1).")
 @click.pass_context
-def app(ctx: click.Context, port: int | None) -> None:
+def app(ctx: click.Context, port: int | None, read_only: bool | None) -> None:
     """Open the Streamlit app on this home."""
-    _run_app(_settings(ctx), port)
+    _run_app(_settings(ctx, read_only=read_only or None), port)
 
 
 @cli.command()
@@ -435,14 +568,14 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
 
     settings = _settings(ctx)
     show, count = add_feed(settings, str(DEMO_FEED))
-    click.echo(f"{show.title}: {count} episodes")
+    _echo(f"{show.title}: {count} episodes")
     # The demo's drug names are rare words; the vocabulary helps tiny.en hear them.
     terms = tuple(t.strip() for t in DEMO_VOCABULARY.read_text(encoding="utf-8").splitlines() if t.strip())
     with _TqdmProgress() as progress:
         report = run_ingest(settings, progress=progress, vocabulary=terms)
     for _, message in report.feed_errors + report.episode_errors:
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
+        _echo(f"error: {message}", err=True)
+    _echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
     if not no_app:

@@ -202,7 +202,7 @@ def test_search_shows_evidence_cards(home: Path, open_app) -> None:
     assert original.url == f"https://example.org/ph-1#t={int(top.start)}"
     codes = texts(at.code)
     assert codes[0] == f"Pharmacy Hour, “Blood thinners” (2026-03-02), at 0:02–{clock(top.end)}. https://example.org/ph-1#t=2"
-    assert codes[1] == f"/?episode=ph-1&t={top.start:g}&end={top.end:g}"
+    assert codes[1] == f"/?episode={top.key}&t={top.start:g}&end={top.end:g}"  # the feed-scoped key, not the guid
 
     context = [m for m in texts(at.markdown) if m.startswith(("`", "**`"))]
     assert any("Host: Welcome to the pharmacy hour." in line for line in context)
@@ -262,7 +262,7 @@ def test_card_opens_episode_view_at_the_clip(home: Path, open_app) -> None:
     at = open_app(home, q="insulin fridge")
     at.button(key="ep_0").click().run()
     hit = expected_hits(home, "insulin fridge")[0]
-    assert at.query_params["episode"] == "ph-1" and float(at.query_params["t"]) == pytest.approx(hit.start)
+    assert at.query_params["episode"] == hit.key and float(at.query_params["t"]) == pytest.approx(hit.start)
     audio = at.get("audio")[0].proto
     assert (audio.start_time, audio.end_time) == (int(hit.start), math.ceil(hit.end))
     at.button(key="back").click().run()
@@ -365,16 +365,22 @@ def test_add_feed_by_path_and_bad_path_error(tmp_path: Path, open_app) -> None:
     assert at.session_state["_page"] == "Library" and "page" not in at.query_params
 
 
-def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_app) -> None:
-    feed = pharmacy_feed(tmp_path / "feeds")
+def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_app, http_server: LocalServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # the feed is served on 127.0.0.1
+    http_server.route("/pharmacy.xml", pharmacy_feed(tmp_path / "feeds"), content_type="application/rss+xml")
+    http_server.route("/gone.xml", b"", status=404)
     opml = f"""<?xml version="1.0"?><opml version="2.0"><head><title>mine</title></head><body>
-      <outline text="Pharmacy" type="rss" xmlUrl="{feed}"/>
-      <outline text="Gone show" type="rss" xmlUrl="{tmp_path / 'gone.xml'}"/></body></opml>"""
+      <outline text="Pharmacy" type="rss" xmlUrl="{http_server.url('/pharmacy.xml')}"/>
+      <outline text="Gone show" type="rss" xmlUrl="{http_server.url('/gone.xml')}"/>
+      <outline text="Local show" type="rss" xmlUrl="{tmp_path / 'feeds' / 'feed.xml'}"/></body></opml>"""
     at = library_page(open_app, tmp_path / "home")
     at.file_uploader(key="opml").upload("subs.opml", opml.encode(), "text/x-opml").run()
     at.button(key="import_opml").click().run()
     assert "Added Pharmacy Hour: 1 episodes" in texts(at.success)
-    assert any(e.startswith("Gone show: ") and "no such feed file" in e for e in texts(at.error))
+    assert any(e.startswith("Gone show: ") and "404" in e for e in texts(at.error))
+    # An OPML document may not subscribe to local files (issue #14, item 8).
+    assert any(e.startswith("Local show: ") and escape_markdown("must be http(s)") in e for e in texts(at.error))
     library = open_library(load_settings(tmp_path / "home"))
     try:
         assert [f.title for f in library.feeds()] == ["Pharmacy Hour"]

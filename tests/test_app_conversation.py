@@ -289,11 +289,15 @@ def test_rename_a_speaker_from_the_episode_view(own_home: Path, open_app) -> Non
 
 
 def test_rename_is_an_admin_control(home: Path, open_app, monkeypatch: pytest.MonkeyPatch) -> None:
-    from podsearch.webapp import episode
-
-    monkeypatch.setattr(episode, "admin_allowed", lambda: False)  # what a future access gate would answer
-    at = open_app(home, episode="wt-1")
-    assert not [w for w in at.selectbox if w.key == "rename_from"] and not [b for b in at.button if b.key == "rename_apply"]
+    # An admin password is set and this session has not typed it: a visitor, who reads but renames nothing.
+    monkeypatch.setenv("PODSEARCH_ADMIN_TOKEN", "correct horse battery staple")
+    visitor = open_app(home, episode="wt-1")
+    assert turn_headings(visitor)  # the conversation is there
+    assert not [w for w in visitor.selectbox if w.key == "rename_from"]
+    assert not [b for b in visitor.button if b.key == "rename_apply"]
+    monkeypatch.delenv("PODSEARCH_ADMIN_TOKEN")
+    monkeypatch.setenv("PODSEARCH_READ_ONLY", "1")  # what `podsearch app --read-only` sets
+    assert not [b for b in open_app(home, episode="wt-1").button if b.key == "rename_apply"]
 
 
 def escape(text: str) -> str:

@@ -115,3 +115,13 @@ def test_clips_zip_without_audio_says_why() -> None:
     with zipfile.ZipFile(io.BytesIO(clips_zip(items, lambda h: None))) as zf:
         assert not [n for n in zf.namelist() if n.endswith(".mp3")]
         assert "not available offline" in zf.read("skipped.txt").decode()
+
+
+def test_clips_zip_playlist_titles_cannot_add_entries() -> None:
+    hit = {"show": "S\r\n#EXTINF:1,x", "episode": "E\nhttps://evil.example/x.mp3", "start": 0.0, "end": 2.0,
+           "text": "t", "audio_url": "https://example.org/a.flac"}
+    with zipfile.ZipFile(io.BytesIO(clips_zip([{"hit": hit, "note": ""}], lambda h: DATA / "jfk.flac",
+                                              name="W\nfile:///etc/passwd"))) as zf:
+        lines = zf.read("playlist.m3u").decode().splitlines()
+    assert [line for line in lines if not line.startswith("#")] == [clip_filename(1, hit)]
+    assert len(lines) == 4 and lines[2].startswith("#EXTINF:2,S #EXTINF:1,x - E https://evil.example")

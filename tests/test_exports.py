@@ -89,3 +89,44 @@ def test_one_clock_for_every_format() -> None:
     assert timestamp(3723.4567, decimal_marker=",") == "01:02:03,457"
     assert timestamp(-1, decimal_marker=".") == "00:00:00.000"
 
+
+HOSTILE_TITLE = "Ep 1\n#EXTINF:1,pwned\nhttps://evil.example/x.mp3\r\n#EXTINF:1,again\u2028file:///etc/passwd"
+
+
+def _m3u_entries(text: str) -> list[tuple[str, str]]:
+    """(EXTINF line, location) pairs as a player reads them: every non-# line is a location."""
+    lines = text.splitlines()
+    assert lines[0] == "#EXTM3U"
+    locations = [line for line in lines if line and not line.startswith("#")]
+    infos = [line for line in lines if line.startswith("#EXTINF")]
+    return list(zip(infos, locations, strict=True))
+
+
+def test_m3u_titles_cannot_add_entries() -> None:
+    items = [{"hit": {**HIT, "episode": HOSTILE_TITLE, "show": "Show\x85\x1b"}, "note": ""},
+             {"hit": {**HIT, "audio_url": None}, "note": ""},  # no link: left out, not an empty line
+             {"hit": {**HIT, "audio_url": "https://example.org/a b.mp3\n#EXTINF:1,x\nfile:///etc/passwd"}, "note": ""}]
+    text = exports.m3u_playlist("Week\n#EXTINF:1,x\nhttps://evil.example/", items)
+    entries = _m3u_entries(text)
+    assert [loc for _, loc in entries] == [
+        "https://example.org/ep1.mp3#t=75",
+        "https://example.org/a b.mp3%0A#t=75",  # deep_link drops the old fragment
+    ]
+    assert "evil.example" not in "".join(loc for _, loc in entries)
+    assert "pwned" in entries[0][0]  # the title is kept, on its own line
+    assert len(text.splitlines()) == 2 + 2 * 2
+
+
+def test_m3u_location_never_reads_as_a_directive() -> None:
+    text = exports.m3u("n", [("t", 3.0, "#EXTINF:1,x")])
+    assert _m3u_entries(text) == [("#EXTINF:3,t", "./#EXTINF:1,x")]
+
+
+def test_csv_cells_never_become_formulas() -> None:
+    evil = ["=HYPERLINK(\"https://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+    items = [{"hit": {**HIT, "show": e, "episode": e, "text": e, "published": e}, "note": e} for e in evil]
+    rows = list(csv.DictReader(io.StringIO(exports.csv_table(items))))
+    for row, e in zip(rows, evil, strict=True):
+        for key in ("show", "episode", "published", "text", "note"):
+            assert row[key] == "'" + e
+    assert rows[0]["start"] == "75.40"  # our own numbers stay numbers

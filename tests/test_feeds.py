@@ -9,7 +9,7 @@ import pytest
 
 from podsearch.ingest.feeds import episode_guid, html_to_text, parse_chapters, parse_duration, parse_feed
 from podsearch.core.errors import FeedError
-from podsearch.core.records import Chapter, Person, TranscriptLink, to_dict
+from podsearch.core.records import Chapter, Funding, License, Person, Soundbite, TranscriptLink, to_dict
 
 DATA = Path(__file__).parent / "data"
 FEEDS = DATA / "feeds"
@@ -50,7 +50,8 @@ def test_feed_parses_as_expected(expected_file: Path) -> None:
         return
     show, episodes = parse_feed(data, expected["url"])
     assert _plain(show) == expected["show"]
-    assert [_plain(e) for e in episodes] == expected["episodes"]
+    assert all(e.key == "" for e in episodes)  # the catalog gives episodes their feed-scoped key, not the parser
+    assert [{k: v for k, v in _plain(e).items() if k != "key"} for e in episodes] == expected["episodes"]
 
 
 # -- the Podcasting 2.0 namespace's own example feed ---------------------------
@@ -123,10 +124,24 @@ def test_example_persons_chapters_and_numbers(example: tuple) -> None:
     ]
     assert [(e.season, e.number) for e in episodes] == [(1, 3), (1, 2), (1, 1)]
     assert ep3.published == "2020-10-09T04:30:38+00:00"
-    assert ep3.audio_url == "https://example.com/file-03.mp3"
-    assert ep3.audio_length == 43200000
+    # The smallest decodable alternate is transcribed: "Low bandwidth" Opus, not the 43 MB MP3 nor the video.
+    assert ep3.audio_url == "https://example.com/file-low-03.opus"
+    assert (ep3.audio_type, ep3.audio_length) == ("audio/opus", 5400000)
+    assert [(b.start, b.duration) for b in ep3.soundbites] == [(33.833, 60.0)]
     assert ep3.image == "https://example.com/ep0003/artMd.jpg"
     assert ep3.description == "A look into the future of podcasting and how we get to Podcasting 2.0!"
+
+
+def test_example_funding_and_license(example: tuple) -> None:
+    show, _ = example
+    assert show.funding == (Funding(url="https://example.com/donate", title="Support the show!"),)
+    assert show.license == License(name="my-podcast-license-v1", url="https://example.org/mypodcastlicense/full.pdf")
+
+
+def test_chapter_start_times_as_clock_strings() -> None:
+    data = b'{"version": "1.2.0", "chapters": [{"startTime": "00:01:00", "title": "B"}, {"startTime": "0", "title": "A"},' \
+           b' {"startTime": "1:30:05.5", "title": "C"}, {"startTime": "soon", "title": "bad"}]}'
+    assert [(c.start, c.title) for c in parse_chapters(data)] == [(0.0, "A"), (60.0, "B"), (5405.5, "C")]
 
 
 def test_example_chapters_file() -> None:
@@ -241,3 +256,62 @@ def test_recoverable_broken_feed_still_yields_episodes() -> None:
     show, episodes = parse_feed((FEEDS / "unescaped-ampersand.xml").read_bytes(), "https://example.com/f.xml")
     assert show.title == "Salt & Pepper"
     assert [e.title for e in episodes] == ["Fish & Chips"]
+
+
+# -- more of what publishers send (issue #15) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def publisher() -> tuple:
+    return parse_feed((DATA / "publisher" / "serial-rich.xml").read_bytes(), "https://example.org/serial.xml")
+
+
+def test_serial_show_is_ordered_by_season_and_number(publisher: tuple) -> None:
+    show, episodes = publisher
+    assert show.kind == "serial"
+    # The feed lists them newest first and out of order; a serial show is read from the start.
+    assert [(e.season, e.number) for e in episodes] == [(1, 1), (1, 2), (2, 1), (2, None)]
+
+
+def test_soundbites_funding_license_on_the_episode(publisher: tuple) -> None:
+    first = publisher[1][0]
+    assert first.soundbites == (Soundbite(start=12.5, duration=20.0, title="Why the lighthouse went dark"),
+                                Soundbite(start=95.0, duration=30.0, title=""))
+    assert first.funding == (Funding(url="https://example.org/support", title="Buy us a coffee"),)
+    assert first.license == License(name="CC-BY-4.0", url="https://creativecommons.org/licenses/by/4.0/")
+    assert publisher[0].license == License(name="CC-BY-NC-4.0")
+
+
+def test_podlove_simple_chapters_inline(publisher: tuple) -> None:
+    first = publisher[1][0]
+    assert first.chapters == (
+        Chapter(start=0.0, title="Cold open"),
+        Chapter(start=61.5, title="The keeper", url="https://example.org/keeper"),
+        Chapter(start=3723.0, title="Credits"),
+    )
+
+
+def test_media_content_audio_without_enclosure(publisher: tuple) -> None:
+    second = publisher[1][1]
+    assert (second.audio_url, second.audio_type, second.audio_length) == (
+        "https://cdn.example.org/s1e2.m4a", "audio/mp4", 2048)
+    assert second.image == "https://cdn.example.org/s1e2-thumb.jpg"  # media:thumbnail
+
+
+def test_content_encoded_wins_when_richer(publisher: tuple) -> None:
+    first, second = publisher[1][:2]
+    assert first.description == "Short.\nThe long story of the lighthouse, with links.\nSecond paragraph."
+    assert second.description == "A description longer than its content."
+    assert first.image == "https://cdn.example.org/s1e1.jpg"  # itunes:image
+
+
+def test_undeclared_prefixes_and_bare_ampersands_still_yield_podcasting20() -> None:
+    # No xmlns:podcast / xmlns:itunes and a bare "&": not namespace-well-formed, read anyway.
+    data = (DATA / "publisher" / "undeclared-prefixes.xml").read_bytes()
+    show, (episode,) = parse_feed(data, "https://example.org/forgetful.xml")
+    assert show.title == "Forgetful & Co"
+    assert [p.name for p in show.persons] == ["Ada"]
+    assert episode.transcripts == (TranscriptLink(url="https://example.org/1.vtt", type="text/vtt"),)
+    assert episode.chapters_url == "https://example.org/1.json"
+    assert [(p.name, p.role) for p in episode.persons] == [("Grace", "guest")]
+    assert episode.image == "https://example.org/1.jpg" and episode.duration == 60.0

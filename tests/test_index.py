@@ -274,14 +274,14 @@ def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, 
         def passages(person: str) -> set[int]:
             where, args = Filters(person=person).sql()
             return {r[0] for r in ix.db.execute(
-                "SELECT p.id FROM passages p JOIN episodes e ON e.guid = p.guid WHERE " + where, args)}
+                "SELECT p.id FROM passages p JOIN episodes e ON e.key = p.key WHERE " + where, args)}
 
         # A speaker selects the passages where they speak (segments 0-3), not the whole episode.
-        spoken_by_okafor = {r[0] for r in ix.db.execute("SELECT id FROM passages WHERE guid = 'p2' AND first_segment < 4")}
-        all_p2 = {r[0] for r in ix.db.execute("SELECT id FROM passages WHERE guid = 'p2'")}
+        spoken_by_okafor = {r[0] for r in ix.db.execute("SELECT id FROM passages WHERE key = 'p2' AND first_segment < 4")}
+        all_p2 = {r[0] for r in ix.db.execute("SELECT id FROM passages WHERE key = 'p2'")}
         assert passages("okafor_1") == spoken_by_okafor and spoken_by_okafor < all_p2
         assert passages("SAM") == all_p2 - {r[0] for r in ix.db.execute(
-            "SELECT id FROM passages WHERE guid = 'p2' AND last_segment < 4")}
+            "SELECT id FROM passages WHERE key = 'p2' AND last_segment < 4")}
         assert passages("okafor%1") == set()  # LIKE wildcards in a name are literal
         assert {h.guid for h in search(ix, "tomatoes", SearchOptions(k=10, filters=Filters(person="okafor")))} == {"p2"}
     finally:

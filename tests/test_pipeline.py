@@ -43,7 +43,7 @@ def run(home: Path, *args: str, input: str | None = None):
 def passages_per_guid(home: Path) -> dict[str, int]:
     db = sqlite3.connect(home / "data" / "index" / "index.sqlite")
     try:
-        return dict(db.execute("SELECT guid, COUNT(*) FROM passages GROUP BY guid").fetchall())
+        return dict(db.execute("SELECT e.guid, COUNT(*) FROM passages p JOIN episodes e ON e.key = p.key GROUP BY e.guid").fetchall())
     finally:
         db.close()
 

@@ -43,7 +43,7 @@ def statuses(home: Path) -> list[str]:
 def index_state(home: Path) -> tuple[dict[str, int], int]:
     con = sqlite3.connect(home / "data" / "index" / "index.sqlite")
     try:
-        per_guid = dict(con.execute("SELECT guid, COUNT(*) FROM passages GROUP BY guid").fetchall())
+        per_guid = dict(con.execute("SELECT e.guid, COUNT(*) FROM passages p JOIN episodes e ON e.key = p.key GROUP BY e.guid").fetchall())
         generation = int(con.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
     finally:
         con.close()

@@ -168,7 +168,7 @@ def test_search_index_trains_ivfpq_once_when_the_threshold_is_crossed(tmp_path):
     again = faiss.extract_index_ivf(trained).quantizer.reconstruct_n(0, faiss.extract_index_ivf(trained).nlist)
     assert np.array_equal(again, centroids)
 
-    gone = [r[0] for r in ix.db.execute("SELECT id FROM passages WHERE guid = 'g1'")]
+    gone = [r[0] for r in ix.db.execute("SELECT id FROM passages WHERE key = 'g1'")]
     assert ix.remove_episode("g1")  # IVF deletes in place
     assert ix.faiss_index() is trained and trained.ntotal == ix.passage_count()
     kept = int(ix.db.execute("SELECT MAX(id) FROM passages").fetchone()[0])

@@ -24,6 +24,7 @@ from webvtt.errors import MalformedCaptionError, MalformedFileError
 from podsearch.core.clock import timestamp
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, to_dict
+from podsearch.core.terminal import clean_line
 
 # Speech runs at roughly 150 words a minute; used only to close the last
 # segment of a publisher transcript that gives start times alone.
@@ -36,6 +37,11 @@ WORDS_PER_SECOND = 2.5
 def _one_line(text: str) -> str:
     # A blank line ends a cue in VTT and SRT, so cue text stays on one line.
     return " ".join(text.split())
+
+
+def _cue(text: str) -> str:
+    """Text for a written cue or line: one line, no control a terminal would obey (core.terminal)."""
+    return clean_line(_one_line(text))
 
 
 def _spoken(t: Transcript) -> list[Segment]:
@@ -56,11 +62,11 @@ def write_vtt(t: Transcript) -> str:
     outro) the cue's identifier, which players and readers skip."""
     cues = ["WEBVTT\n"]
     for n, s in enumerate(_spoken(t), start=1):
-        voice = f"<v {_vtt_escape(_one_line(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
+        voice = f"<v {_vtt_escape(_cue(s.speaker))}>" if s.speaker and s.speaker.strip() else ""
         end = max(s.end, s.start)
         cue_id = f"{s.kind} {n}\n" if s.kind != "speech" else ""
         cues.append(f"{cue_id}{timestamp(s.start, decimal_marker='.')} --> {timestamp(end, decimal_marker='.')}\n"
-                    f"{voice}{_vtt_escape(_one_line(s.text))}\n")
+                    f"{voice}{_vtt_escape(_cue(s.text))}\n")
     return "\n".join(cues)
 
 
@@ -69,7 +75,7 @@ def write_srt(t: Transcript) -> str:
     subtitles = []
     previous: str | None = None
     for i, s in enumerate(_spoken(t), start=1):
-        speaker = _one_line(s.speaker) if s.speaker and s.speaker.strip() else None
+        speaker = _cue(s.speaker) if s.speaker and s.speaker.strip() else None
         prefix = f"{speaker}: " if speaker and speaker != previous else ""
         previous = speaker
         subtitles.append(
@@ -78,7 +84,7 @@ def write_srt(t: Transcript) -> str:
                 # Whole milliseconds, rounded as in the other formats (srt truncates).
                 start=timedelta(milliseconds=round(s.start * 1000)),
                 end=timedelta(milliseconds=round(max(s.end, s.start) * 1000)),
-                content=_marker(s) + prefix + _one_line(s.text),
+                content=_marker(s) + prefix + _cue(s.text),
             )
         )
     return srt.compose(subtitles, reindex=False)
@@ -98,8 +104,8 @@ def write_txt(t: Transcript) -> str:
     lines = []
     for s in _spoken(t):
         stamp = timestamp(s.start, always_hours=True)
-        speaker = f"{_one_line(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
-        lines.append(f"[{stamp}] {_marker(s)}{speaker}{_one_line(s.text)}")
+        speaker = f"{_cue(s.speaker)}: " if s.speaker and s.speaker.strip() else ""
+        lines.append(f"[{stamp}] {_marker(s)}{speaker}{_cue(s.text)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

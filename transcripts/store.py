@@ -26,13 +26,13 @@ def slugify(text: str, max_len: int = 60) -> str:
 
 
 def guid_tag(guid: str) -> str:
-    """A short stable hash of a guid; keeps episode files unique per guid."""
+    """A short stable hash of an episode's key (a guid for files from before keys); keeps files unique."""
     return hashlib.sha256(guid.encode("utf-8")).hexdigest()[:10]
 
 
-def transcript_path(transcripts_dir: Path, show: str, episode: str, guid: str) -> Path:
-    """Where the JSON transcript of an episode lives."""
-    return transcripts_dir / slugify(show) / f"{slugify(episode)}-{guid_tag(guid)}.json"
+def transcript_path(transcripts_dir: Path, show: str, episode: str, key: str) -> Path:
+    """Where the JSON transcript of an episode (by its key, `Transcript.id`) lives."""
+    return transcripts_dir / slugify(show) / f"{slugify(episode)}-{guid_tag(key)}.json"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -65,7 +65,7 @@ def save_transcript(transcript: Transcript, transcripts_dir: Path) -> Path:
     """Write the transcript's .json and .vtt; returns the .json path."""
     from podsearch.transcripts.formats import write_transcript  # formats imports records only
 
-    path = transcript_path(transcripts_dir, transcript.show, transcript.episode, transcript.guid)
+    path = transcript_path(transcripts_dir, transcript.show, transcript.episode, transcript.id)
     atomic_write(path.with_suffix(".vtt"), write_transcript(transcript, "vtt").encode("utf-8"))
     # JSON last: its presence marks the episode as transcribed.
     atomic_write(path, transcript_json(transcript))
@@ -84,8 +84,26 @@ def iter_transcript_files(transcripts_dir: Path) -> Iterator[Path]:
     return iter(sorted(p for p in transcripts_dir.glob("*/*.json") if not p.name.startswith(".")))
 
 
-def find_transcript(transcripts_dir: Path, guid: str) -> Path | None:
-    """The JSON transcript of the episode with this guid, if one was written."""
-    for path in sorted(transcripts_dir.glob(f"*/*-{guid_tag(guid)}.json")):
+def find_transcript(transcripts_dir: Path, key: str) -> Path | None:
+    """The JSON transcript of the episode with this key (or, for old files, guid), if one was written."""
+    for path in sorted(transcripts_dir.glob(f"*/*-{guid_tag(key)}.json")):
         return path
     return None
+
+
+def find_transcripts_by_guid(transcripts_dir: Path, guid: str) -> list[Path]:
+    """Every transcript whose publisher guid is `guid` (files may come from several shows)."""
+    found = []
+    for path in iter_transcript_files(transcripts_dir):
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("guid") == guid:
+                found.append(path)
+        except (OSError, ValueError):
+            continue  # a damaged file is not the one asked for
+    return found
+
+
+def remove_transcript(path: Path) -> None:
+    """Delete a transcript's .json and .vtt (missing files are fine)."""
+    path.with_suffix(".vtt").unlink(missing_ok=True)
+    path.unlink(missing_ok=True)

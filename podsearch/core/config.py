@@ -7,7 +7,7 @@ defaults and explicit arguments (CLI flags) override both.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from podsearch.core.errors import ConfigError
@@ -44,8 +44,18 @@ class Settings:
     allow_private: bool = False
     max_download_bytes: int = 1 << 30  # 1 GiB
     max_feed_bytes: int = 32 << 20
+    # Documents read per refresh of a paged or archived feed (RFC 5005), the first included.
+    max_feed_pages: int = 100
+    # itunes:new-feed-url hops followed in one refresh before giving up.
+    max_feed_moves: int = 5
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # Whole-transfer deadlines (headers and body, every redirect hop): a server that drips a
+    # byte every few seconds never trips read_timeout. Feeds, transcripts and chapters get
+    # transfer_deadline; enclosures get it plus 1 s per min_download_rate bytes received.
+    transfer_deadline: float = 60.0
+    min_download_rate: int = 32 << 10  # bytes/s: a 100 MB episode may take up to ~52 min
+    feed_workers: int = 4  # feeds refreshed at once, so one slow feed does not hold up the rest
     max_redirects: int = 8
     user_agent: str = USER_AGENT
     download_workers: int = 2
@@ -71,11 +81,26 @@ class Settings:
     # Exact search below this many passages; `index_kind` above (see index/vectors.py).
     approx_threshold: int = 50_000
     index_kind: str = "auto"
+    # Serving a team: the admin secret (a bearer token for the API's write endpoints; also the app's
+    # admin password) comes from PODSEARCH_ADMIN_TOKEN or, hashed, from `admin_hash_file`.
+    admin_token: str | None = field(default=None, repr=False)
+    # With OIDC sign-in (Streamlit's st.login, `[auth]` in .streamlit/secrets.toml): whose verified
+    # e-mail makes them an admin (PODSEARCH_ADMIN_EMAILS, comma-separated).
+    admin_emails: tuple[str, ...] = ()
+    read_only: bool = False  # the app hides every admin action (PODSEARCH_READ_ONLY=1, `app --read-only`)
+    serve_readers: int = 4  # index connections the API searches on at once (PODSEARCH_SERVE_READERS)
 
     def __post_init__(self) -> None:
         if self.index_kind not in INDEX_KINDS:
             raise ConfigError(f"unknown index kind {self.index_kind!r} (PODSEARCH_INDEX_KIND); "
                               f"choose one of: {', '.join(INDEX_KINDS)}")
+        if self.transfer_deadline <= 0 or self.min_download_rate <= 0 or self.feed_workers < 1:
+            raise ConfigError("transfer_deadline, min_download_rate (PODSEARCH_TRANSFER_DEADLINE, "
+                              "PODSEARCH_MIN_DOWNLOAD_RATE) and feed_workers must be positive")
+        if self.max_feed_pages < 1:
+            raise ConfigError(f"max_feed_pages (PODSEARCH_MAX_FEED_PAGES) must be 1 or more, got {self.max_feed_pages}")
+        if self.serve_readers < 1:
+            raise ConfigError(f"serve_readers (PODSEARCH_SERVE_READERS) must be 1 or more, got {self.serve_readers}")
         if self.approx_threshold < 0:
             raise ConfigError(f"approx_threshold (PODSEARCH_APPROX_THRESHOLD) must be 0 or more, "
                               f"got {self.approx_threshold}")
@@ -99,6 +124,11 @@ class Settings:
     @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def admin_hash_file(self) -> Path:
+        """The hashed admin password (`podsearch admin set-password`)."""
+        return self.data_dir / "admin-password.argon2"
 
     @property
     def models_dir(self) -> Path:
@@ -135,8 +165,23 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["keep_freed_memory"] = _env_bool("PODSEARCH_KEEP_FREED_MEMORY")
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):
         env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
+    if os.environ.get("PODSEARCH_TRANSFER_DEADLINE"):
+        env["transfer_deadline"] = float(_env_int("PODSEARCH_TRANSFER_DEADLINE"))
+    for key in ("min_download_rate", "feed_workers"):
+        if os.environ.get(f"PODSEARCH_{key.upper()}"):
+            env[key] = _env_int(f"PODSEARCH_{key.upper()}")
+    if os.environ.get("PODSEARCH_MAX_FEED_PAGES"):
+        env["max_feed_pages"] = _env_int("PODSEARCH_MAX_FEED_PAGES")
     if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):
         env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
+    if os.environ.get("PODSEARCH_ADMIN_TOKEN", "").strip():
+        env["admin_token"] = os.environ["PODSEARCH_ADMIN_TOKEN"].strip()
+    if os.environ.get("PODSEARCH_ADMIN_EMAILS", "").strip():
+        env["admin_emails"] = tuple(e.strip().lower() for e in os.environ["PODSEARCH_ADMIN_EMAILS"].split(",") if e.strip())
+    if _env_bool("PODSEARCH_READ_ONLY"):
+        env["read_only"] = True
+    if os.environ.get("PODSEARCH_SERVE_READERS"):
+        env["serve_readers"] = _env_int("PODSEARCH_SERVE_READERS")
     if os.environ.get("PODSEARCH_INDEX_KIND"):
         env["index_kind"] = os.environ["PODSEARCH_INDEX_KIND"].strip().lower()
     return Settings(home=root).with_(**env).with_(**overrides)

@@ -31,3 +31,11 @@ class ModelError(PodsearchError):
 
 class QueryError(PodsearchError):
     """A search request is unusable (empty query, bad filter)."""
+
+
+class TranscriptError(PodsearchError):
+    """A publisher transcript is implausible for its episode (too dense, too long)."""
+
+
+class HomeBusyError(PodsearchError):
+    """Another podsearch process is writing to the home (and the caller chose not to wait)."""

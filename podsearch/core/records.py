@@ -7,6 +7,7 @@ stage can never mutate what an earlier stage produced.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
@@ -29,6 +30,8 @@ class Word:
 KINDS = ("speech", "sponsor", "intro", "outro")
 # How far a hit can be trusted, the same across queries (index.search.confidence decides).
 CONFIDENCES = ("strong", "partial", "weak")
+# The kind of a passage or hit that is a `podcast:soundbite`: a clip the publisher chose, not a segment kind.
+SOUNDBITE = "soundbite"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,31 @@ class TranscriptLink:
 
 
 @dataclass(frozen=True)
+class Soundbite:
+    """A `podcast:soundbite`: a clip of the episode the publisher chose to promote."""
+
+    start: float
+    duration: float
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Funding:
+    """A `podcast:funding` link: where listeners can support the show."""
+
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class License:
+    """A `podcast:license`: an SPDX identifier or a name, and where its text lives."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Show:
     """A podcast as its feed describes it."""
 
@@ -103,6 +131,12 @@ class Show:
     locked: bool = False
     block: bool = False
     persons: tuple[Person, ...] = ()
+    # itunes:type: "serial" shows are listed oldest first, by season and episode number.
+    kind: str = "episodic"
+    funding: tuple[Funding, ...] = ()
+    license: License | None = None
+    # itunes:new-feed-url: the publisher moved the show to this address.
+    new_feed_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +159,28 @@ class Episode:
     chapters_url: str | None = None
     persons: tuple[Person, ...] = ()
     block: bool = False
+    # The episode's identity in this home, scoped by its feed (the catalog assigns it);
+    # `guid` is the publisher's and may clash across shows.
+    key: str = ""
+    # Chapters given in the feed itself (Podlove Simple Chapters); JSON chapters come from chapters_url.
+    chapters: tuple[Chapter, ...] = ()
+    soundbites: tuple[Soundbite, ...] = ()
+    funding: tuple[Funding, ...] = ()
+    license: License | None = None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One document of a feed: its show, its audio episodes, and where older episodes live.
+
+    `older` holds RFC 5005 links to follow (paged `next`, archived `prev-archive`), nearest first;
+    `complete` is `fh:complete` (the document holds every episode, follow nothing).
+    """
+
+    show: Show
+    episodes: tuple[Episode, ...]
+    older: tuple[str, ...] = ()
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +204,16 @@ class Transcript:
     duration: float | None = None
     chapters: tuple[Chapter, ...] = ()
     persons: tuple[Person, ...] = ()
+    # The episode key (see Episode.key); empty in transcripts written before keys existed.
+    key: str = ""
+    # Publisher-chosen clips; the index makes each a passage of kind "soundbite".
+    soundbites: tuple[Soundbite, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """What the index keys this episode by: its key, else (old files) its guid."""
+        return self.key or self.guid
+
 
 
 @dataclass(frozen=True)
@@ -168,7 +234,8 @@ class Passage:
     first_segment: int = 0
     last_segment: int = 0
     flagged: bool = False
-    kind: str = "speech"  # the kind of all its segments: a passage never mixes kinds
+    kind: str = "speech"  # the kind of all its segments (KINDS), or SOUNDBITE: a clip the publisher chose
+    key: str = ""  # the episode key (Episode.key)
 
 
 @dataclass(frozen=True)
@@ -188,13 +255,19 @@ class Hit:
     link: str | None = None
     chapter: str | None = None
     flagged: bool = False
-    kind: str = "speech"  # speech, sponsor, intro or outro (KINDS)
+    key: str = ""  # the episode key (Episode.key): what links, exports and collections use
+    kind: str = "speech"  # speech, sponsor, intro or outro (KINDS), or SOUNDBITE
     confidence: str = "partial"  # strong, partial or weak (CONFIDENCES): absolute, comparable across queries
     speaker: str | None = None  # who says the clip's answer, where known
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""
         return asdict(self)
+
+
+def episode_key(feed_url: str, guid: str) -> str:
+    """The stable, feed-scoped key of an episode: a short hash of its feed's address and its guid."""
+    return hashlib.sha256(f"{feed_url}\n{guid}".encode("utf-8")).hexdigest()[:12]
 
 
 def to_dict(record: Any) -> dict[str, Any]:
@@ -218,26 +291,60 @@ def transcript_from_dict(data: dict[str, Any]) -> Transcript:
     )
     chapters = tuple(_build(Chapter, c) for c in data.get("chapters") or ())
     persons = tuple(_build(Person, p) for p in data.get("persons") or ())
+    soundbites = tuple(_build(Soundbite, b) for b in data.get("soundbites") or ())
     return _build(
         Transcript,
-        {**data, "segments": segments, "chapters": chapters, "persons": persons},
+        {**data, "segments": segments, "chapters": chapters, "persons": persons, "soundbites": soundbites},
     )
+
+
+def show_from_dict(data: dict[str, Any]) -> Show:
+    """Inverse of `to_dict` for a Show stored as JSON (unknown keys ignored, for older and newer homes)."""
+    license_ = data.get("license")
+    return _build(Show, {
+        **data,
+        "persons": tuple(_build(Person, p) for p in data.get("persons") or ()),
+        "funding": tuple(_build(Funding, f) for f in data.get("funding") or ()),
+        "license": _build(License, license_) if license_ else None,
+    })
+
+
+def episode_from_dict(data: dict[str, Any]) -> Episode:
+    """Inverse of `to_dict` for an Episode stored as JSON (unknown keys ignored)."""
+    license_ = data.get("license")
+    return _build(Episode, {
+        **data,
+        "transcripts": tuple(_build(TranscriptLink, t) for t in data.get("transcripts") or ()),
+        "persons": tuple(_build(Person, p) for p in data.get("persons") or ()),
+        "chapters": tuple(_build(Chapter, c) for c in data.get("chapters") or ()),
+        "soundbites": tuple(_build(Soundbite, b) for b in data.get("soundbites") or ()),
+        "funding": tuple(_build(Funding, f) for f in data.get("funding") or ()),
+        "license": _build(License, license_) if license_ else None,
+    })
 
 
 __all__ = [
     "CONFIDENCES",
     "KINDS",
+    "SOUNDBITE",
     "Chapter",
     "Episode",
+    "FeedPage",
+    "Funding",
     "Hit",
+    "License",
     "Passage",
     "Person",
     "Segment",
     "Show",
+    "Soundbite",
     "Source",
     "Transcript",
     "TranscriptLink",
     "Word",
+    "episode_key",
+    "episode_from_dict",
+    "show_from_dict",
     "to_dict",
     "transcript_from_dict",
 ]

@@ -132,7 +132,7 @@ def clips_zip(items: Iterable[dict], resolve_audio: ResolveAudio, name: str = "c
     """
     items = list(items)
     buffer = io.BytesIO()
-    playlist = ["#EXTM3U", f"#PLAYLIST:{name}"]
+    playlist: list[tuple[str, float, str]] = []
     skipped: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:  # MP3 does not compress further
         for n, item in enumerate(items, 1):
@@ -146,8 +146,8 @@ def clips_zip(items: Iterable[dict], resolve_audio: ResolveAudio, name: str = "c
             except (PodsearchError, ValueError) as exc:
                 skipped.append(f"{filename}: {exc}")
                 continue
-            playlist += [f"#EXTINF:{max(1, round(hit['end'] - hit['start']))},{hit['show']} - {hit['episode']}", filename]
-        zf.writestr("playlist.m3u", "\n".join(playlist) + "\n")
+            playlist.append((f"{hit['show']} - {hit['episode']}", hit["end"] - hit["start"], filename))
+        zf.writestr("playlist.m3u", exports.m3u(name, playlist))
         zf.writestr("handout.md", exports.markdown_handout(name, items))
         if skipped:
             zf.writestr("skipped.txt", "Clips that could not be cut:\n" + "\n".join(skipped) + "\n")

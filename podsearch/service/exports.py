@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 # The index's own query words: what is highlighted is what the keyword search looked for.
@@ -12,6 +13,8 @@ from podsearch.index.keyword import fold, query_terms, stem, tokens
 from podsearch.core.clock import timestamp as clock
 
 WEB = ("http://", "https://")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def deep_link(hit: dict) -> str | None:
@@ -57,8 +60,8 @@ def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, .
 
 
 def clip_params(hit: dict) -> dict[str, str]:
-    """The app's query parameters that open a clip: `?episode=GUID&t=START&end=END`."""
-    return {"episode": hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
+    """The app's query parameters that open a clip: `?episode=KEY&t=START&end=END` (the guid for old saved clips)."""
+    return {"episode": hit.get("key") or hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
 
 
 def share_url(base: str, params: dict[str, str | list[str]]) -> str:
@@ -108,15 +111,42 @@ def markdown_handout(name: str, items: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _m3u_text(text: str) -> str:
+    """Text for an #EXTINF/#PLAYLIST line: every control and line break becomes a space,
+    so a title cannot end its line and add entries of its own."""
+    return " ".join(_CONTROLS.sub(" ", str(text)).split())
+
+
+def _m3u_location(location: str) -> str:
+    """A location on one line: controls and line breaks percent-encoded, never read as a directive."""
+    location = _CONTROLS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), location)
+    return "./" + location if location.startswith("#") else location
+
+
+def m3u(name: str, entries: Iterable[tuple[str, float, str]]) -> str:
+    """The one extended-M3U writer: `entries` are (title, seconds, location); entries without
+    a location are left out (an empty line would pair the title with the next entry's file)."""
+    lines = ["#EXTM3U", f"#PLAYLIST:{_m3u_text(name)}"]
+    for title, seconds, location in entries:
+        if not location or not location.strip():
+            continue
+        lines.append(f"#EXTINF:{max(1, round(seconds))},{_m3u_text(title)}")
+        lines.append(_m3u_location(location.strip()))
+    return "\n".join(lines) + "\n"
+
+
 def m3u_playlist(name: str, items: list[dict]) -> str:
     """An extended M3U playlist; each entry starts at its clip (#t= fragment)."""
-    lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
-    for item in items:
-        hit = item["hit"]
-        length = max(1, round(hit["end"] - hit["start"]))
-        lines.append(f"#EXTINF:{length},{hit['show']} - {hit['episode']} @ {clock(hit['start'])}")
-        lines.append(deep_link(hit) or "")
-    return "\n".join(lines) + "\n"
+    return m3u(name, ((f"{hit['show']} - {hit['episode']} @ {clock(hit['start'])}", hit["end"] - hit["start"],
+                       deep_link(hit) or "") for hit in (item["hit"] for item in items)))
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (or tab/CR), which
+    Excel, LibreOffice and Sheets would run as a formula, gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def csv_table(items: list[dict]) -> str:
@@ -126,7 +156,8 @@ def csv_table(items: list[dict]) -> str:
     writer.writerow(["position", "show", "episode", "published", "start", "end", "text", "note", "link"])
     for n, item in enumerate(items, 1):
         hit = item["hit"]
-        writer.writerow([n, hit["show"], hit["episode"], hit.get("published") or "", f"{hit['start']:.2f}",
-                         f"{hit['end']:.2f}", hit["text"], item.get("note", ""), deep_link(hit) or ""])
+        writer.writerow([n, *map(csv_cell, [hit["show"], hit["episode"], hit.get("published") or ""]),
+                         f"{hit['start']:.2f}", f"{hit['end']:.2f}",
+                         *map(csv_cell, [hit["text"], item.get("note", ""), deep_link(hit) or ""])])
     return out.getvalue()
 

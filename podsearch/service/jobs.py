@@ -21,12 +21,13 @@ STAGES = {
     "download": "Downloading",
     "transcribe": "Transcribing",
     "index": "Indexing",
+    "embed": "Embedding",
     "warning": "Warning",
     "episode-done": "Indexed",
     "episode-failed": "Failed",
     "done": "Finished",
 }
-_EPISODE_STAGES = {"download", "transcribe", "index", "episode-done", "episode-failed", "warning"}
+_EPISODE_STAGES = {"download", "transcribe", "index", "embed", "episode-done", "episode-failed", "warning"}
 
 
 @dataclass

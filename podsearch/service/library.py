@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from podsearch.core.migrations import Migrations, open_database
-from podsearch.core.records import Episode, Person, Show, TranscriptLink, to_dict
+from podsearch.core.records import Episode, Show, episode_from_dict, episode_key, show_from_dict, to_dict
 
 # The catalog's schema history. Never edit a step that has shipped: add the next one.
 MIGRATIONS = Migrations("catalog")
@@ -76,6 +77,40 @@ CREATE TABLE speaker_names (
 );
 """)
 
+
+@MIGRATIONS
+def m003_episode_keys(db: sqlite3.Connection) -> None:
+    """Give every episode its feed-scoped key (two shows may share a guid), and saved clips theirs."""
+    db.execute("ALTER TABLE episodes ADD COLUMN key TEXT")
+    rows = db.execute("SELECT e.id, e.guid, f.url FROM episodes e JOIN feeds f ON f.id = e.feed_id").fetchall()
+    for episode_id, guid, feed_url in rows:
+        db.execute("UPDATE episodes SET key = ? WHERE id = ?", (episode_key(feed_url, guid), episode_id))
+    db.execute("CREATE UNIQUE INDEX episodes_key ON episodes(key)")
+    # A saved clip names its show and guid: together they find its episode's key.
+    for item_id, hit_json in db.execute("SELECT id, hit FROM collection_items").fetchall():
+        hit = json.loads(hit_json)
+        keys = [r[0] for r in db.execute(
+            "SELECT e.key FROM episodes e JOIN feeds f ON f.id = e.feed_id WHERE e.guid = ? AND COALESCE(f.title, f.url) = ?",
+            (hit.get("guid"), hit.get("show")))]
+        if not hit.get("key") and len(keys) == 1:
+            db.execute("UPDATE collection_items SET hit = ? WHERE id = ?",
+                       (json.dumps({**hit, "key": keys[0]}, sort_keys=True), item_id))
+
+
+# Cache validators and older-page links of each archive page of a paged feed (RFC 5005), so a
+# refresh asks each page conditionally and still finds the pages beyond one that did not change.
+MIGRATIONS.sql("m004_feed_pages", """
+CREATE TABLE IF NOT EXISTS feed_pages (
+    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    older TEXT NOT NULL DEFAULT '[]',
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (feed_id, url)
+);
+""")
+
 # Episode status values, in pipeline order.
 NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
 
@@ -104,6 +139,16 @@ class FeedRow:
 
 
 @dataclass(frozen=True)
+class FeedPageRow:
+    """An archive page of a paged feed as last fetched."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    older: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EpisodeRow:
     """An episode with its progress through the pipeline."""
 
@@ -119,18 +164,12 @@ class EpisodeRow:
 
 def _show_from_json(text: str) -> Show | None:
     data = json.loads(text or "{}")
-    if not data:
-        return None
-    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
-    return Show(**data)
+    return show_from_dict(data) if data else None
 
 
 def episode_from_json(text: str) -> Episode:
     """An Episode record stored by `Library.upsert_episodes`."""
-    data = json.loads(text)
-    data["transcripts"] = tuple(TranscriptLink(**t) for t in data.get("transcripts") or ())
-    data["persons"] = tuple(Person(**p) for p in data.get("persons") or ())
-    return Episode(**data)
+    return episode_from_dict(json.loads(text))
 
 
 class Library:
@@ -202,39 +241,81 @@ class Library:
         with self._lock, self._db:
             self._db.execute("UPDATE feeds SET status='failed', error=? WHERE id=?", (message, feed_id))
 
-    def move_feed(self, feed_id: int, new_url: str) -> None:
-        """Record a permanent redirect as the subscription's new address."""
+    def move_feed(self, feed_id: int, new_url: str) -> bool:
+        """Record a new address of a subscription; False when another subscription already has it."""
         with self._lock, self._db:
-            clash = self._db.execute("SELECT id FROM feeds WHERE url = ?", (new_url,)).fetchone()
+            clash = self._db.execute("SELECT id FROM feeds WHERE url = ? AND id != ?", (new_url, feed_id)).fetchone()
             if clash is None:
-                self._db.execute("UPDATE feeds SET url=? WHERE id=?", (new_url, feed_id))
+                local = urlsplit(new_url).scheme.lower() not in ("http", "https")
+                self._db.execute("UPDATE feeds SET url=?, local=? WHERE id=?", (new_url, int(local), feed_id))
+            return clash is None
+
+    def feed_by_podcast_guid(self, podcast_guid: str, *, other_than: int) -> FeedRow | None:
+        """Another subscription to the show with this `podcast:guid` (the same show at another address)."""
+        row = self._db.execute(
+            "SELECT * FROM feeds WHERE id != ? AND json_extract(show, '$.podcast_guid') = ? ORDER BY id LIMIT 1",
+            (other_than, podcast_guid),
+        ).fetchone()
+        return None if row is None else self._feed(row)
+
+    def feed_page(self, feed_id: int, url: str) -> FeedPageRow | None:
+        """What the last refresh learnt about one archive page of a feed."""
+        row = self._db.execute("SELECT * FROM feed_pages WHERE feed_id=? AND url=?", (feed_id, url)).fetchone()
+        if row is None:
+            return None
+        return FeedPageRow(url=row["url"], etag=row["etag"], last_modified=row["last_modified"],
+                           older=tuple(json.loads(row["older"])))
+
+    def record_feed_page(self, feed_id: int, url: str, etag: str | None, last_modified: str | None,
+                         older: tuple[str, ...]) -> None:
+        """Remember an archive page's validators and the older pages it links to."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO feed_pages(feed_id, url, etag, last_modified, older, fetched_at) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(feed_id, url) DO UPDATE SET etag=excluded.etag, last_modified=excluded.last_modified,"
+                " older=excluded.older, fetched_at=excluded.fetched_at",
+                (feed_id, url, etag, last_modified, json.dumps(list(older)), now()),
+            )
 
     # -- episodes -----------------------------------------------------------
     def upsert_episodes(self, feed_id: int, episodes: list[Episode]) -> list[Episode]:
         """Store the feed's episodes; returns those that are new or changed.
 
         Episodes are matched by guid, so a changed enclosure URL (signed,
-        expiring links) updates the episode instead of duplicating it.
+        expiring links) updates the episode instead of duplicating it. An
+        episode whose guid is new is still the same one when its enclosure URL,
+        or its title, date and duration, match an episode of the feed that this
+        poll does not list under its old guid (publishers that mint a guid per request).
         """
         changed: list[Episode] = []
         with self._lock, self._db:
+            feed_url = self._db.execute("SELECT url FROM feeds WHERE id = ?", (feed_id,)).fetchone()[0]
+            known = self._db.execute("SELECT id, guid, audio_url, title, published, record FROM episodes"
+                                     " WHERE feed_id = ?", (feed_id,)).fetchall()
+            by_guid = {r["guid"]: r for r in known}
+            polled = {ep.guid for ep in episodes}
+            # Episodes this poll left without their guid: candidates for a guid that changed.
+            orphans = [r for r in known if r["guid"] not in polled]
             for ep in episodes:
+                ep = replace(ep, key="")  # the key lives in its column, not in the feed's record
                 record = json.dumps(to_dict(ep), sort_keys=True)
-                row = self._db.execute(
-                    "SELECT record, status FROM episodes WHERE feed_id=? AND guid=?", (feed_id, ep.guid)
-                ).fetchone()
+                row = by_guid.get(ep.guid)
+                if row is None:
+                    row = _same_episode(orphans, ep)
+                    if row is not None:
+                        orphans.remove(row)
                 if row is None:
                     self._db.execute(
-                        "INSERT INTO episodes(feed_id, guid, title, published, audio_url, record, status, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?)",
-                        (feed_id, ep.guid, ep.title, ep.published, ep.audio_url, record, SKIPPED if ep.block else NEW, now()),
+                        "INSERT INTO episodes(feed_id, guid, key, title, published, audio_url, record, status, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?)",
+                        (feed_id, ep.guid, episode_key(feed_url, ep.guid), ep.title, ep.published, ep.audio_url,
+                         record, SKIPPED if ep.block else NEW, now()),
                     )
                     changed.append(ep)
                 elif row["record"] != record:
                     self._db.execute(
-                        "UPDATE episodes SET title=?, published=?, audio_url=?, record=?, updated_at=?"
-                        " WHERE feed_id=? AND guid=?",
-                        (ep.title, ep.published, ep.audio_url, record, now(), feed_id, ep.guid),
+                        "UPDATE episodes SET guid=?, title=?, published=?, audio_url=?, record=?, updated_at=? WHERE id=?",
+                        (ep.guid, ep.title, ep.published, ep.audio_url, record, now(), row["id"]),
                     )
                     changed.append(ep)
         return changed
@@ -254,7 +335,7 @@ class Library:
         return [self._episode(r) for r in self._db.execute(sql, args)]
 
     def episode_by_guid(self, guid: str) -> EpisodeRow | None:
-        """The episode with this guid (first feed wins when two share it)."""
+        """The episode with this guid (first feed wins when two share it; prefer `find_episodes`)."""
         row = self._db.execute(
             "SELECT e.*, COALESCE(f.title, f.url) AS show_title FROM episodes e JOIN feeds f ON f.id = e.feed_id"
             " WHERE e.guid = ? ORDER BY e.id LIMIT 1",
@@ -262,10 +343,19 @@ class Library:
         ).fetchone()
         return None if row is None else self._episode(row)
 
+    def find_episodes(self, ident: str) -> list[EpisodeRow]:
+        """The episode whose key is `ident`, else every episode whose publisher guid is `ident`."""
+        sql = ("SELECT e.*, COALESCE(f.title, f.url) AS show_title FROM episodes e JOIN feeds f ON f.id = e.feed_id"
+               " WHERE e.{} = ? ORDER BY e.id")
+        rows = self._db.execute(sql.format("key"), (ident,)).fetchall() or \
+            self._db.execute(sql.format("guid"), (ident,)).fetchall()
+        return [self._episode(r) for r in rows]
+
     @staticmethod
     def _episode(row: sqlite3.Row) -> EpisodeRow:
         return EpisodeRow(
-            id=row["id"], feed_id=row["feed_id"], episode=episode_from_json(row["record"]), status=row["status"],
+            id=row["id"], feed_id=row["feed_id"], episode=replace(episode_from_json(row["record"]), key=row["key"]),
+            status=row["status"],
             error=row["error"], source=row["source"], transcript_path=row["transcript_path"],
             show_title=row["show_title"],
         )
@@ -279,6 +369,11 @@ class Library:
                 " transcript_path=COALESCE(?, transcript_path), updated_at=? WHERE id=?",
                 (status, error, source, transcript_path, now(), episode_id),
             )
+
+    def set_transcript_path(self, episode_id: int, path: str) -> None:
+        """Record where an episode's transcript file now lives (its status stays)."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE episodes SET transcript_path=? WHERE id=?", (path, episode_id))
 
     # -- collections ----------------------------------------------------------
     def speaker_names(self, episode_id: int) -> dict[str, str]:
@@ -359,3 +454,17 @@ class Library:
         """Remove an item from its collection."""
         with self._lock, self._db:
             self._db.execute("DELETE FROM collection_items WHERE id = ?", (item_id,))
+
+
+def _same_episode(candidates: list[sqlite3.Row], ep: Episode) -> sqlite3.Row | None:
+    """The stored episode `ep` is, under another guid: same enclosure, or same title, date and duration."""
+    for row in candidates:
+        if row["audio_url"] == ep.audio_url:
+            return row
+    if not (ep.title and ep.published):
+        return None
+    for row in candidates:
+        if (row["title"], row["published"]) == (ep.title, ep.published) and \
+                json.loads(row["record"]).get("duration") == ep.duration:
+            return row
+    return None

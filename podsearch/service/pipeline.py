@@ -11,15 +11,15 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from podsearch.core.config import Settings
-from podsearch.core.errors import PodsearchError
-from podsearch.service.library import FAILED, INDEXED, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.core.errors import AudioError, PodsearchError
+from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
 from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
 
 # Publisher transcript types we can read, best first (JSON and VTT carry speakers).
@@ -30,7 +30,7 @@ TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "app
 class Progress:
     """One progress report: `done` of `total` units of the current step."""
 
-    stage: str  # "feed", "download", "transcribe", "speakers", "index", "episode-done", "episode-failed"
+    stage: str  # "feed", "download", "transcribe", "speakers", "index", "embed", "episode-done", "episode-failed"
     title: str
     done: float = 0.0
     total: float | None = None
@@ -98,31 +98,53 @@ def select_episodes(episodes: list[Episode], since: str | None, max_episodes: in
     return chosen[:max_episodes] if max_episodes else chosen
 
 
-def refresh_feed(settings: Settings, library: Library, feed: FeedRow) -> tuple[Show | None, list[Episode]]:
-    """Fetch and parse one feed, store new/changed episodes; (show, changed)."""
-    from podsearch.ingest.feeds import parse_feed
+def refresh_feed(settings: Settings, library: Library, feed: FeedRow,
+                 fetched: Future | None = None) -> tuple[Show | None, list[Episode]]:
+    """Fetch (or take the `fetched` future of `_fetch_feed`) and parse one feed completely (moves, pages,
+    archives), store new/changed episodes; (show, changed)."""
+    from podsearch.ingest.feeds import parse_feed_page
+    from podsearch.service.archives import page_fetcher, read_archives
+    from podsearch.service.moves import follow_moves, same_url
 
     try:
-        data, result = _fetch_feed(settings, feed)
+        data, result = fetched.result() if fetched is not None else _fetch_feed(settings, feed)
         if data is None:
             library.record_not_modified(feed.id)
             return feed.show, []
-        show, episodes = parse_feed(data, feed.url)
+        url = result.moved_permanently_to if result is not None and result.moved_permanently_to else feed.url
+        url, page = follow_moves(settings, url, parse_feed_page(data, feed.url))
+        local = feed.local and same_url(url, feed.url)
+        archive = read_archives(library, feed, url, page, page_fetcher(settings, local), settings.max_feed_pages)
     except PodsearchError as exc:
         library.record_feed_error(feed.id, str(exc))
         raise
-    if result is not None and result.moved_permanently_to:
-        library.move_feed(feed.id, result.moved_permanently_to)
-    library.record_refresh(
-        feed.id, show, result.etag if result else None, result.last_modified if result else None
-    )
+    show = page.show
+    moved = not same_url(url, feed.url)
+    if moved and not library.move_feed(feed.id, url):
+        # The new address is subscribed already: its episodes are stored there, not twice.
+        library.record_feed_error(feed.id, f"feed {feed.url} moved to {url}, which you already follow; "
+                                           f"remove this subscription")
+        return show, []
+    # Validators belong to the address fetched; after an itunes:new-feed-url move the next refresh starts afresh.
+    fresh = result is not None and not (moved and not result.moved_permanently_to)
+    library.record_refresh(feed.id, show, result.etag if fresh else None, result.last_modified if fresh else None)
     if show.block:
         return show, []
-    return show, library.upsert_episodes(feed.id, select_episodes(episodes, feed.since, feed.max_episodes))
+    return show, library.upsert_episodes(feed.id, select_episodes(archive.episodes, feed.since, feed.max_episodes))
 
 
-def add_feed(settings: Settings, target: str, *, since: str | None = None, limit: int | None = None) -> tuple[Show, int]:
-    """Subscribe to a feed URL or local path and read it once; (show, episode count)."""
+def add_feed(settings: Settings, target: str, *, since: str | None = None, limit: int | None = None,
+             listed_in: str | None = None) -> tuple[Show, int]:
+    """Subscribe to a feed URL or local path and read it once; (show, episode count).
+
+    `listed_in` names the document (an OPML file) the target came from: only a path the user
+    typed is trusted to read local files, so a listed feed must be http(s). A show already followed
+    at another address (same `podcast:guid`) keeps its one subscription, moved to this address, so
+    its episodes are not stored twice.
+    """
+    if listed_in is not None and urlparse(target).scheme.lower() not in ("http", "https"):
+        raise PodsearchError(f"{target}: feeds listed in {listed_in} must be http(s) URLs; to add a local feed "
+                             "file, name it yourself: podsearch add PATH")
     local = is_local_source(target)
     url = str(local_path(target)) if local else target
     if local and not Path(url).is_file():
@@ -133,9 +155,19 @@ def add_feed(settings: Settings, target: str, *, since: str | None = None, limit
         feed = library.add_feed(url, local=local, since=since, max_episodes=limit)
         try:
             show, _ = refresh_feed(settings, library, feed)
-        except PodsearchError:
+            twin = library.feed_by_podcast_guid(show.podcast_guid, other_than=feed.id) \
+                if show.podcast_guid and not existed else None
+            if twin is not None:
+                # This subscription's address now (a move may have changed it while refreshing).
+                address = next(f.url for f in library.feeds() if f.id == feed.id)
+                library.remove_feed(feed.id)
+                library.move_feed(twin.id, address)
+                feed = library.feed_by_url(address) or twin
+                show, _ = refresh_feed(settings, library, feed)
+        except BaseException:
+            # Whatever went wrong (even a bug or Ctrl-C), no half-made subscription is left behind.
             if not existed:
-                library.remove_feed(feed.id)  # a feed that never worked is not kept
+                library.remove_feed(feed.id)
             raise
         count = len(library.episodes(feed_id=feed.id))
         return show, count
@@ -151,16 +183,22 @@ def _pick_transcript(episode: Episode):  # noqa: ANN202 - TranscriptLink | None
 
 
 def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Segment, ...] | None:
-    """The publisher's own transcript of the episode, or None if it has none we can read."""
+    """The publisher's own transcript of the episode, or None if it has none we can read.
+
+    Raises TranscriptError when it is denser than speech for the episode's length.
+    """
     from podsearch.ingest.download import download
     from podsearch.transcripts.formats import parse_transcript
+    from podsearch.transcripts.limits import check_plausible, merge_tiny
 
     link = _pick_transcript(episode)
     if link is None:
         return None
     path = download(link.url, settings.audio_dir, settings=settings, expected_type="transcript", local_ok=local_ok)
     segments = parse_transcript(path.read_bytes(), link.type)
-    return segments or None
+    # Refuse a transcript denser than speech before any of it is embedded; join tiny cues.
+    check_plausible(segments, episode.duration, episode.title)
+    return merge_tiny(segments, max_words=settings.max_passage_words) or None
 
 
 def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
@@ -256,11 +294,13 @@ class Transcriber:
                 self._diarizer = Diarizer()
         return self._diarizer
 
-    def speakers(self, samples, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:  # noqa: ANN001 - np.ndarray
-        """`segments` labelled by who speaks them (diarization of the decoded samples)."""
+    def speakers(self, audio: Path, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
+        """`segments` labelled by who speaks them: `audio` decoded again a block at a time (memory stays
+        bounded) for the speaker encoder, which needs only a small spectrogram of it."""
+        from podsearch.ingest.audio import stream_audio
         from podsearch.transcripts.speakers import label_segments
 
-        turns = self.diarizer.diarize(samples, [(s.start, s.end) for s in segments if s.text.strip()])
+        turns = self.diarizer.diarize_stream(stream_audio(audio), [(s.start, s.end) for s in segments if s.text.strip()])
         return label_segments(segments, turns)
 
     def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
@@ -285,36 +325,48 @@ class Transcriber:
         try:
             segments = publisher_segments(self.settings, ep, local_ok)
         except PodsearchError as exc:
-            self.progress(Progress("warning", ep.title, message=f"publisher transcript unusable, using Whisper: {exc}"))
+            self.progress(Progress("warning", ep.title, message=(
+                f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
         if segments is None:
-            from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
+            from podsearch.ingest.audio import audio_seconds, stream_audio
+            from podsearch.ingest.transcribe import transcribe_stream
 
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
-            samples = decode_audio(path)
-            duration = len(samples) / SAMPLE_RATE
-            self.progress(Progress("transcribe", ep.title, 0.0, duration))
+            # The headers' length for the bar; the decoded length replaces it when done.
+            expected = audio_seconds(path) or ep.duration
+            self.progress(Progress("transcribe", ep.title, 0.0, expected))
             def on_progress(done: float) -> None:
                 if self.cancel.is_set():
                     raise Cancelled(ep.title)
-                self.progress(Progress("transcribe", ep.title, done, duration))
+                self.progress(Progress("transcribe", ep.title, done, max(expected or 0.0, done) or None))
 
-            result = self.engine.transcribe(samples, self.options(), progress=on_progress)
+            # Decoded and transcribed a chunk at a time: memory does not grow with the episode.
+            try:
+                result = transcribe_stream(self.engine, stream_audio(path), self.options(), progress=on_progress)
+            except AudioError:
+                # A broken download must not be reused: the next ingest fetches the enclosure again.
+                forget_cached(self.settings, path)
+                raise
+            duration = result.duration
             for warning in result.warnings:
                 self.progress(Progress("warning", ep.title, message=warning))
             segments, source = result.segments, "whisper"
             engine_name, model_name, language = result.engine, result.model, result.language
             if self.settings.speakers and segments:
                 self.progress(Progress("speakers", ep.title))
-                segments = self.speakers(samples, tuple(segments))
+                segments = self.speakers(path, tuple(segments))
         from podsearch.transcripts.kinds import mark_kinds
         from podsearch.transcripts.speakers import name_speakers
 
         return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, segments=mark_kinds(name_speakers(segments, ep.persons)),
+            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key,
+            segments=mark_kinds(name_speakers(segments, ep.persons)),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
-            chapters=episode_chapters(self.settings, ep, local_ok), persons=ep.persons,
+            # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
+            chapters=episode_chapters(self.settings, ep, local_ok) or ep.chapters, persons=ep.persons,
+            soundbites=ep.soundbites,
         )
 
 
@@ -455,7 +507,7 @@ class Ingester:
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
         """Transcribe, save and index `rows`; each finished episode is recorded at once."""
-        from podsearch.transcripts.store import content_hash, save_transcript
+        from podsearch.transcripts.store import content_hash, remove_transcript, save_transcript
 
         source = self.source or self.local_source(rows)
         for item in source.transcripts(rows, local_feeds):
@@ -463,19 +515,26 @@ class Ingester:
             try:
                 if item.error is not None:
                     raise item.error
-                transcript = item.transcript
+                transcript, saved = item.transcript, item.saved
+                if transcript.key != ep.key:
+                    # A file from before episode keys: it is saved again, under its key, and the old one goes.
+                    transcript, saved = replace(transcript, key=ep.key), False
                 renames = self.library.speaker_names(row.id)
                 if renames and not item.saved:  # names a user gave before this episode was transcribed again
                     from podsearch.transcripts.speakers import name_speakers
 
                     transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
-                if not item.saved:
+                if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
+                    old = Path(row.transcript_path) if row.transcript_path else path
+                    if old != path and old.resolve().is_relative_to(self.settings.transcripts_dir.resolve()):
+                        remove_transcript(old)  # the file from before keys; only ever inside this home
                 self.progress(Progress("index", ep.title))
                 self.index.add_transcript(
                     transcript, content_hash(transcript), min_seconds=self.settings.min_passage_seconds,
                     max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
+                    progress=lambda done, total, title=ep.title: self.progress(Progress("embed", title, done, total)),
                 )
                 self.library.set_status(row.id, INDEXED, source=transcript.source)
                 report.indexed.append(ep.title)
@@ -487,54 +546,230 @@ class Ingester:
                 self.progress(Progress("episode-failed", ep.title, message=message))
 
 
+def upgrade_transcripts(settings: Settings, library: Library) -> None:
+    """Give transcript files written before episode keys their episode's key, saved again under it.
+
+    Without it two shows' files that share a guid would collide again in the next `reindex`.
+    Checking costs one stat per episode; only old files are read and rewritten, once.
+    """
+    from podsearch.transcripts.store import guid_tag, load_transcript, remove_transcript, save_transcript, transcript_path
+
+    for row in library.episodes():
+        ep = row.episode
+        if row.transcript_path and row.transcript_path.endswith(f"-{guid_tag(ep.key)}.json"):
+            continue  # already saved under its key
+        # The recorded path may be from another machine or folder (a copied home): look where it would be here too.
+        candidates = [Path(row.transcript_path)] if row.transcript_path else []
+        candidates.append(transcript_path(settings.transcripts_dir, row.show_title, ep.title, ep.guid))
+        for old in candidates:
+            if not (old.is_file() and old.resolve().is_relative_to(settings.transcripts_dir.resolve())):
+                continue  # never read or remove files outside this home
+            transcript = load_transcript(old)
+            if transcript.key or transcript.guid != ep.guid:
+                continue
+            new = save_transcript(replace(transcript, key=ep.key), settings.transcripts_dir)
+            library.set_transcript_path(row.id, str(new))
+            if new != old:
+                remove_transcript(old)
+            break
+
+
+def reconcile(settings: Settings, library: Library, index) -> int:  # noqa: ANN001 - index.store.SearchIndex
+    """Bring an index from before episode keys in line with the catalog; returns episodes queued again.
+
+    Index rows keyed by a bare guid take their episode's key when the catalog has exactly one
+    episode of that guid and show (no re-embedding). An episode the catalog calls indexed that the
+    index lacks (the old index kept one of two shows sharing a guid) goes back to transcribed, with
+    its transcript file, so the ingest indexes it again; without a file it is transcribed again.
+    """
+    from podsearch.transcripts.store import find_transcript
+
+    upgrade_transcripts(settings, library)
+    rows = library.episodes()
+    keys = {r.episode.key for r in rows}
+    for old in index.episodes():
+        if old.key in keys:
+            continue
+        match = [r for r in rows if r.episode.guid == old.guid and r.show_title == old.show]
+        if len(match) == 1:
+            index.rekey_episode(old.key, match[0].episode.key)
+    indexed = {e.key for e in index.episodes()}
+    queued = 0
+    for row in rows:
+        if row.status == INDEXED and row.episode.key not in indexed:
+            path = find_transcript(settings.transcripts_dir, row.episode.key)
+            if path is not None:
+                library.set_status(row.id, TRANSCRIBED, source=row.source, transcript_path=str(path))
+            else:
+                library.set_status(row.id, NEW)
+            queued += 1
+    return queued
+
+
+def episode_transcript(settings: Settings, ident: str) -> Path:
+    """The transcript file of the episode `ident` names: its key, or its guid when only one episode has it."""
+    from podsearch.transcripts.store import find_transcript, find_transcripts_by_guid, load_transcript
+
+    library = open_library(settings)
+    try:
+        rows = library.find_episodes(ident)
+    finally:
+        library.close()
+    if len(rows) > 1:
+        choices = "; ".join(f"{r.episode.key} ({r.show_title} / {r.episode.title})" for r in rows)
+        raise PodsearchError(f"guid {ident!r} is used by {len(rows)} episodes; give one of their keys: {choices}")
+    if rows:
+        row = rows[0]
+        path = Path(row.transcript_path) if row.transcript_path else None
+        path = path if path is not None and path.is_file() else find_transcript(settings.transcripts_dir, row.episode.key)
+        if path is None:
+            raise PodsearchError(f"{row.show_title} / {row.episode.title} has no transcript yet ({row.status}); "
+                                 "run `podsearch ingest` first")
+        return path
+    path = find_transcript(settings.transcripts_dir, ident)
+    if path is not None:
+        return path
+    paths = find_transcripts_by_guid(settings.transcripts_dir, ident)
+    if len(paths) > 1:
+        choices = "; ".join(f"{(t := load_transcript(p)).id} ({t.show} / {t.episode})" for p in paths)
+        raise PodsearchError(f"guid {ident!r} is used by {len(paths)} transcripts; give one of their keys: {choices}")
+    if paths:
+        return paths[0]
+    raise PodsearchError(f"no episode or transcript has the key or guid {ident!r}; `podsearch status --keys` lists "
+                         "episode keys, `podsearch search --json` shows them as \"key\"")
+
+
+def forget_cached(settings: Settings, path: Path) -> None:
+    """Delete a file from the home's download cache (never anything outside it)."""
+    if path.resolve().parent == settings.audio_dir.resolve():
+        path.unlink(missing_ok=True)
+
+
+def redownload_episode(settings: Settings, ident: str) -> str:
+    """Drop the cached downloads of the episode `ident` (key, or unambiguous guid) and queue it again.
+
+    Returns "show / title". The next ingest downloads, transcribes and indexes it afresh.
+    """
+    from podsearch.ingest.download import cached_path
+
+    library = open_library(settings)
+    try:
+        rows = library.find_episodes(ident)
+        if not rows:
+            raise PodsearchError(f"no episode has the key or guid {ident!r}; `podsearch status --keys` lists them")
+        if len(rows) > 1:
+            choices = "; ".join(f"{r.episode.key} ({r.show_title} / {r.episode.title})" for r in rows)
+            raise PodsearchError(f"guid {ident!r} is used by {len(rows)} episodes; give one of their keys: {choices}")
+        row = rows[0]
+        for url in (row.episode.audio_url, *(t.url for t in row.episode.transcripts)):
+            cached = cached_path(url, settings.audio_dir)
+            if cached is not None:
+                forget_cached(settings, cached)
+        library.set_status(row.id, NEW)
+        return f"{row.show_title} / {row.episode.title}"
+    finally:
+        library.close()
+
+
 def pending_episodes(library: Library, limit: int | None = None) -> list[EpisodeRow]:
     """Episodes not yet indexed (failed ones are retried), newest first."""
     rows = [r for r in library.episodes() if r.status not in (INDEXED, SKIPPED)]
     return rows[:limit] if limit else rows
 
 
+def refresh_feeds(settings: Settings, library: Library, feeds: list[FeedRow], report: IngestReport,
+                  emit: ProgressFn) -> None:
+    """Refresh `feeds`, fetching settings.feed_workers at once so one slow feed holds up no other.
+
+    Only the fetches run in threads; the catalog is written here, one feed at a time.
+    """
+    if not feeds:
+        return
+    with ThreadPoolExecutor(max_workers=min(settings.feed_workers, len(feeds)),
+                            thread_name_prefix="podsearch-feed") as pool:
+        futures: dict[Future, FeedRow] = {}
+        for feed in feeds:
+            emit(Progress("feed", feed.title or feed.url))
+            futures[pool.submit(_fetch_feed, settings, feed)] = feed
+        for fetched in as_completed(futures):
+            feed = futures[fetched]
+            try:
+                refresh_feed(settings, library, feed, fetched)
+                report.feeds_refreshed += 1
+            except Exception as exc:  # noqa: BLE001 - one bad feed never stops the others
+                message = str(exc) if isinstance(exc, PodsearchError) else \
+                    f"feed {feed.url} could not be refreshed ({type(exc).__name__}: {exc}); the other feeds went on"
+                if not isinstance(exc, PodsearchError):
+                    library.record_feed_error(feed.id, message)
+                report.feed_errors.append((feed.url, message))
+                emit(Progress("feed-failed", feed.title or feed.url, message=message))
+
+
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
-           vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> IngestReport:
+           vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None, wait: bool = True,
+           redownload: tuple[str, ...] = ()) -> IngestReport:
     """Refresh every feed, then transcribe and index what is new.
 
     `source` makes the transcripts (default: this process, one episode ahead
-    of indexing); whatever makes them, only this call writes the home.
+    of indexing); whatever makes them, only this call writes the home: it holds
+    the home's writer lock, waiting for another writer (or, without `wait`,
+    raising HomeBusyError). `redownload` names episodes (key or guid) whose
+    cached downloads are dropped so they are fetched and transcribed again.
     """
-    report = IngestReport()
+    from podsearch.service.homelock import writing
+
     emit = progress or (lambda p: None)
+    with writing(settings, "ingest", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
+        for ident in redownload:
+            emit(Progress("redownload", redownload_episode(settings, ident)))
+        return _ingest(settings, limit, refresh, emit, vocabulary, source)
+
+
+def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: ProgressFn, vocabulary: tuple[str, ...],
+            source: TranscriptSource | None) -> IngestReport:
+    report = IngestReport()
     library = open_library(settings)
     try:
         feeds = library.feeds()
         if refresh:
-            for feed in feeds:
-                emit(Progress("feed", feed.title or feed.url))
-                try:
-                    refresh_feed(settings, library, feed)
-                    report.feeds_refreshed += 1
-                except PodsearchError as exc:
-                    report.feed_errors.append((feed.url, str(exc)))
-                    emit(Progress("feed-failed", feed.title or feed.url, message=str(exc)))
-        rows = pending_episodes(library, limit)
-        if rows:
-            index = open_index(settings)
-            try:
+            refresh_feeds(settings, library, feeds, report, emit)
+        index = open_index(settings)
+        try:
+            reconcile(settings, library, index)
+            rows = pending_episodes(library, limit)
+            if rows:
                 local = {f.id for f in library.feeds() if f.local}
                 Ingester(settings, library, index, emit, vocabulary, source).run(rows, local, report)
-            finally:
-                index.close()
+        finally:
+            index.close()
         return report
     finally:
         library.close()
 
 
-def reindex(settings: Settings, progress: ProgressFn | None = None) -> int:
-    """Rebuild the search index from the transcript files alone; returns episodes indexed."""
+def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool = True) -> int:
+    """Rebuild the search index from the transcript files alone; returns episodes indexed.
+
+    Holds the home's writer lock (see `ingest`).
+    """
+    from podsearch.service.homelock import writing
+
+    emit = progress or (lambda p: None)
+    with writing(settings, "reindex", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
+        return _reindex(settings, emit)
+
+
+def _reindex(settings: Settings, emit: ProgressFn) -> int:
     import shutil
 
     from podsearch.transcripts.kinds import mark_kinds
     from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
 
-    emit = progress or (lambda p: None)
+    library = open_library(settings)
+    try:
+        upgrade_transcripts(settings, library)
+    finally:
+        library.close()
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     index = open_index(settings, tmp_dir)

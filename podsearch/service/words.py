@@ -20,18 +20,20 @@ LOOKAHEAD = 8
 _CHUNKS = re.compile(r"\S+\s*|\s+")
 
 
-def clip_words(settings: Settings, guid: str, start: float, end: float) -> tuple[Word, ...]:
-    """The recognised words of episode `guid` said between `start` and `end` seconds, in order.
+def clip_words(settings: Settings, key: str, start: float, end: float) -> tuple[Word, ...]:
+    """The recognised words of episode `key` (its key, or a guid only it has) said between `start` and `end`
+    seconds, in order.
 
-    Empty when the episode has no transcript file or no word timings (publisher transcripts).
+    Empty when the episode is not known here, has no transcript file or no word timings (publisher transcripts).
     """
     from podsearch.transcripts.store import load_transcript
 
     library = open_library(settings)
     try:
-        row = library.episode_by_guid(guid)
+        rows = library.find_episodes(key)
     finally:
         library.close()
+    row = rows[0] if len(rows) == 1 else None
     if row is None or not row.transcript_path or not Path(row.transcript_path).exists():
         return ()
     try:

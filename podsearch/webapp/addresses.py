@@ -76,10 +76,10 @@ def current_page() -> str:
     return st.session_state.get("_page", "Search")
 
 
-def open_episode(guid: str, start: float, end: float | None = None, autoplay: bool = False) -> None:
+def open_episode(key: str, start: float, end: float | None = None, autoplay: bool = False) -> None:
     """Callback: switch to the episode view at `start` (a clip when `end` is given)."""
     st.session_state["_return_page"] = current_page()
-    params = {"episode": guid, "t": exports.url_seconds(start)}
+    params = {"episode": key, "t": exports.url_seconds(start)}
     if end is not None:
         params["end"] = exports.url_seconds(end)
     st.session_state["_autoplay"] = autoplay

@@ -63,9 +63,9 @@ def collection_item(n: int, count: int, name: str, item: dict) -> None:
                       on_click=call_library, args=(Library.move_item, name, iid, +1))
             st.button("Remove", key=f"rm_{iid}", icon=":material/delete:", on_click=call_library,
                       args=(Library.remove_item, iid))
-            if hit.get("guid"):
+            if hit.get("key") or hit.get("guid"):
                 st.button("Episode view", key=f"epv_{iid}", icon=":material/subject:", on_click=open_episode,
-                          args=(hit["guid"], hit["start"], hit["end"]))
+                          args=(hit.get("key") or hit["guid"], hit["start"], hit["end"]))
 
 
 def collection_exports(settings: Settings, name: str, items: list[dict]) -> None:

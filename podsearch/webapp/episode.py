@@ -73,13 +73,13 @@ def transcript_lines(segments: list, chapters: tuple, t: float) -> None:
                       type="tertiary", on_click=jump, args=(seg.start,), width="stretch")
 
 
-def search_within(guid: str) -> None:
+def search_within(key: str) -> None:
     """Search inside one episode; each hit plays from where it starts."""
     within = st.text_input("Search within this episode", key="within", icon=":material/search:",
                            placeholder="a word or a question — press Enter")
     if not (within or "").strip():
         return
-    hits = state.run_search(within, SearchOptions(k=8, filters=Filters(guids=(guid,)),
+    hits = state.run_search(within, SearchOptions(k=8, filters=Filters(keys=(key,)),
                                                   floor=state.settings().relevance_floor))
     if not hits:
         st.info("Nothing relevant found in this episode.")
@@ -98,13 +98,13 @@ def chapter_list(chapters: tuple) -> None:
                       type="tertiary", on_click=jump, args=(chapter.start,))
 
 
-def _rename(guid: str) -> None:
-    """Callback: rename the chosen speaker of episode `guid`; the outcome waits in the session for the page."""
+def _rename(key: str) -> None:
+    """Callback: rename the chosen speaker of episode `key`; the outcome waits in the session for the page."""
     shown, name = st.session_state.get("rename_from"), st.session_state.get("rename_to") or ""
     try:
         if not admin_allowed():  # checked again: a callback may outlive the permission that drew its button
             raise PodsearchError("renaming speakers is not allowed in this session")
-        count = rename_speaker(state.settings(), guid, shown or "", name)
+        count = rename_speaker(state.settings(), key, shown or "", name)
     except PodsearchError as exc:
         st.session_state["_rename_outcome"] = ("error", str(exc))
         return
@@ -113,7 +113,7 @@ def _rename(guid: str) -> None:
     st.session_state["rename_from"], st.session_state["rename_to"] = new, ""
 
 
-def rename_control(guid: str, speakers: list[str]) -> None:
+def rename_control(key: str, speakers: list[str]) -> None:
     """Admin: give a speaker of this episode a name (kept through re-indexing)."""
     if not admin_allowed() or not speakers:
         return
@@ -123,7 +123,7 @@ def rename_control(guid: str, speakers: list[str]) -> None:
         with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
             st.selectbox("Speaker", speakers, key="rename_from")
             st.text_input("New name", key="rename_to", placeholder="e.g. Ward manager")
-            st.button("Rename", key="rename_apply", icon=":material/edit:", on_click=_rename, args=(guid,))
+            st.button("Rename", key="rename_apply", icon=":material/edit:", on_click=_rename, args=(key,))
         outcome = st.session_state.pop("_rename_outcome", None)
         if outcome:
             (st.error if outcome[0] == "error" else st.success)(md(outcome[1]))
@@ -132,13 +132,17 @@ def rename_control(guid: str, speakers: list[str]) -> None:
 def render() -> None:
     """The page for the episode in the address, playing from `t`."""
     st.button("Back", icon=":material/arrow_back:", on_click=go_back, key="back")
-    guid = st.query_params.get("episode") or ""
+    # The episode key; a guid (links and clips saved before keys) works when one episode has it.
+    ident = st.query_params.get("episode") or ""
     with state.locked_index() as index:
-        episode = next((e for e in index.episodes() if e.guid == guid), None)
-        segments = index.segments(guid) if episode else []
+        indexed = index.episodes()
+        by_guid = [e for e in indexed if e.guid == ident]
+        episode = next((e for e in indexed if e.key == ident), by_guid[0] if len(by_guid) == 1 else None)
+        segments = index.segments(episode.key) if episode else []
     if episode is None:
-        st.error(f"No indexed episode has the id “{md(guid)}”. It may have been removed; search again.")
+        st.error(f"No indexed episode has the id “{md(ident)}”. It may have been removed; search again.")
         return
+    key = episode.key
     t, end = seconds("t") or 0.0, seconds("end")
     if end is not None and end <= t:
         end = None
@@ -146,7 +150,7 @@ def render() -> None:
     st.caption(f"{md(episode.show)} · {md((episode.published or '')[:10] or 'undated')} · "
                f"{SOURCE_LABELS.get(episode.source) or md(episode.source)} · {len(segments)} lines")
     player(episode.audio_url, t, end, autoplay=st.session_state.pop("_autoplay", False))
-    here = {"episode": guid, "t": exports.url_seconds(t)}
+    here = {"episode": key, "t": exports.url_seconds(t)}
     if end is not None:
         here["end"] = exports.url_seconds(end)
     with st.container(horizontal=True, gap="small"):
@@ -157,7 +161,7 @@ def render() -> None:
             st.code(share(here), language=None, wrap_lines=True)
     if episode.chapters:
         chapter_list(episode.chapters)
-    search_within(guid)
-    rename_control(guid, list(dict.fromkeys(s.speaker for s in segments if s.speaker)))
+    search_within(key)
+    rename_control(key, list(dict.fromkeys(s.speaker for s in segments if s.speaker)))
     st.subheader("Transcript")
     transcript_lines(segments, episode.chapters, t)

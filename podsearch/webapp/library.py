@@ -9,7 +9,7 @@ from podsearch.core.errors import PodsearchError
 from podsearch.ingest.opml import parse_opml
 from podsearch.service.jobs import JobState
 from podsearch.service.pipeline import add_feed
-from podsearch.webapp import state
+from podsearch.webapp import roles, state
 from podsearch.webapp.addresses import sync_url
 from podsearch.webapp.widgets import md, when
 
@@ -40,7 +40,7 @@ def opml_ui(settings: Settings) -> None:
                 st.warning("That OPML file lists no feeds.")
             for title, url in feeds:
                 try:
-                    show, count = add_feed(settings, url)
+                    show, count = add_feed(settings, url, listed_in=f"the OPML file {opml.name}")
                     st.success(f"Added {md(show.title)}: {count} episodes")
                 except PodsearchError as exc:
                     st.error(f"{md(title)}: {md(str(exc))}")
@@ -119,11 +119,13 @@ def render() -> None:
     """The page: add feeds, import OPML, run the ingest, and each feed's status."""
     settings = state.settings()
     st.header("Library")
-    cols = st.columns(2)
-    with cols[0]:
-        add_feed_ui(settings)
-    with cols[1]:
-        opml_ui(settings)
-    ingest_panel(settings)
+    roles.sign_in_panel(settings)
+    if roles.is_admin(settings):  # every visitor sees the library; only an admin changes it
+        cols = st.columns(2)
+        with cols[0]:
+            add_feed_ui(settings)
+        with cols[1]:
+            opml_ui(settings)
+        ingest_panel(settings)
     feed_list()
     sync_url({})

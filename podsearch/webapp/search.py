@@ -58,8 +58,8 @@ def results() -> None:
     except PodsearchError as exc:
         st.error(md(str(exc)))
         return
-    chapters = {e.guid: e.chapters for e in episodes}
-    hits = [with_answer_chapter(h, chapters.get(h.guid, ())) for h in hits]
+    chapters = {e.key: e.chapters for e in episodes}
+    hits = [with_answer_chapter(h, chapters.get(h.key, ())) for h in hits]
     if not hits:
         st.info(f"Nothing relevant found for “{md(query)}”. Try other words, or fewer filters.", icon=":material/search_off:")
         return

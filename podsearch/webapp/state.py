@@ -52,11 +52,11 @@ def run_search(query: str, options: SearchOptions) -> list[Hit]:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _clip_words(home: str, guid: str, start: float, end: float, generation: int) -> tuple[Word, ...]:
-    return read_clip_words(load_settings(home), guid, start, end)
+def _clip_words(home: str, key: str, start: float, end: float, generation: int) -> tuple[Word, ...]:
+    return read_clip_words(load_settings(home), key, start, end)
 
 
-def clip_words(guid: str, start: float, end: float) -> tuple[Word, ...]:
+def clip_words(key: str, start: float, end: float) -> tuple[Word, ...]:
     """A clip's recognised words with their probabilities, read once per index generation.
 
     Every widget click reruns the page; the transcript file changes only with a re-index (which bumps the
@@ -64,7 +64,7 @@ def clip_words(guid: str, start: float, end: float) -> tuple[Word, ...]:
     """
     with locked_index() as index:
         generation = index.generation()
-    return _clip_words(str(settings().home), guid, start, end, generation)
+    return _clip_words(str(settings().home), key, start, end, generation)
 
 
 @contextlib.contextmanager

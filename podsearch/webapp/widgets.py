@@ -14,19 +14,20 @@ import streamlit as st
 from podsearch.core.clock import timestamp
 from podsearch.core.markup import escape_markdown
 from podsearch.core.errors import PodsearchError
-from podsearch.core.records import Hit
+from podsearch.core.records import SOUNDBITE, Hit
 from podsearch.index.search import Filters, SearchOptions, context
 from podsearch.service import exports
 from podsearch.service.words import unsure_chunks
 from podsearch.service.pipeline import playable_audio
-from podsearch.webapp import state
+from podsearch.webapp import roles, state
 from podsearch.webapp.addresses import SOURCES, open_episode, parse_date, share
 
 SOURCE_LABELS = {"publisher": "Publisher transcript", "whisper": "Whisper transcript (automatic)"}
 NEW_COLLECTION = "+ New collection…"
 # Stretches that are not the conversation, labelled wherever a clip or a line shows them.
 KIND_LABELS = {"sponsor": ":violet-badge[:material/campaign: Sponsor read]",
-               "intro": ":gray-badge[:material/start: Intro]", "outro": ":gray-badge[:material/last_page: Outro]"}
+               "intro": ":gray-badge[:material/start: Intro]", "outro": ":gray-badge[:material/last_page: Outro]",
+               SOUNDBITE: ":blue-badge[:material/format_quote: Publisher's soundbite]"}
 # The hit's absolute confidence (index.search.confidence): the same meaning for every query.
 CONFIDENCE_BADGES = {"strong": ":green-badge[:material/verified: Strong match]",
                      "partial": ":orange-badge[:material/contrast: Partial match]",
@@ -190,11 +191,9 @@ def clip_context(hit: Hit) -> None:
 
 
 def admin_allowed() -> bool:
-    """Whether this session may use admin controls (renaming speakers…): everyone, until access is gated.
-
-    Every admin control asks here, so gating them later is a change to this function alone.
-    """
-    return True
+    """Whether this session may use admin controls (renaming speakers…): the app's roles decide (an admin
+    signed in, or nobody configured; never in a read-only app). Every admin control of the pages asks here."""
+    return roles.is_admin(state.settings())
 
 
 def clip_quote(hit: Hit, query: str) -> str:
@@ -203,7 +202,7 @@ def clip_quote(hit: Hit, query: str) -> str:
         return quote_html(hit.text, query)  # publisher transcripts carry no word probabilities
     settings = state.settings()
     try:
-        words = state.clip_words(hit.guid, hit.start, hit.end)
+        words = state.clip_words(hit.key or hit.guid, hit.start, hit.end)
     except PodsearchError as exc:
         st.caption(f":material/warning: {md(exc)}")
         words = ()
@@ -234,7 +233,7 @@ def hit_card(i: int, hit: Hit, query: str) -> None:
             if link and link.startswith(exports.WEB):
                 st.link_button(f"Open original at {timestamp(hit.start)}", link, icon=":material/open_in_new:")
             st.button("Episode view", key=f"ep_{i}", icon=":material/subject:", on_click=open_episode,
-                      args=(hit.guid, hit.start, hit.end))
+                      args=(hit.key, hit.start, hit.end))
             with st.popover("Cite & share", icon=":material/format_quote:"):
                 st.caption("Citation (copy with the icon on the right)")
                 st.code(exports.citation(data), language=None, wrap_lines=True)

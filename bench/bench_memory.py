@@ -1,0 +1,119 @@
+"""Peak memory of transcribing a long episode: 1 h against 3 h, in the same run.
+
+Generates long MP3s from repeated real speech (tests/data/jfk.flac and the demo
+episodes, with silences between) in a temporary directory with PyAV, then
+transcribes each in a child process the way `ingest` does (streamed decode,
+bounded chunks: ingest.audio.stream_audio + ingest.transcribe.transcribe_stream)
+and reads the child's RSS high-water mark (ru_maxrss). Prints both figures and
+their ratio: a ratio near 1.0 means memory does not grow with the episode.
+`--whole` also measures the old way (decode everything, transcribe at once) for comparison.
+
+    .venv/bin/python bench/bench_memory.py [--hours 1 3] [--speech-share 0.3] [--engine faster-whisper] [--whole]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RATE = 16000
+SOURCES = [ROOT / "tests" / "data" / "jfk.flac", *sorted((ROOT / "demo" / "episodes").glob("*.mp3"))]
+
+
+def make_audio(path: Path, seconds: float, speech_share: float) -> Path:
+    """An MP3 of `seconds`: the speech sources in turn, each followed by silence to reach `speech_share`."""
+    from podsearch.ingest.audio import decode_audio
+
+    clips = [decode_audio(src) for src in SOURCES]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=RATE, layout="mono")
+        stream.bit_rate = 32_000
+        written, n = 0, 0
+        total = int(seconds * RATE)
+        while written < total:
+            clip = clips[n % len(clips)]
+            n += 1
+            silence = np.zeros(int(clip.size * (1 - speech_share) / speech_share), dtype=np.float32)
+            for piece in (clip, silence):
+                piece = piece[: total - written]
+                for i in range(0, piece.size, 1152):
+                    frame = av.AudioFrame.from_ndarray(piece[None, i : i + 1152], format="fltp", layout="mono")
+                    frame.rate, frame.pts = RATE, written + i
+                    for packet in stream.encode(frame):
+                        out.mux(packet)
+                written += piece.size
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def child(path: Path, engine_name: str, whole: bool) -> None:
+    """Transcribe `path` and print JSON figures, RSS high-water mark included."""
+    from podsearch.core.config import load_settings
+    from podsearch.ingest.audio import decode_audio, stream_audio
+    from podsearch.ingest.transcribe import TranscribeOptions, load_engine, transcribe_stream
+
+    settings = load_settings(tempfile.mkdtemp(prefix="bench-memory-"), engine=engine_name)
+    engine = load_engine(engine_name, settings.whisper_model, device="cpu", models_dir=settings.models_dir,
+                         keep_freed_memory=settings.keep_freed_memory)
+    options = TranscribeOptions(beam_size=settings.beam_size, batch_size=settings.batch_size)
+    t0 = time.perf_counter()
+    if whole:
+        result = engine.transcribe(decode_audio(path), options)
+    else:
+        result = transcribe_stream(engine, stream_audio(path), options)
+    print(json.dumps({
+        "audio_s": result.duration, "wall_s": time.perf_counter() - t0, "segments": len(result.segments),
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+    }))
+
+
+def measure(path: Path, engine: str, whole: bool) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", str(path), "--engine", engine] + (["--whole"] if whole else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=float, nargs=2, default=[1.0, 3.0], metavar=("SHORT", "LONG"))
+    parser.add_argument("--speech-share", type=float, default=0.3, help="share of the audio that is speech")
+    parser.add_argument("--engine", default="faster-whisper")
+    parser.add_argument("--whole", action="store_true", help="also measure decoding and transcribing all at once")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.engine, args.whole)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        figures: dict[str, dict[float, dict[str, float]]] = {}
+        for hours in args.hours:
+            t0 = time.perf_counter()
+            path = make_audio(Path(tmp) / f"{hours:g}h.mp3", hours * 3600, args.speech_share)
+            print(f"made {path.name} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+            for whole in ([False, True] if args.whole else [False]):
+                mode = "whole" if whole else "streamed"
+                got = measure(path, args.engine, whole)
+                figures.setdefault(mode, {})[hours] = got
+                print(f"{mode:>8} {hours:g} h: peak RSS {got['maxrss_mb']:.0f} MB, {got['audio_s']:.0f} s audio in "
+                      f"{got['wall_s']:.0f} s, {got['segments']} segments", flush=True)
+        short, long = args.hours
+        for mode, by_hours in figures.items():
+            ratio = by_hours[long]["maxrss_mb"] / by_hours[short]["maxrss_mb"]
+            print(f"{mode}: peak RSS {long:g} h / {short:g} h = {ratio:.2f} "
+                  f"({by_hours[short]['maxrss_mb']:.0f} MB -> {by_hours[long]['maxrss_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The JSON API under load: throughput and p50/p95 latency of GET /api/search at 1, 8 and 32 clients.
+
+    .venv/bin/python bench/bench_serve.py [--dir HOME] [--passages 100000] [--levels 1 8 32]
+
+Builds (or, with --dir, reuses) a home of 100k synthetic passages with bench_search's builder (real
+words with Zipf statistics, vectors clustered around real topic embeddings), saves its FAISS copy as
+an ingest would, then starts the real `podsearch serve` in a subprocess on 127.0.0.1 and drives it
+with httpx clients in a closed loop (each sends its next request when the last is answered), every
+level bounded by a request count and a time limit. Every request is a distinct query embedded by the
+real model, as a new search would be. The baseline, measured in the same run: the same searches in
+this process without HTTP (search() alone, one at a time). Figures are printed with the machine's
+load average: the clients share the machine's cores with the server, and so do other processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_search  # noqa: E402 - the 100k builder lives there (bench/ is not a package)
+
+from podsearch.core.config import load_settings  # noqa: E402
+from podsearch.index.search import search  # noqa: E402
+from podsearch.service.pipeline import open_index  # noqa: E402
+from podsearch.service.queries import search_options  # noqa: E402
+
+TARGET_P95_MS = 250.0
+
+
+def build_home(home: Path, passages: int, seed: int) -> tuple[list[str], float]:
+    """A home holding at least `passages` passages and its saved FAISS copy; (query pool, seconds)."""
+    settings = load_settings(home)
+    embedder = bench_search.get_embedder()
+    corpus = bench_search.Corpus.make(seed)
+    started = time.perf_counter()
+    ix = open_index(settings)
+    try:
+        if ix.passage_count() < passages:
+            centroids = embedder.encode([corpus.text(90, t) for t in range(bench_search.TOPICS)])
+            bench_search.bulk_load(ix, corpus, centroids, passages, embedder.name)
+        ix.faiss_index()  # built and saved here, as the writer would; the server only loads it
+        print(f"home {home}: {ix.passage_count():,} passages, {type(ix.faiss_index()).__name__}, "
+              f"ready in {time.perf_counter() - started:.0f} s", flush=True)
+    finally:
+        ix.close()
+    queries = list(dict.fromkeys(corpus.query(int(corpus.rng.integers(bench_search.TOPICS))) for _ in range(20_000)))
+    return queries, time.perf_counter() - started
+
+
+def in_process_baseline(home: Path, queries: list[str]) -> list[float]:
+    """ms per search() in this process, no HTTP, one at a time (query embedding included)."""
+    settings = load_settings(home)
+    ix = open_index(settings)
+    try:
+        ix.embedder.prepare_queries()
+        options = search_options(settings, k=5)
+        for q in queries[:5]:
+            search(ix, q, options)  # warm
+        times = []
+        for q in queries[5:]:
+            t0 = time.perf_counter()
+            search(ix, q, options)
+            times.append((time.perf_counter() - t0) * 1000)
+        return times
+    finally:
+        ix.close()
+
+
+def start_server(home: Path, port: int, readers: int | None, workers: int = 1) -> subprocess.Popen:
+    env = {**os.environ, "PODSEARCH_HOME": str(home)}
+    if readers:
+        env["PODSEARCH_SERVE_READERS"] = str(readers)
+    proc = subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), "serve", "--port",
+                             str(port), "--no-access-log", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.5)
+    raise SystemExit("the server did not start within 600 s")
+
+
+async def drive(base: str, clients: int, queries: list[str], max_requests: int, max_seconds: float) -> dict:
+    """`clients` closed-loop clients until `max_requests` are answered or `max_seconds` pass."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    it = iter(queries)
+    sent = 0
+    deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+        async def client() -> None:
+            nonlocal sent
+            while sent < max_requests and time.perf_counter() < deadline:
+                sent += 1
+                q = next(it)
+                t0 = time.perf_counter()
+                try:
+                    r = await http.get("/api/search", params={"q": q, "k": 5})
+                    ok = r.status_code == 200 and "hits" in r.json()
+                    if not ok:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+                except httpx.HTTPError as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    return {"clients": clients, "answered": len(latencies), "failed": len(failures), "seconds": wall,
+            "rps": len(latencies) / wall if wall else 0.0, "p50": bench_search.pct(latencies, 50),
+            "p95": bench_search.pct(latencies, 95), "examples": failures[:3]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", type=Path, help="home to build or reuse (default: a temp dir, removed)")
+    ap.add_argument("--passages", type=int, default=100_000)
+    ap.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--requests", type=int, default=600, help="at most this many requests per level")
+    ap.add_argument("--seconds", type=float, default=60.0, help="at most this long per level")
+    ap.add_argument("--baseline-queries", type=int, default=100)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes to compare")
+    ap.add_argument("--readers", type=int, default=0, help="PODSEARCH_SERVE_READERS for the server (0: default)")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+
+    print(f"cpus={os.cpu_count()} load={bench_search.load_average()}", flush=True)
+    tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="podsearch-bench-serve-")
+    home = args.dir or Path(tmp.name) / "home"
+    queries, _ = build_home(home, args.passages, args.seed)
+    needed = args.baseline_queries + 5 + 40 + args.requests * len(args.levels) * len(args.workers)
+    if len(queries) < needed:
+        raise SystemExit(f"only {len(queries)} distinct queries for {needed} requests; lower --requests")
+    base_q, queries = queries[: args.baseline_queries + 5], queries[args.baseline_queries + 5 :]
+    baseline = in_process_baseline(home, base_q)
+    print(f"baseline, search() in process, one at a time: p50 {bench_search.pct(baseline, 50):.1f} ms "
+          f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {bench_search.load_average()})", flush=True)
+
+    warm, queries = queries[:40], queries[40:]
+    runs: dict[int, list[dict]] = {}
+    for w, workers in enumerate(args.workers):
+        port = free_port()
+        server = start_server(home, port, args.readers or None, workers)
+        base = f"http://127.0.0.1:{port}"
+        print(f"\n== server with {workers} worker process(es) ==", flush=True)
+        try:
+            asyncio.run(drive(base, 2 * workers, warm, 10 * workers, 120))  # warm every worker
+            results = runs[workers] = []
+            for n, clients in enumerate(args.levels):
+                first = (w * len(args.levels) + n) * args.requests
+                chunk = queries[first : first + args.requests]
+                res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
+                res["load"] = bench_search.load_average()
+                results.append(res)
+                print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
+                      f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
+                      f"{res['failed']} failed (load {res['load']})", flush=True)
+                for example in res["examples"]:
+                    print(f"    failure: {example}")
+        finally:
+            server.terminate()
+            server.wait(30)
+    one = runs[args.workers[0]][0]
+    base_p50 = bench_search.pct(baseline, 50)
+    print(f"\nratios: HTTP 1 client p50 / in-process p50 {one['p50'] / base_p50:.2f}; "
+          f"per level, throughput / ({args.workers[0]} worker, 1 client) and p95 / in-process p50:")
+    verdicts = []
+    for workers, results in runs.items():
+        for res in results:
+            print(f"  {workers} worker(s), {res['clients']:3d} clients: throughput x{res['rps'] / one['rps']:.2f}, "
+                  f"p95 x{res['p95'] / base_p50:.1f}")
+        last = results[-1]
+        ok = last["p95"] < TARGET_P95_MS and not any(r["failed"] for r in results)
+        verdicts.append(f"{workers} worker(s): {'ok' if ok else 'MISS'} (p95 {last['p95']:.1f} ms at "
+                        f"{last['clients']} clients, failed {sum(r['failed'] for r in results)})")
+    print(f"target: p95 < {TARGET_P95_MS:.0f} ms at the most clients and no failed request: " + "; ".join(verdicts)
+          + f"; load {bench_search.load_average()}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Read-only access to a home for servers (the JSON API, the MCP server) while another process ingests.
+
+SQLite in WAL mode lets readers run beside the one writer: each reader has its own read-only connection
+and sees every committed episode at its next query. The FAISS copy is loaded once per process and shared
+by the readers; it is reloaded when the index's generation moves (the writer saved a new file).
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from podsearch.core.config import Settings
+from podsearch.core.migrations import open_database
+from podsearch.index.embed import get_embedder
+from podsearch.index.store import MIGRATIONS, SearchIndex
+from podsearch.index.vectors import IndexConfig
+
+
+class IndexReaders:
+    """A fixed pool of read-only index connections sharing one FAISS copy; borrow one per request."""
+
+    def __init__(self, settings: Settings, size: int | None = None) -> None:
+        self.settings = settings
+        # One ordinary connection first: it creates an empty index on a new home and brings the schema up
+        # to date, and held open it keeps the WAL files that read-only connections need.
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        self._owner = open_database(str(settings.index_dir / "index.sqlite"), MIGRATIONS, check_same_thread=False,
+                                    timeout=30)
+        config = IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold)
+        embedder = lambda: get_embedder(settings.embed_model)  # noqa: E731 - loaded on the first search
+        self._vectors = SearchIndex(settings.index_dir, embedder, config, read_only=True)
+        self._all = [SearchIndex(settings.index_dir, embedder, config, read_only=True, vectors_of=self._vectors)
+                     for _ in range(size or settings.serve_readers)]
+        self._free: queue.Queue[SearchIndex] = queue.Queue()
+        for reader in self._all:
+            self._free.put(reader)
+
+    def warm(self) -> None:
+        """Load the sentence model and the FAISS copy now, and start the fast query encoder's export."""
+        embedder = self._vectors.embedder
+        self._vectors.faiss_index()
+        prepare = getattr(embedder, "prepare_queries", None)
+        if prepare is not None:
+            prepare(background=True)
+
+    @contextmanager
+    def reader(self) -> Iterator[SearchIndex]:
+        """One index connection for the caller alone, returned to the pool afterwards."""
+        index = self._free.get()
+        try:
+            yield index
+        finally:
+            self._free.put(index)
+
+    def close(self) -> None:
+        """Close every connection."""
+        for index in [*self._all, self._vectors]:
+            index.close()
+        self._owner.close()

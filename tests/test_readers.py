@@ -1,0 +1,67 @@
+"""Read-only index readers (the API's and MCP server's) beside a writer of the same home."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from test_index import CARE, GARDEN, transcript
+
+from podsearch.core.config import load_settings
+from podsearch.core.errors import PodsearchError
+from podsearch.index.search import SearchOptions, search
+from podsearch.index.store import SearchIndex
+from podsearch.service.readers import IndexReaders
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from podsearch.index.embed import get_embedder
+
+    return get_embedder()
+
+
+def faiss_files(index_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in index_dir.glob("vectors-*.faiss")}
+
+
+def test_reader_never_writes_and_serves_the_last_copy_until_the_writer_saves(tmp_path: Path, embedder) -> None:
+    index_dir = tmp_path / "index"
+    writer = SearchIndex(index_dir, embedder=embedder)
+    writer.add_transcript(transcript("care", CARE), "h-care", min_seconds=20)
+    reader = SearchIndex(index_dir, embedder=embedder, read_only=True)
+    first = reader.faiss_index().ntotal
+    assert first == writer.passage_count() > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("INSERT INTO meta(key, value) VALUES ('x', 'y')")
+
+    # The writer has committed a new episode but not saved its FAISS file yet (or crashed in between).
+    writer.add_transcript(transcript("garden", GARDEN, show="Green Hour"), "h-garden", min_seconds=20)
+    for f in index_dir.glob("vectors-*.faiss"):
+        f.unlink()
+    assert reader.faiss_index().ntotal == first  # the previous copy, not a rebuild
+    assert faiss_files(index_dir) == {}  # and nothing written by the reader
+    assert search(reader, "warfarin blood tests", SearchOptions(k=1))[0].guid == "care"
+
+    SearchIndex(index_dir, embedder=embedder).faiss_index()  # a writer saves the file for this generation
+    assert reader.faiss_index().ntotal == writer.passage_count() > first
+    assert search(reader, "pruning roses in winter", SearchOptions(k=1))[0].guid == "garden"
+    reader.close()
+    writer.close()
+
+
+def test_pool_shares_one_vector_copy_and_a_fresh_home_is_created(tmp_path: Path, embedder) -> None:
+    settings = load_settings(tmp_path / "home")
+    pool = IndexReaders(settings, size=2)  # a new home: the schema is created, the index is empty
+    try:
+        with pool.reader() as a, pool.reader() as b:
+            assert a is not b and a.faiss_index() is b.faiss_index()
+            assert a.passage_count() == 0
+    finally:
+        pool.close()
+
+
+def test_reader_of_a_home_without_an_index_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(PodsearchError, match="no search index here yet; run `podsearch ingest`"):
+        SearchIndex(tmp_path / "nothing", read_only=True)
