@@ -23,6 +23,10 @@ mark { background: #fde68a; color: #1f2937; padding: 0 .12em; border-radius: .2e
 :is(.st-key-transcript, .st-key-chapters, .st-key-within_hits) button { justify-content: flex-start; text-align: left; min-height: 0; padding: .15rem 0; }
 :is(.st-key-transcript, .st-key-chapters, .st-key-within_hits) button > div { justify-content: flex-start; width: 100%; }
 :is(.st-key-transcript, .st-key-chapters, .st-key-within_hits) button p { text-align: left; }
+/* A word Whisper was unsure of (podsearch.webapp.widgets.quote_html): dotted underline, a little muted. */
+.unsure { text-decoration: underline dotted #9ca3af; text-decoration-thickness: 2px; text-underline-offset: .2em; color: #6b7280; cursor: help; }
+/* A speaker's name opens each turn of the conversation in the episode view. */
+.st-key-transcript [data-testid="stMarkdown"] { padding-top: .6rem; }
 blockquote { margin: .25rem 0 .5rem 0; opacity: 1 !important; }  /* the quote is the evidence: full contrast */
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 </style>"""

@@ -419,6 +419,11 @@ class SearchIndex:
         ).fetchall()
         return sorted({r[0] for r in rows if r[0]}, key=str.lower)
 
+    def speakers(self) -> list[str]:
+        """Every speaker name or label in the indexed transcripts, for the speaker filter."""
+        rows = self._db.execute("SELECT DISTINCT speaker FROM segments WHERE speaker IS NOT NULL AND speaker != ''")
+        return sorted((r[0] for r in rows), key=str.lower)
+
     def span_vectors(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], np.ndarray]:
         """Stored segment embeddings for many (episode key, first, last) ranges, in one query."""
         spans = list(dict.fromkeys(spans))

@@ -278,10 +278,10 @@ def test_episode_view_transcript_chapters_and_click_to_play(home: Path, open_app
     assert (audio.start_time, audio.end_time, audio.autoplay) == (2, 6, False)
 
     lines = [b.label for b in at.button if b.key and b.key.startswith("seg_")]
-    assert lines[:4] == ["▶ `0:00` **Host:** Welcome to the pharmacy hour.",  # ▶: the line playing at t
-                         "`0:04` **Guest:** Clopidogrel should not be stopped before surgery without asking the cardiologist.",
-                         "`0:09` **Host:** " + escape_markdown("A notice: the car park closes early on Fridays."),
-                         "`0:15` **Guest:** Keep insulin pens in the fridge until their first use."]
+    assert lines[:4] == ["▶ `0:00` Welcome to the pharmacy hour.",  # ▶: the line playing at t
+                         "`0:04` Clopidogrel should not be stopped before surgery without asking the cardiologist.",
+                         "`0:09` " + escape_markdown("A notice: the car park closes early on Fridays."),
+                         "`0:15` Keep insulin pens in the fridge until their first use."]
     assert len(lines) == 6
     headings = [m for m in texts(at.markdown) if m.startswith("##### :material/menu_book:")]
     assert headings == ["##### :material/menu_book: " + c["title"] for c in PHARMACY_CHAPTERS["chapters"]]
@@ -323,8 +323,8 @@ def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app) -
     assert at.selectbox(key="part").options == ["0:00–1:59", "2:00–3:59", "4:00–4:09"]
     assert at.selectbox(key="part").value == "2:00–3:59"  # the part that holds t
     lines = [b for b in at.button if b.key and b.key.startswith("seg_")]
-    assert len(lines) == 120 and lines[0].label == "`2:00` **Host:** Line 120."
-    assert at.button(key="seg_130").label == "▶ `2:10` **Host:** Line 130."
+    assert len(lines) == 120 and lines[0].label == "`2:00` Line 120."
+    assert at.button(key="seg_130").label == "▶ `2:10` Line 130."
     at.selectbox(key="part").select("4:00–4:09").run()
     assert [b.key for b in at.button if b.key and b.key.startswith("seg_")] == [f"seg_{n}" for n in range(240, 250)]
     at.button(key="seg_249").click().run()

@@ -306,3 +306,47 @@ def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Pat
         finally:
             page.close()
         assert escape_markdown(title) != title  # the bait is Markdown: the test would fail if it were shown as such
+
+
+def test_unsure_words_speakers_and_renaming_in_the_browser(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+    """Words Whisper was unsure of are underlined (dotted) in the quote; the episode reads as turns; a
+    speaker renamed through the form is shown under the new name."""
+    from test_app_conversation import add_conversations
+
+    base, home = server
+    add_conversations(load_settings(home), home.parent / "conversation-feeds")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{base}/?q=warfarin+INR+result&show=Night+Shift", wait_until="domcontentloaded")
+        card = page.locator(".st-key-card_0")
+        card.locator("mark", has_text="INR").wait_for(timeout=WAIT_MS)
+        unsure = card.locator("blockquote span.unsure")
+        assert unsure.evaluate_all("s => s.map(e => e.textContent)") == ["warfarin", "INR"]
+        style = unsure.first.evaluate("e => { const s = getComputedStyle(e); return [s.textDecorationLine, s.textDecorationStyle]; }")
+        assert style == ["underline", "dotted"]
+        assert unsure.first.get_attribute("title") == "Whisper was unsure of this word"
+        assert "Speaker 1" in card.inner_text() and ("Strong match" in card.inner_text() or "Partial match" in card.inner_text())
+        shot(page, "unsure-words")
+
+        page.goto(f"{base}/episode?episode=wt-1", wait_until="domcontentloaded")
+        page.locator(".st-key-seg_10 button").wait_for(timeout=WAIT_MS)
+        transcript = page.locator(".st-key-transcript").inner_text()
+        assert "Sponsor read" in transcript and "Outro" in transcript
+        page.get_by_text("Rename a speaker").click()
+        picker = page.locator(".st-key-rename_from [role=combobox]")
+        options = page.locator("[role=option]")
+        for _ in range(40):  # the list opens on ArrowDown once the combobox has settled after the expander opened
+            picker.click()
+            picker.press("ArrowDown")
+            page.wait_for_timeout(250)
+            if options.count():
+                break
+        options.filter(has_text="Jonas").click()
+        page.get_by_label("New name").fill("Jonas Berg")
+        page.get_by_label("New name").press("Enter")
+        page.locator(".st-key-rename_apply button").click()
+        page.get_by_text("“Jonas” is now “Jonas Berg”").wait_for(timeout=WAIT_MS)
+        assert "Jonas Berg" in page.locator(".st-key-transcript").inner_text()
+        shot(page, "episode-conversation")
+    finally:
+        page.close()

@@ -56,6 +56,11 @@ def test_share_urls_round_trip_through_the_query_string() -> None:
     parsed = parse_qs(urlsplit(url).query)
     assert parsed == {"q": ["angry relative & co"], "show": ["Calm Care", "Ward Talk"], "source": ["publisher"],
                       "from": ["2026-01-01"]}
+    # A speaker and sponsor reads switched on travel too; off, `ads` is left out.
+    shared = exports.search_params("refunds", speaker="Ruth A. (pharmacist)", include_ads=True)
+    assert parse_qs(urlsplit(exports.share_url("/", shared)).query) == {
+        "q": ["refunds"], "speaker": ["Ruth A. (pharmacist)"], "ads": ["1"]}
+    assert "ads" not in exports.search_params("refunds", include_ads=False)
     assert exports.clip_params({**HIT, "guid": "g-1"}) == {"episode": "g-1", "t": "75.4", "end": "98"}
     assert exports.share_url("/", exports.clip_params({**HIT, "guid": "g 1"})) == "/?episode=g+1&t=75.4&end=98"
 

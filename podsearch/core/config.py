@@ -75,6 +75,9 @@ class Settings:
     # all-MiniLM-L6-v2 truncates at 256 word pieces; words are ~1.3 pieces.
     max_passage_words: int = 170
     relevance_floor: float = 0.30
+    # Whisper words below this probability are marked in quotes as uncertain (tiny.en gives most clear
+    # words > 0.8; names and drug names it does not know fall well under one half).
+    unsure_word_probability: float = 0.5
     # Exact search below this many passages; `index_kind` above (see index/vectors.py).
     approx_threshold: int = 50_000
     index_kind: str = "auto"

@@ -37,8 +37,10 @@ def url_seconds(value: float) -> str:
 
 def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, ...] = (),
                   date_from: str | None = None, date_to: str | None = None,
-                  person: str | None = None) -> dict[str, str | list[str]]:
-    """The app's query parameters for a search: `?q=...&show=...&source=...&from=...&to=...&person=...`."""
+                  person: str | None = None, speaker: str | None = None,
+                  include_ads: bool = False) -> dict[str, str | list[str]]:
+    """The app's query parameters for a search: `?q=...&show=...&source=...&from=...&to=...&person=...`,
+    plus `speaker=...` (someone speaking in the clip) and `ads=1` (sponsor reads included)."""
     params: dict[str, str | list[str]] = {"q": query}
     if shows:
         params["show"] = list(shows)
@@ -50,6 +52,10 @@ def search_params(query: str, shows: tuple[str, ...] = (), sources: tuple[str, .
         params["to"] = date_to[:10]
     if person:
         params["person"] = person
+    if speaker:
+        params["speaker"] = speaker
+    if include_ads:
+        params["ads"] = "1"
     return params
 
 

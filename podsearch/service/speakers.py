@@ -17,10 +17,15 @@ from podsearch.service.library import INDEXED, EpisodeRow, Library
 from podsearch.service.pipeline import Progress, ProgressFn, Transcriber, open_index, open_library
 
 
-def _episode(library: Library, guid: str) -> EpisodeRow:
-    row = library.episode_by_guid(guid)
+def _episode(library: Library, ident: str) -> EpisodeRow:
+    """The episode whose key (or, when only one episode has it, publisher guid) is `ident`."""
+    rows = library.find_episodes(ident)
+    if len(rows) > 1:
+        keys = ", ".join(r.episode.key for r in rows)
+        raise PodsearchError(f"several episodes have the guid {ident!r}; name one by its key: {keys}")
+    row = rows[0] if rows else None
     if row is None or not row.transcript_path or not Path(row.transcript_path).exists():
-        raise PodsearchError(f"no transcribed episode with guid {guid!r}; `podsearch status` lists episodes")
+        raise PodsearchError(f"no transcribed episode with key or guid {ident!r}; `podsearch status` lists episodes")
     return row
 
 
@@ -38,7 +43,8 @@ def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Tr
 
 
 def rename_speaker(settings: Settings, guid: str, shown: str, name: str) -> int:
-    """Call the speaker shown as `shown` in episode `guid` `name` from now on; returns segments renamed."""
+    """Call the speaker shown as `shown` in episode `guid` (its key, or a guid only it has) `name` from now on;
+    returns segments renamed."""
     from podsearch.transcripts.store import load_transcript
 
     name = " ".join(name.split())

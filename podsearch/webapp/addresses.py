@@ -9,7 +9,7 @@ import streamlit as st
 from podsearch.service import exports
 
 SOURCES = ("publisher", "whisper")
-SEARCH_KEYS = ("q", "show", "source", "from", "to", "person")  # a search's address
+SEARCH_KEYS = ("q", "show", "source", "from", "to", "person", "speaker", "ads")  # a search's address
 LISTS = ("show", "source")  # repeated parameters
 
 
@@ -50,6 +50,8 @@ def seed_search_from_url() -> None:
         "f_shows": qp.get_all("show") or None,
         "f_sources": [s for s in qp.get_all("source") if s in SOURCES] or None,
         "f_person": qp.get("person"),
+        "f_speaker": qp.get("speaker"),
+        "f_ads": True if qp.get("ads") == "1" else None,
     }
     start, end = parse_date(qp.get("from")), parse_date(qp.get("to"))
     if start or end:

@@ -7,11 +7,13 @@ import math
 import streamlit as st
 
 from podsearch.core.clock import timestamp
+from podsearch.core.errors import PodsearchError
 from podsearch.index.search import Filters, SearchOptions
 from podsearch.service import exports
+from podsearch.service.speakers import rename_speaker
 from podsearch.webapp import state
 from podsearch.webapp.addresses import go_back, seconds, share
-from podsearch.webapp.widgets import SOURCE_LABELS, marked, md, player
+from podsearch.webapp.widgets import KIND_LABELS, SOURCE_LABELS, admin_allowed, marked, md, player
 
 LINES_PER_PART = 120  # transcript lines per part: keeps long episodes quick to render, phones included
 
@@ -27,8 +29,15 @@ def jump(t: float, end: float | None = None) -> None:
     st.session_state.pop("part", None)  # show the part of the transcript that holds `t`
 
 
+def turn_heading(speaker: str | None, kind: str) -> str | None:
+    """What opens a turn: the speaker's name and, for a sponsor read, intro or outro, its label."""
+    parts = ([f"**{md(speaker)}**"] if speaker else []) + ([KIND_LABELS[kind]] if kind in KIND_LABELS else [])
+    return " · ".join(parts) or None
+
+
 def transcript_lines(segments: list, chapters: tuple, t: float) -> None:
-    """The transcript as clickable lines with speakers, chapter headings and the current line marked."""
+    """The transcript as a conversation: turns by speaker (the name once, then its clickable lines), chapter
+    headings, sponsor reads, intro and outro labelled, and the current line marked."""
     parts = max(1, math.ceil(len(segments) / LINES_PER_PART))
     current = next((n for n, s in enumerate(segments) if s.start <= t < s.end), None)
     if current is None:
@@ -41,17 +50,26 @@ def transcript_lines(segments: list, chapters: tuple, t: float) -> None:
             st.session_state["part"] = labels[current // LINES_PER_PART]
         part = labels.index(st.selectbox("Part of the transcript", labels, key="part"))
     titles = sorted(chapters, key=lambda c: c.start)
+    first = part * LINES_PER_PART
+    turn: tuple | None = None
     with st.container(key="transcript", gap=None):
-        for n in range(part * LINES_PER_PART, min(len(segments), (part + 1) * LINES_PER_PART)):
+        for n in range(first, min(len(segments), (part + 1) * LINES_PER_PART)):
             seg = segments[n]
+            new_chapter = False
             for chapter in titles:
                 previous = segments[n - 1].start if n else -1.0
                 if previous < chapter.start <= seg.start or (n == 0 and chapter.start <= seg.start):
                     st.markdown(f"##### :material/menu_book: {md(chapter.title)}")
-            speaker = f"**{md(seg.speaker)}:** " if seg.speaker else ""
+                    new_chapter = True
+            # A new turn where the speaker or the kind changes; a chapter heading opens one too (names it again).
+            if new_chapter or (seg.speaker, seg.kind) != turn:
+                turn = (seg.speaker, seg.kind)
+                heading = turn_heading(seg.speaker, seg.kind)
+                if heading:
+                    st.markdown(heading)
             flag = " ⚠" if seg.flagged else ""
             mark = "▶ " if n == current else ""
-            st.button(f"{mark}`{timestamp(seg.start)}` {speaker}{md(seg.text)}{flag}", key=f"seg_{n}",
+            st.button(f"{mark}`{timestamp(seg.start)}` {md(seg.text)}{flag}", key=f"seg_{n}",
                       type="tertiary", on_click=jump, args=(seg.start,), width="stretch")
 
 
@@ -78,6 +96,37 @@ def chapter_list(chapters: tuple) -> None:
         for n, chapter in enumerate(chapters):
             st.button(f"`{timestamp(chapter.start)}` {md(chapter.title)}", key=f"chapter_{n}",
                       type="tertiary", on_click=jump, args=(chapter.start,))
+
+
+def _rename(key: str) -> None:
+    """Callback: rename the chosen speaker of episode `key`; the outcome waits in the session for the page."""
+    shown, name = st.session_state.get("rename_from"), st.session_state.get("rename_to") or ""
+    try:
+        if not admin_allowed():  # checked again: a callback may outlive the permission that drew its button
+            raise PodsearchError("renaming speakers is not allowed in this session")
+        count = rename_speaker(state.settings(), key, shown or "", name)
+    except PodsearchError as exc:
+        st.session_state["_rename_outcome"] = ("error", str(exc))
+        return
+    new = " ".join(name.split())
+    st.session_state["_rename_outcome"] = ("success", f"“{shown}” is now “{new}” ({count} line(s)).")
+    st.session_state["rename_from"], st.session_state["rename_to"] = new, ""
+
+
+def rename_control(key: str, speakers: list[str]) -> None:
+    """Admin: give a speaker of this episode a name (kept through re-indexing)."""
+    if not admin_allowed() or not speakers:
+        return
+    if st.session_state.get("rename_from") not in speakers:
+        st.session_state["rename_from"] = speakers[0]
+    with st.expander("Rename a speaker", icon=":material/edit:"):
+        with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
+            st.selectbox("Speaker", speakers, key="rename_from")
+            st.text_input("New name", key="rename_to", placeholder="e.g. Ward manager")
+            st.button("Rename", key="rename_apply", icon=":material/edit:", on_click=_rename, args=(key,))
+        outcome = st.session_state.pop("_rename_outcome", None)
+        if outcome:
+            (st.error if outcome[0] == "error" else st.success)(md(outcome[1]))
 
 
 def render() -> None:
@@ -113,5 +162,6 @@ def render() -> None:
     if episode.chapters:
         chapter_list(episode.chapters)
     search_within(key)
+    rename_control(key, list(dict.fromkeys(s.speaker for s in segments if s.speaker)))
     st.subheader("Transcript")
     transcript_lines(segments, episode.chapters, t)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Hit, chapter_at
-from podsearch.index.search import LEAD_IN, SearchOptions
+from podsearch.index.search import LEAD_IN
 from podsearch.service import exports
 from podsearch.webapp import state
 from podsearch.webapp.addresses import seed_search_from_url, share, sync_url
@@ -36,6 +36,7 @@ def results() -> None:
     with state.locked_index() as index:
         episodes = index.episodes()
         people = index.people()
+        speakers = index.speakers()
         empty = index.passage_count() == 0
     shows = len({e.show for e in episodes})
     st.caption(f"Search what was said in {plural(len(episodes), 'episode')} of {plural(shows, 'show')}. "
@@ -44,15 +45,16 @@ def results() -> None:
         st.info("The library is empty. Add a feed on the Library page and ingest it, or run `podsearch demo`.")
     query = st.text_input("Search what was said", key="q", placeholder="e.g. stopping blood thinners before surgery — press Enter",
                           icon=":material/search:", **widget_default("q", ""))
-    filters, k = filters_ui(episodes, people)
+    options = filters_ui(episodes, people, speakers)
+    filters = options.filters
     query = (query or "").strip()
     params = exports.search_params(query, filters.shows, filters.sources, filters.date_from, filters.date_to,
-                                   filters.person)
+                                   filters.person, filters.speaker, options.include_ads)
     st.session_state["_search_params"] = {key: v for key, v in params.items() if v}
     if not query:
         return
     try:
-        hits = state.run_search(query, SearchOptions(k=k, filters=filters, floor=state.settings().relevance_floor))
+        hits = state.run_search(query, replace(options, floor=state.settings().relevance_floor))
     except PodsearchError as exc:
         st.error(md(str(exc)))
         return

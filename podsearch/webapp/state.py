@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import streamlit as st
 
 from podsearch.core.config import Settings, load_settings
-from podsearch.core.records import Hit
+from podsearch.core.records import Hit, Word
 from podsearch.index.search import SearchOptions, search
 from podsearch.service.jobs import IngestJobs, shared_jobs
 from podsearch.service.library import Library
 from podsearch.service.pipeline import open_index, open_library
+from podsearch.service.words import clip_words as read_clip_words
 
 
 def settings() -> Settings:
@@ -48,6 +49,22 @@ def run_search(query: str, options: SearchOptions) -> list[Hit]:
     """Search the home's index (thread-safe across browser sessions)."""
     with locked_index() as index:
         return search(index, query, options)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _clip_words(home: str, key: str, start: float, end: float, generation: int) -> tuple[Word, ...]:
+    return read_clip_words(load_settings(home), key, start, end)
+
+
+def clip_words(key: str, start: float, end: float) -> tuple[Word, ...]:
+    """A clip's recognised words with their probabilities, read once per index generation.
+
+    Every widget click reruns the page; the transcript file changes only with a re-index (which bumps the
+    generation), so the words are not read again until then.
+    """
+    with locked_index() as index:
+        generation = index.generation()
+    return _clip_words(str(settings().home), key, start, end, generation)
 
 
 @contextlib.contextmanager

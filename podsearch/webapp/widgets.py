@@ -13,15 +13,26 @@ import streamlit as st
 
 from podsearch.core.clock import timestamp
 from podsearch.core.markup import escape_markdown
-from podsearch.core.records import Hit
-from podsearch.index.search import Filters, context
+from podsearch.core.errors import PodsearchError
+from podsearch.core.records import SOUNDBITE, Hit
+from podsearch.index.search import Filters, SearchOptions, context
 from podsearch.service import exports
+from podsearch.service.words import unsure_chunks
 from podsearch.service.pipeline import playable_audio
-from podsearch.webapp import state
+from podsearch.webapp import roles, state
 from podsearch.webapp.addresses import SOURCES, open_episode, parse_date, share
 
 SOURCE_LABELS = {"publisher": "Publisher transcript", "whisper": "Whisper transcript (automatic)"}
 NEW_COLLECTION = "+ New collection…"
+# Stretches that are not the conversation, labelled wherever a clip or a line shows them.
+KIND_LABELS = {"sponsor": ":violet-badge[:material/campaign: Sponsor read]",
+               "intro": ":gray-badge[:material/start: Intro]", "outro": ":gray-badge[:material/last_page: Outro]",
+               SOUNDBITE: ":blue-badge[:material/format_quote: Publisher's soundbite]"}
+# The hit's absolute confidence (index.search.confidence): the same meaning for every query.
+CONFIDENCE_BADGES = {"strong": ":green-badge[:material/verified: Strong match]",
+                     "partial": ":orange-badge[:material/contrast: Partial match]",
+                     "weak": ":gray-badge[:material/help: Weak match]"}
+UNSURE_TITLE = "Whisper was unsure of this word"
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".ogg": "audio/ogg",
                ".opus": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav"}
 
@@ -39,6 +50,21 @@ def marked(text: str, query: str) -> str:
         out += [md(html.unescape(highlighted[last:match.start()])), f"<mark>{md(html.unescape(match.group(1)))}</mark>"]
         last = match.end()
     out.append(md(html.unescape(highlighted[last:])))
+    return "".join(out)
+
+
+def quote_html(text: str, query: str, unsure: list[tuple[str, bool]] | None = None) -> str:
+    """`marked(text, query)`, the words Whisper was unsure of wrapped in `<span class="unsure">`.
+
+    `unsure` is `text` cut into words with a flag each (service.words.unsure_chunks); feed text stays literal.
+    """
+    if not unsure or not any(flag for _, flag in unsure):
+        return marked(text, query)
+    out = []
+    for chunk, flag in unsure:
+        word, space = chunk.rstrip(), chunk[len(chunk.rstrip()):]
+        piece = marked(word, query)
+        out.append((f'<span class="unsure" title="{UNSURE_TITLE}">{piece}</span>' if flag and word else piece) + space)
     return "".join(out)
 
 
@@ -95,12 +121,13 @@ def filters_summary() -> str:
     picked = [", ".join(st.session_state.get("f_shows") or []),
               ", ".join(SOURCE_LABELS[s] for s in st.session_state.get("f_sources") or [] if s in SOURCE_LABELS),
               " to ".join(d.isoformat() for d in st.session_state.get("f_dates") or ()),
-              st.session_state.get("f_person") or ""]
+              st.session_state.get("f_person") or "", st.session_state.get("f_speaker") or "",
+              "sponsor reads included" if st.session_state.get("f_ads") else ""]
     return "".join(f" · {md(p)}" for p in picked if p)  # show and person names come from feeds
 
 
-def filters_ui(episodes: list, people: list[str] = ()) -> tuple[Filters, int]:
-    """Show, transcript source, date and person filters, plus the result count."""
+def filters_ui(episodes: list, people: list[str] = (), speakers: list[str] = ()) -> SearchOptions:
+    """Show, transcript source, date, person and speaker filters, sponsor reads and the result count."""
     shows = sorted({e.show for e in episodes})
     dates = [d for d in (parse_date(e.published) for e in episodes) if d]
     low = min(dates, default=dt.date(1990, 1, 1))
@@ -109,6 +136,7 @@ def filters_ui(episodes: list, people: list[str] = ()) -> tuple[Filters, int]:
     _replace_state("f_shows", lambda v: [s for s in v if s in shows])
     _replace_state("f_dates", lambda v: tuple(min(max(d, low), high) for d in v))
     _replace_state("f_person", lambda v: v if v in people else None)
+    _replace_state("f_speaker", lambda v: v if v in speakers else None)
     with st.expander("Filters" + filters_summary()):
         cols = st.columns(3)
         chosen = cols[0].multiselect("Show", shows, key="f_shows", placeholder="All shows")
@@ -116,17 +144,23 @@ def filters_ui(episodes: list, people: list[str] = ()) -> tuple[Filters, int]:
                                       format_func=lambda s: SOURCE_LABELS[s])
         picked = cols[2].date_input("Published between", min_value=low, max_value=high, key="f_dates",
                                     format="YYYY-MM-DD", value=())  # () keeps it a range picker
+        cols = st.columns(3, vertical_alignment="bottom")
         # Only where the feeds name people (podcast:person) or transcripts name speakers.
-        person = st.selectbox("Person or speaker", list(people), key="f_person", placeholder="Anyone",
-                              **({} if "f_person" in st.session_state else {"index": None})) if people else None
+        person = cols[0].selectbox("Person or speaker", list(people), key="f_person", placeholder="Anyone",
+                                   **({} if "f_person" in st.session_state else {"index": None})) if people else None
+        speaker = cols[1].selectbox("Speaking in the clip", list(speakers), key="f_speaker", placeholder="Any speaker",
+                                    **({} if "f_speaker" in st.session_state else {"index": None})) if speakers else None
+        ads = cols[2].toggle("Include sponsor reads", key="f_ads", **widget_default("f_ads", False),
+                             help="Sponsor reads are left out of results unless this is on.")
         k = st.slider("Clips to show", 1, 20, key="k", **widget_default("k", 5))
     picked = tuple(picked or ())
-    return Filters(
+    filters = Filters(
         shows=tuple(chosen), sources=tuple(sources),
         date_from=picked[0].isoformat() if len(picked) >= 1 else None,
         date_to=picked[1].isoformat() if len(picked) >= 2 else None,
-        person=person or None,
-    ), k
+        person=person or None, speaker=speaker or None,
+    )
+    return SearchOptions(k=k, filters=filters, include_ads=bool(ads))
 
 
 # -- the clip card -----------------------------------------------------------------------
@@ -156,6 +190,25 @@ def clip_context(hit: Hit) -> None:
         st.markdown(f"**{line}**" if hit.start <= seg.start < hit.end else line)
 
 
+def admin_allowed() -> bool:
+    """Whether this session may use admin controls (renaming speakers…): the app's roles decide (an admin
+    signed in, or nobody configured; never in a read-only app). Every admin control of the pages asks here."""
+    return roles.is_admin(state.settings())
+
+
+def clip_quote(hit: Hit, query: str) -> str:
+    """The clip's quote as Markdown with HTML: query words marked, words Whisper was unsure of underlined."""
+    if hit.source != "whisper":
+        return quote_html(hit.text, query)  # publisher transcripts carry no word probabilities
+    settings = state.settings()
+    try:
+        words = state.clip_words(hit.key or hit.guid, hit.start, hit.end)
+    except PodsearchError as exc:
+        st.caption(f":material/warning: {md(exc)}")
+        words = ()
+    return quote_html(hit.text, query, unsure_chunks(hit.text, words, settings.unsure_word_probability))
+
+
 def hit_card(i: int, hit: Hit, query: str) -> None:
     """One evidence card: where it was said, the quote, the clip, and what to do with it."""
     data = hit.to_json()
@@ -164,11 +217,16 @@ def hit_card(i: int, hit: Hit, query: str) -> None:
         meta = [md(hit.published or "undated"), f":material/schedule: {timestamp(hit.start)}–{timestamp(hit.end)}"]
         if hit.chapter:
             meta.append(f":material/menu_book: {md(hit.chapter)}")
+        if hit.speaker:
+            meta.append(f":material/record_voice_over: {md(hit.speaker)}")  # who says the answer
+        if hit.kind in KIND_LABELS:
+            meta.append(KIND_LABELS[hit.kind])
+        meta.append(CONFIDENCE_BADGES.get(hit.confidence, CONFIDENCE_BADGES["weak"]))
         meta.append(f":blue-badge[{SOURCE_LABELS.get(hit.source) or md(hit.source)}]")
         meta.append(":orange-badge[:material/warning: may contain transcription errors]" if hit.flagged
                     else ":green-badge[:material/check: no quality warnings]")
         st.caption(" · ".join(meta))
-        st.markdown(f"> {marked(hit.text, query)}", unsafe_allow_html=True)
+        st.markdown(f"> {clip_quote(hit, query)}", unsafe_allow_html=True)
         player(hit.audio_url, hit.start, hit.end)
         with st.container(horizontal=True, gap="small"):
             link = exports.deep_link(data)
