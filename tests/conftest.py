@@ -31,3 +31,24 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
         monkeypatch.delenv(name)
     monkeypatch.setenv("PODSEARCH_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("PODSEARCH_MODELS_DIR", str(models_dir))
+
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+APP_TIMEOUT = 120  # the first run of a process loads the sentence model
+
+
+@pytest.fixture()
+def open_app(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a function returning AppTest
+    """AppTest of app.py on a home, with query parameters as given in the address."""
+    from streamlit.testing.v1 import AppTest
+
+    def _open(home: Path, **params: str | list[str]) -> AppTest:
+        monkeypatch.setenv("PODSEARCH_HOME", str(home))
+        at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return _open

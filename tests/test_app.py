@@ -29,8 +29,6 @@ from podsearch.service.jobs import shared_jobs
 from podsearch.service.pipeline import add_feed, ingest, open_index, open_library
 
 DATA = Path(__file__).parent / "data"
-APP = Path(__file__).resolve().parents[1] / "app.py"
-TIMEOUT = 120  # the first run of a process loads the sentence model
 
 # 33 s of speech audio (jfk.flac three times); cues far apart in topic, so clips end before the episode does.
 PHARMACY_VTT = """WEBVTT
@@ -130,22 +128,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def own_home(home: Path, tmp_path: Path) -> Path:
     """A private copy of the ingested home, for tests that change its catalog."""
     return Path(shutil.copytree(home, tmp_path / "home"))
-
-
-@pytest.fixture()
-def open_app(monkeypatch: pytest.MonkeyPatch):
-    """AppTest of app.py on a home, with query parameters as given in the address."""
-
-    def _open(home: Path, **params: str | list[str]) -> AppTest:
-        monkeypatch.setenv("PODSEARCH_HOME", str(home))
-        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-        for key, value in params.items():
-            at.query_params[key] = value
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    return _open
 
 
 def wait_for(condition, seconds: float = 60.0) -> None:  # noqa: ANN001 - Callable[[], bool]

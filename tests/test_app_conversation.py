@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_app import open_app, texts, write_feed  # noqa: F401 - open_app is a fixture used by name
+from test_app import texts, write_feed
 
 from podsearch.core.config import load_settings
 from podsearch.core.errors import PodsearchError

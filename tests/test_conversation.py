@@ -101,7 +101,6 @@ def test_the_answer_carries_its_speaker_and_a_confidence_that_means_the_same_acr
 
 def test_cli_json_hits_carry_kind_confidence_and_speaker(tmp_path: Path) -> None:
     from podsearch.index.embed import get_embedder
-    from podsearch.service.pipeline import open_index  # noqa: F401 - the CLI opens the home's index the same way
 
     home = tmp_path / "home"
     ix = SearchIndex(home / "data" / "index", embedder=get_embedder())

@@ -14,6 +14,7 @@ from podsearch.core.records import Hit, Soundbite, transcript_from_dict, to_dict
 from podsearch.index.passages import searchable_segments, soundbite_passages
 from podsearch.index.search import SearchOptions, search
 from podsearch.index.store import SearchIndex
+from podsearch.core.markup import escape_markdown as md
 
 V0 = Path(__file__).parent / "data" / "homes" / "v0"
 BITES = (
@@ -115,3 +116,57 @@ def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path) -> N
     assert [(h["kind"], h["start"], h["end"]) for h in hits][0] == ("soundbite", 6.0, 14.0)
     saved = json.loads(next((home / "transcripts").rglob("*.json")).read_text(encoding="utf-8"))
     assert saved["soundbites"] == [{"start": 6.0, "duration": 8.0, "title": "The one trick for shouting relatives"}]
+
+
+PUBLISHER_FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
+<channel><title>Ward Talk</title><link>https://example.org/ward</link><description>Care at the front desk</description>
+<podcast:funding url="https://example.org/support">Keep [Ward Talk](https://evil.example) going</podcast:funding>
+<podcast:license url="https://creativecommons.org/licenses/by/4.0/">cc-by-4.0</podcast:license>
+<item><title>Angry relatives</title><guid isPermaLink="false">wt-1</guid><pubDate>Mon, 02 Mar 2026 08:00:00 +0000</pubDate>
+<enclosure url="jfk.flac" type="audio/flac" length="1152693"/>
+<podcast:transcript url="wt-1.vtt" type="text/vtt"/>
+<podcast:soundbite startTime="4" duration="5">How to lower the temperature</podcast:soundbite>
+<podcast:soundbite startTime="9.5" duration="1.5"/>
+</item></channel></rss>"""
+PUBLISHER_VTT = """WEBVTT
+
+00:00:00.000 --> 00:00:04.000
+Welcome to Ward Talk, on calming relatives at the front desk.
+
+00:00:04.000 --> 00:00:09.000
+Lower your voice, offer them a seat, and explain the next steps slowly.
+
+00:00:09.000 --> 00:00:11.000
+Thank you for listening.
+"""
+
+
+def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_path: Path, open_app) -> None:  # noqa: ANN001
+    from podsearch.core.config import load_settings
+    from podsearch.service.pipeline import add_feed, ingest
+
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "jfk.flac", feeds / "jfk.flac")
+    (feeds / "wt-1.vtt").write_text(PUBLISHER_VTT)
+    (feeds / "feed.xml").write_text(PUBLISHER_FEED)
+    settings = load_settings(tmp_path / "home")
+    add_feed(settings, str(feeds / "feed.xml"))
+    assert len(ingest(settings).indexed) == 1
+
+    from podsearch.service.pipeline import open_library
+
+    library = open_library(settings)
+    try:
+        key = library.episodes()[0].episode.key
+    finally:
+        library.close()
+    at = open_app(settings.home, episode=key, t="0")
+    clips = [b for b in at.button if b.key and b.key.startswith("soundbite_")]
+    assert [b.label for b in clips] == ["`0:04–0:09` How to lower the temperature", "`0:09–0:11` Untitled clip"]
+    clips[0].click().run()
+    assert (at.query_params["t"], at.query_params["end"]) == ("4", "9")  # plays exactly the publisher's clip
+    support = [b for b in at.get("link_button") if b.proto.url == "https://example.org/support"]
+    assert support and support[0].proto.label == "Keep [Ward Talk](https://evil.example) going"  # a label, not Markdown
+    assert any(c.value.endswith("Licence: " + md("cc-by-4.0")) for c in at.caption), [c.value for c in at.caption]

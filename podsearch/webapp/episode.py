@@ -98,6 +98,36 @@ def chapter_list(chapters: tuple) -> None:
                       type="tertiary", on_click=jump, args=(chapter.start,))
 
 
+def publisher_extras(key: str) -> None:
+    """What the publisher adds to the episode: suggested clips (podcast:soundbite, each playable), and
+    where to support the show and under which licence (podcast:funding, podcast:license)."""
+    with state.library() as library:
+        rows = library.find_episodes(key)
+        show = next((f.show for f in library.feeds() if rows and f.id == rows[0].feed_id), None)
+    if not rows:
+        return
+    ep = rows[0].episode
+    # The episode's own funding and licence, else the show's.
+    funding = ep.funding or (show.funding if show else ())
+    licence = ep.license or (show.license if show else None)
+    if ep.soundbites:
+        with st.expander(f"Suggested clips, chosen by the publisher ({len(ep.soundbites)})", expanded=True), \
+                st.container(key="soundbites", gap=None):
+            for n, bite in enumerate(ep.soundbites):
+                st.button(f"`{timestamp(bite.start)}–{timestamp(bite.start + bite.duration)}` "
+                          f"{md(bite.title or 'Untitled clip')}", key=f"soundbite_{n}", type="tertiary",
+                          on_click=jump, args=(bite.start, bite.start + bite.duration))
+    web = [f for f in funding if f.url.startswith(exports.WEB)]
+    if web or licence:
+        with st.container(horizontal=True, gap="small"):
+            for link in web:  # a button, not Markdown: the publisher's words stay text
+                st.link_button(link.title or "Support the show", link.url, icon=":material/volunteer_activism:")
+            if licence:
+                st.caption(f":material/copyright: Licence: {md(licence.name)}")
+                if licence.url and licence.url.startswith(exports.WEB):
+                    st.link_button("Licence text", licence.url, icon=":material/open_in_new:")
+
+
 def _rename(key: str) -> None:
     """Callback: rename the chosen speaker of episode `key`; the outcome waits in the session for the page."""
     shown, name = st.session_state.get("rename_from"), st.session_state.get("rename_to") or ""
@@ -159,6 +189,7 @@ def render() -> None:
             st.link_button(f"Open original at {timestamp(t)}", link, icon=":material/open_in_new:")
         with st.popover("Share this moment", icon=":material/link:"):
             st.code(share(here), language=None, wrap_lines=True)
+    publisher_extras(key)
     if episode.chapters:
         chapter_list(episode.chapters)
     search_within(key)
