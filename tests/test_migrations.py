@@ -101,3 +101,23 @@ def test_a_home_from_a_newer_version_is_refused_with_one_line(tmp_path: Path) ->
     older.sql("m001_people", "CREATE TABLE people (name TEXT);")
     with pytest.raises(ConfigError, match="written by a newer podsearch .*m002_future.*upgrade podsearch"):
         open_database(str(path), older)
+
+
+def test_a_moved_home_still_finds_its_transcripts(v0_home: Path, tmp_path: Path) -> None:
+    # The v0 home was made at /tmp/v0home and recorded absolute transcript paths there.
+    with sqlite3.connect(v0_home / "data" / "library.sqlite") as db:
+        assert all(p.startswith("/tmp/v0home/") for p, in db.execute("SELECT transcript_path FROM episodes"))
+    exported = _podsearch(v0_home, "export", "2", "--format", "txt")
+    assert exported.returncode == 0, exported.stderr
+    assert "Warfarin" in exported.stdout
+    with sqlite3.connect(v0_home / "data" / "library.sqlite") as db:
+        stored = sorted(p for p, in db.execute("SELECT transcript_path FROM episodes"))
+    assert stored == ["teaching-notes/feedback-that-works-6b86b273ff.json",
+                      "ward-talk/calming-relatives-6b86b273ff.json", "ward-talk/warfarin-checks-d4735e3a26.json"]
+
+    # Moved again after migrating: paths are relative to the home, so nothing needs rewriting.
+    moved = tmp_path / "elsewhere" / "home"
+    shutil.move(str(v0_home), moved)
+    renamed = _podsearch(moved, "rename-speaker", "2", "Ruth Adeyemi", "Ruth A.")
+    assert renamed.returncode == 0, renamed.stderr
+    assert "Ruth A.:" in _podsearch(moved, "export", "2", "--format", "txt").stdout

@@ -53,15 +53,19 @@ def index_state(home: Path) -> tuple[dict[str, int], int]:
 @pytest.mark.slow
 def test_kill_during_ingest_then_resume(tmp_path: Path, http_server: LocalServer) -> None:
     items = ""
+    routes = []
     for n in range(3):
-        http_server.route(f"/a{n}.flac", DATA / "jfk.flac", content_type="audio/flac")
+        routes.append(http_server.route(f"/a{n}.flac", DATA / "jfk.flac", content_type="audio/flac"))
         items += (f"<item><title>Part {n}</title><guid>part-{n}</guid><pubDate>Mon, 0{n + 1} Jun 2026 10:00:00 GMT</pubDate>"
                   f'<enclosure url="{http_server.url(f"/a{n}.flac")}" type="audio/flac" length="1"/></item>')
     http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert podsearch(home, "add", http_server.url("/feed.xml")).wait(60) == 0
 
-    # Kill hard (no cleanup handlers) as soon as the first episode is indexed.
+    # Kill hard (no cleanup handlers) as soon as the first episode is indexed. The oldest episode,
+    # done last, answers slowly this time, so the kill always finds work unfinished however fast
+    # the machine transcribes the others.
+    routes[0].delay = 30
     proc = podsearch(home, "ingest")
     deadline = time.monotonic() + 300
     while "indexed" not in statuses(home) and proc.poll() is None and time.monotonic() < deadline:
@@ -69,6 +73,7 @@ def test_kill_during_ingest_then_resume(tmp_path: Path, http_server: LocalServer
     assert proc.poll() is None, "ingest finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    routes[0].delay = 0
     done_before = statuses(home).count("indexed")
     assert 1 <= done_before < 3
 

@@ -111,6 +111,23 @@ CREATE TABLE IF NOT EXISTS feed_pages (
 );
 """)
 
+
+
+@MIGRATIONS
+def m005_relative_transcript_paths(db: sqlite3.Connection) -> None:
+    """Keep transcript paths relative to the home's transcripts folder, so a home that is moved,
+    copied or restored from a backup still finds its transcripts.
+
+    Every transcript is saved as <transcripts>/<show>/<file>, so an absolute path's last two
+    parts are its place in any copy of the home.
+    """
+    for episode_id, stored in db.execute("SELECT id, transcript_path FROM episodes WHERE transcript_path IS NOT NULL").fetchall():
+        path = Path(stored)
+        if path.is_absolute():
+            db.execute("UPDATE episodes SET transcript_path = ? WHERE id = ?",
+                       (f"{path.parent.name}/{path.name}", episode_id))
+
+
 # Episode status values, in pipeline order.
 NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
 
@@ -175,10 +192,25 @@ def episode_from_json(text: str) -> Episode:
 class Library:
     """Feeds, episodes and collections of one home."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, transcripts_dir: Path | None = None) -> None:
+        """Open (creating and migrating) the catalog at `path`. Transcript paths inside
+        `transcripts_dir` are stored relative to it and handed out absolute."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = open_database(str(path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._lock = threading.RLock()
+        self.transcripts_dir = transcripts_dir.resolve() if transcripts_dir is not None else None
+
+    def _stored_path(self, path: str | None) -> str | None:
+        """How the catalog keeps a transcript path: relative to the transcripts folder when inside it."""
+        if path is None or self.transcripts_dir is None:
+            return path
+        absolute = Path(path).resolve()
+        return absolute.relative_to(self.transcripts_dir).as_posix() if absolute.is_relative_to(self.transcripts_dir) else path
+
+    def _full_path(self, stored: str | None) -> str | None:
+        if stored is None or self.transcripts_dir is None or Path(stored).is_absolute():
+            return stored
+        return str(self.transcripts_dir / stored)
 
     def close(self) -> None:
         """Close the database."""
@@ -351,12 +383,11 @@ class Library:
             self._db.execute(sql.format("guid"), (ident,)).fetchall()
         return [self._episode(r) for r in rows]
 
-    @staticmethod
-    def _episode(row: sqlite3.Row) -> EpisodeRow:
+    def _episode(self, row: sqlite3.Row) -> EpisodeRow:
         return EpisodeRow(
             id=row["id"], feed_id=row["feed_id"], episode=replace(episode_from_json(row["record"]), key=row["key"]),
             status=row["status"],
-            error=row["error"], source=row["source"], transcript_path=row["transcript_path"],
+            error=row["error"], source=row["source"], transcript_path=self._full_path(row["transcript_path"]),
             show_title=row["show_title"],
         )
 
@@ -367,13 +398,13 @@ class Library:
             self._db.execute(
                 "UPDATE episodes SET status=?, error=?, source=COALESCE(?, source),"
                 " transcript_path=COALESCE(?, transcript_path), updated_at=? WHERE id=?",
-                (status, error, source, transcript_path, now(), episode_id),
+                (status, error, source, self._stored_path(transcript_path), now(), episode_id),
             )
 
     def set_transcript_path(self, episode_id: int, path: str) -> None:
         """Record where an episode's transcript file now lives (its status stays)."""
         with self._lock, self._db:
-            self._db.execute("UPDATE episodes SET transcript_path=? WHERE id=?", (path, episode_id))
+            self._db.execute("UPDATE episodes SET transcript_path=? WHERE id=?", (self._stored_path(path), episode_id))
 
     # -- collections ----------------------------------------------------------
     def speaker_names(self, episode_id: int) -> dict[str, str]:

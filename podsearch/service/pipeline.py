@@ -65,7 +65,7 @@ def local_path(target: str) -> Path:
 
 def open_library(settings: Settings) -> Library:
     """The catalog database of the home."""
-    return Library(settings.library_db)
+    return Library(settings.library_db, settings.transcripts_dir)
 
 
 def open_index(settings: Settings, index_dir: Path | None = None):  # noqa: ANN201 - index.store.SearchIndex
