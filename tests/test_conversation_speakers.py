@@ -65,3 +65,38 @@ def test_real_whisper_and_diarization_put_the_right_speaker_on_the_speech_and_na
         label = score.mapping[guest["id"]] or ""
         # Whisper may misspell one of the two names, not both.
         assert set(guest["name"].lower().split()) & set(label.lower().split()), (guest["name"], label)
+
+
+@pytest.mark.slow
+def test_the_feeds_description_spells_a_misheard_guests_name_through_ingest_and_diarize(tmp_path: Path) -> None:
+    """sh3 has no podcast:person tags and Whisper hears "I'm Grace Adeyemi" as "I'm Bracea Gany": the
+    description ("Charge nurse Grace Adeyemi on ...") gives the spelling, on ingest and on `diarize`."""
+    stem = "sh3-night-shift-de-escalation"
+    t = json.loads((DATA / "scripts" / f"{stem}.timings.json").read_text(encoding="utf-8"))
+    audio = (DATA / "episodes" / f"{stem}.mp3").resolve()
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Safety Huddle</title>'
+        f"<link>https://example.org/</link><description>d</description><item><title>{t['title']}</title>"
+        f"<guid>{t['guid']}</guid><description>Charge nurse Grace Adeyemi on early warning signs of aggression."
+        f'</description><enclosure url="{audio.as_uri()}" length="{audio.stat().st_size}" type="audio/mpeg"/>'
+        f"</item></channel></rss>", encoding="utf-8")
+    home = tmp_path / "home"
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def guest_label() -> str | None:
+        segments = [Segment(s["start"], s["end"], s["text"], s.get("speaker"))
+                    for s in json.loads(cli("export", t["guid"], "--format", "json"))["segments"]]
+        score = speaker_score(segments, [RefTurn(s["start"], s["end"], s["speaker"]) for s in t["sentences"]])
+        return score.mapping["grace"]
+
+    cli("add", str(feed))
+    cli("ingest")
+    assert guest_label() == "Grace Adeyemi"
+    cli("diarize")
+    assert guest_label() == "Grace Adeyemi"
