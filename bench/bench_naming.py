@@ -1,13 +1,20 @@
-"""Guests named on the conversations dev set, before (the feed's `podcast:person` roles only) and after
-(with the feed's candidate names: persons of any role and names in the episode's description).
+"""Who is named on the conversations dev set, by the feed evidence name_speakers is given:
+
+- words only: the episode's own words (self-introductions, the host's introductions), no feed;
+- persons: plus the feed's `podcast:person` tags (on five of the eight episodes; a lone guest is the
+  other voice, so those tags all but give the guest away);
+- notes: plus the names in the episode's description and show notes, but no `podcast:person`;
+- both: persons and notes, as ingest does;
+- control: the next episode's persons and notes instead of the episode's own (the same show's host, the
+  wrong guests): a name the audio does not back must not stick, so "someone else's" must stay 0.
 
 Ingests tests/data/conversations/feed.xml into --home DIR once (skipped when the home already holds
 it), keeps a copy of each transcript's segments with their speakers reset to "Speaker N" (numbered in
 order of first appearance; DIR/naming-labelled/<guid>.json, written once), then re-runs `name_speakers`
-on those copies offline. Truth from the timings files: a guest's label is the one whose segments
-overlap most with the guest's sentences; the guest is named right when that label gets the guest's name
-(titles such as "Dr" aside). Every name given to a label whose speech is mostly someone else's is
-counted as wrong.
+on those copies offline. Truth from the timings files: a speaker's label is the one whose segments
+overlap most with their sentences; they are named right when that label gets their name (titles such
+as "Dr" aside). A name on a label whose speech is mostly someone else's counts as "someone else's";
+the right person's name misspelt (as Whisper heard it) as "misspelt".
 
     .venv/bin/python bench/bench_naming.py --home DIR
 """
@@ -21,7 +28,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from bench_conversations import DATA, timings
+from bench_conversations import DATA, self_introduced, timings
 
 from podsearch.core.config import load_settings
 from podsearch.core.records import Segment, Transcript, to_dict, transcript_from_dict
@@ -38,6 +45,18 @@ def same_name(a: str | None, b: str) -> bool:
     def words(name: str) -> list[str]:
         return [w for w in name.lower().replace(",", " ").split() if w not in _TITLES]
     return a is not None and words(a) == words(b)
+
+
+MODES = ("words only", "persons", "notes", "both", "control")
+
+
+def close(heard: str, name: str) -> bool:
+    """True when `heard` is `name` misspelt: same first name, or nearly the same full name."""
+    from rapidfuzz import fuzz
+
+    a, b = heard.lower().split(), [w for w in name.lower().split() if w not in _TITLES]
+    a = [w for w in a if w not in _TITLES]
+    return bool(a) and (a[0] == b[0] or fuzz.ratio(" ".join(a), " ".join(b)) >= 55)
 
 
 def labelled(home: Path, guid: str, transcript: Transcript) -> tuple[Segment, ...]:
@@ -83,46 +102,58 @@ def main() -> None:
         if ingest(settings).episode_errors:
             raise SystemExit("ingest failed: `podsearch status` says why")
         return main()
-    totals = Counter()
-    print(f"{'episode':<30}{'guest':<18}{'label':<11}{'before':<22}{'after':<22}")
-    for item in timings():
+    totals: Counter[str] = Counter()
+    print(f"{'episode':<30}{'speaker':<16}{'label':<11}" + "".join(f"{m:<17}" for m in MODES))
+    items = timings()
+    for n, item in enumerate(items):
         ep = rows[item["guid"]].episode
+        other = rows[items[(n + 1) % len(items)]["guid"]].episode
         segs = labelled(home, item["guid"], load_transcript(Path(rows[item["guid"]].transcript_path)))
-        before = dict(zip((s.speaker for s in segs), (s.speaker for s in name_speakers(segs, ep.persons))))
-        candidates = feed_candidates(ep.persons, ep.description)
-        after = dict(zip((s.speaker for s in segs),
-                         (s.speaker for s in name_speakers(segs, ep.persons, candidates=candidates))))
+        given = {
+            "words only": {},
+            "persons": {"persons": ep.persons},
+            "notes": {"candidates": feed_candidates((), ep.description)},
+            "both": {"persons": ep.persons, "candidates": feed_candidates(ep.persons, ep.description)},
+            "control": {"persons": other.persons, "candidates": feed_candidates(other.persons, other.description)},
+        }
+        named = {m: dict(zip((s.speaker for s in segs), (s.speaker for s in name_speakers(segs, **given[m]))))
+                 for m in MODES}
         stem = Path(item["audio"]).stem
+        introduced = {spk["id"] for spk in self_introduced(item)}
         for spk in item["speakers"]:
             label = overlap_by_label(segs, [s for s in item["sentences"] if s["speaker"] == spk["id"]]).most_common(1)
             label = label[0][0] if label else None
-            b, a = before.get(label), after.get(label)
-            ok_b, ok_a = same_name(b, spk["name"]), same_name(a, spk["name"])
-            role = spk["role"]
-            totals[f"{role} before"] += ok_b
-            totals[f"{role} after"] += ok_a
-            totals[role] += 1
-            print(f"{stem[:29]:<30}{spk['name'][:17]:<18}{str(label):<11}{('ok ' if ok_b else 'NO ') + str(b):<22}"
-                  f"{('ok ' if ok_a else 'NO ') + str(a):<22}")
-        # A name on a label whose speech is mostly someone else's is a wrong name.
+            roles = [spk["role"]] + (["self-introduced guest"] if spk["id"] in introduced else [])
+            cells = []
+            for m in MODES:
+                ok = same_name(named[m].get(label), spk["name"])
+                for role in roles:
+                    totals[(m, role)] += ok
+                cells.append(f"{('ok ' if ok else 'NO ') + str(named[m].get(label))[:13]:<17}")
+            for role in roles:
+                totals[role] += 1
+            print(f"{stem[:29]:<30}{spk['name'][:15]:<16}{str(label):<11}" + "".join(cells))
+        # Whose speech each label mostly carries.
         truth = {}
         for label in {s.speaker for s in segs if s.speaker}:
-            cover = Counter()
-            for spk in item["speakers"]:
-                mine = [s for s in segs if s.speaker == label]
-                cover[spk["name"]] = sum(overlap_by_label(mine, [x for x in item["sentences"]
-                                                                  if x["speaker"] == spk["id"]]).values())
+            mine = [s for s in segs if s.speaker == label]
+            cover = Counter({spk["name"]: sum(overlap_by_label(mine, [x for x in item["sentences"]
+                                                                       if x["speaker"] == spk["id"]]).values())
+                             for spk in item["speakers"]})
             truth[label] = cover.most_common(1)[0][0] if cover and cover.most_common(1)[0][1] > 0 else None
-        for which, named in (("before", before), ("after", after)):
-            for label, name in named.items():
-                if label and name != label and (truth.get(label) is None or not same_name(name, truth[label])):
-                    totals[f"wrong {which}"] += 1
-                    print(f"  wrong name {which}: {label} -> {name!r} (speaks: {truth.get(label)})")
-        print(f"  candidates: {', '.join(candidates)}")
-    for role in ("host", "guest"):
-        print(f"{role}s named right: before {totals[role + ' before']} of {totals[role]}, "
-              f"after {totals[role + ' after']} of {totals[role]}")
-    print(f"wrong names: before {totals['wrong before']}, after {totals['wrong after']}")
+        for m in MODES:
+            for label, name in named[m].items():
+                if not label or name == label or same_name(name, truth.get(label) or ""):
+                    continue
+                kind = "misspelt" if truth.get(label) and close(name, truth[label]) else "someone else's"
+                totals[(m, kind)] += 1
+                print(f"  {kind} ({m}): {label} -> {name!r} (speaks: {truth.get(label)})")
+    print()
+    print(f"{'named right':<30}" + "".join(f"{m:>12}" for m in MODES))
+    for role in ("host", "guest", "self-introduced guest"):
+        print(f"{role + 's':<30}" + "".join(f"{f'{totals[(m, role)]} of {totals[role]}':>12}" for m in MODES))
+    for kind in ("misspelt", "someone else's"):
+        print(f"{'names ' + kind:<30}" + "".join(f"{totals[(m, kind)]:>12}" for m in MODES))
 
 
 if __name__ == "__main__":

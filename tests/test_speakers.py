@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from podsearch.core.records import Person, Segment, Word
+from podsearch.transcripts.formats import read_podcast_json, read_vtt
 from podsearch.transcripts.speakers import MATCH, feed_candidates, label_segments, name_speakers
 
 DATA = Path(__file__).parent / "data"
@@ -65,6 +66,18 @@ def test_podcast_person_roles_name_the_host_and_a_lone_guest() -> None:
     # Two unnamed guests for one guest name: no guessing which.
     three = segments + [seg(12, 15, "May I add something?", "Speaker 3")]
     assert [s.speaker for s in name_speakers(three, persons)][1:] == ["Speaker 2", "Ian Fraser", "Speaker 3"]
+
+
+def test_a_publishers_vtt_voices_and_json_speakers_are_the_names_and_the_feed_changes_none() -> None:
+    vtt = read_vtt("WEBVTT\n\n00:00:00.000 --> 00:00:04.000\n<v Ruth Adeyemi>I'm Ruth, welcome.\n\n"
+                   "00:00:04.000 --> 00:00:08.000\n<v Jonas Berg>Thanks, Ruth.\n")
+    doc = read_podcast_json(json.dumps({"version": "1.0.0", "segments": [
+        {"startTime": 0, "endTime": 4, "speaker": "Ruth Adeyemi", "body": "My guest today is Tom Reed."},
+        {"startTime": 4, "endTime": 8, "speaker": "Jonas Berg", "body": "Hello."}]}))
+    persons = (Person(name="Ian Fraser", role="host"), Person(name="Tom Reed", role="guest"))
+    for segments in (vtt, doc):
+        labelled = label_segments(segments, [Turn(0, 4, 0), Turn(4, 8, 1)])  # a diarizer never relabels them
+        assert named(list(labelled), persons=persons, candidates=("Tom Reed",)) == ["Ruth Adeyemi", "Jonas Berg"]
 
 
 def test_publisher_labels_are_kept_and_a_users_rename_wins() -> None:
@@ -147,6 +160,48 @@ def test_a_guests_thanks_names_the_host() -> None:
     assert named(segments) == ["Speaker 1", "Speaker 2"]  # "Tom" alone names nobody without the feed
     # Two candidates called Tom: no telling which.
     assert named(segments, candidates=("Tom Baxter", "Tom Reed")) == ["Speaker 1", "Speaker 2"]
+
+
+def test_the_hosts_contracted_introduction_names_the_next_voice() -> None:
+    # sh1 as Whisper heard it: "my guest today's Priya Shah".
+    segments = [seg(13, 23, "I'm Ian Ferrisser, my guest today's Priya Shah, head of patient Safety.", "Speaker 1"),
+                seg(26, 29, "Usually nobody loses it on purpose.", "Speaker 2")]
+    assert named(segments) == ["Ian Ferrisser", "Priya Shah"]
+    assert named(segments, candidates=("Ian Fraser", "Priya Shah")) == ["Ian Fraser", "Priya Shah"]
+
+
+def test_a_label_introducing_two_people_is_two_merged_voices_and_gets_no_name() -> None:
+    # sr1: the diarizer put the host and the guest under one label; both introduce themselves in it.
+    segments = [seg(6, 13, "Hello and welcome to Mustard Room. I'm Rachel Morno.", "Speaker 1"),
+                seg(22, 32, "Hi Rachel. I'm David O. Sy, I teach history.", "Speaker 1"),
+                seg(51, 55, "David, what happens in the first five minutes?", "Speaker 1")]
+    persons = (Person("Rachel Moreno", "host"), Person("David Osei", "guest"))
+    assert set(named(segments, persons=persons, candidates=("Rachel Moreno", "David Osei"))) == {"Speaker 1"}
+    assert set(named(segments)) == {"Speaker 1"}
+    # The host's roles are not laid onto the next voice instead.
+    more = segments + [seg(60, 62, "Good morning.", "Speaker 2")]
+    assert named(more, persons=persons)[-1] == "Speaker 2"
+    # The same person twice ("I'm Rachel" ... "I'm Rachel Moreno") is one voice; a user's rename still wins.
+    once = [seg(0, 4, "I'm Rachel.", "Speaker 1"), seg(4, 8, "Yes.", "Speaker 2"),
+            seg(8, 12, "As I said, I'm Rachel Moreno.", "Speaker 1")]
+    assert named(once)[0] == "Rachel"
+    assert set(named(segments, renames={"Speaker 1": "Rachel and David"})) == {"Rachel and David"}
+
+
+def test_words_after_im_name_a_candidate_only_where_an_introduction_sits() -> None:
+    candidates = ("Tom Baxter", "Noor Haddad")
+    first = [seg(0, 5, "Welcome, I'm Tom Baxter.", "Speaker 1"), seg(5, 9, "And I'm not had that.", "Speaker 2")]
+    assert named(first, candidates=candidates) == ["Tom Baxter", "Noor Haddad"]  # fuzz 61 >= MATCH
+    # "not that bad" scores 61 against "Noor Haddad" too: later in the episode it is no introduction.
+    later = [first[0], seg(5, 9, "Hello, I teach.", "Speaker 2"), seg(9, 12, "What went wrong?", "Speaker 1"),
+             seg(12, 15, "Honestly, I'm not that bad.", "Speaker 2")]
+    assert named(later, candidates=candidates)[1:] == ["Speaker 2", "Tom Baxter", "Speaker 2"]
+    # Nor when the phrase runs on past the would-be name.
+    runs_on = [first[0], seg(5, 9, "I'm not that bad at this, I think.", "Speaker 2")]
+    assert named(runs_on, candidates=candidates)[1] == "Speaker 2"
+    # A phrase too far from every candidate names nobody.
+    far = [first[0], seg(5, 9, "And I'm not sure about that.", "Speaker 2")]
+    assert named(far, candidates=candidates)[1] == "Speaker 2"
 
 
 def test_candidates_alone_name_nobody() -> None:

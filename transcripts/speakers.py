@@ -31,7 +31,7 @@ _NOT_NAMES = frozenset("Sorry Sure Not Just So Here Going Glad Happy Really Very
                        "British American Canadian Australian Irish Scottish Welsh Catholic Christian Muslim Jewish "
                        "Okay OK Fine Good Great Well Dr Doctor Professor Prof Nurse Sister Mr Mrs Ms".split())
 _SELF = re.compile(r"\b(?:I'?m|I am|my name is|my name's)\s+(?:your host,?\s+|the host,?\s+)?" + _NAME)
-_GUEST = re.compile(r"\b(?:my guests? (?:today|this week|tonight) (?:is|are)|joining me (?:today |now )?(?:is|are)"
+_GUEST = re.compile(r"\b(?:my guests? (?:today|this week|tonight)(?:'s| is| are)|joining me (?:today |now )?(?:is|are)"
                     r"|I'?m joined by|I'?m here with|I'?m talking (?:to|with)|please welcome)\s+" + _NAME)
 _WELCOME = re.compile(r"\bwelcome(?: to the (?:show|programme|program|podcast))?,\s+" + _NAME)
 
@@ -96,6 +96,8 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
     `candidates` (the feed's names for the episode, see `feed_candidates`; `persons` count too) lend
     their spelling to a name Whisper misheard, and name a voice the host introduces by a candidate's
     name when the introduction itself is garbled; a candidate nobody in the episode names stays unused.
+    A label that introduces itself as two different people (two voices the diarizer merged) is named
+    by nothing but a rename.
     """
     labels = [s.speaker for s in segments]
     unnamed = {label for label in labels if label and re.fullmatch(UNNAMED.format(n=r"\d+"), label)}
@@ -103,11 +105,19 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
     turns = _turns(segments)
     names: dict[str, str] = {}
     # Self-introductions first: a voice's own word about its name beats anyone else's.
+    said: dict[str, list[str]] = {}
     for label, text in turns:
-        if label in unnamed and label not in names:
-            name = _self_name(text, pool)
-            if name:
-                names[label] = name
+        if label in unnamed:
+            first = label not in said
+            said.setdefault(label, []).extend(_self_names(text, pool, first_turn=first))
+    for label, heard in said.items():
+        if any(not _same_person(heard[0], other) for other in heard[1:]):
+            # One label introducing two people ("I'm Rachel Moreno" ... "I'm David Osei") is two voices
+            # the diarizer merged: any one name would be wrong for the other's speech, so it keeps its
+            # "Speaker N" (held in `names`, so no later rule names it).
+            names[label] = label
+        elif heard:
+            names[label] = heard[0]
     for i, (label, text) in enumerate(turns):
         if label not in unnamed:
             continue
@@ -115,7 +125,7 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
             for match in pattern.finditer(text):
                 name = _clean(match)
                 other = next((t[0] for t in turns[i + 1:] if t[0] != label), None)
-                if name and other in unnamed and other not in names:
+                if name and other in unnamed and other not in names and not _claimed(name, said.get(label, ())):
                     names[other] = _resolve(name, pool)
         # A guest's "thanks, Tom" names the voice before it, when a candidate carries that name.
         address = _ADDRESS.match(text)
@@ -123,13 +133,14 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
             found = _by_first_name(address.group(1), pool)
             if found and found not in names.values():
                 names[turns[i - 1][0]] = found
-    _names_from_mentions(turns, unnamed, names, pool)
-    _names_from_persons(segments, unnamed, names, persons)
+    _names_from_mentions(turns, unnamed, names, pool, said)
+    if all(names.get(label) != label for label in unnamed):  # a merged voice: the roles can't be laid out
+        _names_from_persons(segments, unnamed, names, persons)
     names.update({k: v for k, v in (renames or {}).items() if v.strip()})
     taken: set[str] = set()
     final: dict[str, str] = {}
     for label, name in names.items():
-        if name not in taken:  # two voices never share one name
+        if name != label and name not in taken:  # two voices never share one name
             final[label] = name
             taken.add(name)
     return tuple(replace(s, speaker=final[s.speaker]) if s.speaker in final else s for s in segments)
@@ -205,20 +216,47 @@ def _resolve(heard: str, pool: Sequence[str]) -> str:
     return _best(heard, pool, MATCH) or heard
 
 
-def _self_name(text: str, pool: Sequence[str]) -> str | None:
+def _same_person(a: str, b: str) -> bool:
+    """Two heard names that may be one person's: equal, close, or one is the other's first name."""
+    from rapidfuzz import fuzz
+
+    ka, kb = _key(a).split(), _key(b).split()
+    if min(len(ka), len(kb)) == 1:
+        return fuzz.ratio(ka[0], kb[0]) >= FIRST
+    return fuzz.ratio(" ".join(ka), " ".join(kb)) >= MATCH
+
+
+# Words that open a phrase after "I'm" that is no name ("I'm a charge nurse", "I'm the host").
+_NOT_A_NAME_START = frozenset("a an the my your our his her their this that so also just really very here "
+                              "going afraid sure glad happy doing".split())
+_CLAUSE_END = re.compile(r"\s*(?:[.,;!?]|$)")
+
+
+def _self_names(text: str, pool: Sequence[str], first_turn: bool) -> list[str]:
+    """The names a turn's speaker gives for themself, in order."""
+    out = []
     for match in _SELF.finditer(text):
         name = _clean(match)
         if name:
-            return _resolve(name, pool)
+            out.append(_resolve(name, pool))
+    if out or not first_turn:
+        return out
     # "And I'm not had that": no capital letters left, but the words after "I'm" may still sound like
-    # a candidate; only a candidate's name is ever given this way.
+    # a candidate. Only a candidate's name is ever given this way, and only where an introduction
+    # sits: in the first sentence or two of the voice's first turn, the words ending the clause
+    # ("I'm not that bad." later on, or "I'm not that bad at it", names nobody).
     for at in _SELF_AT.finditer(text):
-        words = _WORD.findall(text[at.end():])[:3]
+        if len(_WORD.findall(text[:at.start()])) > 12:
+            break
+        words = list(_WORD.finditer(text, at.end()))[:3]
+        if not words or words[0].group(0).lower() in _NOT_A_NAME_START:
+            continue
         for n in (3, 2):
-            found = _best(" ".join(words[:n]), pool, MATCH) if len(words) >= n else None
-            if found:
-                return found
-    return None
+            if len(words) >= n and _CLAUSE_END.match(text, words[n - 1].end()):
+                found = _best(" ".join(w.group(0) for w in words[:n]), pool, MATCH)
+                if found:
+                    return [found]
+    return []
 
 
 def _turns(segments: Sequence[Segment]) -> list[tuple[str | None, str]]:
@@ -256,8 +294,13 @@ def _mentions(text: str, pool: Sequence[str]) -> list[str]:
     return [c for _, c in sorted(found)]
 
 
+def _claimed(name: str, own: Sequence[str]) -> bool:
+    """True when `name` is one the speaker gave for themself (a merged label's own people included)."""
+    return any(_same_person(name, mine) for mine in own)
+
+
 def _names_from_mentions(turns: Sequence[tuple[str | None, str]], unnamed: set[str], names: dict[str, str],
-                         pool: Sequence[str]) -> None:
+                         pool: Sequence[str], said: Mapping[str, Sequence[str]]) -> None:
     # A turn that names candidates before new voices first speak ("Marcus Lee ... and joining us on
     # the line is Dr. | Peter Novick"; "Claire is with me ..., and Omar is joining us") introduces
     # them: the candidates not yet anyone's go to the voices not yet named, in the order those voices
@@ -268,7 +311,8 @@ def _names_from_mentions(turns: Sequence[tuple[str | None, str]], unnamed: set[s
     for i, (label, text) in enumerate(turns):
         if label not in unnamed:
             continue
-        mentioned = [c for c in _mentions(text, pool) if c not in names.values() and c != names.get(label)]
+        mentioned = [c for c in _mentions(text, pool) if c not in names.values() and c != names.get(label)
+                     and not _claimed(c, said.get(label, ()))]
         if not mentioned:
             continue
         new: list[str] = []
