@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from podsearch.core.records import Person, Segment, Word
-from podsearch.transcripts.speakers import label_segments, name_speakers
+from podsearch.transcripts.formats import read_podcast_json, read_vtt
+from podsearch.transcripts.speakers import MATCH, feed_candidates, label_segments, name_speakers
 
 DATA = Path(__file__).parent / "data"
 
@@ -67,10 +68,148 @@ def test_podcast_person_roles_name_the_host_and_a_lone_guest() -> None:
     assert [s.speaker for s in name_speakers(three, persons)][1:] == ["Speaker 2", "Ian Fraser", "Speaker 3"]
 
 
+def test_a_publishers_vtt_voices_and_json_speakers_are_the_names_and_the_feed_changes_none() -> None:
+    vtt = read_vtt("WEBVTT\n\n00:00:00.000 --> 00:00:04.000\n<v Ruth Adeyemi>I'm Ruth, welcome.\n\n"
+                   "00:00:04.000 --> 00:00:08.000\n<v Jonas Berg>Thanks, Ruth.\n")
+    doc = read_podcast_json(json.dumps({"version": "1.0.0", "segments": [
+        {"startTime": 0, "endTime": 4, "speaker": "Ruth Adeyemi", "body": "My guest today is Tom Reed."},
+        {"startTime": 4, "endTime": 8, "speaker": "Jonas Berg", "body": "Hello."}]}))
+    persons = (Person(name="Ian Fraser", role="host"), Person(name="Tom Reed", role="guest"))
+    for segments in (vtt, doc):
+        labelled = label_segments(segments, [Turn(0, 4, 0), Turn(4, 8, 1)])  # a diarizer never relabels them
+        assert named(list(labelled), persons=persons, candidates=("Tom Reed",)) == ["Ruth Adeyemi", "Jonas Berg"]
+
+
 def test_publisher_labels_are_kept_and_a_users_rename_wins() -> None:
     segments = [seg(0, 5, "I'm Jonas.", "Host"), seg(5, 9, "Hello.", "Speaker 2")]
     assert [s.speaker for s in name_speakers(segments)] == ["Host", "Speaker 2"]
     assert [s.speaker for s in name_speakers(segments, renames={"Speaker 2": "Ward manager"})] == ["Host", "Ward manager"]
+
+
+def named(segments: list[Segment], **kw: object) -> list[str | None]:
+    return [s.speaker for s in name_speakers(segments, **kw)]
+
+
+def test_the_feeds_names_are_its_persons_and_the_capitalised_names_of_its_description() -> None:
+    persons = (Person(name="Tom Baxter", role="host"), Person(name="Dr Amara Okafor", role="guest"))
+    assert feed_candidates(persons, "Oncologist Dr Amara Okafor on preparing for a difficult conversation, the "
+                                    "warning shot. Sponsored by Quietstep.") == ("Tom Baxter", "Dr Amara Okafor")
+    assert feed_candidates((), "English teacher Claire Dubois and clinical skills tutor Omar Siddiqui on comments "
+                               "before grades.") == ("Claire Dubois", "Omar Siddiqui")
+    assert feed_candidates((), "<p>Charge nurse Grace Adeyemi on early warning signs.</p>") == ("Grace Adeyemi",)
+    assert feed_candidates((), None) == ()
+
+
+def test_a_misheard_self_introduction_takes_the_candidates_spelling() -> None:
+    # sh3 as Whisper heard it; the feed's description says "Charge nurse Grace Adeyemi".
+    segments = [seg(7, 10, "Welcome to Safety Huddle. I'm Ian Ferrissa.", "Speaker 1"),
+                seg(19, 22, "Thanks, Ian. I'm Bracea Gany. I'm a charge nurse.", "Speaker 2")]
+    assert named(segments, candidates=("Grace Adeyemi", "Ian Fraser")) == ["Ian Fraser", "Grace Adeyemi"]
+    # Without the feed's names the episode's own (misheard) words are all there is.
+    assert named(segments) == ["Ian Ferrissa", "Bracea Gany"]
+    # A heard name unlike every candidate keeps its own spelling.
+    assert named(segments, candidates=("Omar Siddiqui",)) == ["Ian Ferrissa", "Bracea Gany"]
+
+
+def test_the_threshold_lies_between_the_dev_sets_mishearings_and_other_names() -> None:
+    from rapidfuzz import fuzz
+
+    assert fuzz.ratio("bracea gany", "grace adeyemi") >= MATCH  # the weakest true match on the dev set
+    assert fuzz.ratio("bracea gany", "rachel moreno") < MATCH  # the strongest false one
+
+
+def test_a_garbled_self_introduction_without_capitals_still_matches_a_candidate() -> None:
+    # bm3: "And I'm Noor Haddad." came out as "And I'm not had that."
+    segments = [seg(7, 18, "Welcome to Bedside Manor. I'm Tom Baxter. Let's start with introductions.", "Speaker 1"),
+                seg(18, 28, "Thanks, Tom. I'm Jonas Berg. I run the Interpreting Service.", "Speaker 2"),
+                seg(29, 34, "And I'm not had that. I'm a patient advocate.", "Speaker 3")]
+    candidates = ("Tom Baxter", "Jonas Berg", "Noor Haddad")
+    assert named(segments, candidates=candidates) == ["Tom Baxter", "Jonas Berg", "Noor Haddad"]
+    assert named(segments) == ["Tom Baxter", "Jonas Berg", "Speaker 3"]  # lower-case words are no name alone
+
+
+def test_guests_the_host_names_go_to_the_new_voices_in_the_order_they_first_speak() -> None:
+    # sh2: the title split off and both names misheard, yet close to the feed's persons.
+    segments = [seg(7, 10, "This is Safety Huddle, I'm Ian Ferrisser.", "Speaker 1"),
+                seg(15, 18, "Marcus Lees award-phanacist and joining us on the line is Dr.", "Speaker 1"),
+                seg(18, 21, "Peter Novick, an intensive care doctor.", "Speaker 1"),
+                seg(21, 23, "I just have an immediate,", "Speaker 2"),
+                seg(29, 31, "Hello Ian, good to be on the show.", "Speaker 3"),
+                seg(32, 34, "Peter, what makes Handover fail?", "Speaker 1")]
+    persons = (Person("Ian Fraser", "host"), Person("Marcus Lee", "guest"), Person("Dr Peter Novak", "guest"))
+    assert named(segments, persons=persons)[2:5] == ["Ian Fraser", "Marcus Lee", "Dr Peter Novak"]
+    # sr2: first names only; one guest says her own (misheard) name, the other's is lost.
+    segments = [seg(10, 16, "Claire is with me in MustoDio, and Omar is joining us on a video call.", "Speaker 1"),
+                seg(23, 30, "Hello, I'm Claire Dube, and I teach English.", "Speaker 2"),
+                seg(31, 33, "And I know my CV query.", "Speaker 3")]
+    assert named(segments, candidates=("Claire Dubois", "Omar Siddiqui")) == [
+        "Speaker 1", "Claire Dubois", "Omar Siddiqui"]
+    # Two guests introduced together, neither saying a name: the order they speak in decides.
+    segments = [seg(0, 5, "My guests are Jonas Berg, who runs a service, and Noor Haddad.", "Speaker 1"),
+                seg(5, 8, "Hello everyone.", "Speaker 2"), seg(8, 10, "Hi there.", "Speaker 3")]
+    assert named(segments, candidates=("Jonas Berg", "Noor Haddad"))[1:] == ["Jonas Berg", "Noor Haddad"]
+    # A name said after that voice already spoke introduces nobody.
+    late = [segments[1], segments[2], seg(10, 12, "Noor Haddad, what do you think?", "Speaker 1")]
+    assert named(late, candidates=("Jonas Berg", "Noor Haddad")) == ["Speaker 2", "Speaker 3", "Speaker 1"]
+
+
+def test_a_guests_thanks_names_the_host() -> None:
+    segments = [seg(7, 18, "Welcome to Bedside Manor. Today I have two guests.", "Speaker 1"),
+                seg(18, 21, "Thanks, Tom. Glad to be here.", "Speaker 2")]
+    assert named(segments, candidates=("Tom Baxter", "Jonas Berg")) == ["Tom Baxter", "Speaker 2"]
+    assert named(segments) == ["Speaker 1", "Speaker 2"]  # "Tom" alone names nobody without the feed
+    # Two candidates called Tom: no telling which.
+    assert named(segments, candidates=("Tom Baxter", "Tom Reed")) == ["Speaker 1", "Speaker 2"]
+
+
+def test_the_hosts_contracted_introduction_names_the_next_voice() -> None:
+    # sh1 as Whisper heard it: "my guest today's Priya Shah".
+    segments = [seg(13, 23, "I'm Ian Ferrisser, my guest today's Priya Shah, head of patient Safety.", "Speaker 1"),
+                seg(26, 29, "Usually nobody loses it on purpose.", "Speaker 2")]
+    assert named(segments) == ["Ian Ferrisser", "Priya Shah"]
+    assert named(segments, candidates=("Ian Fraser", "Priya Shah")) == ["Ian Fraser", "Priya Shah"]
+
+
+def test_a_label_introducing_two_people_is_two_merged_voices_and_gets_no_name() -> None:
+    # sr1: the diarizer put the host and the guest under one label; both introduce themselves in it.
+    segments = [seg(6, 13, "Hello and welcome to Mustard Room. I'm Rachel Morno.", "Speaker 1"),
+                seg(22, 32, "Hi Rachel. I'm David O. Sy, I teach history.", "Speaker 1"),
+                seg(51, 55, "David, what happens in the first five minutes?", "Speaker 1")]
+    persons = (Person("Rachel Moreno", "host"), Person("David Osei", "guest"))
+    assert set(named(segments, persons=persons, candidates=("Rachel Moreno", "David Osei"))) == {"Speaker 1"}
+    assert set(named(segments)) == {"Speaker 1"}
+    # The host's roles are not laid onto the next voice instead.
+    more = segments + [seg(60, 62, "Good morning.", "Speaker 2")]
+    assert named(more, persons=persons)[-1] == "Speaker 2"
+    # The same person twice ("I'm Rachel" ... "I'm Rachel Moreno") is one voice; a user's rename still wins.
+    once = [seg(0, 4, "I'm Rachel.", "Speaker 1"), seg(4, 8, "Yes.", "Speaker 2"),
+            seg(8, 12, "As I said, I'm Rachel Moreno.", "Speaker 1")]
+    assert named(once)[0] == "Rachel"
+    assert set(named(segments, renames={"Speaker 1": "Rachel and David"})) == {"Rachel and David"}
+
+
+def test_words_after_im_name_a_candidate_only_where_an_introduction_sits() -> None:
+    candidates = ("Tom Baxter", "Noor Haddad")
+    first = [seg(0, 5, "Welcome, I'm Tom Baxter.", "Speaker 1"), seg(5, 9, "And I'm not had that.", "Speaker 2")]
+    assert named(first, candidates=candidates) == ["Tom Baxter", "Noor Haddad"]  # fuzz 61 >= MATCH
+    # "not that bad" scores 61 against "Noor Haddad" too: later in the episode it is no introduction.
+    later = [first[0], seg(5, 9, "Hello, I teach.", "Speaker 2"), seg(9, 12, "What went wrong?", "Speaker 1"),
+             seg(12, 15, "Honestly, I'm not that bad.", "Speaker 2")]
+    assert named(later, candidates=candidates)[1:] == ["Speaker 2", "Tom Baxter", "Speaker 2"]
+    # Nor when the phrase runs on past the would-be name.
+    runs_on = [first[0], seg(5, 9, "I'm not that bad at this, I think.", "Speaker 2")]
+    assert named(runs_on, candidates=candidates)[1] == "Speaker 2"
+    # A phrase too far from every candidate names nobody.
+    far = [first[0], seg(5, 9, "And I'm not sure about that.", "Speaker 2")]
+    assert named(far, candidates=candidates)[1] == "Speaker 2"
+
+
+def test_candidates_alone_name_nobody() -> None:
+    segments = [seg(0, 5, "I'm sure this will help. I'm going to start.", "Speaker 1"),
+                seg(5, 9, "I'm not convinced. I'm a charge nurse.", "Speaker 2"),
+                seg(9, 12, "Hello everyone, and welcome back.", "Speaker 3")]
+    candidates = ("Noor Haddad", "Tom Baxter", "Grace Adeyemi", "Omar Siddiqui")
+    assert named(segments, candidates=candidates) == ["Speaker 1", "Speaker 2", "Speaker 3"]
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -31,7 +31,7 @@ _NOT_NAMES = frozenset("Sorry Sure Not Just So Here Going Glad Happy Really Very
                        "British American Canadian Australian Irish Scottish Welsh Catholic Christian Muslim Jewish "
                        "Okay OK Fine Good Great Well Dr Doctor Professor Prof Nurse Sister Mr Mrs Ms".split())
 _SELF = re.compile(r"\b(?:I'?m|I am|my name is|my name's)\s+(?:your host,?\s+|the host,?\s+)?" + _NAME)
-_GUEST = re.compile(r"\b(?:my guests? (?:today|this week|tonight) (?:is|are)|joining me (?:today |now )?(?:is|are)"
+_GUEST = re.compile(r"\b(?:my guests? (?:today|this week|tonight)(?:'s| is| are)|joining me (?:today |now )?(?:is|are)"
                     r"|I'?m joined by|I'?m here with|I'?m talking (?:to|with)|please welcome)\s+" + _NAME)
 _WELCOME = re.compile(r"\bwelcome(?: to the (?:show|programme|program|podcast))?,\s+" + _NAME)
 
@@ -90,38 +90,239 @@ def _split_by_turns(seg: Segment, turns: Sequence[TurnLike]) -> list[tuple[Segme
 
 
 def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
-                  renames: Mapping[str, str] | None = None) -> tuple[Segment, ...]:
-    """"Speaker N" labels replaced by names the episode gives; `renames` (a user's) win over evidence."""
+                  renames: Mapping[str, str] | None = None, candidates: Sequence[str] = ()) -> tuple[Segment, ...]:
+    """"Speaker N" labels replaced by names the episode gives; `renames` (a user's) win over evidence.
+
+    `candidates` (the feed's names for the episode, see `feed_candidates`; `persons` count too) lend
+    their spelling to a name Whisper misheard, and name a voice the host introduces by a candidate's
+    name when the introduction itself is garbled; a candidate nobody in the episode names stays unused.
+    A label that introduces itself as two different people (two voices the diarizer merged) is named
+    by nothing but a rename.
+    """
     labels = [s.speaker for s in segments]
     unnamed = {label for label in labels if label and re.fullmatch(UNNAMED.format(n=r"\d+"), label)}
+    pool = _pool([*(p.name for p in persons), *candidates])
+    turns = _turns(segments)
     names: dict[str, str] = {}
-    for i, seg in enumerate(segments):
-        if seg.speaker not in unnamed:
+    # Self-introductions first: a voice's own word about its name beats anyone else's.
+    said: dict[str, list[str]] = {}
+    for label, text in turns:
+        if label in unnamed:
+            first = label not in said
+            said.setdefault(label, []).extend(_self_names(text, pool, first_turn=first))
+    for label, heard in said.items():
+        if any(not _same_person(heard[0], other) for other in heard[1:]):
+            # One label introducing two people ("I'm Rachel Moreno" ... "I'm David Osei") is two voices
+            # the diarizer merged: any one name would be wrong for the other's speech, so it keeps its
+            # "Speaker N" (held in `names`, so no later rule names it).
+            names[label] = label
+        elif heard:
+            names[label] = heard[0]
+    for i, (label, text) in enumerate(turns):
+        if label not in unnamed:
             continue
-        # Whisper often ends a sentence after a title ("my guest today is Dr." | "Amara Okafor, ..."):
-        # read on into the same speaker's next segment.
-        text = seg.text
-        if i + 1 < len(segments) and segments[i + 1].speaker == seg.speaker:
-            text = f"{text} {segments[i + 1].text}"
-        for match in _SELF.finditer(text):
-            name = _clean(match)
-            if name and seg.speaker not in names:
-                names[seg.speaker] = name
         for pattern in (_GUEST, _WELCOME):
             for match in pattern.finditer(text):
                 name = _clean(match)
-                other = _next_other(segments, i)
-                if name and other in unnamed and other not in names:
-                    names[other] = name
-    _names_from_persons(segments, unnamed, names, persons)
+                other = next((t[0] for t in turns[i + 1:] if t[0] != label), None)
+                if name and other in unnamed and other not in names and not _claimed(name, said.get(label, ())):
+                    names[other] = _resolve(name, pool)
+        # A guest's "thanks, Tom" names the voice before it, when a candidate carries that name.
+        address = _ADDRESS.match(text)
+        if address and i > 0 and turns[i - 1][0] in unnamed and turns[i - 1][0] not in names:
+            found = _by_first_name(address.group(1), pool)
+            if found and found not in names.values():
+                names[turns[i - 1][0]] = found
+    _names_from_mentions(turns, unnamed, names, pool, said)
+    if all(names.get(label) != label for label in unnamed):  # a merged voice: the roles can't be laid out
+        _names_from_persons(segments, unnamed, names, persons)
     names.update({k: v for k, v in (renames or {}).items() if v.strip()})
     taken: set[str] = set()
     final: dict[str, str] = {}
     for label, name in names.items():
-        if name not in taken:  # two voices never share one name
+        if name != label and name not in taken:  # two voices never share one name
             final[label] = name
             taken.add(name)
     return tuple(replace(s, speaker=final[s.speaker]) if s.speaker in final else s for s in segments)
+
+
+_TITLE_WORDS = frozenset("dr dr. doctor professor prof prof. nurse sister mr mr. mrs mrs. ms ms.".split())
+# A heard name and a candidate at least this similar (rapidfuzz ratio, 0-100, lower case, titles
+# aside) are the same name. On the dev set Whisper's mishearings of names score 58-96 against the
+# right candidate ("Bracea Gany" / "Grace Adeyemi" 58, "not had that" / "Noor Haddad" 61) and at
+# most 50 against any other name of the feed: 55 sits between.
+MATCH = 55.0
+# A name mentioned in passing is matched more strictly (it is searched for in every window of a
+# turn): "Marcus Lees" / "Marcus Lee" 95, "Peter Novick" / "Peter Novak" 87.
+MENTION = 80.0
+# A first name alone ("Thanks, Tom"; "Omar is joining us") must be (nearly) exact.
+FIRST = 90.0
+_ADDRESS = re.compile(r"\s*(?i:thanks|thank you|hi|hello|hey)\s*,?\s+([A-Z][a-z'’-]+)\b")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_SELF_AT = re.compile(r"\b(?:I'?m|I am|my name is|my name's)\s+")
+
+
+def feed_candidates(persons: Sequence[Person] = (), description: str | None = None) -> tuple[str, ...]:
+    """Names the feed gives for an episode: its `podcast:person` names (any role), then capitalised
+    names (two to four words, a title such as "Dr" kept) in its description or show notes."""
+    found = [p.name for p in persons]
+    text = re.sub(r"<[^>]+>", " ", description or "")
+    for sentence in re.split(r"(?<=[.!?;:])\s+", text):
+        for match in re.finditer(r"(?:[A-Z][A-Za-z'’-]*\.?\s+){1,3}[A-Z][A-Za-z'’-]+", sentence):
+            words = match.group(0).split()
+            titled = [i for i, w in enumerate(words) if w.lower() in _TITLE_WORDS]
+            if titled:
+                words = words[titled[0]:]
+            elif match.start() == 0 and len(words) > 2:
+                words = words[1:]  # "Oncologist Amara Okafor": the sentence's first word is likely a job
+            if len([w for w in words if w.lower() not in _TITLE_WORDS]) >= 2:
+                found.append(" ".join(words))
+    return tuple(_pool(found))
+
+
+def _key(name: str) -> str:
+    return " ".join(w for w in name.lower().replace(",", " ").split() if w not in _TITLE_WORDS)
+
+
+def _pool(names: Sequence[str]) -> list[str]:
+    """Candidates without repeats (the same name with or without a title is one; the first spelling wins)."""
+    out: dict[str, str] = {}
+    for name in names:
+        name = " ".join(name.split())
+        if _key(name):
+            out.setdefault(_key(name), name)
+    return list(out.values())
+
+
+def _best(heard: str, pool: Sequence[str], threshold: float) -> str | None:
+    from rapidfuzz import fuzz
+
+    scored = [(fuzz.ratio(_key(heard), _key(c)), c) for c in pool]
+    best = max(scored, default=(0.0, None))
+    return best[1] if best[0] >= threshold else None
+
+
+def _by_first_name(word: str, pool: Sequence[str]) -> str | None:
+    from rapidfuzz import fuzz
+
+    hits = [c for c in pool if fuzz.ratio(word.lower(), _key(c).split()[0]) >= FIRST]
+    return hits[0] if len(hits) == 1 else None  # two candidates called Tom: no telling which
+
+
+def _resolve(heard: str, pool: Sequence[str]) -> str:
+    """The candidate's spelling of a heard name, else the name as heard."""
+    if len(_key(heard).split()) == 1:
+        return _by_first_name(_key(heard), pool) or heard
+    return _best(heard, pool, MATCH) or heard
+
+
+def _same_person(a: str, b: str) -> bool:
+    """Two heard names that may be one person's: equal, close, or one is the other's first name."""
+    from rapidfuzz import fuzz
+
+    ka, kb = _key(a).split(), _key(b).split()
+    if min(len(ka), len(kb)) == 1:
+        return fuzz.ratio(ka[0], kb[0]) >= FIRST
+    return fuzz.ratio(" ".join(ka), " ".join(kb)) >= MATCH
+
+
+# Words that open a phrase after "I'm" that is no name ("I'm a charge nurse", "I'm the host").
+_NOT_A_NAME_START = frozenset("a an the my your our his her their this that so also just really very here "
+                              "going afraid sure glad happy doing".split())
+_CLAUSE_END = re.compile(r"\s*(?:[.,;!?]|$)")
+
+
+def _self_names(text: str, pool: Sequence[str], first_turn: bool) -> list[str]:
+    """The names a turn's speaker gives for themself, in order."""
+    out = []
+    for match in _SELF.finditer(text):
+        name = _clean(match)
+        if name:
+            out.append(_resolve(name, pool))
+    if out or not first_turn:
+        return out
+    # "And I'm not had that": no capital letters left, but the words after "I'm" may still sound like
+    # a candidate. Only a candidate's name is ever given this way, and only where an introduction
+    # sits: in the first sentence or two of the voice's first turn, the words ending the clause
+    # ("I'm not that bad." later on, or "I'm not that bad at it", names nobody).
+    for at in _SELF_AT.finditer(text):
+        if len(_WORD.findall(text[:at.start()])) > 12:
+            break
+        words = list(_WORD.finditer(text, at.end()))[:3]
+        if not words or words[0].group(0).lower() in _NOT_A_NAME_START:
+            continue
+        for n in (3, 2):
+            if len(words) >= n and _CLAUSE_END.match(text, words[n - 1].end()):
+                found = _best(" ".join(w.group(0) for w in words[:n]), pool, MATCH)
+                if found:
+                    return [found]
+    return []
+
+
+def _turns(segments: Sequence[Segment]) -> list[tuple[str | None, str]]:
+    """Runs of one speaker's segments as (label, their text joined): a sentence Whisper cut after a
+    title ("my guest today is Dr." | "Amara Okafor") reads on."""
+    out: list[tuple[str | None, str]] = []
+    for seg in segments:
+        if out and out[-1][0] == seg.speaker:
+            out[-1] = (seg.speaker, f"{out[-1][1]} {seg.text.strip()}")
+        else:
+            out.append((seg.speaker, seg.text.strip()))
+    return out
+
+
+def _mentions(text: str, pool: Sequence[str]) -> list[str]:
+    """Candidates named in `text` (the full name, nearly, or the first name alone, capitalised), in order."""
+    from rapidfuzz import fuzz
+
+    words = list(_WORD.finditer(text))
+    found: list[tuple[int, str]] = []
+    for cand in pool:
+        parts = _key(cand).split()
+        at = None
+        for i in range(len(words)):
+            window = " ".join(w.group(0) for w in words[i:i + len(parts)])
+            if len(parts) > 1 and fuzz.ratio(window.lower(), " ".join(parts)) >= MENTION:
+                at = words[i].start()
+                break
+            word = words[i].group(0)
+            if word[0].isupper() and fuzz.ratio(word.lower(), parts[0]) >= FIRST:
+                at = words[i].start()
+                break
+        if at is not None:
+            found.append((at, cand))
+    return [c for _, c in sorted(found)]
+
+
+def _claimed(name: str, own: Sequence[str]) -> bool:
+    """True when `name` is one the speaker gave for themself (a merged label's own people included)."""
+    return any(_same_person(name, mine) for mine in own)
+
+
+def _names_from_mentions(turns: Sequence[tuple[str | None, str]], unnamed: set[str], names: dict[str, str],
+                         pool: Sequence[str], said: Mapping[str, Sequence[str]]) -> None:
+    # A turn that names candidates before new voices first speak ("Marcus Lee ... and joining us on
+    # the line is Dr. | Peter Novick"; "Claire is with me ..., and Omar is joining us") introduces
+    # them: the candidates not yet anyone's go to the voices not yet named, in the order those voices
+    # first speak before the introducer speaks again.
+    first = {}
+    for i, (label, _) in enumerate(turns):
+        first.setdefault(label, i)
+    for i, (label, text) in enumerate(turns):
+        if label not in unnamed:
+            continue
+        mentioned = [c for c in _mentions(text, pool) if c not in names.values() and c != names.get(label)
+                     and not _claimed(c, said.get(label, ()))]
+        if not mentioned:
+            continue
+        new: list[str] = []
+        for other, _ in turns[i + 1:]:
+            if other == label:
+                break
+            if other in unnamed and first[other] > i and other not in names and other not in new:
+                new.append(other)
+        for other, cand in zip(new, mentioned):
+            names[other] = cand
 
 
 def _clean(match: re.Match[str]) -> str | None:
@@ -132,13 +333,6 @@ def _clean(match: re.Match[str]) -> str | None:
     if not words or words[0] in _NOT_NAMES:
         return None
     return (title.strip() + " " if title else "") + " ".join(words)
-
-
-def _next_other(segments: Sequence[Segment], i: int) -> str | None:
-    for seg in segments[i + 1 :]:
-        if seg.speaker and seg.speaker != segments[i].speaker:
-            return seg.speaker
-    return None
 
 
 def _names_from_persons(segments: Sequence[Segment], unnamed: set[str], names: dict[str, str],

@@ -357,11 +357,12 @@ class Transcriber:
                 self.progress(Progress("speakers", ep.title))
                 segments = self.speakers(path, tuple(segments))
         from podsearch.transcripts.kinds import mark_kinds
-        from podsearch.transcripts.speakers import name_speakers
+        from podsearch.transcripts.speakers import feed_candidates, name_speakers
 
         return Transcript(
             show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key,
-            segments=mark_kinds(name_speakers(segments, ep.persons)),
+            segments=mark_kinds(name_speakers(segments, ep.persons,
+                                                 candidates=feed_candidates(ep.persons, ep.description))),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).

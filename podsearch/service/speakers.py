@@ -72,7 +72,7 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
     """Label who speaks in already-ingested Whisper episodes (all, or those of `guids`) from their
     audio (the cache, or downloaded again), without transcribing again; returns the titles done."""
     from podsearch.transcripts.kinds import mark_kinds
-    from podsearch.transcripts.speakers import name_speakers
+    from podsearch.transcripts.speakers import feed_candidates, name_speakers
     from podsearch.transcripts.store import load_transcript
 
     emit = progress or (lambda p: None)
@@ -92,7 +92,8 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             audio = transcriber.download_audio(row, local_ok=row.feed_id in local_feeds)
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
             segments = name_speakers(transcriber.speakers(audio, unlabelled), row.episode.persons,
-                                     renames=library.speaker_names(row.id))
+                                     renames=library.speaker_names(row.id),
+                                     candidates=feed_candidates(row.episode.persons, row.episode.description))
             _store(settings, library, row, replace(transcript, segments=mark_kinds(segments)))
             emit(Progress("episode-done", row.episode.title))
             done.append(row.episode.title)
