@@ -35,7 +35,7 @@ from podsearch.index.evaluate import (MODES, STRICT_LEAD, format_strict, load_of
                                       load_queries, load_sponsor_ranges, strict_report)
 from podsearch.service.pipeline import add_feed, ingest, open_index
 from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
-from podsearch.transcripts.store import find_transcript, load_transcript
+from podsearch.transcripts.store import find_transcripts_by_guid, load_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "conversations"
@@ -45,7 +45,7 @@ RTTM_DIR = ROOT / "tests" / "data" / "realspeech" / "diarization"
 def ensure_ingested(home: Path) -> float:
     """Ingest the dev set into `home` unless it already holds it; returns the wall seconds spent."""
     settings = load_settings(home)
-    if all(find_transcript(settings.transcripts_dir, t["guid"]) for t in timings()):
+    if all(transcript_of(settings, t["guid"]) for t in timings()):
         return 0.0
     add_feed(settings, str(DATA / "feed.xml"))
     t0 = time.perf_counter()
@@ -53,6 +53,12 @@ def ensure_ingested(home: Path) -> float:
     if report.episode_errors:
         raise SystemExit(f"ingest failed: {report.episode_errors}")
     return time.perf_counter() - t0
+
+
+def transcript_of(settings, guid: str) -> Path | None:  # noqa: ANN001 - Settings
+    """The dev-set episode's transcript file (transcripts are filed by episode key, the set knows guids)."""
+    found = find_transcripts_by_guid(settings.transcripts_dir, guid)
+    return found[0] if found else None
 
 
 def timings() -> list[dict]:
@@ -86,7 +92,7 @@ def speakers_report(home: Path) -> tuple[float, list[tuple[str, str, bool]]]:
     guests: list[tuple[str, str, bool]] = []
     print(f"\n{'episode':<34}{'speakers':>9}{'labels':>8}{'speech s':>10}{'right':>8}  mapping (true -> label)")
     for item in timings():
-        path = find_transcript(settings.transcripts_dir, item["guid"])
+        path = transcript_of(settings, item["guid"])
         segments = load_transcript(path).segments
         reference = [RefTurn(s["start"], s["end"], s["speaker"]) for s in item["sentences"]]
         score = speaker_score(segments, reference)
@@ -113,7 +119,7 @@ def kinds_report(home: Path) -> None:
     settings = load_settings(home)
     time_by: dict[str, dict[str, float]] = {}
     for item in timings():
-        segments = load_transcript(find_transcript(settings.transcripts_dir, item["guid"])).segments
+        segments = load_transcript(transcript_of(settings, item["guid"])).segments
         for sent in item["sentences"]:
             row = time_by.setdefault(sent["kind"], {})
             covered = 0.0
@@ -201,7 +207,7 @@ def search_report(home: Path) -> None:
     finally:
         index.close()
     paragraphs = {t["guid"]: t["paragraphs"] for t in timings()}
-    heard = {t["guid"]: load_transcript(find_transcript(settings.transcripts_dir, t["guid"])).segments
+    heard = {t["guid"]: load_transcript(transcript_of(settings, t["guid"])).segments
              for t in timings()}
 
     def where(guid: str, start: float, end: float) -> str:
