@@ -8,7 +8,6 @@ that is interrupted resumes where it stopped and repeats no finished episode.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -385,74 +384,30 @@ class LocalSource:
 
     def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
         """One Produced per row, as each finishes."""
-        done: queue.Queue = queue.Queue(maxsize=self.workers)
-        stop = threading.Event()
-        ahead = max(1, self.transcriber.settings.download_workers)
-        pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="podsearch-download")
-        lock = threading.Lock()
-        futures: dict[int, Future] = {}
-        todo = iter(enumerate(rows))
+        from podsearch.service.producer import claim_in_order
 
-        def prefetch(upto: int) -> None:
-            for r in rows[: upto + 1]:
+        ahead = max(1, self.transcriber.settings.download_workers)
+        horizon = prefetch_horizon(ahead, self.workers)
+        pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="podsearch-download")
+        futures: dict[int, Future] = {}  # touched only under the claim lock (on_claim), then in `finally`
+
+        def claim(row: EpisodeRow, index: int) -> Future | None:
+            for r in rows[: index + horizon + 1]:
                 if r.id not in futures and resumable(r) is None and not r.episode.transcripts:
                     futures[r.id] = pool.submit(self.transcriber.download_audio, r, r.feed_id in local_feeds)
+            return futures.pop(row.id, None)
 
-        def claim() -> tuple[EpisodeRow, Future | None] | None:
-            with lock:
-                if stop.is_set():
-                    return None
-                i, row = next(todo, (None, None))
-                if row is None:
-                    return None
-                prefetch(i + ahead + self.workers - 1)
-                return row, futures.pop(row.id, None)
-
-        def put(item: object) -> None:
-            while not stop.is_set():
-                try:
-                    done.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    pass
-
-        def work() -> None:
-            try:
-                while (claimed := claim()) is not None:
-                    put(self._produce(*claimed, local_feeds))
-            except Cancelled:
-                pass  # the caller is stopping and no longer listens
-            except BaseException as exc:  # a bug must surface in the caller, not die with the thread
-                put(exc)
-            finally:
-                put(_WORKER_DONE)
-
-        threads = [threading.Thread(target=work, name=f"podsearch-transcribe-{n}", daemon=True)
-                   for n in range(self.workers)]
-        for t in threads:
-            t.start()
+        # At most `workers` finished transcripts wait to be indexed.
+        feed = claim_in_order(rows, lambda row, audio: self._produce(row, audio, local_feeds), workers=self.workers,
+                              capacity=self.workers, on_claim=claim, name="podsearch-transcribe",
+                              quiet=(Cancelled,), on_stop=self.transcriber.cancel.set)
         try:
-            running = len(threads)
-            while running:
-                item = done.get()
-                if item is _WORKER_DONE:
-                    running -= 1
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    yield item
+            yield from feed
         finally:
-            stop.set()
-            self.transcriber.cancel.set()
-            while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
-                try:
-                    done.get(timeout=0.1)
-                except queue.Empty:
-                    pass
+            feed.close()  # abandons transcriptions in flight (Cancelled) and waits for the workers
             self.transcriber.cancel.clear()
-            with lock:
-                for fut in futures.values():
-                    fut.cancel()
+            for fut in futures.values():
+                fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _produce(self, row: EpisodeRow, audio: Future | None, local_feeds: set[int]) -> Produced:
@@ -467,7 +422,16 @@ class LocalSource:
             return Produced(row, error=exc)
 
 
-_WORKER_DONE = object()
+def prefetch_horizon(download_workers: int, workers: int) -> int:
+    """How many rows past the one just claimed have their audio fetched ahead.
+
+    The `workers - 1` rows after it are (or are about to be) claimed by the
+    other transcribing workers, so their audio is wanted now; beyond them one
+    row per download thread keeps every download thread busy, so a worker
+    finishing an episode finds the next one's audio ready, without downloading
+    the whole backlog (disk) before it is transcribed.
+    """
+    return download_workers + workers - 1
 
 
 def whisper_workers(settings: Settings, episodes: int) -> int:
