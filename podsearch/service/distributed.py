@@ -31,8 +31,6 @@ from podsearch.service.pipeline import Produced, Progress, ProgressFn, resumable
 from podsearch.service.producer import Emit, Producers
 
 INSTALL_HINT = "pip install 'podsearch[ray]'"
-# Test hook: the first worker to start transcribing creates this file and dies
-# on the spot (os._exit), so tests can watch a worker die mid-episode.
 CONNECT_TIMEOUT = 5.0
 READY_TIMEOUT = 300.0  # a new worker imports torch and friends; slow nodes take a while
 POLL_SECONDS = 0.5
