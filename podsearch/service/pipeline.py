@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 from podsearch.core.config import Settings
 from podsearch.core.errors import AudioError, PodsearchError
 from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.service.models import Models
 from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
 
 # Publisher transcript types we can read, best first (JSON and VTT carry speakers).
@@ -67,16 +68,21 @@ def open_library(settings: Settings) -> Library:
     return Library(settings.library_db, settings.transcripts_dir)
 
 
-def open_index(settings: Settings, index_dir: Path | None = None):  # noqa: ANN201 - index.store.SearchIndex
-    """The search index of the home (or `index_dir`), with the configured model and vector index."""
-    from podsearch.index.embed import get_embedder
+def open_index(settings: Settings, index_dir: Path | None = None,
+               models: Models | None = None):  # noqa: ANN201 - index.store.SearchIndex
+    """The search index of the home (or `index_dir`), with the configured model and vector index.
+
+    Its models come from `models` (the process's, loaded once); None: models of its own.
+    """
     from podsearch.index.store import SearchIndex
     from podsearch.index.vectors import IndexConfig
 
+    models = models or Models()
     return SearchIndex(
         index_dir or settings.index_dir,
-        embedder=lambda: get_embedder(settings.embed_model),
+        embedder=lambda: models.embedder(settings.embed_model),
         vector_config=IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold),
+        reranker=models.reranker,
     )
 
 
@@ -257,8 +263,9 @@ class Transcriber:
     """Turns one episode into a Transcript in this process: publisher's, or Whisper's."""
 
     def __init__(self, settings: Settings, progress: ProgressFn | None = None, vocabulary: tuple[str, ...] = (),
-                 workers: int = 1, threads: int | None = None) -> None:
+                 workers: int = 1, threads: int | None = None, models: Models | None = None) -> None:
         self.settings = settings
+        self.models = models or Models()  # the process's models (None: models of its own)
         self.progress = progress or (lambda p: None)
         self.vocabulary = vocabulary
         self.workers = workers  # threads that call transcribe() at once
@@ -274,9 +281,7 @@ class Transcriber:
         """The Whisper engine, loaded on first use (never for publisher transcripts)."""
         with self._lock:  # workers ask at once; load the model once
             if self._engine is None:
-                from podsearch.ingest.transcribe import load_engine
-
-                self._engine = load_engine(
+                self._engine = self.models.engine(
                     self.settings.engine, self.settings.whisper_model, device=self.settings.device,
                     models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
                     keep_freed_memory=self.settings.keep_freed_memory,
@@ -290,7 +295,7 @@ class Transcriber:
             if self._diarizer is None:
                 from podsearch.ingest.diarize import Diarizer
 
-                self._diarizer = Diarizer()
+                self._diarizer = Diarizer(encoder=self.models.speaker_encoder())
         return self._diarizer
 
     def speakers(self, audio: Path, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
@@ -452,8 +457,10 @@ class Ingester:
     """
 
     def __init__(self, settings: Settings, library: Library, index, progress: ProgressFn | None = None,
-                 vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> None:
+                 vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None,
+                 models: Models | None = None) -> None:
         self.settings = settings
+        self.models = models or Models()
         self.library = library
         self.index = index
         self.progress = _locked(progress or (lambda p: None))
@@ -468,7 +475,8 @@ class Ingester:
         """
         need_whisper = sum(1 for r in rows if resumable(r) is None and not r.episode.transcripts)
         workers = whisper_workers(self.settings, need_whisper)
-        return LocalSource(Transcriber(self.settings, self.progress, self.vocabulary, workers=workers), workers)
+        return LocalSource(Transcriber(self.settings, self.progress, self.vocabulary, workers=workers,
+                                       models=self.models), workers)
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
         """Transcribe, save and index `rows`; each finished episode is recorded at once."""
@@ -672,7 +680,7 @@ def refresh_feeds(settings: Settings, library: Library, feeds: list[FeedRow], re
 
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
            vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None, wait: bool = True,
-           redownload: tuple[str, ...] = ()) -> IngestReport:
+           redownload: tuple[str, ...] = (), models: Models | None = None) -> IngestReport:
     """Refresh every feed, then transcribe and index what is new.
 
     `source` makes the transcripts (default: this process, one episode ahead
@@ -680,6 +688,7 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
     the home's writer lock, waiting for another writer (or, without `wait`,
     raising HomeBusyError). `redownload` names episodes (key or guid) whose
     cached downloads are dropped so they are fetched and transcribed again.
+    `models`: the process's models (None: this run loads its own).
     """
     from podsearch.service.homelock import writing
 
@@ -687,24 +696,24 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
     with writing(settings, "ingest", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
         for ident in redownload:
             emit(Progress("redownload", redownload_episode(settings, ident)))
-        return _ingest(settings, limit, refresh, emit, vocabulary, source)
+        return _ingest(settings, limit, refresh, emit, vocabulary, source, models or Models())
 
 
 def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: ProgressFn, vocabulary: tuple[str, ...],
-            source: TranscriptSource | None) -> IngestReport:
+            source: TranscriptSource | None, models: Models) -> IngestReport:
     report = IngestReport()
     library = open_library(settings)
     try:
         feeds = library.feeds()
         if refresh:
             refresh_feeds(settings, library, feeds, report, emit)
-        index = open_index(settings)
+        index = open_index(settings, models=models)
         try:
             reconcile(settings, library, index)
             rows = pending_episodes(library, limit)
             if rows:
                 local = {f.id for f in library.feeds() if f.local}
-                Ingester(settings, library, index, emit, vocabulary, source).run(rows, local, report)
+                Ingester(settings, library, index, emit, vocabulary, source, models).run(rows, local, report)
         finally:
             index.close()
         return report
@@ -712,7 +721,8 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
         library.close()
 
 
-def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool = True) -> int:
+def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool = True,
+            models: Models | None = None) -> int:
     """Rebuild the search index from the transcript files alone; returns episodes indexed.
 
     Holds the home's writer lock (see `ingest`).
@@ -721,10 +731,10 @@ def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool =
 
     emit = progress or (lambda p: None)
     with writing(settings, "reindex", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
-        return _reindex(settings, emit)
+        return _reindex(settings, emit, models)
 
 
-def _reindex(settings: Settings, emit: ProgressFn) -> int:
+def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int:
     import shutil
 
     from podsearch.transcripts.kinds import mark_kinds
@@ -737,7 +747,7 @@ def _reindex(settings: Settings, emit: ProgressFn) -> int:
         library.close()
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    index = open_index(settings, tmp_dir)
+    index = open_index(settings, tmp_dir, models)
     files = list(iter_transcript_files(settings.transcripts_dir))
     try:
         for i, path in enumerate(files):
