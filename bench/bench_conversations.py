@@ -33,6 +33,7 @@ from pathlib import Path
 from podsearch.core.config import load_settings
 from podsearch.index.evaluate import (MODES, STRICT_LEAD, format_strict, load_offtopic,
                                       load_queries, load_sponsor_ranges, strict_report)
+from podsearch.service.models import Models
 from podsearch.service.pipeline import add_feed, ingest, open_index
 from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
 from podsearch.transcripts.store import find_transcripts_by_guid, load_transcript
@@ -42,14 +43,14 @@ DATA = ROOT / "tests" / "data" / "conversations"
 RTTM_DIR = ROOT / "tests" / "data" / "realspeech" / "diarization"
 
 
-def ensure_ingested(home: Path) -> float:
+def ensure_ingested(home: Path, models: Models) -> float:
     """Ingest the dev set into `home` unless it already holds it; returns the wall seconds spent."""
     settings = load_settings(home)
     if all(transcript_of(settings, t["guid"]) for t in timings()):
         return 0.0
     add_feed(settings, str(DATA / "feed.xml"))
     t0 = time.perf_counter()
-    report = ingest(settings)
+    report = ingest(settings, models=models)
     if report.episode_errors:
         raise SystemExit(f"ingest failed: {report.episode_errors}")
     return time.perf_counter() - t0
@@ -149,7 +150,7 @@ def read_rttm(path: Path):  # noqa: ANN201 - pyannote.core.Annotation
     return ref
 
 
-def der_report() -> None:
+def der_report(models: Models) -> None:
     """DER of the pipeline's diarization on each RTTM-labelled real recording."""
     from pyannote.core import Annotation, Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
@@ -158,7 +159,7 @@ def der_report() -> None:
     from podsearch.service.pipeline import Transcriber
 
     home = Path(tempfile.mkdtemp(prefix="bench-der-"))
-    transcriber = Transcriber(load_settings(home))
+    transcriber = Transcriber(load_settings(home), models=models)
     print(f"\nDER (pyannote.metrics, collar 0.25 s each side, overlap scored){'':>4}"
           f"{'speakers':>9}{'found':>7}{'DER whisper speech':>20}{'DER oracle speech':>19}")
     try:
@@ -187,13 +188,13 @@ def der_report() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def search_report(home: Path) -> None:
+def search_report(home: Path, models: Models) -> None:
     """Strict and lenient tables, sponsor reads, off-topic clips and hybrid's strict misses."""
     queries = load_queries(DATA / "queries.json")
     offtopic = load_offtopic(DATA / "offtopic.json")
     sponsors = load_sponsor_ranges(DATA / "scripts")
     settings = load_settings(home)
-    index = open_index(settings)
+    index = open_index(settings, models=models)
     try:
         report = strict_report(index, queries, offtopic, sponsors, MODES, 10)
         print(format_strict(report, len(queries)))
@@ -270,14 +271,15 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-conversations-"))
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; home {home}")
     try:
-        spent = ensure_ingested(home)
+        models = Models()  # one load of each model for the whole run
+        spent = ensure_ingested(home, models)
         if spent:
             print(f"ingested the dev set in {spent:.0f} s")
-        search_report(home)
+        search_report(home, models)
         kinds_report(home)
         speakers_report(home)
         if not args.no_der:
-            der_report()
+            der_report(models)
     finally:
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)

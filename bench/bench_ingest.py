@@ -51,29 +51,28 @@ def audio_seconds(home: Path) -> float:
 def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None,
         speakers: bool | None = None) -> dict[str, float]:
     """Ingest `feed` (its newest `limit` episodes) into a fresh home with `engine`; returns the figures."""
-    from podsearch.index.embed import get_embedder
-    from podsearch.ingest.transcribe import TranscribeOptions, load_engine
+    from podsearch.ingest.transcribe import TranscribeOptions
+    from podsearch.service.models import Models
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         settings = load_settings(home, engine=engine, transcribe_workers=workers,
                                  **({} if speakers is None else {"speakers": speakers}))
-        if settings.speakers:  # the speaker encoder's load is not timed either (the process keeps it)
-            from podsearch.ingest.diarize import default_encoder
-
-            default_encoder()
+        models = Models()  # loaded here, untimed, and handed to the ingest
+        if settings.speakers:  # the speaker encoder's load is not timed either
+            models.speaker_encoder()
         _, episodes = add_feed(settings, str(feed))
         t0 = time.perf_counter()
         # The same engine the ingest will use (same workers), so its load is not timed.
         workers = whisper_workers(settings, min(episodes, limit or episodes))
-        loaded = load_engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir,
-                             workers=workers, keep_freed_memory=settings.keep_freed_memory)
+        loaded = models.engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir,
+                               workers=workers, keep_freed_memory=settings.keep_freed_memory)
         loaded.transcribe(np.zeros(16000, dtype=np.float32), TranscribeOptions())
-        get_embedder(settings.embed_model).encode(["warm-up"])
+        models.embedder(settings.embed_model).encode(["warm-up"])
         load_s = time.perf_counter() - t0
         before = resource.getrusage(resource.RUSAGE_SELF)
         t1 = time.perf_counter()
-        report = ingest(settings, limit=limit)
+        report = ingest(settings, limit=limit, models=models)
         wall = time.perf_counter() - t1
         after = resource.getrusage(resource.RUSAGE_SELF)
         audio = audio_seconds(home)

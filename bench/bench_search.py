@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.embed import get_embedder, resolve_embed_model
+from podsearch.index.embed import Embedder, resolve_embed_model
 from podsearch.index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
 from podsearch.index.passages import make_passages, searchable_segments
 from podsearch.index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarities, rrf, search, trim_clip
@@ -328,7 +328,8 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
             passage = np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
             sims = np.maximum(passage, fine_similarities(groups, qvec))
             keep = [p for i, p in enumerate(pids)
-                    if sims[i] >= DEFAULTS.floor or term_coverage(terms, rows[p]["text"]) >= DEFAULTS.min_coverage]
+                    if sims[i] >= DEFAULTS.floor
+                    or term_coverage(terms, rows[p]["text"], stemmer=ix.stemmer) >= DEFAULTS.min_coverage]
             return sorted(keep, key=lambda p: -fused[p])
 
         order = timed("score", score)
@@ -338,7 +339,8 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
                 row = rows[pid]
                 segs = ix.segments(row["key"], row["first_segment"], row["last_segment"])
                 seg_vecs = spans[(row["key"], row["first_segment"], row["last_segment"])]
-                trim_clip(segs, seg_vecs @ qvec + np.array([0.5 * term_coverage(terms, s.text) for s in segs]))
+                words = np.array([0.5 * term_coverage(terms, s.text, stemmer=ix.stemmer) for s in segs])
+                trim_clip(segs, seg_vecs @ qvec + words)
 
         timed("trim", trim)
         stages["total"].append((time.perf_counter() - t_start) * 1000)
@@ -499,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     index_dir = args.dir or Path(tmp.name) / "index"
     started = time.perf_counter()
 
-    embedder = get_embedder()
+    embedder = Embedder()
     corpus = Corpus.make(args.seed)
     topic_texts = [corpus.text(90, t) for t in range(TOPICS)]
     embedder.encode(topic_texts[:8])  # warm the model before timing it

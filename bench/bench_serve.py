@@ -31,20 +31,21 @@ import bench_search  # noqa: E402 - the 100k builder lives there (bench/ is not 
 
 from podsearch.core.config import load_settings  # noqa: E402
 from podsearch.index.search import search  # noqa: E402
+from podsearch.service.models import Models  # noqa: E402
 from podsearch.service.pipeline import open_index  # noqa: E402
 from podsearch.service.queries import search_options  # noqa: E402
 
 TARGET_P95_MS = 250.0
 
 
-def build_home(home: Path, passages: int, seed: int) -> tuple[list[str], float]:
+def build_home(home: Path, passages: int, seed: int, models: Models) -> tuple[list[str], float]:
     """A home holding at least `passages` passages and its saved FAISS copy; (query pool, seconds)."""
     settings = load_settings(home)
-    embedder = bench_search.get_embedder()
     corpus = bench_search.Corpus.make(seed)
     started = time.perf_counter()
-    ix = open_index(settings)
+    ix = open_index(settings, models=models)
     try:
+        embedder = ix.embedder
         if ix.passage_count() < passages:
             centroids = embedder.encode([corpus.text(90, t) for t in range(bench_search.TOPICS)])
             bench_search.bulk_load(ix, corpus, centroids, passages, embedder.name)
@@ -57,10 +58,10 @@ def build_home(home: Path, passages: int, seed: int) -> tuple[list[str], float]:
     return queries, time.perf_counter() - started
 
 
-def in_process_baseline(home: Path, queries: list[str]) -> list[float]:
+def in_process_baseline(home: Path, queries: list[str], models: Models) -> list[float]:
     """ms per search() in this process, no HTTP, one at a time (query embedding included)."""
     settings = load_settings(home)
-    ix = open_index(settings)
+    ix = open_index(settings, models=models)
     try:
         ix.embedder.prepare_queries()
         options = search_options(settings, k=5)
@@ -144,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpus={os.cpu_count()} load={bench_search.load_average()}", flush=True)
     tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="podsearch-bench-serve-")
     home = args.dir or Path(tmp.name) / "home"
-    queries, _ = build_home(home, args.passages, args.seed)
+    models = Models()  # the sentence model, loaded once for building and the baseline
+    queries, _ = build_home(home, args.passages, args.seed, models)
     needed = args.baseline_queries + 5 + 40 + args.requests * len(args.levels) * len(args.workers)
     if len(queries) < needed:
         raise SystemExit(f"only {len(queries)} distinct queries for {needed} requests; lower --requests")
     base_q, queries = queries[: args.baseline_queries + 5], queries[args.baseline_queries + 5 :]
-    baseline = in_process_baseline(home, base_q)
+    baseline = in_process_baseline(home, base_q, models)
     print(f"baseline, search() in process, one at a time: p50 {bench_search.pct(baseline, 50):.1f} ms "
           f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {bench_search.load_average()})", flush=True)
 

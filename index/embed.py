@@ -163,11 +163,12 @@ class _OnnxMeanPooling:
             example = tokenizer([cls.PROBES[0]], return_tensors="pt")
             buffer = io.BytesIO()
             # The exporter warns about its deprecation and the shapes it traces; the probes below are the
-            # real check. Filters, not catch_warnings: that is not thread-safe, and this runs in a thread.
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", module=r"torch\.onnx")
-            warnings.filterwarnings("ignore", message=r"You are using the legacy TorchScript-based ONNX export")
-            with torch.no_grad():
+            # real check. The filters last as long as the export, in the thread that runs it, and are
+            # undone after it: nothing is left in the process's filters for other code to inherit.
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                warnings.filterwarnings("ignore", module=r"torch\.onnx")
+                warnings.filterwarnings("ignore", message=r"You are using the legacy TorchScript-based ONNX export")
                 torch.onnx.export(
                     Hidden(), (example["input_ids"], example["attention_mask"]), buffer,
                     input_names=["input_ids", "attention_mask"], output_names=["hidden"],
@@ -196,9 +197,3 @@ class _OnnxMeanPooling:
         if self.normalize:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
         return np.ascontiguousarray(vector, dtype=np.float32)
-
-
-@lru_cache(maxsize=4)
-def get_embedder(name: str = DEFAULT_EMBED_MODEL) -> Embedder:
-    """One Embedder per model name per process."""
-    return Embedder(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from podsearch.core.errors import ModelError
@@ -32,9 +31,3 @@ class Reranker:
             return []
         with self._lock:
             return [float(s) for s in self._model.predict([(query, t) for t in texts])]
-
-
-@lru_cache(maxsize=2)
-def get_reranker(name: str) -> Reranker:
-    """One Reranker per model name per process."""
-    return Reranker(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
 from podsearch.index.store import SearchIndex, chapters_from_json
+
+if TYPE_CHECKING:
+    from podsearch.index.rerank import Reranker
 
 Mode = Literal["hybrid", "dense", "keyword"]
 # Reciprocal rank fusion's damping constant: 60 is the value of the paper that introduced it
@@ -269,7 +272,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     scores, segment_vectors = score(index, rows, found, terms, options)
     ranked = relevant(fuse(scores, found, options), rows, options)
     if options.rerank_model and ranked:
-        ranked = _rerank(options.rerank_model, query, ranked, rows)
+        ranked = _rerank(index.reranker(options.rerank_model), query, ranked, rows)
     return to_hits(index, ranked, rows, segment_vectors, found, terms, options)
 
 
@@ -323,8 +326,8 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
                   for i, pid in enumerate(pids)}
     # Coverage is needed for keyword strength and for a match by words below the floor; a passage
     # relevant by meaning alone skips the tokenising.
-    coverage = {pid: term_coverage(terms, rows[pid]["text"], found.alternatives) if pid in keyword_set or similarity[pid] < options.floor
-                else math.nan for pid in pids}
+    coverage = {pid: term_coverage(terms, rows[pid]["text"], found.alternatives, index.stemmer)
+                if pid in keyword_set or similarity[pid] < options.floor else math.nan for pid in pids}
     strength = keyword_strength(found.keyword_hits, coverage)
     scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
     return scores, dict(zip(pids, groups))
@@ -406,7 +409,7 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         speaker = None
         if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
             seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
-                [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives) for g in segs])
+                [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives, index.stemmer) for g in segs])
             best = int(np.argmax(seg_scores))
             if _is_question(segs[best].text):
                 # The best match asks the question: the clip is the question and the answer that follows,
@@ -432,7 +435,7 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
             confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
-                                  else term_coverage(terms, text, found.alternatives)),
+                                  else term_coverage(terms, text, found.alternatives, index.stemmer)),
         ))
         if len(hits) >= options.k:
             break
@@ -442,11 +445,9 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
 RERANK_TOP = 20
 
 
-def _rerank(model: str, query: str, candidates: list[Scores], rows: dict) -> list[Scores]:
-    from podsearch.index.rerank import get_reranker
-
+def _rerank(reranker: Reranker, query: str, candidates: list[Scores], rows: dict) -> list[Scores]:
     head, tail = candidates[:RERANK_TOP], candidates[RERANK_TOP:]
-    scores = get_reranker(model).scores(query, [rows[c.pid]["text"] for c in head])
+    scores = reranker.scores(query, [rows[c.pid]["text"] for c in head])
     order = sorted(range(len(head)), key=lambda i: -scores[i])
     return [head[i] for i in order] + tail
 

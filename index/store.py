@@ -19,6 +19,7 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
+from podsearch.index.keyword import Stemmer
 from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
@@ -124,8 +125,12 @@ class SearchIndex:
 
     def __init__(self, index_dir: Path, embedder: Callable[[], object] | object | None = None,
                  vector_config: vectors.IndexConfig | None = None, *, read_only: bool = False,
-                 vectors_of: "SearchIndex | None" = None) -> None:
+                 vectors_of: "SearchIndex | None" = None, reranker: Callable[[str], object] | None = None) -> None:
         """Open the index in `index_dir`.
+
+        `embedder`: the sentence model, or a function loading it on first use (None: this index loads
+        the default model itself). `reranker`: a function giving the cross-encoder of a name, for
+        searches that re-rank (None: this index loads each one itself, once).
 
         `read_only`: a reader beside another process that writes (the API server): its connection
         cannot write, and it never saves a FAISS file; the schema must already be current.
@@ -136,6 +141,10 @@ class SearchIndex:
         self.db_path = self.dir / "index.sqlite"
         self._embedder_source = embedder
         self._embedder = None
+        self._reranker_source = reranker
+        self._rerankers: dict[str, object] = {}
+        # Query and passage words stemmed once per index (one per pool when it shares a FAISS copy).
+        self.stemmer = vectors_of.stemmer if vectors_of is not None else Stemmer()
         self._lock = threading.RLock()
         self.read_only = read_only
         self._vectors_of = vectors_of
@@ -157,12 +166,27 @@ class SearchIndex:
         if self._embedder is None:
             source = self._embedder_source
             if source is None:
-                from podsearch.index.embed import get_embedder
+                from podsearch.index.embed import Embedder
 
-                source = get_embedder
+                source = Embedder
             self._embedder = source() if callable(source) else source
             self._check_model(self._embedder.name)
         return self._embedder
+
+    def reranker(self, name: str):  # noqa: ANN201 - duck-typed index.rerank.Reranker
+        """The cross-encoder `name` for re-ranking, loaded on first use."""
+        with self._lock:
+            known = self._rerankers.get(name)
+        if known is None:  # loaded outside the lock: a load takes seconds, searches need not wait for it
+            load = self._reranker_source
+            if load is None:
+                from podsearch.index.rerank import Reranker
+
+                load = Reranker
+            loaded = load(name)
+            with self._lock:
+                known = self._rerankers.setdefault(name, loaded)
+        return known
 
     def _check_model(self, name: str) -> None:
         stored = self._meta("embed_model")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -50,7 +49,6 @@ __all__ = [
     "Diarization",
     "Diarizer",
     "ResemblyzerEncoder",
-    "default_encoder",
     "label_spans",
     "mel_spectrogram",
 ]
@@ -212,19 +210,6 @@ class ResemblyzerEncoder:
         return out
 
 
-_DEFAULT_ENCODER: Optional[ResemblyzerEncoder] = None
-_ENCODER_LOCK = threading.Lock()
-
-
-def default_encoder() -> ResemblyzerEncoder:
-    """The process-wide encoder, loaded on first use (about 0.1 s, 17 MB)."""
-    global _DEFAULT_ENCODER
-    with _ENCODER_LOCK:
-        if _DEFAULT_ENCODER is None:
-            _DEFAULT_ENCODER = ResemblyzerEncoder()
-        return _DEFAULT_ENCODER
-
-
 # --------------------------------------------------------------------------- clustering
 
 
@@ -354,8 +339,9 @@ class Diarizer:
 
     @property
     def encoder(self) -> ResemblyzerEncoder:
+        """The speaker encoder given, or one of this diarizer's own, loaded on first use (~0.1 s, 17 MB)."""
         if self._encoder is None:
-            self._encoder = default_encoder()
+            self._encoder = ResemblyzerEncoder()
         return self._encoder
 
     # ---- public API

@@ -14,30 +14,19 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
-import threading
 
 # mallopt parameters (glibc malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 
-_lock = threading.Lock()
-_applied: bool | None = None
-
 
 def keep_freed_memory() -> bool:
-    """Tune glibc malloc once per process; False where there is no glibc (macOS, musl, Windows).
+    """Tune glibc malloc for this process; False where there is no glibc (macOS, musl, Windows).
 
     Call it before the threads that transcribe exist: a thread keeps the arena it first used.
+    Calling it again (each engine load does) sets the same values: nothing to remember between calls.
     """
-    global _applied
-    with _lock:
-        if _applied is None:
-            _applied = _tune()
-        return _applied
-
-
-def _tune() -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:

@@ -719,8 +719,6 @@ class OpenAIWhisperEngine(_BaseEngine):
 # --- loading ----------------------------------------------------------------------
 
 _BUNDLED = ("tiny.en",)
-_ENGINES: dict[tuple[str, str, str, str, int, int], Engine] = {}
-_ENGINES_LOCK = threading.Lock()
 
 
 def _bundled_dir(name: str) -> Path:
@@ -836,7 +834,7 @@ def auto_workers(engine: str, device: str = "cpu") -> int:
 
 def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Path, workers: int = 1,
                 threads: int | None = None, keep_freed_memory: bool = True) -> Engine:
-    """A ready engine for `model`, loaded once per process per (engine, model, device, workers, threads).
+    """A newly loaded engine for `model` (callers keep it: podsearch.service.models.Models loads each once).
 
     `model` is "bundled:tiny.en", an official Whisper name (may need a
     download) or a local path (CTranslate2 folder, or a .pt for openai-whisper).
@@ -850,17 +848,13 @@ def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Pa
         raise ModelError(f"Unknown device '{device}': choose auto, cpu or cuda")
     workers = max(1, workers) if engine == "faster-whisper" else 1
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    key = (engine, model, device, str(models_dir), workers, threads)
-    with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            resolved = _auto_device(engine, device)
-            if resolved == "cpu" and keep_freed_memory:
-                from podsearch.ingest.malloc import keep_freed_memory as tune_malloc
+    resolved = _auto_device(engine, device)
+    if resolved == "cpu" and keep_freed_memory:
+        from podsearch.ingest.malloc import keep_freed_memory as tune_malloc
 
-                tune_malloc()  # before the engine's threads exist
-            loader = _load_faster if engine == "faster-whisper" else _load_openai
-            _ENGINES[key] = loader(model, resolved, Path(models_dir), workers, threads)
-        return _ENGINES[key]
+        tune_malloc()  # before the engine's threads exist
+    loader = _load_faster if engine == "faster-whisper" else _load_openai
+    return loader(model, resolved, Path(models_dir), workers, threads)
 
 
 __all__ = [

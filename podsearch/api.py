@@ -26,6 +26,7 @@ from podsearch.service import admin
 from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.pipeline import add_feed, is_local_source, open_library
 from podsearch.service.queries import MAX_K, MODES, search_json, search_options
+from podsearch.service.models import Models
 from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
 from podsearch.transcripts.store import find_transcript, load_transcript
@@ -66,13 +67,14 @@ def _one_line(exc: RequestValidationError) -> str:
     return f"{where or 'request'}: {first.get('msg', 'invalid value')}{suffix}"
 
 
-def create_app(settings: Settings, readers: IndexReaders | None = None) -> FastAPI:
-    """The API for the home in `settings` (`readers`: an existing pool, else one is opened at startup)."""
+def create_app(settings: Settings, readers: IndexReaders | None = None, models: Models | None = None) -> FastAPI:
+    """The API for the home in `settings` (`readers`: an existing pool, else one is opened at startup with
+    `models`, the server process's models; None: the pool loads its own, once)."""
     state: dict[str, Any] = {"ingest": IngestProcess(settings)}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
-        pool = readers or IndexReaders(settings)
+        pool = readers or IndexReaders(settings, models=models)
         pool.warm()
         state["readers"] = pool
         try:

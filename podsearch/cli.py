@@ -15,6 +15,7 @@ from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
 from podsearch.core.errors import PodsearchError
 from podsearch.core.terminal import clean, clean_json, clean_line
+from podsearch.service.models import Models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
@@ -45,6 +46,15 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
     return ctx.obj.with_(**overrides)
 
 
+# Where the command's models live in click's context (`meta` is shared by the group and its command).
+_MODELS = "podsearch.models"
+
+
+def _models(ctx: click.Context) -> Models:
+    """This command's models (one process, one command: each loaded once)."""
+    return ctx.meta[_MODELS]
+
+
 @click.group(cls=_Group)
 @click.option("--home", type=click.Path(file_okay=False), envvar="PODSEARCH_HOME",
               help="Data home (default: the current directory). Env: PODSEARCH_HOME.")
@@ -54,6 +64,8 @@ def _settings(ctx: click.Context, **overrides: object) -> Settings:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> None:
     """Search podcast transcripts and jump to the moment something was said."""
+    # A caller running several commands in one process (the tests) passes its Models as `obj` to share them.
+    ctx.meta[_MODELS] = ctx.obj if isinstance(ctx.obj, Models) else Models()
     ctx.obj = load_settings(home, allow_private=allow_private or None)
 
 
@@ -220,7 +232,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
 
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
-                            source=source, wait=not no_wait, redownload=redownload)
+                            source=source, wait=not no_wait, redownload=redownload, models=_models(ctx))
     for url, message in report.feed_errors:
         _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
@@ -313,7 +325,7 @@ def reindex(ctx: click.Context, no_wait: bool) -> None:
         if p.stage == "waiting":
             _echo(p.message, err=True)
 
-    count = run_reindex(_settings(ctx), waiting, wait=not no_wait)
+    count = run_reindex(_settings(ctx), waiting, wait=not no_wait, models=_models(ctx))
     _echo(f"re-indexed {count} transcript(s)")
 
 
@@ -370,7 +382,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
                              date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
                              rerank_model=rerank_model, include_ads=include_ads,
                              names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
-    index = open_index(settings)
+    index = open_index(settings, models=_models(ctx))
     try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
         for q in queries:
@@ -435,7 +447,7 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool, s
         if timings_dir and not timings_path.is_dir():
             raise PodsearchError(f"--timings {timings_dir} is not a folder; give the folder of *.timings.json files")
         sponsors = load_sponsor_ranges(timings_path) if timings_path.is_dir() else {}
-    index = open_index(_settings(ctx))
+    index = open_index(_settings(ctx), models=_models(ctx))
     try:
         if strict:
             report = strict_report(index, queries, offtopic, sponsors, MODES, k)
@@ -464,7 +476,7 @@ def rename_speaker(ctx: click.Context, guid: str, shown: str, name: str) -> None
     """Call speaker SHOWN (e.g. 'Speaker 2') of episode GUID NAME from now on."""
     from podsearch.service.speakers import rename_speaker as run_rename
 
-    count = run_rename(_settings(ctx), guid, shown, name)
+    count = run_rename(_settings(ctx), guid, shown, name, models=_models(ctx))
     _echo(f"{shown} is now {name} ({count} segment(s))")
 
 
@@ -476,7 +488,7 @@ def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
     from podsearch.service.speakers import diarize as run_diarize
 
     with _TqdmProgress() as progress:
-        done = run_diarize(_settings(ctx), guids, progress)
+        done = run_diarize(_settings(ctx), guids, progress, models=_models(ctx))
     _echo(f"speakers labelled in {len(done)} episode(s)")
 
 
@@ -598,7 +610,7 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
     # The demo's drug names are rare words; the vocabulary helps tiny.en hear them.
     terms = tuple(t.strip() for t in DEMO_VOCABULARY.read_text(encoding="utf-8").splitlines() if t.strip())
     with _TqdmProgress() as progress:
-        report = run_ingest(settings, progress=progress, vocabulary=terms)
+        report = run_ingest(settings, progress=progress, vocabulary=terms, models=_models(ctx))
     for _, message in report.feed_errors + report.episode_errors:
         _echo(f"error: {message}", err=True)
     _echo(f"demo ready in {settings.home}: try `podsearch search \"calming an angry relative\"`")

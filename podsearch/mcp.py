@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.queries import search_json, search_options
+from podsearch.service.models import Models
 from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
 from podsearch.service.pipeline import episode_transcript
@@ -36,8 +37,9 @@ def cite(hit: dict[str, Any]) -> dict[str, Any]:
     return {**hit, "start_time": clock(hit["start"]), "end_time": clock(hit["end"]), "play_url": play}
 
 
-def build_server(settings: Settings) -> MCPServer:
-    """The MCP server for the home in `settings` (the index is opened at the first tool call)."""
+def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
+    """The MCP server for the home in `settings` (the index is opened at the first tool call, with `models`,
+    the process's models; None: its own, loaded once)."""
     server = MCPServer("podsearch", version="0.1.0",
                        instructions="Search podcast transcripts. Cite a clip as show, episode, start_time, "
                                     "and give its play_url (the audio from that moment) or link.")
@@ -47,7 +49,7 @@ def build_server(settings: Settings) -> MCPServer:
     def readers() -> IndexReaders:
         with lock:
             if not opened:
-                opened.append(IndexReaders(settings, size=2))
+                opened.append(IndexReaders(settings, size=2, models=models))
             return opened[0]
 
     @server.tool()

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from podsearch.core.config import load_settings
+from podsearch.service.models import Models
 from podsearch.service.pipeline import add_feed, ingest
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
@@ -57,8 +58,8 @@ def item(root: str | Path, guid: str, title: str, date: str) -> str:
                        transcript=f"{base}/{guid}.vtt")
 
 
-def make_home(tmp: Path) -> Path:
-    """A home with the two EPISODES ingested from their publisher transcripts (no Whisper)."""
+def make_home(tmp: Path, models: Models) -> Path:
+    """A home with the two EPISODES ingested from their publisher transcripts (no Whisper), with `models`."""
     files = tmp / "files"
     files.mkdir(parents=True)
     for guid, (title, date, lines) in EPISODES.items():
@@ -69,7 +70,7 @@ def make_home(tmp: Path) -> Path:
     home = tmp / "home"
     settings = load_settings(home)
     add_feed(settings, str(files / "feed.xml"))
-    report = ingest(settings)
+    report = ingest(settings, models=models)
     assert sorted(report.indexed) and not report.episode_errors, report
     return home
 

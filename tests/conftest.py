@@ -19,6 +19,14 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="session")
+def models():  # noqa: ANN201 - podsearch.service.models.Models
+    """The test session's models, each loaded once and shared, as one long-lived process shares them."""
+    from podsearch.service.models import Models
+
+    return Models()
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
                          models_dir: Path) -> None:

@@ -19,13 +19,14 @@ from click.testing import CliRunner
 from httpserver import LocalServer
 
 from podsearch.cli import cli
+from podsearch.service.models import Models
 
 TOKEN = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_home(tmp_path_factory.mktemp("api"))
+def home(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
+    return make_home(tmp_path_factory.mktemp("api"), models)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +47,11 @@ def test_health_reports_the_index(api: httpx.Client) -> None:
     assert body["status"] == "ok" and body["passages"] >= 2 and body["read_only"] is True
 
 
-def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path) -> None:
+def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, models: Models) -> None:
     body = api.get("/api/search", params={"q": "stopping clopidogrel before an operation", "k": 3}).json()
     assert body["hits"] and body["hits"][0]["guid"] == "pharm-1"
     cli_hits = json.loads(CliRunner().invoke(cli, ["--home", str(home), "search", "stopping clopidogrel before an operation",
-                                                   "-k", "3", "--json"], catch_exceptions=False).output)
+                                                   "-k", "3", "--json"], obj=models, catch_exceptions=False).output)
     assert body["hits"] == cli_hits  # same keys, same values, same floor
 
 

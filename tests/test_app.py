@@ -26,6 +26,7 @@ from podsearch.core.config import load_settings
 from podsearch.core.markup import escape_markdown
 from podsearch.service.exports import clock
 from podsearch.service.jobs import shared_jobs
+from podsearch.service.models import Models
 from podsearch.service.pipeline import add_feed, ingest, open_index, open_library
 
 DATA = Path(__file__).parent / "data"
@@ -113,13 +114,13 @@ def classroom_feed(root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
     """A home with two shows, ingested from publisher transcripts (no Whisper)."""
     root = tmp_path_factory.mktemp("app")
     settings = load_settings(root / "home")
     for feed in (pharmacy_feed(root), classroom_feed(root)):
         add_feed(settings, str(feed))
-    report = ingest(settings)
+    report = ingest(settings, models=models)
     assert sorted(report.indexed) == ["Blood thinners", "Calming an angry parent"], report
     return settings.home
 
@@ -142,10 +143,10 @@ def texts(elements) -> list[str]:  # noqa: ANN001 - AppTest element lists
     return [e.value for e in elements]
 
 
-def expected_hits(home: Path, query: str, **filters: object) -> list:
-    """What the index answers directly: the cards must show exactly this."""
+def expected_hits(models: Models, home: Path, query: str, **filters: object) -> list:
+    """What the index answers directly (with `models`): the cards must show exactly this."""
     settings = load_settings(home)
-    index = open_index(settings)
+    index = open_index(settings, models=models)
     try:
         return search(index, query, SearchOptions(k=5, filters=Filters(**filters), floor=settings.relevance_floor))
     finally:
@@ -157,13 +158,13 @@ def card_headers(at: AppTest) -> list[str]:
 
 
 # -- search ---------------------------------------------------------------------------
-def test_search_shows_evidence_cards(home: Path, open_app) -> None:
+def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> None:
     at = open_app(home)
     query = "stopping clopidogrel before surgery"
     at.text_input(key="q").input(query).run()
     assert not at.exception
 
-    top = expected_hits(home, query)[0]
+    top = expected_hits(models, home, query)[0]
     # The clopidogrel cue (4-9 s) with its lead-in; the clip ends well before the episode does (33 s).
     assert top.guid == "ph-1" and top.start == 4.0 - 1.5 and 9.0 <= top.end <= 21.0
     assert card_headers(at)[0] == "**Pharmacy Hour** · Blood thinners"
@@ -240,10 +241,10 @@ def test_shared_search_address_reruns_the_search(home: Path, open_app) -> None:
     assert other.multiselect(key="f_shows").value == [] and len(card_headers(other)) == 2
 
 
-def test_card_opens_episode_view_at_the_clip(home: Path, open_app) -> None:
+def test_card_opens_episode_view_at_the_clip(home: Path, open_app, models: Models) -> None:
     at = open_app(home, q="insulin fridge")
     at.button(key="ep_0").click().run()
-    hit = expected_hits(home, "insulin fridge")[0]
+    hit = expected_hits(models, home, "insulin fridge")[0]
     assert at.query_params["episode"] == hit.key and float(at.query_params["t"]) == pytest.approx(hit.start)
     audio = at.get("audio")[0].proto
     assert (audio.start_time, audio.end_time) == (int(hit.start), math.ceil(hit.end))
@@ -292,14 +293,14 @@ def test_search_within_episode(home: Path, open_app) -> None:
     assert "Nothing relevant found in this episode." in texts(at.info)  # the other show's words don't count
 
 
-def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app) -> None:
+def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app, models: Models) -> None:
     cues = "".join(f"\n\n00:{n // 60:02d}:{n % 60:02d}.000 --> 00:{n // 60:02d}:{n % 60:02d}.900\n<v Host>Line {n}."
                    for n in range(250))
     feed = write_feed(tmp_path / "long", "Long Talks", [
         {"title": "Marathon", "guid": "long-1", "date": "Mon, 02 Mar 2026 09:00:00 GMT", "vtt": "WEBVTT" + cues}])
     settings = load_settings(tmp_path / "home")
     add_feed(settings, str(feed))
-    assert ingest(settings).indexed == ["Marathon"]
+    assert ingest(settings, models=models).indexed == ["Marathon"]
 
     at = open_app(tmp_path / "home", episode="long-1", t="130.5")
     assert at.selectbox(key="part").options == ["0:00–1:59", "2:00–3:59", "4:00–4:09"]
@@ -522,7 +523,7 @@ def shown_literally(source: str, text: str) -> bool:
         and "<img" not in rendered and "<a " not in rendered
 
 
-def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app) -> None:
+def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app, models: Models) -> None:
     show, title = f"Show {HOSTILE}", f"Episode {HOSTILE}"
     feed = write_feed(tmp_path / "evil", html.escape(show), [
         {"title": html.escape(title), "guid": "ev-1", "date": "Mon, 02 Mar 2026 09:00:00 GMT", "vtt": CLASSROOM_VTT,
@@ -532,7 +533,7 @@ def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app) ->
     add_feed_via_form(at, str(feed))  # the success message names the show
     assert any(shown_literally(s, show) for s in texts(at.success)), texts(at.success)
     assert any(shown_literally(m, show) for m in texts(at.markdown))  # the feed's heading
-    assert ingest(load_settings(home)).indexed == [title]
+    assert ingest(load_settings(home), models=models).indexed == [title]
 
     search_page = open_app(home, q="lower your voice", show=show)
     assert shown_literally(card_headers(search_page)[0], show) and shown_literally(card_headers(search_page)[0], title)
@@ -545,7 +546,7 @@ def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app) ->
 
     library = open_library(load_settings(home))
     try:
-        library.add_to_collection("Evidence", expected_hits(home, "lower your voice")[0].to_json(), "")
+        library.add_to_collection("Evidence", expected_hits(models, home, "lower your voice")[0].to_json(), "")
     finally:
         library.close()
     col = open_app(home, page="Collections")

@@ -20,6 +20,7 @@ from podsearch.core.config import load_settings
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, Word
 from podsearch.index.search import Filters, SearchOptions, search
+from podsearch.service.models import Models
 from podsearch.service.pipeline import Produced, add_feed, ingest, open_index, open_library
 from podsearch.service.words import clip_words, unsure_chunks
 from podsearch.webapp.widgets import CONFIDENCE_BADGES, KIND_LABELS, UNSURE_TITLE, quote_html
@@ -85,26 +86,26 @@ class Prepared:
                                                        published=ep.published, audio_url=ep.audio_url, link=ep.link))
 
 
-def build_home(root: Path) -> Path:
+def build_home(root: Path, models: Models) -> Path:
     """A home of Ward Talk and Night Shift (add_conversations)."""
     settings = load_settings(root / "home")
-    add_conversations(settings, root)
+    add_conversations(settings, root, models)
     return settings.home
 
 
-def add_conversations(settings, root: Path) -> None:  # noqa: ANN001 - Settings
+def add_conversations(settings, root: Path, models: Models) -> None:  # noqa: ANN001 - Settings
     """Ward Talk (publisher, speakers, a sponsor read) and Night Shift (Whisper-shaped, word probabilities)."""
     add_feed(settings, str(write_feed(root / "ward", "Ward Talk", [
         {"title": "Lost results", "guid": "wt-1", "date": "Sun, 01 Mar 2026 09:00:00 GMT", "vtt": vtt(LINES)}])))
-    assert ingest(settings).indexed == ["Lost results"]
+    assert ingest(settings, models=models).indexed == ["Lost results"]
     add_feed(settings, str(write_feed(root / "night", "Night Shift", [
         {"title": "Anticoagulant charts", "guid": "ns-1", "date": "Tue, 03 Mar 2026 22:00:00 GMT"}])))
-    assert ingest(settings, source=Prepared(NIGHT_SHIFT)).indexed == ["Anticoagulant charts"]
+    assert ingest(settings, source=Prepared(NIGHT_SHIFT), models=models).indexed == ["Anticoagulant charts"]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_home(tmp_path_factory.mktemp("conv-app"))
+def home(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
+    return build_home(tmp_path_factory.mktemp("conv-app"), models)
 
 
 @pytest.fixture()
@@ -113,10 +114,10 @@ def own_home(home: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(home, tmp_path / "home"))
 
 
-def expected(home: Path, query: str, include_ads: bool = False, **filters: object) -> list:
+def expected(models: Models, home: Path, query: str, include_ads: bool = False, **filters: object) -> list:
     """What the index answers directly, as the app asks (five clips, the home's floor)."""
     settings = load_settings(home)
-    index = open_index(settings)
+    index = open_index(settings, models=models)
     try:
         return search(index, query, SearchOptions(k=5, filters=Filters(**filters), floor=settings.relevance_floor,
                                                   include_ads=include_ads))
@@ -134,10 +135,10 @@ def quotes(at) -> list[str]:  # noqa: ANN001 - AppTest
 
 
 # -- clip cards -------------------------------------------------------------------------
-def test_card_names_who_says_the_answer_and_an_absolute_confidence(home: Path, open_app) -> None:
+def test_card_names_who_says_the_answer_and_an_absolute_confidence(home: Path, open_app, models: Models) -> None:
     query = "what to say when test results are lost"
     at = open_app(home, q=query)
-    hits = expected(home, query)
+    hits = expected(models, home, query)
     assert hits and hits[0].speaker == JONAS and "mislaid" in hits[0].text
     metas = card_metas(at)
     assert len(metas) == len(hits)
@@ -148,11 +149,11 @@ def test_card_names_who_says_the_answer_and_an_absolute_confidence(home: Path, o
     assert CONFIDENCE_BADGES["strong"] in metas[0]
     # A query the shows only brush against: its top clip is a weak match (never relative to the top hit).
     vague = open_app(home, q="children in hospital")
-    assert expected(home, "children in hospital")[0].confidence == "weak"
+    assert expected(models, home, "children in hospital")[0].confidence == "weak"
     assert card_metas(vague) and CONFIDENCE_BADGES["weak"] in card_metas(vague)[0]
 
 
-def test_sponsor_reads_are_labelled_and_only_shown_when_switched_on(home: Path, open_app) -> None:
+def test_sponsor_reads_are_labelled_and_only_shown_when_switched_on(home: Path, open_app, models: Models) -> None:
     query = "discount code for socks"
     at = open_app(home, q=query)
     assert at.toggle(key="f_ads").value is False
@@ -160,7 +161,7 @@ def test_sponsor_reads_are_labelled_and_only_shown_when_switched_on(home: Path, 
     assert all("CalmSocks" not in q and "calmsocks" not in q for q in quotes(at))
 
     at.toggle(key="f_ads").set_value(True).run()
-    with_ads = expected(home, query, include_ads=True)
+    with_ads = expected(models, home, query, include_ads=True)
     assert with_ads[0].kind == "sponsor"
     assert KIND_LABELS["sponsor"] in card_metas(at)[0] and "CalmSocks" in quotes(at)[0]
     assert at.query_params["ads"] == "1"
@@ -170,9 +171,9 @@ def test_sponsor_reads_are_labelled_and_only_shown_when_switched_on(home: Path, 
     assert shared.toggle(key="f_ads").value is True and KIND_LABELS["sponsor"] in card_metas(shared)[0]
 
 
-def test_intro_and_outro_clips_are_labelled(home: Path, open_app) -> None:
+def test_intro_and_outro_clips_are_labelled(home: Path, open_app, models: Models) -> None:
     at = open_app(home, q="thanks for listening see you next week")
-    hits = expected(home, "thanks for listening see you next week")
+    hits = expected(models, home, "thanks for listening see you next week")
     assert hits[0].kind == "outro"
     assert KIND_LABELS["outro"] in card_metas(at)[0]
     for hit, meta in zip(hits, card_metas(at)):
@@ -230,13 +231,13 @@ def test_an_unreadable_transcript_file_still_shows_the_quote(own_home: Path, ope
 
 
 # -- the speaker filter -----------------------------------------------------------------
-def test_speaker_filter_lists_speakers_and_keeps_clips_where_they_speak(home: Path, open_app) -> None:
+def test_speaker_filter_lists_speakers_and_keeps_clips_where_they_speak(home: Path, open_app, models: Models) -> None:
     query = "charts and doses on the ward"
     at = open_app(home, q=query)
     assert at.selectbox(key="f_speaker").options == [JONAS, RUTH, "Speaker 1", "Speaker 2"]
     assert at.selectbox(key="f_person").options  # the person filter stays next to it
     at.selectbox(key="f_speaker").select("Speaker 2").run()
-    hits = expected(home, query, speaker="Speaker 2")
+    hits = expected(models, home, query, speaker="Speaker 2")
     assert hits and len(card_metas(at)) == len(hits)
     assert all(h.guid == "ns-1" for h in hits)
     assert at.query_params["speaker"] == "Speaker 2"
@@ -306,14 +307,14 @@ def escape(text: str) -> str:
     return escape_markdown(text)
 
 
-def test_hostile_speaker_names_are_shown_literally(tmp_path: Path, open_app) -> None:
+def test_hostile_speaker_names_are_shown_literally(tmp_path: Path, open_app, models: Models) -> None:
     bait = "![t](https://publisher.example/t.png) :red[Boss] <b>x</b>"
     settings = load_settings(tmp_path / "home")
     add_feed(settings, str(write_feed(tmp_path / "evil", "Evil Talk", [
         {"title": "Evil speakers", "guid": "ns-1", "date": "Tue, 03 Mar 2026 22:00:00 GMT"}])))
     hostile = replace(NIGHT_SHIFT, segments=tuple(replace(s, speaker=bait) for s in NIGHT_SHIFT.segments[:1])
                       + NIGHT_SHIFT.segments[1:])
-    assert ingest(settings, source=Prepared(hostile)).indexed == ["Evil speakers"]
+    assert ingest(settings, source=Prepared(hostile), models=models).indexed == ["Evil speakers"]
     at = open_app(settings.home, q="warfarin INR result")
     assert f":material/record_voice_over: {escape(bait)}" in card_metas(at)[0]
     assert bait in at.selectbox(key="f_speaker").options  # a plain-text widget: the name as it is

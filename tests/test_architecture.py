@@ -101,3 +101,52 @@ def test_only_the_app_knows_streamlit() -> None:
 
 def test_the_root_package_imports_nothing() -> None:
     assert not _imports(ROOT / "podsearch" / "__init__.py")
+
+
+# Below the orchestration layer nothing keeps process-global state: models and memos belong to objects
+# their owner passes down (podsearch.service.models.Models, a SearchIndex's stemmer), so a process or a
+# test decides what is loaded and for how long.
+STATELESS = ("podsearch.core", "podsearch.transcripts", "podsearch.ingest", "podsearch.index")
+_CACHES = {"lru_cache", "cache"}
+
+
+def _is_cache(node: ast.expr) -> bool:
+    """`lru_cache`, `functools.cache`, or either called with arguments (`lru_cache(maxsize=4)`)."""
+    if isinstance(node, ast.Call):
+        return _is_cache(node.func) or any(_is_cache(a) for a in node.args)
+    if isinstance(node, ast.Name):
+        return node.id in _CACHES
+    return isinstance(node, ast.Attribute) and node.attr in _CACHES and isinstance(node.value, ast.Name) \
+        and node.value.id == "functools"
+
+
+def process_state(source: str) -> list[str]:
+    """Module-level caches (decorated functions and methods, or wrapped at import) and `global` statements."""
+    tree = ast.parse(source)
+    found = [f"line {n.lineno}: global {', '.join(n.names)}" for n in ast.walk(tree) if isinstance(n, ast.Global)]
+    defs = [*tree.body, *(b for c in tree.body if isinstance(c, ast.ClassDef) for b in c.body)]
+    for node in defs:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(map(_is_cache, node.decorator_list)):
+            found.append(f"line {node.lineno}: {node.name} is cached for the whole process")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and _is_cache(node.value):
+            found.append(f"line {node.lineno}: a cache made at import")
+    return found
+
+
+def test_the_state_check_finds_what_it_looks_for() -> None:
+    source = ("import functools\nfrom functools import lru_cache\n_X = None\n"
+              "@lru_cache(maxsize=4)\ndef a(): pass\n@functools.cache\ndef b(): pass\n"
+              "c = functools.lru_cache(maxsize=2)(len)\n"
+              "class K:\n    @functools.lru_cache\n    def d(self): pass\n"
+              "def e():\n    global _X\n"
+              "class Fine:\n    def __init__(self):\n        self.f = lru_cache(maxsize=8)(self.g)\n")
+    assert process_state(source) == [
+        "line 13: global _X", "line 5: a is cached for the whole process", "line 7: b is cached for the whole process",
+        "line 8: a cache made at import", "line 11: d is cached for the whole process"]  # and nothing of Fine's
+
+
+def test_stages_and_the_ground_keep_no_process_global_state() -> None:
+    found = [f"{module} {what}" for module, path in _modules().items() if module.startswith(STATELESS)
+             for what in process_state(path.read_text(encoding="utf-8"))]
+    assert not found, ("process-global state below the orchestration layer (pass an object down instead, "
+                       "see ARCHITECTURE.md):\n" + "\n".join(found))

@@ -19,7 +19,6 @@ from podsearch.ingest.transcribe import (
     _lost_speech,
     _Speech,
     _windows,
-    load_engine,
     split_sentences,
 )
 from podsearch.core.config import DEFAULT_WHISPER_MODEL
@@ -38,9 +37,8 @@ def words(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - Engine
-    return load_engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu",
-                       models_dir=tmp_path_factory.mktemp("models"))
+def engine(models_dir: Path, models):  # noqa: ANN001, ANN201 - Engine
+    return models.engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir)
 
 
 @pytest.fixture(scope="module")

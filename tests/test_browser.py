@@ -25,6 +25,7 @@ import pytest
 from appserver import wait_healthy
 
 from podsearch.core.config import load_settings
+from podsearch.service.models import Models
 from podsearch.service.pipeline import add_feed, ingest
 
 pytestmark = pytest.mark.browser
@@ -63,7 +64,8 @@ def browser():  # noqa: ANN201 - playwright Browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[tuple[str, Path]]:  # noqa: ANN001
+def server(tmp_path_factory: pytest.TempPathFactory, browser,  # noqa: ANN001
+           models: Models) -> Iterator[tuple[str, Path]]:
     """`streamlit run app.py` on an ingested home; yields (base URL, home), stops it afterwards."""
     from test_app import classroom_feed, pharmacy_feed
 
@@ -88,7 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[tuple[
         # A first visit makes the server load its sentence model while this process ingests.
         warm = browser.new_page()
         warm.goto(base, wait_until="domcontentloaded")
-        assert not ingest(settings).episode_errors
+        assert not ingest(settings, models=models).episode_errors
         warm.get_by_text("Search what was said in").wait_for(timeout=WAIT_MS)  # the model is loaded
         warm.close()
         yield base, settings.home
@@ -125,11 +127,11 @@ def audio_state(page: Page, selector: str) -> dict:
     return page.eval_on_selector(selector, "a => ({t: a.currentTime, paused: a.paused, src: a.src, d: a.duration})")
 
 
-def test_search_by_keyboard_plays_the_clip(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+def test_search_by_keyboard_plays_the_clip(server: tuple[str, Path], browser, models: Models) -> None:  # noqa: ANN001
     from test_app import expected_hits
 
     base, home = server
-    clip = expected_hits(home, QUERY)[0]
+    clip = expected_hits(models, home, QUERY)[0]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(base, wait_until="domcontentloaded")
@@ -189,13 +191,14 @@ def test_episode_view_click_a_line_to_play(server: tuple[str, Path], browser) ->
         page.close()
 
 
-def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], browser,  # noqa: ANN001
+                                                  models: Models) -> None:
     from test_app import expected_hits
 
     from podsearch.service.pipeline import open_library
 
     base, home = server
-    clip = expected_hits(home, QUERY)[0]
+    clip = expected_hits(models, home, QUERY)[0]
     library = open_library(load_settings(home))
     try:
         library.add_to_collection("Week 1", clip.to_json(), "Ask the cardiologist first")
@@ -223,7 +226,7 @@ def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], brows
 
 
 def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Path], browser,  # noqa: ANN001
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          monkeypatch: pytest.MonkeyPatch, models: Models) -> None:
     """Titles, transcript text and errors that carry image/link Markdown and HTML are shown as text.
 
     The feed comes from a server on 127.0.0.1 whose tracking URLs the markup points at; after Library,
@@ -261,7 +264,7 @@ def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Pat
         add_feed(settings, publisher.url("/feed.xml"))
         add_feed(settings, publisher.url("/bad.xml") + "?from=" + f"![t]({publisher.url('/track-feed-url.png')})")
         failing.status, failing.body = 500, f"oops {bait('feed-error')}".encode()
-        report = ingest(settings)
+        report = ingest(settings, models=models)
         assert report.indexed == [title] and report.episode_errors and report.feed_errors
 
         def tracked() -> list[str]:
@@ -308,13 +311,14 @@ def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Pat
         assert escape_markdown(title) != title  # the bait is Markdown: the test would fail if it were shown as such
 
 
-def test_unsure_words_speakers_and_renaming_in_the_browser(server: tuple[str, Path], browser) -> None:  # noqa: ANN001
+def test_unsure_words_speakers_and_renaming_in_the_browser(server: tuple[str, Path], browser,  # noqa: ANN001
+                                                          models: Models) -> None:
     """Words Whisper was unsure of are underlined (dotted) in the quote; the episode reads as turns; a
     speaker renamed through the form is shown under the new name."""
     from test_app_conversation import add_conversations
 
     base, home = server
-    add_conversations(load_settings(home), home.parent / "conversation-feeds")
+    add_conversations(load_settings(home), home.parent / "conversation-feeds", models)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(f"{base}/?q=warfarin+INR+result&show=Night+Shift", wait_until="domcontentloaded")

@@ -74,10 +74,9 @@ def test_kinds_are_kept_in_exports() -> None:
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory):
-    from podsearch.index.embed import get_embedder
+def index(tmp_path_factory: pytest.TempPathFactory, models):  # noqa: ANN001
 
-    ix = SearchIndex(tmp_path_factory.mktemp("conv") / "index", embedder=get_embedder())
+    ix = SearchIndex(tmp_path_factory.mktemp("conv") / "index", embedder=models.embedder())
     ix.add_transcript(conversation(), "h1", min_seconds=10, max_seconds=30)
     yield ix
     ix.close()
@@ -99,11 +98,10 @@ def test_the_answer_carries_its_speaker_and_a_confidence_that_means_the_same_acr
     assert all(h.confidence != "strong" for h in vague)
 
 
-def test_cli_json_hits_carry_kind_confidence_and_speaker(tmp_path: Path) -> None:
-    from podsearch.index.embed import get_embedder
+def test_cli_json_hits_carry_kind_confidence_and_speaker(tmp_path: Path, models) -> None:  # noqa: ANN001
 
     home = tmp_path / "home"
-    ix = SearchIndex(home / "data" / "index", embedder=get_embedder())
+    ix = SearchIndex(home / "data" / "index", embedder=models.embedder())
     ix.add_transcript(conversation(), "h1", min_seconds=10, max_seconds=30)
     ix.close()
     out = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), "search",
@@ -115,11 +113,10 @@ def test_cli_json_hits_carry_kind_confidence_and_speaker(tmp_path: Path) -> None
     assert "father" in hit["text"]
 
 
-def test_a_question_alone_is_never_a_clip(tmp_path: Path) -> None:
-    from podsearch.index.embed import get_embedder
+def test_a_question_alone_is_never_a_clip(tmp_path: Path, models) -> None:  # noqa: ANN001
 
     lines = [(HOST, "Handover on a night shift, how should it be done?"), (HOST, "Let's leave that one for next week.")]
-    ix = SearchIndex(tmp_path / "index", embedder=get_embedder())
+    ix = SearchIndex(tmp_path / "index", embedder=models.embedder())
     try:
         ix.add_transcript(conversation("wt-2", lines), "h2", min_seconds=5, max_seconds=30)
         assert search(ix, "how to do a night shift handover", SearchOptions(k=3)) == []
@@ -127,14 +124,13 @@ def test_a_question_alone_is_never_a_clip(tmp_path: Path) -> None:
         ix.close()
 
 
-def test_a_name_whisper_misspelled_still_matches(tmp_path: Path) -> None:
-    from podsearch.index.embed import get_embedder
+def test_a_name_whisper_misspelled_still_matches(tmp_path: Path, models) -> None:  # noqa: ANN001
 
     # As tiny.en writes drug names it does not know; the query spells them right.
     lines = [(GUEST, "Metforman is taken with meals, so the stomach copes with it."),
              (GUEST, "Patients on warferin need their INR checked before the dose changes."),
              (GUEST, "Our garden has roses and tomatoes in July.")]
-    ix = SearchIndex(tmp_path / "index", embedder=get_embedder())
+    ix = SearchIndex(tmp_path / "index", embedder=models.embedder())
     try:
         ix.add_transcript(conversation("wt-3", lines), "h3", min_seconds=1, max_seconds=8)
         for query, said in (("metformin", "Metforman"), ("warfarin", "warferin")):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, VTT, item, run
+from test_pipeline import DATA, FEED, VTT, Run, item, run
 
 from podsearch.core.config import Settings
 from podsearch.core.errors import DownloadError
@@ -36,7 +36,7 @@ def dripping(body: bytes, every: float, server: LocalServer, *, headers_too: boo
     return handle
 
 
-def test_add_gives_up_on_a_dripping_feed_with_one_line(tmp_path: Path, http_server: LocalServer,
+def test_add_gives_up_on_a_dripping_feed_with_one_line(run: Run, tmp_path: Path, http_server: LocalServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODSEARCH_TRANSFER_DEADLINE", "2")
     feed = FEED.format(items="").encode()
@@ -56,7 +56,7 @@ def test_dripped_headers_hit_the_deadline_too(tmp_path: Path, http_server: Local
         net.fetch(http_server.url("/slow.xml"), settings=settings)
 
 
-def test_one_slow_feed_does_not_hold_up_the_others(tmp_path: Path, http_server: LocalServer,
+def test_one_slow_feed_does_not_hold_up_the_others(run: Run, tmp_path: Path, http_server: LocalServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     http_server.route("/slow.xml", FEED.format(items="").encode(), content_type="application/rss+xml")

@@ -51,8 +51,8 @@ def _decode(path: Path, split_stereo: bool = False):
 
 
 @pytest.fixture(scope="module")
-def diarizer():
-    return dz.Diarizer(num_threads=1)
+def diarizer(models):  # noqa: ANN001, ANN201
+    return dz.Diarizer(encoder=models.speaker_encoder(), num_threads=1)
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
 
-from podsearch.index.embed import Embedder, _OnnxMeanPooling, get_embedder
+from podsearch.index.embed import Embedder, _OnnxMeanPooling
 
 
 @pytest.fixture(scope="module")
-def embedder():  # noqa: ANN201
-    embedder = get_embedder()
+def embedder(models):  # noqa: ANN001, ANN201
+    embedder = models.embedder()  # the session's: the export below is done once for every test that asks
     assert embedder.prepare_queries()  # the bundled model gets the fast path
     return embedder
 
@@ -39,10 +40,12 @@ def test_a_one_off_search_stays_eager_and_the_app_builds_the_fast_path_beside_it
     fresh.encode_query("insulin in the fridge")
     fresh.encode_query("metformin with meals")
     assert fresh._fast is None and fresh._fast_thread is None  # never worth a 2 s export
+    filters = list(warnings.filters)
     fresh.prepare_queries(background=True)  # returns at once
     eager = fresh.encode_query("warfarin and aspirin")  # answered meanwhile by the eager model
     fresh._fast_thread.join(timeout=120)
     assert isinstance(fresh._fast, _OnnxMeanPooling)
+    assert warnings.filters == filters  # the exporter's warnings were silenced for the export only
     assert np.allclose(fresh.encode_query("metformin with meals!"), fresh.encode(["metformin with meals!"])[0], atol=1e-4)
     assert np.allclose(eager, fresh._fast("warfarin and aspirin"), atol=1e-4)
 

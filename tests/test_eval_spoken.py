@@ -8,19 +8,20 @@ import pytest
 
 from podsearch.index.evaluate import evaluate, load_queries
 from podsearch.core.config import load_settings
+from podsearch.service.models import Models
 from podsearch.service.pipeline import add_feed, ingest, open_index
 
 EVAL = Path(__file__).parent / "data" / "eval"
 
 
 @pytest.mark.slow
-def test_hybrid_is_at_least_as_good_as_either_mode_alone(tmp_path: Path) -> None:
+def test_hybrid_is_at_least_as_good_as_either_mode_alone(tmp_path: Path, models: Models) -> None:
     settings = load_settings(tmp_path)
     add_feed(settings, str(EVAL / "feed.xml"))
-    report = ingest(settings)
+    report = ingest(settings, models=models)
     assert len(report.indexed) == 3 and not report.episode_errors
     queries = load_queries(EVAL / "queries.json")
-    index = open_index(settings)
+    index = open_index(settings, models=models)
     try:
         results = evaluate(index, queries)
     finally:

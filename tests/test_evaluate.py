@@ -207,10 +207,9 @@ QUERIES = [
 
 
 @pytest.fixture(scope="module")
-def small_index(tmp_path_factory):
-    from podsearch.index.embed import get_embedder
+def small_index(tmp_path_factory, models):  # noqa: ANN001
 
-    ix = SearchIndex(tmp_path_factory.mktemp("eval") / "index", embedder=get_embedder())
+    ix = SearchIndex(tmp_path_factory.mktemp("eval") / "index", embedder=models.embedder())
     for guid, lines in (("kitchen", KITCHEN), ("sky", SKY), ("money", MONEY)):
         ix.add_transcript(_transcript(guid, lines), f"h-{guid}", min_seconds=20)
     yield ix

@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from httpserver import LocalServer
 from podsearch.cli import cli
+from podsearch.service.models import Models
 
 DATA = Path(__file__).parent / "data"
 VTT = (DATA / "homes" / "v0-feeds" / "a1.vtt").read_bytes()
@@ -25,16 +27,27 @@ FEED = """<?xml version="1.0" encoding="UTF-8"?>
 </channel></rss>"""
 
 
-def run(home: Path, *args: str, ok: bool = True):  # noqa: ANN201 - click Result
-    result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
+# Runs a command: run(home, *args) -> click's Result.
+Run = Callable[..., Result]
+
+
+@pytest.fixture(scope="session")
+def run(models: Models) -> Run:
+    """`podsearch --home HOME --allow-private ARGS…` in this process, with the session's models."""
+    def run(home: Path, *args: str, ok: bool = True):  # noqa: ANN201 - click Result
+        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models,
+                                    catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
 
 
 # -- item 2: a guid that changes on every poll --------------------------------------------------------------
 @pytest.mark.parametrize("audio_changes", [False, True], ids=["same-enclosure", "signed-enclosure"])
-def test_a_guid_minted_per_request_is_one_episode(http_server: LocalServer, tmp_path: Path, audio_changes: bool) -> None:
+def test_a_guid_minted_per_request_is_one_episode(run: Run, http_server: LocalServer, tmp_path: Path,
+                                                  audio_changes: bool) -> None:
     polls = itertools.count(1)
 
     def shifty_feed(handler) -> None:  # noqa: ANN001 - BaseHTTPRequestHandler
@@ -71,7 +84,7 @@ ONE_ITEM = """<?xml version="1.0"?>
 
 # -- item 4: a bad download is not cached forever ------------------------------------------------------------
 @pytest.mark.slow
-def test_a_truncated_enclosure_is_fetched_again_once_fixed(http_server: LocalServer, tmp_path: Path) -> None:
+def test_a_truncated_enclosure_is_fetched_again_once_fixed(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     whole = (DATA / "jfk.flac").read_bytes()
     feed = ONE_ITEM.format(show="Cut Show", title="Cut short", guid="cut-1", audio="ep.flac", extra="")
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
@@ -99,7 +112,7 @@ def test_a_truncated_enclosure_is_fetched_again_once_fixed(http_server: LocalSer
 
 
 # -- item 8: OPML cannot subscribe to local files --------------------------------------------------------------
-def test_opml_feeds_must_be_http(http_server: LocalServer, tmp_path: Path) -> None:
+def test_opml_feeds_must_be_http(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     local = tmp_path / "local.xml"
     local.write_text(ONE_ITEM.format(show="Local Show", title="Secret", guid="s", audio="/etc/hostname", extra=""))
     http_server.route("/feed.xml", (DATA / "homes" / "v0-feeds" / "show-a.xml"), content_type="application/rss+xml")
@@ -121,7 +134,8 @@ def test_opml_feeds_must_be_http(http_server: LocalServer, tmp_path: Path) -> No
 
 
 # -- item 12: smaller ones ----------------------------------------------------------------------------------------
-def test_a_failed_episode_is_reported_once_and_warnings_name_it(http_server: LocalServer, tmp_path: Path) -> None:
+def test_a_failed_episode_is_reported_once_and_warnings_name_it(run: Run, http_server: LocalServer,
+                                                                tmp_path: Path) -> None:
     extra = '<podcast:transcript url="gone.vtt" type="text/vtt"/>'
     feed = ONE_ITEM.format(show="Broken Show", title="Missing bits", guid="m-1", audio="gone.flac", extra=extra)
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
@@ -136,7 +150,7 @@ def test_a_failed_episode_is_reported_once_and_warnings_name_it(http_server: Loc
     assert result.stderr.count("gone.flac") == 1
 
 
-def test_a_refused_redirect_names_the_feed_too(http_server: LocalServer, tmp_path: Path) -> None:
+def test_a_refused_redirect_names_the_feed_too(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     http_server.redirect("/feed.xml", "file:///etc/passwd")
     result = run(tmp_path / "home", "add", http_server.url("/feed.xml"), ok=False)
     assert result.exit_code == 1
@@ -144,7 +158,7 @@ def test_a_refused_redirect_names_the_feed_too(http_server: LocalServer, tmp_pat
     assert http_server.url("/feed.xml") in line and "/etc/passwd" in line and "refused" in line
 
 
-def test_one_writer_per_home_and_readers_never_wait(http_server: LocalServer, tmp_path: Path) -> None:
+def test_one_writer_per_home_and_readers_never_wait(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     import subprocess
     import sys
     import threading
@@ -204,7 +218,7 @@ def test_one_writer_per_home_and_readers_never_wait(http_server: LocalServer, tm
     assert "indexed 0 episode(s)" in out2  # the work was done once
 
 
-def test_a_remote_feed_cannot_read_local_files(http_server: LocalServer, tmp_path: Path) -> None:
+def test_a_remote_feed_cannot_read_local_files(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     secret = tmp_path / "secret.vtt"
     secret.write_bytes(VTT)
     extra = f'<podcast:transcript url="{secret.as_uri()}" type="text/vtt"/>'

@@ -5,27 +5,39 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from httpserver import LocalServer
 from podsearch.cli import cli
+from podsearch.service.models import Models
 
 DATA = Path(__file__).parent / "data"
 FEEDS = DATA / "homes" / "v0-feeds"
 V0 = DATA / "homes" / "v0"
 
 
-def run(home: Path, *args: str, ok: bool = True):  # noqa: ANN201 - click Result
-    result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
+# Runs a command: run(home, *args) -> click's Result.
+Run = Callable[..., Result]
 
 
-def top(home: Path, query: str) -> dict:
+@pytest.fixture(scope="session")
+def run(models: Models) -> Run:
+    """`podsearch --home HOME --allow-private ARGS…` in this process, with the session's models."""
+    def run(home: Path, *args: str, ok: bool = True):  # noqa: ANN201 - click Result
+        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models,
+                                    catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def top(run: Run, home: Path, query: str) -> dict:
     hits = json.loads(run(home, "search", query, "--json", "-k", "1").stdout)
     assert hits, f"nothing found for {query!r}"
     return hits[0]
@@ -41,8 +53,8 @@ def serve_two_shows(server: LocalServer) -> tuple[str, str]:
     return server.url("/show-a.xml"), server.url("/show-b.xml")
 
 
-def assert_both_guid_1_episodes_live(home: Path) -> None:
-    ward, teaching = top(home, "calm an angry relative"), top(home, "feedback on the work, not the person")
+def assert_both_guid_1_episodes_live(run: Run, home: Path) -> None:
+    ward, teaching = top(run, home, "calm an angry relative"), top(run, home, "feedback on the work, not the person")
     assert (ward["show"], ward["episode"], ward["guid"]) == ("Ward Talk", "Calming relatives", "1")
     assert (teaching["show"], teaching["episode"], teaching["guid"]) == ("Teaching Notes", "Feedback that works", "1")
     assert ward["key"] and teaching["key"] and ward["key"] != teaching["key"]
@@ -57,23 +69,24 @@ def assert_both_guid_1_episodes_live(home: Path) -> None:
     assert "Warfarin doses" in run(home, "export", "2", "--format", "txt").stdout
 
 
-def test_two_shows_sharing_a_guid_are_both_searchable_and_exportable(http_server: LocalServer, tmp_path: Path) -> None:
+def test_two_shows_sharing_a_guid_are_both_searchable_and_exportable(run: Run, http_server: LocalServer,
+                                                                     tmp_path: Path) -> None:
     a, b = serve_two_shows(http_server)
     home = tmp_path / "home"
     run(home, "add", a)
     run(home, "add", b)
     assert "indexed 3 episode(s)" in run(home, "ingest").stdout
-    assert_both_guid_1_episodes_live(home)
+    assert_both_guid_1_episodes_live(run, home)
     # Transcript files are per episode, not per guid.
     assert len(list((home / "transcripts").glob("*/*.json"))) == 3
     # A rebuilt index from the files alone keeps them apart too.
     run(home, "reindex")
-    assert_both_guid_1_episodes_live(home)
+    assert_both_guid_1_episodes_live(run, home)
     status = run(home, "status", "--keys").stdout
-    assert status.count("indexed") == 3 and top(home, "calm an angry relative")["key"] in status
+    assert status.count("indexed") == 3 and top(run, home, "calm an angry relative")["key"] in status
 
 
-def test_a_v0_home_gets_back_the_episode_its_old_index_lost(tmp_path: Path) -> None:
+def test_a_v0_home_gets_back_the_episode_its_old_index_lost(run: Run, tmp_path: Path) -> None:
     home = tmp_path / "home"
     shutil.copytree(V0, home)
     # Before: the old index holds one of the two guid-"1" episodes.
@@ -81,7 +94,7 @@ def test_a_v0_home_gets_back_the_episode_its_old_index_lost(tmp_path: Path) -> N
         assert db.execute("SELECT COUNT(*) FROM episodes WHERE guid = '1'").fetchone()[0] == 1
     # The feeds of that home are gone (they were local files elsewhere); the ingest needs only the transcripts.
     run(home, "ingest", "--no-refresh")
-    assert_both_guid_1_episodes_live(home)
+    assert_both_guid_1_episodes_live(run, home)
     # Nothing lost: every episode indexed, old files saved again under their keys, the saved clip keyed.
     status = run(home, "status").stdout
     assert status.count("indexed") == 3
@@ -89,6 +102,6 @@ def test_a_v0_home_gets_back_the_episode_its_old_index_lost(tmp_path: Path) -> N
     assert len(files) == 3 and not any(name.endswith("-6b86b273ff.json") for name in files)
     with sqlite3.connect(home / "data" / "library.sqlite") as db:
         (hit_json,) = db.execute("SELECT hit FROM collection_items").fetchone()
-    assert json.loads(hit_json)["key"] == top(home, "calm an angry relative")["key"]
+    assert json.loads(hit_json)["key"] == top(run, home, "calm an angry relative")["key"]
     run(home, "reindex")
-    assert_both_guid_1_episodes_live(home)
+    assert_both_guid_1_episodes_live(run, home)

@@ -41,10 +41,8 @@ def transcript(guid: str, lines: list[str], show: str = "Calm Care", published: 
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    from podsearch.index.embed import get_embedder
-
-    return get_embedder()
+def embedder(models):  # noqa: ANN001
+    return models.embedder()
 
 
 @pytest.fixture()

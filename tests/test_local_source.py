@@ -96,7 +96,7 @@ def test_the_caller_stopping_early_stops_the_workers(settings) -> None:  # noqa:
 
 
 @pytest.mark.slow
-def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path) -> None:
+def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path, models) -> None:  # noqa: ANN001
     """Real Whisper on a long episode: a stop ends it part way instead of finishing it."""
     from audiofiles import repeated_jfk
 
@@ -110,7 +110,7 @@ def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path) -> None:
             started.set()
 
     settings = load_settings(tmp_path / "home", batch_size=1)  # one window at a time: progress per window
-    transcriber = Transcriber(settings, progress)
+    transcriber = Transcriber(settings, progress, models=models)
     row = EpisodeRow(id=1, feed_id=1, episode=Episode(guid="long", title="Long", audio_url=str(audio)),
                      status="new", error=None, source=None, transcript_path=None, show_title="Show")
     produced: list = []

@@ -12,10 +12,12 @@ from apiserver import make_home
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from podsearch.service.models import Models
+
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_home(tmp_path_factory.mktemp("mcp"))
+def home(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
+    return make_home(tmp_path_factory.mktemp("mcp"), models)
 
 
 async def _session_calls(home: Path, calls: list[tuple[str, dict]]) -> tuple[list[str], list]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import webvtt
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from httpserver import LocalServer
 
 from podsearch.cli import cli
+from podsearch.service.models import Models
 
 DATA = Path(__file__).parent / "data"
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -35,9 +37,18 @@ def item(title: str, guid: str, date: str, url: str, type_: str = "audio/flac", 
     return ITEM.format(title=title, guid=guid, date=date, url=url, type=type_, length=length, extra=extra)
 
 
-def run(home: Path, *args: str, input: str | None = None):
-    result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], input=input, catch_exceptions=False)
-    return result
+# Runs a command: run(home, *args) -> click's Result.
+Run = Callable[..., Result]
+
+
+@pytest.fixture(scope="session")
+def run(models: Models) -> Run:
+    """`podsearch --home HOME --allow-private ARGS…` in this process, with the session's models."""
+    def run(home: Path, *args: str, input: str | None = None):
+        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models, input=input, catch_exceptions=False)
+        return result
+
+    return run
 
 
 def passages_per_guid(home: Path) -> dict[str, int]:
@@ -59,7 +70,7 @@ def speech_feed(http_server: LocalServer) -> LocalServer:
 
 
 @pytest.mark.slow
-def test_feed_to_clips_end_to_end(tmp_path: Path, speech_feed: LocalServer) -> None:
+def test_feed_to_clips_end_to_end(run: Run, tmp_path: Path, speech_feed: LocalServer) -> None:
     home = tmp_path / "home"
     added = run(home, "add", speech_feed.url("/feed.xml"))
     assert added.exit_code == 0, added.output
@@ -116,7 +127,7 @@ def test_private_address_refused_without_opt_in(tmp_path: Path, http_server: Loc
     assert http_server.requests == []  # refused before connecting
 
 
-def test_bad_feeds_give_one_clear_line(tmp_path: Path, http_server: LocalServer) -> None:
+def test_bad_feeds_give_one_clear_line(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     http_server.route("/missing.xml", b"gone", status=404, content_type="text/plain")
     http_server.route("/page.html", b"<html><body>Welcome</body></html>", content_type="text/html")
     for path, expected in (("/missing.xml", "404"), ("/page.html", "not")):
@@ -130,7 +141,7 @@ def test_bad_feeds_give_one_clear_line(tmp_path: Path, http_server: LocalServer)
 
 
 @pytest.mark.slow
-def test_broken_enclosure_fails_alone_and_keeps_the_rest(tmp_path: Path, http_server: LocalServer) -> None:
+def test_broken_enclosure_fails_alone_and_keeps_the_rest(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
     http_server.route("/audio/page.mp3", b"<html>Sorry, not found</html>", content_type="text/html")
     http_server.route("/audio/corrupt.mp3", b"ID3" + bytes(range(256)) * 40, content_type="audio/mpeg")
@@ -167,7 +178,7 @@ VTT = """WEBVTT
 """
 
 
-def test_publisher_transcript_is_used_without_whisper(tmp_path: Path, http_server: LocalServer) -> None:
+def test_publisher_transcript_is_used_without_whisper(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
     http_server.route("/t/ep.vtt", VTT.encode(), content_type="text/vtt")
     extra = f'<podcast:transcript url="{http_server.url("/t/ep.vtt")}" type="text/vtt" language="en"/>'
@@ -187,7 +198,7 @@ def test_publisher_transcript_is_used_without_whisper(tmp_path: Path, http_serve
 
 
 @pytest.mark.slow
-def test_reindex_rebuilds_from_transcripts_alone(tmp_path: Path, speech_feed: LocalServer) -> None:
+def test_reindex_rebuilds_from_transcripts_alone(run: Run, tmp_path: Path, speech_feed: LocalServer) -> None:
     home = tmp_path / "home"
     run(home, "add", speech_feed.url("/feed.xml"))
     run(home, "ingest")

@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import pytest
 from httpserver import LocalServer
-from test_pipeline import FEED, item, passages_per_guid, run
+from test_pipeline import FEED, Run, item, passages_per_guid, run
 
 
 DATA = Path(__file__).parent / "data"
@@ -57,7 +57,7 @@ def small_feed():  # noqa: ANN201
         yield serve_small_feed(server)
 
 
-def ingested(home: Path, feed: LocalServer, *args: str) -> str:
+def ingested(run: Run, home: Path, feed: LocalServer, *args: str) -> str:
     """Subscribe `home` to the feed and ingest it; the command's output."""
     assert run(home, "add", feed.url("/feed.xml")).exit_code == 0
     result = run(home, "ingest", *args)
@@ -92,10 +92,10 @@ def vector_count(home: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory, small_feed: LocalServer) -> Path:
+def local_run(tmp_path_factory: pytest.TempPathFactory, small_feed: LocalServer, run: Run) -> Path:
     """The same feed ingested without Ray: the reference every Ray run must match."""
     home = tmp_path_factory.mktemp("local") / "home"
-    ingested(home, small_feed)
+    ingested(run, home, small_feed)
     return home
 
 
@@ -112,9 +112,10 @@ def assert_same_as_local(home: Path, local: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ray_ingest_matches_local(tmp_path: Path, small_feed: LocalServer, local_run: Path, ray_cluster) -> None:
+def test_ray_ingest_matches_local(run: Run, tmp_path: Path, small_feed: LocalServer, local_run: Path,
+                                  ray_cluster) -> None:
     home = tmp_path / "home"
-    output = ingested(home, small_feed, "--ray", "auto", "--ray-workers", "2")
+    output = ingested(run, home, small_feed, "--ray", "auto", "--ray-workers", "2")
     assert_same_as_local(home, local_run)
     for title in ("Inaugural address", "Software tools", "Pharmacy counter"):
         assert output.count(f"indexed: {title}") == 1
@@ -148,14 +149,14 @@ def kill_first_transcribing_worker(stop: threading.Event, killed: list[int]) -> 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker through /proc (Linux)")
-def test_worker_killed_mid_episode_is_retried(tmp_path: Path, small_feed: LocalServer, local_run: Path,
+def test_worker_killed_mid_episode_is_retried(run: Run, tmp_path: Path, small_feed: LocalServer, local_run: Path,
                                               ray_cluster) -> None:
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=kill_first_transcribing_worker, args=(stop, killed), daemon=True)
     killer.start()
     home = tmp_path / "home"
     try:
-        output = ingested(home, small_feed, "--ray", "auto", "--ray-workers", "2")
+        output = ingested(run, home, small_feed, "--ray", "auto", "--ray-workers", "2")
     finally:
         stop.set()
         killer.join()
@@ -192,7 +193,8 @@ def test_no_ray_import_without_the_flag(tmp_path: Path, http_server: LocalServer
     assert "no ray" in done.stdout
 
 
-def test_unreachable_cluster_fails_at_once_with_a_clear_line(tmp_path: Path, http_server: LocalServer) -> None:
+def test_unreachable_cluster_fails_at_once_with_a_clear_line(run: Run, tmp_path: Path,
+                                                              http_server: LocalServer) -> None:
     pytest.importorskip("ray")  # without it, the error is the one naming the extra to install
     home = tmp_path / "home"
     feed = serve_small_feed(http_server)

@@ -16,10 +16,8 @@ from podsearch.service.readers import IndexReaders
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    from podsearch.index.embed import get_embedder
-
-    return get_embedder()
+def embedder(models):  # noqa: ANN001
+    return models.embedder()
 
 
 def faiss_files(index_dir: Path) -> dict[str, int]:
@@ -51,9 +49,9 @@ def test_reader_never_writes_and_serves_the_last_copy_until_the_writer_saves(tmp
     writer.close()
 
 
-def test_pool_shares_one_vector_copy_and_a_fresh_home_is_created(tmp_path: Path, embedder) -> None:
+def test_pool_shares_one_vector_copy_and_a_fresh_home_is_created(tmp_path: Path, models) -> None:  # noqa: ANN001
     settings = load_settings(tmp_path / "home")
-    pool = IndexReaders(settings, size=2)  # a new home: the schema is created, the index is empty
+    pool = IndexReaders(settings, size=2, models=models)  # a new home: the schema is created, the index is empty
     try:
         with pool.reader() as a, pool.reader() as b:
             assert a is not b and a.faiss_index() is b.faiss_index()

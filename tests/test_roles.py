@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +23,8 @@ from apiserver import free_port, make_home
 from streamlit.testing.v1 import AppTest
 
 from podsearch.core.config import load_settings
-from podsearch.index.embed import get_embedder
 from podsearch.service.admin import set_password
+from podsearch.service.models import Models
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PASSWORD = "tea-and-biscuits-42"
@@ -32,8 +33,8 @@ WAIT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_home(tmp_path_factory.mktemp("roles"))
+def ingested(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
+    return make_home(tmp_path_factory.mktemp("roles"), models)
 
 
 @pytest.fixture()
@@ -105,7 +106,8 @@ def test_read_only_hides_every_admin_action_and_still_searches(home: Path, monke
     search.run()
     assert not search.exception and any("Pharmacy hour" in m.value for m in search.markdown)
     # The app exports its fast query encoder in a thread; let it finish before the test process may exit.
-    get_embedder(load_settings(home).embed_model).prepare_queries()
+    for thread in [t for t in threading.enumerate() if t.name == "podsearch-onnx-export"]:
+        thread.join()
 
 
 # -- OIDC in a real browser -------------------------------------------------------------

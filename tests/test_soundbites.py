@@ -14,6 +14,7 @@ from podsearch.core.records import Hit, Soundbite, transcript_from_dict, to_dict
 from podsearch.index.passages import searchable_segments, soundbite_passages
 from podsearch.index.search import SearchOptions, search
 from podsearch.index.store import SearchIndex
+from podsearch.service.models import Models
 from podsearch.core.markup import escape_markdown as md
 
 V0 = Path(__file__).parent / "data" / "homes" / "v0"
@@ -45,10 +46,9 @@ def test_soundbite_passage_covers_the_clip_exactly() -> None:
 
 
 @pytest.fixture()
-def index(tmp_path: Path):
-    from podsearch.index.embed import get_embedder
+def index(tmp_path: Path, models):  # noqa: ANN001
 
-    ix = SearchIndex(tmp_path / "index", embedder=get_embedder())
+    ix = SearchIndex(tmp_path / "index", embedder=models.embedder())
     care = transcript("care", CARE)
     ix.add_transcript(type(care)(**{**care.__dict__, "soundbites": BITES}), "h-care", min_seconds=20)
     ix.add_transcript(transcript("garden", GARDEN, show="Green Hour"), "h-garden", min_seconds=20)
@@ -99,7 +99,7 @@ FEED = """<?xml version="1.0" encoding="UTF-8"?>
 </item></channel></rss>"""
 
 
-def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path) -> None:
+def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path, models: Models) -> None:
     from click.testing import CliRunner
 
     from podsearch.cli import cli
@@ -108,10 +108,10 @@ def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path) -> N
     (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
     home = tmp_path / "home"
     runner = CliRunner()
-    assert runner.invoke(cli, ["--home", str(home), "add", str(tmp_path / "feed.xml")]).exit_code == 0
-    ingested = runner.invoke(cli, ["--home", str(home), "ingest"])
+    assert runner.invoke(cli, ["--home", str(home), "add", str(tmp_path / "feed.xml")], obj=models).exit_code == 0
+    ingested = runner.invoke(cli, ["--home", str(home), "ingest"], obj=models)
     assert ingested.exit_code == 0, ingested.output
-    found = runner.invoke(cli, ["--home", str(home), "search", "one trick for shouting relatives", "--json", "-k", "2"])
+    found = runner.invoke(cli, ["--home", str(home), "search", "one trick for shouting relatives", "--json", "-k", "2"], obj=models)
     hits = json.loads(found.output)
     assert [(h["kind"], h["start"], h["end"]) for h in hits][0] == ("soundbite", 6.0, 14.0)
     saved = json.loads(next((home / "transcripts").rglob("*.json")).read_text(encoding="utf-8"))
@@ -142,7 +142,8 @@ Thank you for listening.
 """
 
 
-def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_path: Path, open_app) -> None:  # noqa: ANN001
+def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_path: Path, open_app,  # noqa: ANN001
+                                                                          models: Models) -> None:
     from podsearch.core.config import load_settings
     from podsearch.service.pipeline import add_feed, ingest
 
@@ -153,7 +154,7 @@ def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_pa
     (feeds / "feed.xml").write_text(PUBLISHER_FEED)
     settings = load_settings(tmp_path / "home")
     add_feed(settings, str(feeds / "feed.xml"))
-    assert len(ingest(settings).indexed) == 1
+    assert len(ingest(settings, models=models).indexed) == 1
 
     from podsearch.service.pipeline import open_library
 

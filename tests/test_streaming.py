@@ -12,7 +12,7 @@ import pytest
 
 from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES
 from podsearch.ingest.audio import audio_seconds, decode_audio, stream_audio
-from podsearch.ingest.transcribe import SAMPLE_RATE, TranscribeOptions, _silence_near, load_engine, transcribe_stream
+from podsearch.ingest.transcribe import SAMPLE_RATE, TranscribeOptions, _silence_near, transcribe_stream
 
 DATA = Path(__file__).parent / "data"
 GAP = 3.0  # seconds of silence between repeats
@@ -67,8 +67,8 @@ def _words(result) -> list[tuple[str, float]]:  # noqa: ANN001 - TranscriptionRe
 @pytest.mark.slow
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_streamed_chunks_hear_the_same_words_at_the_same_times(models_dir: Path, repeated: np.ndarray,
-                                                               engine_name: str) -> None:
-    engine = load_engine(engine_name, DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir)
+                                                               engine_name: str, models) -> None:  # noqa: ANN001
+    engine = models.engine(engine_name, DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir)
     options = TranscribeOptions()
     whole = engine.transcribe(repeated, options)
     blocks = (repeated[i : i + 7 * SAMPLE_RATE] for i in range(0, repeated.size, 7 * SAMPLE_RATE))

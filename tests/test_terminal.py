@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, item, run
+from test_pipeline import DATA, FEED, Run, item, run
 
 from podsearch.core.terminal import clean, clean_json, clean_line
 
@@ -27,13 +27,13 @@ def test_clean_makes_controls_visible_and_keeps_lines() -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hostile_home(tmp_path_factory: pytest.TempPathFactory, run: Run) -> Path:
     """A home holding a hostile title and transcript (built once: each test only reads it)."""
     with LocalServer() as http_server:
-        return _ingest_hostile(tmp_path_factory.mktemp("hostile"), http_server)
+        return _ingest_hostile(run, tmp_path_factory.mktemp("hostile"), http_server)
 
 
-def _ingest_hostile(tmp_path: Path, http_server: LocalServer) -> Path:
+def _ingest_hostile(run: Run, tmp_path: Path, http_server: LocalServer) -> Path:
     transcript = {"version": "1.0.0", "segments": [
         {"speaker": f"Host{HOSTILE}", "startTime": 0.0, "endTime": 4.0, "body": f"clopidogrel interactions {HOSTILE}"},
         {"startTime": 4.0, "endTime": 9.0, "body": f"ask your pharmacist\n\n99\n00:00:01,000 --> x {HOSTILE}"},
@@ -60,7 +60,7 @@ def _ingest_hostile(tmp_path: Path, http_server: LocalServer) -> Path:
     ("export", "pharm-1", "--format", "vtt"), ("export", "pharm-1", "--format", "json"),
     ("export", "pharm-1", "--format", "podcast-json"), ("export-opml",),
 ])
-def test_cli_prints_no_control_from_feed_text(hostile_home: Path, args: tuple[str, ...]) -> None:
+def test_cli_prints_no_control_from_feed_text(run: Run, hostile_home: Path, args: tuple[str, ...]) -> None:
     result = run(hostile_home, *args)
     assert result.exit_code == 0, result.output
     out = result.stdout_bytes
@@ -72,7 +72,7 @@ def test_cli_prints_no_control_from_feed_text(hostile_home: Path, args: tuple[st
         json.loads(result.stdout)  # still valid JSON, the same values
 
 
-def test_srt_export_keeps_its_structure(hostile_home: Path, tmp_path: Path) -> None:
+def test_srt_export_keeps_its_structure(run: Run, hostile_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "ep.srt"
     assert run(hostile_home, "export", "pharm-1", "--format", "srt", "-o", str(out)).exit_code == 0
     text = out.read_text(encoding="utf-8")

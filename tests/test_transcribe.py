@@ -43,8 +43,8 @@ def jfk() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def engines(models_dir: Path) -> dict[str, Engine]:
-    return {name: load_engine(name, DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir) for name in ENGINES}
+def engines(models_dir: Path, models) -> dict[str, Engine]:  # noqa: ANN001
+    return {name: models.engine(name, DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir) for name in ENGINES}
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +166,14 @@ def test_english_only_model_ignores_another_language_request(engines: dict[str, 
     assert any("cannot transcribe 'de'" in w for w in result.warnings)
 
 
-def test_engines_are_loaded_once(models_dir: Path) -> None:
-    first = load_engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir)
-    assert load_engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir) is first
+def test_engines_are_loaded_once_per_models(models_dir: Path) -> None:
+    from podsearch.service.models import Models
+
+    models = Models()
+    first = models.engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir)
+    assert models.engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir) is first
+    # Nothing is cached behind the caller's back: another owner loads its own.
+    assert Models().engine("faster-whisper", DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir) is not first
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, item, run
+from test_pipeline import DATA, FEED, Run, item, run
 
 from podsearch.core.config import load_settings
 from podsearch.core.errors import TranscriptError
 from podsearch.core.records import Segment, Transcript
 from podsearch.index import store
+from podsearch.service.models import Models
 from podsearch.service.pipeline import open_index
 from podsearch.transcripts.limits import check_plausible, merge_tiny
 
@@ -50,12 +51,12 @@ def test_tiny_segments_are_merged_keeping_every_word_and_speaker_turn() -> None:
     assert max(len(s.text.split()) for s in merge_tiny(dense(600, 1.0), max_words=25)) <= 25
 
 
-def test_long_embedding_reports_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_embedding_reports_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: Models) -> None:
     monkeypatch.setattr(store, "EMBED_BLOCK", 16)  # a long episode in miniature: 16 texts a block
     segments = tuple(Segment(i * 3.0, i * 3.0 + 3.0, f"sentence number {i} about the pharmacy") for i in range(60))
     transcript = Transcript(show="S", episode="E", guid="g1", segments=segments)
     seen: list[tuple[int, int]] = []
-    index = open_index(load_settings(tmp_path))
+    index = open_index(load_settings(tmp_path), models=models)
     try:
         passages = index.add_transcript(transcript, "h1", progress=lambda done, total: seen.append((done, total)))
     finally:
@@ -65,7 +66,7 @@ def test_long_embedding_reports_progress(tmp_path: Path, monkeypatch: pytest.Mon
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total
 
 
-def test_hostile_transcript_falls_back_to_whisper(tmp_path: Path, http_server: LocalServer) -> None:
+def test_hostile_transcript_falls_back_to_whisper(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     # ~1.3 MB: 40,000 one-word cues for an 11 s episode (under the transcript size cap).
     cues = [{"startTime": i * 11 / 40_000, "endTime": (i + 1) * 11 / 40_000, "body": "spam"} for i in range(40_000)]
     http_server.route("/t/ep.json", json.dumps({"version": "1.0.0", "segments": cues}).encode(),

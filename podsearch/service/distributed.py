@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import queue
 import socket
 import threading
 import time
@@ -29,10 +28,9 @@ from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.library import EpisodeRow
 from podsearch.service.pipeline import Produced, Progress, ProgressFn, resumable
+from podsearch.service.producer import Emit, Producers
 
 INSTALL_HINT = "pip install 'podsearch[ray]'"
-# Test hook: the first worker to start transcribing creates this file and dies
-# on the spot (os._exit), so tests can watch a worker die mid-episode.
 CONNECT_TIMEOUT = 5.0
 READY_TIMEOUT = 300.0  # a new worker imports torch and friends; slow nodes take a while
 POLL_SECONDS = 0.5
@@ -305,57 +303,45 @@ class RaySource:
         from podsearch.transcripts.store import load_transcript
 
         todo = [r for r in rows if resumable(r) is None]
-        out: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        thread = None
+        feed = None
         if todo:
             self.start()  # here, not in the thread: ray.init wants the main thread
-            thread = threading.Thread(target=self._schedule, args=(todo, local_feeds, out, stop),
-                                      name="podsearch-ray", daemon=True)
-            thread.start()
+            # Unbounded: the scheduler must keep polling the cluster, never wait for the consumer.
+            feed = Producers([lambda emit, stop: self._schedule(todo, local_feeds, emit, stop)],
+                             name="podsearch-ray", join_timeout=30)
         try:
             for row in rows:
                 path = resumable(row)
                 if path is not None:
                     yield Produced(row, load_transcript(path), saved=True)
-            while thread is not None:
-                item = out.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
+            for item in feed or ():
                 if isinstance(item, Progress):
                     # Progress is reported from the caller's thread, as the Ingester's own is.
                     self.progress(item)
                 else:
                     yield item
         finally:
-            stop.set()
-            if thread is not None:
-                thread.join(timeout=30)
+            if feed is not None:
+                feed.close()
 
-    def _schedule(self, rows: list[EpisodeRow], local_feeds: set[int], out: queue.Queue, stop: threading.Event) -> None:
-        """Runs in a thread: hands rows to idle workers, replaces dead ones, reports results."""
-        try:
-            ray = self._ray
-            todo: deque[tuple[EpisodeRow, int]] = deque((r, 1) for r in rows)
-            busy: dict[object, _Task] = {}
-            relay = _Relay(out.put)
-            while (todo or busy) and not stop.is_set():
-                self._assign(todo, busy, local_feeds, relay, out)
-                if not busy:
-                    break
-                ready, _ = ray.wait(list(busy), num_returns=1, timeout=POLL_SECONDS)
-                for ref in ready:
-                    self._finish(ref, busy.pop(ref), todo, relay, out)
-                self._forward_progress(busy, relay)
-            for row, _ in todo if not stop.is_set() else ():
-                out.put(Produced(row, error=PodsearchError("no Ray worker could take this episode")))
-            out.put(None)
-        except BaseException as exc:  # a bug or a lost cluster must surface in the caller
-            out.put(exc)
+    def _schedule(self, rows: list[EpisodeRow], local_feeds: set[int], emit: Emit, stop: threading.Event) -> None:
+        """Runs in a producer thread: hands rows to idle workers, replaces dead ones, emits results and progress."""
+        ray = self._ray
+        todo: deque[tuple[EpisodeRow, int]] = deque((r, 1) for r in rows)
+        busy: dict[object, _Task] = {}
+        relay = _Relay(emit)
+        while (todo or busy) and not stop.is_set():
+            self._assign(todo, busy, local_feeds, relay, emit)
+            if not busy:
+                break
+            ready, _ = ray.wait(list(busy), num_returns=1, timeout=POLL_SECONDS)
+            for ref in ready:
+                self._finish(ref, busy.pop(ref), todo, relay, emit)
+            self._forward_progress(busy, relay)
+        for row, _ in todo if not stop.is_set() else ():
+            emit(Produced(row, error=PodsearchError("no Ray worker could take this episode")))
 
-    def _assign(self, todo: deque, busy: dict, local_feeds: set[int], relay: _Relay, out: queue.Queue) -> None:
+    def _assign(self, todo: deque, busy: dict, local_feeds: set[int], relay: _Relay, emit: Emit) -> None:
         """Give each idle worker the first episode it can do."""
         taken = {id(t.worker) for t in busy.values()}
         idle = [w for w in self._pool if id(w) not in taken]
@@ -363,7 +349,7 @@ class RaySource:
             # Nobody can read the driver's files: local-feed episodes fail now instead of waiting forever.
             for entry in [e for e in todo if e[0].feed_id in local_feeds]:
                 todo.remove(entry)
-                out.put(Produced(entry[0], error=PodsearchError(
+                emit(Produced(entry[0], error=PodsearchError(
                     "enclosures of a local feed file can only be read on the driver's machine, and no Ray "
                     "worker runs there; start one there (`ray start --address ...`) or serve the feed over http(s)")))
         for worker in idle:
@@ -376,7 +362,7 @@ class RaySource:
             busy[ref] = _Task(worker, row, attempt)
             relay.started(row)
 
-    def _finish(self, ref: object, task: _Task, todo: deque, relay: _Relay, out: queue.Queue) -> None:
+    def _finish(self, ref: object, task: _Task, todo: deque, relay: _Relay, emit: Emit) -> None:
         """Report a finished task, or put its episode back in line if its worker died."""
         from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
 
@@ -394,7 +380,7 @@ class RaySource:
                     f"(attempt {task.attempt + 1} of {self.max_attempts})")))
                 todo.appendleft((row, task.attempt + 1))
             else:
-                out.put(Produced(row, error=PodsearchError(
+                emit(Produced(row, error=PodsearchError(
                     f"Ray workers died {task.attempt} times while transcribing this episode "
                     f"(last: {type(exc).__name__}); a worker may be running out of memory: check the Ray logs "
                     "on the workers (/tmp/ray/session_latest/logs), or ingest it without --ray")))
@@ -403,9 +389,9 @@ class RaySource:
             relay.event(row, p)
         relay.ended(row, finished="transcript" in result)
         if "transcript" in result:
-            out.put(Produced(row, transcript_from_dict(result["transcript"])))
+            emit(Produced(row, transcript_from_dict(result["transcript"])))
         else:
-            out.put(Produced(row, error=rebuild_error(str(result.get("kind")), str(result.get("error")))))
+            emit(Produced(row, error=rebuild_error(str(result.get("kind")), str(result.get("error")))))
 
     def _forward_progress(self, busy: dict, relay: _Relay) -> None:
         """Fine-grained progress of running episodes (best effort: a dead worker just says nothing)."""

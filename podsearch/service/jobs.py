@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from podsearch.core.config import Settings
+from podsearch.service.models import Models
 from podsearch.service.pipeline import IngestReport, Progress
 
 # Human wording of the pipeline's stages.
@@ -72,8 +73,8 @@ class IngestJobs:
         with self._lock:
             return self._states.setdefault(str(settings.home), JobState())
 
-    def start(self, settings: Settings, limit: int | None = None) -> bool:
-        """Start an ingest unless one is running; True when started."""
+    def start(self, settings: Settings, limit: int | None = None, models: Models | None = None) -> bool:
+        """Start an ingest unless one is running; True when started. `models`: the process's (the app's)."""
         key = str(settings.home)
         with self._lock:
             thread = self._threads.get(key)
@@ -81,7 +82,7 @@ class IngestJobs:
                 return False
             state = JobState(running=True, stage="starting", started_at=_now())
             self._states[key] = state
-            thread = threading.Thread(target=self._run, args=(settings, limit, state), daemon=True, name=f"ingest:{key}")
+            thread = threading.Thread(target=self._run, args=(settings, limit, state, models), daemon=True, name=f"ingest:{key}")
             self._threads[key] = thread
         thread.start()
         return True
@@ -95,12 +96,12 @@ class IngestJobs:
         return self.state(settings)
 
     @staticmethod
-    def _run(settings: Settings, limit: int | None, state: JobState) -> None:
+    def _run(settings: Settings, limit: int | None, state: JobState, models: Models | None) -> None:
         from podsearch.core.errors import PodsearchError
         from podsearch.service.pipeline import ingest
 
         try:
-            state.report = ingest(settings, limit=limit, progress=_tracker(settings, limit, state))
+            state.report = ingest(settings, limit=limit, progress=_tracker(settings, limit, state), models=models)
         except PodsearchError as exc:
             state.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a job must always end with a visible reason

@@ -8,7 +8,6 @@ that is interrupted resumes where it stopped and repeats no finished episode.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -20,6 +19,7 @@ from urllib.parse import unquote, urlparse
 from podsearch.core.config import Settings
 from podsearch.core.errors import AudioError, PodsearchError
 from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.service.models import Models
 from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
 
 # Publisher transcript types we can read, best first (JSON and VTT carry speakers).
@@ -68,16 +68,21 @@ def open_library(settings: Settings) -> Library:
     return Library(settings.library_db, settings.transcripts_dir)
 
 
-def open_index(settings: Settings, index_dir: Path | None = None):  # noqa: ANN201 - index.store.SearchIndex
-    """The search index of the home (or `index_dir`), with the configured model and vector index."""
-    from podsearch.index.embed import get_embedder
+def open_index(settings: Settings, index_dir: Path | None = None,
+               models: Models | None = None):  # noqa: ANN201 - index.store.SearchIndex
+    """The search index of the home (or `index_dir`), with the configured model and vector index.
+
+    Its models come from `models` (the process's, loaded once); None: models of its own.
+    """
     from podsearch.index.store import SearchIndex
     from podsearch.index.vectors import IndexConfig
 
+    models = models or Models()
     return SearchIndex(
         index_dir or settings.index_dir,
-        embedder=lambda: get_embedder(settings.embed_model),
+        embedder=lambda: models.embedder(settings.embed_model),
         vector_config=IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold),
+        reranker=models.reranker,
     )
 
 
@@ -258,8 +263,9 @@ class Transcriber:
     """Turns one episode into a Transcript in this process: publisher's, or Whisper's."""
 
     def __init__(self, settings: Settings, progress: ProgressFn | None = None, vocabulary: tuple[str, ...] = (),
-                 workers: int = 1, threads: int | None = None) -> None:
+                 workers: int = 1, threads: int | None = None, models: Models | None = None) -> None:
         self.settings = settings
+        self.models = models or Models()  # the process's models (None: models of its own)
         self.progress = progress or (lambda p: None)
         self.vocabulary = vocabulary
         self.workers = workers  # threads that call transcribe() at once
@@ -275,9 +281,7 @@ class Transcriber:
         """The Whisper engine, loaded on first use (never for publisher transcripts)."""
         with self._lock:  # workers ask at once; load the model once
             if self._engine is None:
-                from podsearch.ingest.transcribe import load_engine
-
-                self._engine = load_engine(
+                self._engine = self.models.engine(
                     self.settings.engine, self.settings.whisper_model, device=self.settings.device,
                     models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
                     keep_freed_memory=self.settings.keep_freed_memory,
@@ -291,7 +295,7 @@ class Transcriber:
             if self._diarizer is None:
                 from podsearch.ingest.diarize import Diarizer
 
-                self._diarizer = Diarizer()
+                self._diarizer = Diarizer(encoder=self.models.speaker_encoder())
         return self._diarizer
 
     def speakers(self, audio: Path, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
@@ -385,74 +389,30 @@ class LocalSource:
 
     def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
         """One Produced per row, as each finishes."""
-        done: queue.Queue = queue.Queue(maxsize=self.workers)
-        stop = threading.Event()
-        ahead = max(1, self.transcriber.settings.download_workers)
-        pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="podsearch-download")
-        lock = threading.Lock()
-        futures: dict[int, Future] = {}
-        todo = iter(enumerate(rows))
+        from podsearch.service.producer import claim_in_order
 
-        def prefetch(upto: int) -> None:
-            for r in rows[: upto + 1]:
+        ahead = max(1, self.transcriber.settings.download_workers)
+        horizon = prefetch_horizon(ahead, self.workers)
+        pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="podsearch-download")
+        futures: dict[int, Future] = {}  # touched only under the claim lock (on_claim), then in `finally`
+
+        def claim(row: EpisodeRow, index: int) -> Future | None:
+            for r in rows[: index + horizon + 1]:
                 if r.id not in futures and resumable(r) is None and not r.episode.transcripts:
                     futures[r.id] = pool.submit(self.transcriber.download_audio, r, r.feed_id in local_feeds)
+            return futures.pop(row.id, None)
 
-        def claim() -> tuple[EpisodeRow, Future | None] | None:
-            with lock:
-                if stop.is_set():
-                    return None
-                i, row = next(todo, (None, None))
-                if row is None:
-                    return None
-                prefetch(i + ahead + self.workers - 1)
-                return row, futures.pop(row.id, None)
-
-        def put(item: object) -> None:
-            while not stop.is_set():
-                try:
-                    done.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    pass
-
-        def work() -> None:
-            try:
-                while (claimed := claim()) is not None:
-                    put(self._produce(*claimed, local_feeds))
-            except Cancelled:
-                pass  # the caller is stopping and no longer listens
-            except BaseException as exc:  # a bug must surface in the caller, not die with the thread
-                put(exc)
-            finally:
-                put(_WORKER_DONE)
-
-        threads = [threading.Thread(target=work, name=f"podsearch-transcribe-{n}", daemon=True)
-                   for n in range(self.workers)]
-        for t in threads:
-            t.start()
+        # At most `workers` finished transcripts wait to be indexed.
+        feed = claim_in_order(rows, lambda row, audio: self._produce(row, audio, local_feeds), workers=self.workers,
+                              capacity=self.workers, on_claim=claim, name="podsearch-transcribe",
+                              quiet=(Cancelled,), on_stop=self.transcriber.cancel.set)
         try:
-            running = len(threads)
-            while running:
-                item = done.get()
-                if item is _WORKER_DONE:
-                    running -= 1
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    yield item
+            yield from feed
         finally:
-            stop.set()
-            self.transcriber.cancel.set()
-            while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
-                try:
-                    done.get(timeout=0.1)
-                except queue.Empty:
-                    pass
+            feed.close()  # abandons transcriptions in flight (Cancelled) and waits for the workers
             self.transcriber.cancel.clear()
-            with lock:
-                for fut in futures.values():
-                    fut.cancel()
+            for fut in futures.values():
+                fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _produce(self, row: EpisodeRow, audio: Future | None, local_feeds: set[int]) -> Produced:
@@ -467,7 +427,16 @@ class LocalSource:
             return Produced(row, error=exc)
 
 
-_WORKER_DONE = object()
+def prefetch_horizon(download_workers: int, workers: int) -> int:
+    """How many rows past the one just claimed have their audio fetched ahead.
+
+    The `workers - 1` rows after it are (or are about to be) claimed by the
+    other transcribing workers, so their audio is wanted now; beyond them one
+    row per download thread keeps every download thread busy, so a worker
+    finishing an episode finds the next one's audio ready, without downloading
+    the whole backlog (disk) before it is transcribed.
+    """
+    return download_workers + workers - 1
 
 
 def whisper_workers(settings: Settings, episodes: int) -> int:
@@ -488,8 +457,10 @@ class Ingester:
     """
 
     def __init__(self, settings: Settings, library: Library, index, progress: ProgressFn | None = None,
-                 vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None) -> None:
+                 vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None,
+                 models: Models | None = None) -> None:
         self.settings = settings
+        self.models = models or Models()
         self.library = library
         self.index = index
         self.progress = _locked(progress or (lambda p: None))
@@ -504,7 +475,8 @@ class Ingester:
         """
         need_whisper = sum(1 for r in rows if resumable(r) is None and not r.episode.transcripts)
         workers = whisper_workers(self.settings, need_whisper)
-        return LocalSource(Transcriber(self.settings, self.progress, self.vocabulary, workers=workers), workers)
+        return LocalSource(Transcriber(self.settings, self.progress, self.vocabulary, workers=workers,
+                                       models=self.models), workers)
 
     def run(self, rows: list[EpisodeRow], local_feeds: set[int], report: IngestReport) -> None:
         """Transcribe, save and index `rows`; each finished episode is recorded at once."""
@@ -708,7 +680,7 @@ def refresh_feeds(settings: Settings, library: Library, feeds: list[FeedRow], re
 
 def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True, progress: ProgressFn | None = None,
            vocabulary: tuple[str, ...] = (), source: TranscriptSource | None = None, wait: bool = True,
-           redownload: tuple[str, ...] = ()) -> IngestReport:
+           redownload: tuple[str, ...] = (), models: Models | None = None) -> IngestReport:
     """Refresh every feed, then transcribe and index what is new.
 
     `source` makes the transcripts (default: this process, one episode ahead
@@ -716,6 +688,7 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
     the home's writer lock, waiting for another writer (or, without `wait`,
     raising HomeBusyError). `redownload` names episodes (key or guid) whose
     cached downloads are dropped so they are fetched and transcribed again.
+    `models`: the process's models (None: this run loads its own).
     """
     from podsearch.service.homelock import writing
 
@@ -723,24 +696,24 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
     with writing(settings, "ingest", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
         for ident in redownload:
             emit(Progress("redownload", redownload_episode(settings, ident)))
-        return _ingest(settings, limit, refresh, emit, vocabulary, source)
+        return _ingest(settings, limit, refresh, emit, vocabulary, source, models or Models())
 
 
 def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: ProgressFn, vocabulary: tuple[str, ...],
-            source: TranscriptSource | None) -> IngestReport:
+            source: TranscriptSource | None, models: Models) -> IngestReport:
     report = IngestReport()
     library = open_library(settings)
     try:
         feeds = library.feeds()
         if refresh:
             refresh_feeds(settings, library, feeds, report, emit)
-        index = open_index(settings)
+        index = open_index(settings, models=models)
         try:
             reconcile(settings, library, index)
             rows = pending_episodes(library, limit)
             if rows:
                 local = {f.id for f in library.feeds() if f.local}
-                Ingester(settings, library, index, emit, vocabulary, source).run(rows, local, report)
+                Ingester(settings, library, index, emit, vocabulary, source, models).run(rows, local, report)
         finally:
             index.close()
         return report
@@ -748,7 +721,8 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
         library.close()
 
 
-def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool = True) -> int:
+def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool = True,
+            models: Models | None = None) -> int:
     """Rebuild the search index from the transcript files alone; returns episodes indexed.
 
     Holds the home's writer lock (see `ingest`).
@@ -757,10 +731,10 @@ def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool =
 
     emit = progress or (lambda p: None)
     with writing(settings, "reindex", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
-        return _reindex(settings, emit)
+        return _reindex(settings, emit, models)
 
 
-def _reindex(settings: Settings, emit: ProgressFn) -> int:
+def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int:
     import shutil
 
     from podsearch.transcripts.kinds import mark_kinds
@@ -773,7 +747,7 @@ def _reindex(settings: Settings, emit: ProgressFn) -> int:
         library.close()
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    index = open_index(settings, tmp_dir)
+    index = open_index(settings, tmp_dir, models)
     files = list(iter_transcript_files(settings.transcripts_dir))
     try:
         for i, path in enumerate(files):

@@ -13,25 +13,28 @@ from contextlib import contextmanager
 
 from podsearch.core.config import Settings
 from podsearch.core.migrations import open_database
-from podsearch.index.embed import get_embedder
 from podsearch.index.store import MIGRATIONS, SearchIndex
 from podsearch.index.vectors import IndexConfig
+from podsearch.service.models import Models
 
 
 class IndexReaders:
     """A fixed pool of read-only index connections sharing one FAISS copy; borrow one per request."""
 
-    def __init__(self, settings: Settings, size: int | None = None) -> None:
+    def __init__(self, settings: Settings, size: int | None = None, models: Models | None = None) -> None:
+        """`models`: the server process's models (None: the pool loads its own, once)."""
         self.settings = settings
+        models = models or Models()
         # One ordinary connection first: it creates an empty index on a new home and brings the schema up
         # to date, and held open it keeps the WAL files that read-only connections need.
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         self._owner = open_database(str(settings.index_dir / "index.sqlite"), MIGRATIONS, check_same_thread=False,
                                     timeout=30)
         config = IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold)
-        embedder = lambda: get_embedder(settings.embed_model)  # noqa: E731 - loaded on the first search
-        self._vectors = SearchIndex(settings.index_dir, embedder, config, read_only=True)
-        self._all = [SearchIndex(settings.index_dir, embedder, config, read_only=True, vectors_of=self._vectors)
+        embedder = lambda: models.embedder(settings.embed_model)  # noqa: E731 - loaded on the first search
+        self._vectors = SearchIndex(settings.index_dir, embedder, config, read_only=True, reranker=models.reranker)
+        self._all = [SearchIndex(settings.index_dir, embedder, config, read_only=True, vectors_of=self._vectors,
+                                 reranker=models.reranker)
                      for _ in range(size or settings.serve_readers)]
         self._free: queue.Queue[SearchIndex] = queue.Queue()
         for reader in self._all:

@@ -14,6 +14,7 @@ from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Transcript
 from podsearch.service.library import INDEXED, EpisodeRow, Library
+from podsearch.service.models import Models
 from podsearch.service.pipeline import Progress, ProgressFn, Transcriber, open_index, open_library
 
 
@@ -29,11 +30,12 @@ def _episode(library: Library, ident: str) -> EpisodeRow:
     return row
 
 
-def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Transcript) -> None:
+def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Transcript,
+           models: Models | None) -> None:
     from podsearch.transcripts.store import content_hash, save_transcript
 
     path = save_transcript(transcript, settings.transcripts_dir)
-    index = open_index(settings)
+    index = open_index(settings, models=models)
     try:
         index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                              max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
@@ -42,7 +44,7 @@ def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Tr
     library.set_status(row.id, INDEXED, source=transcript.source, transcript_path=str(path))
 
 
-def rename_speaker(settings: Settings, guid: str, shown: str, name: str) -> int:
+def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models: Models | None = None) -> int:
     """Call the speaker shown as `shown` in episode `guid` (its key, or a guid only it has) `name` from now on;
     returns segments renamed."""
     from podsearch.transcripts.store import load_transcript
@@ -62,13 +64,14 @@ def rename_speaker(settings: Settings, guid: str, shown: str, name: str) -> int:
             raise PodsearchError(f"{name!r} already names another speaker of {row.episode.title!r}; choose another name")
         segments = tuple(replace(s, speaker=name) if s.speaker == shown else s for s in transcript.segments)
         library.name_speaker(row.id, shown, name)
-        _store(settings, library, row, replace(transcript, segments=segments))
+        _store(settings, library, row, replace(transcript, segments=segments), models)
         return sum(s.speaker == shown for s in transcript.segments)
     finally:
         library.close()
 
 
-def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressFn | None = None) -> list[str]:
+def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressFn | None = None,
+            models: Models | None = None) -> list[str]:
     """Label who speaks in already-ingested Whisper episodes (all, or those of `guids`) from their
     audio (the cache, or downloaded again), without transcribing again; returns the titles done."""
     from podsearch.transcripts.kinds import mark_kinds
@@ -80,7 +83,8 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
     try:
         rows = [_episode(library, g) for g in guids] if guids else [
             r for r in library.episodes(status=INDEXED) if r.transcript_path and Path(r.transcript_path).exists()]
-        transcriber = Transcriber(settings, emit)
+        models = models or Models()
+        transcriber = Transcriber(settings, emit, models=models)
         local_feeds = {f.id for f in library.feeds() if f.local}
         done: list[str] = []
         for row in rows:
@@ -94,7 +98,7 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             segments = name_speakers(transcriber.speakers(audio, unlabelled), row.episode.persons,
                                      renames=library.speaker_names(row.id),
                                      candidates=feed_candidates(row.episode.persons, row.episode.description))
-            _store(settings, library, row, replace(transcript, segments=mark_kinds(segments)))
+            _store(settings, library, row, replace(transcript, segments=mark_kinds(segments)), models)
             emit(Progress("episode-done", row.episode.title))
             done.append(row.episode.title)
         return done

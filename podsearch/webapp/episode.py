@@ -134,7 +134,7 @@ def _rename(key: str) -> None:
     try:
         if not admin_allowed():  # checked again: a callback may outlive the permission that drew its button
             raise PodsearchError("renaming speakers is not allowed in this session")
-        count = rename_speaker(state.settings(), key, shown or "", name)
+        count = rename_speaker(state.settings(), key, shown or "", name, models=state.models())
     except PodsearchError as exc:
         st.session_state["_rename_outcome"] = ("error", str(exc))
         return

@@ -74,7 +74,7 @@ def ingest_panel(settings: Settings) -> None:
         job = jobs.state(settings)
         if st.button("Refresh feeds and ingest new episodes", key="ingest", type="primary", disabled=job.running,
                      icon=":material/sync:"):
-            jobs.start(settings)
+            jobs.start(settings, models=state.models())
             st.rerun()  # the whole page: the panel now polls
         if job.running:
             st.progress(job.fraction, text=md(job.text))  # names the show and episode

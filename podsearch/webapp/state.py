@@ -13,6 +13,7 @@ from podsearch.core.records import Hit, Word
 from podsearch.index.search import SearchOptions, search
 from podsearch.service.jobs import IngestJobs, shared_jobs
 from podsearch.service.library import Library
+from podsearch.service.models import Models
 from podsearch.service.pipeline import open_index, open_library
 from podsearch.service.words import clip_words as read_clip_words
 
@@ -22,9 +23,15 @@ def settings() -> Settings:
     return load_settings()
 
 
+@st.cache_resource
+def models() -> Models:
+    """The models of this server process, shared by every session, page and home: each loaded once."""
+    return Models()
+
+
 @st.cache_resource(show_spinner="Loading the search index and sentence model…")
 def _index(home: str):  # noqa: ANN202 - index.store.SearchIndex
-    index = open_index(settings())
+    index = open_index(settings(), models=models())
     embedder = index.embedder  # load the sentence model once, before the first query
     embedder.prepare_queries(background=True)  # the app lives long: embed queries with ONNX Runtime
     return index
