@@ -82,28 +82,31 @@ class Embedder:
         vector.setflags(write=False)
         return vector
 
-    def prepare_queries(self, background: bool = False) -> bool:
+    def prepare_queries(self, background: bool = False, threads: int | None = None) -> bool:
         """Build the fast single-query encoder (ONNX Runtime) for a long-lived process: the app, a benchmark.
 
         The export takes ~2 s, so a one-off search never pays for it. With
         `background`, it is built in a thread while queries use the eager
-        model meanwhile (returns at once). Returns True when queries use it;
-        False when this model's layout or environment cannot have it.
+        model meanwhile (returns at once). `threads`: CPU threads per query
+        (None: up to 4; a server embedding many queries at once wants 1).
+        Returns True when queries use it; False when this model's layout or
+        environment cannot have it.
         """
         with self._lock:
             if self._fast is not None:
                 return True
             if self._fast_thread is None:
                 # Not a daemon: an interpreter exiting in the middle of an export aborts.
-                self._fast_thread = threading.Thread(target=self._build_fast, name="podsearch-onnx-export")
+                self._fast_thread = threading.Thread(target=self._build_fast, args=(threads,),
+                                                     name="podsearch-onnx-export")
                 self._fast_thread.start()
             thread = self._fast_thread
         if not background:
             thread.join()
         return self._fast is not None
 
-    def _build_fast(self) -> None:
-        fast = _OnnxMeanPooling.build(self._model, self._lock)
+    def _build_fast(self, threads: int | None = None) -> None:
+        fast = _OnnxMeanPooling.build(self._model, self._lock, threads)
         with self._lock:
             self._fast = fast
 
@@ -134,8 +137,8 @@ class _OnnxMeanPooling:
         self.lock = threading.Lock()
 
     @classmethod
-    def build(cls, model, model_lock: threading.Lock) -> "_OnnxMeanPooling | None":  # noqa: ANN001
-        """The ONNX copy of `model`, or None when its layout is another or export fails."""
+    def build(cls, model, model_lock: threading.Lock, threads: int | None = None) -> "_OnnxMeanPooling | None":  # noqa: ANN001
+        """The ONNX copy of `model` (`threads` per run; None: up to 4), or None when its layout is another or export fails."""
         try:
             import copy
             import io
@@ -175,8 +178,12 @@ class _OnnxMeanPooling:
                     opset_version=17, dynamo=False,
                 )
             options = ort.SessionOptions()
-            options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+            options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
             options.inter_op_num_threads = 1
+            if threads == 1:
+                # Concurrent requests are the parallelism: idle pool threads spinning for work only steal
+                # cores from the other requests.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
             fast = cls(tokenizer, session, int(model.max_seq_length), len(layers) == 3)
             with model_lock:
@@ -198,7 +205,13 @@ class _OnnxMeanPooling:
         return np.ascontiguousarray(vector, dtype=np.float32)
 
 
-@lru_cache(maxsize=4)
 def get_embedder(name: str = DEFAULT_EMBED_MODEL) -> Embedder:
     """One Embedder per model name per process."""
+    # The name always positional: lru_cache keys get_embedder() and get_embedder(DEFAULT) apart, and two
+    # copies of one model cost memory and two ONNX exports, which collide (torch's exporter is global).
+    return _embedder(name)
+
+
+@lru_cache(maxsize=4)
+def _embedder(name: str) -> Embedder:
     return Embedder(name)

@@ -62,6 +62,26 @@ def test_pool_shares_one_vector_copy_and_a_fresh_home_is_created(tmp_path: Path,
         pool.close()
 
 
+def test_a_warm_pool_runs_each_search_on_one_thread(tmp_path: Path, embedder) -> None:
+    """Concurrent requests are the server's parallelism: FAISS and BLAS pools per search only oversubscribe."""
+    import faiss
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = faiss.omp_get_max_threads()
+    pool = IndexReaders(load_settings(tmp_path / "home"), size=1)
+    with threadpool_limits(limits=None):  # restores the BLAS pools for the tests after this one
+        try:
+            pool.warm()
+            fast = pool._vectors.embedder
+            assert fast is embedder and fast.prepare_queries()  # one model per process; wait for its export
+            assert fast._fast.session.get_session_options().intra_op_num_threads == 1
+            assert faiss.omp_get_max_threads() == 1
+            assert {p["num_threads"] for p in threadpool_info()} == {1}
+        finally:
+            pool.close()
+            faiss.omp_set_num_threads(before)
+
+
 def test_reader_of_a_home_without_an_index_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(PodsearchError, match="no search index here yet; run `podsearch ingest`"):
         SearchIndex(tmp_path / "nothing", read_only=True)

@@ -15,7 +15,7 @@ from podsearch.core.config import Settings
 from podsearch.core.migrations import open_database
 from podsearch.index.embed import get_embedder
 from podsearch.index.store import MIGRATIONS, SearchIndex
-from podsearch.index.vectors import IndexConfig
+from podsearch.index.vectors import IndexConfig, one_thread_per_search
 
 
 class IndexReaders:
@@ -38,12 +38,17 @@ class IndexReaders:
             self._free.put(reader)
 
     def warm(self) -> None:
-        """Load the sentence model and the FAISS copy now, and start the fast query encoder's export."""
+        """Load the sentence model and the FAISS copy now, and start the fast query encoder's export.
+
+        A server's concurrent requests are its parallelism, so each search runs on one thread
+        (ONNX Runtime, FAISS, BLAS): thread pools per call would oversubscribe the cores.
+        """
+        one_thread_per_search()
         embedder = self._vectors.embedder
         self._vectors.faiss_index()
         prepare = getattr(embedder, "prepare_queries", None)
         if prepare is not None:
-            prepare(background=True)
+            prepare(background=True, threads=1)
 
     @contextmanager
     def reader(self) -> Iterator[SearchIndex]:
