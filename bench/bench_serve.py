@@ -94,6 +94,27 @@ def start_server(home: Path, port: int, readers: int | None, workers: int = 1) -
     raise SystemExit("the server did not start within 600 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its children (the workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
+
+
 async def drive(base: str, clients: int, queries: list[str], max_requests: int, max_seconds: float) -> dict:
     """`clients` closed-loop clients until `max_requests` are answered or `max_seconds` pass."""
     latencies: list[float] = []
@@ -166,12 +187,15 @@ def main(argv: list[str] | None = None) -> int:
             for n, clients in enumerate(args.levels):
                 first = (w * len(args.levels) + n) * args.requests
                 chunk = queries[first : first + args.requests]
+                cpu0 = cpu_seconds(server.pid)
                 res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
+                # The server's own CPU per answer: what the machine's other load cannot inflate.
+                res["cpu_ms"] = (cpu_seconds(server.pid) - cpu0) * 1000 / max(res["answered"], 1)
                 res["load"] = bench_search.load_average()
                 results.append(res)
                 print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
                       f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
-                      f"{res['failed']} failed (load {res['load']})", flush=True)
+                      f"{res['failed']} failed, server CPU {res['cpu_ms']:.1f} ms/request (load {res['load']})", flush=True)
                 for example in res["examples"]:
                     print(f"    failure: {example}")
         finally:

@@ -50,6 +50,18 @@ def stem(word: str) -> str:
     return snowballstemmer.stemmer("porter").stemWord(word)
 
 
+@lru_cache(maxsize=1 << 16)
+def _word_stem(word: str) -> str:
+    return stem(fold(word))
+
+
+@lru_cache(maxsize=4096)
+def text_stems(text: str) -> frozenset[str]:
+    """The stems of every word of `text` (cached: the same candidate passages come back for many queries,
+    and tokenising them was most of a search's Python time under load)."""
+    return frozenset(_word_stem(w) for w in set(_TOKEN.findall(text)))
+
+
 def query_terms(query: str) -> list[str]:
     """Folded content words of a query, in order, without duplicates."""
     seen: dict[str, None] = {}
@@ -123,7 +135,7 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
     """
     if not terms:
         return 0.0
-    words = {stem(fold(w)) for w in set(_TOKEN.findall(text))}
+    words = text_stems(text)
     alternatives = alternatives or {}
     return sum(1 for t in terms if stem(t) in words or words.intersection(alternatives.get(t, ()))) / len(terms)
 

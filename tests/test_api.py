@@ -54,6 +54,33 @@ def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path) -> Non
     assert body["hits"] == cli_hits  # same keys, same values, same floor
 
 
+CONCURRENT_QUERIES = ["stopping clopidogrel before an operation", "calming a shouting relative", "warfarin and bleeding",
+                      "what to say at the front desk", "blood thinners before surgery", "an angry visitor",
+                      "medication questions from patients", "how long before the operation", "clopidogrel",
+                      "relative shouting", "nurse at the desk", "operation day advice"]
+
+
+def test_concurrent_searches_give_the_in_process_results(api: httpx.Client, home: Path) -> None:
+    """The server's way of working under load (one thread per search, shared caches, many at once)
+    changes no hit: each answer equals search() run alone in this process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from podsearch.core.config import load_settings
+    from podsearch.service.pipeline import open_index
+    from podsearch.service.queries import search_json, search_options
+
+    with ThreadPoolExecutor(8) as pool:  # twice over, so the second round meets the caches the first filled
+        served = list(pool.map(lambda q: api.get("/api/search", params={"q": q, "k": 4}).json()["hits"],
+                               CONCURRENT_QUERIES * 2))
+    settings = load_settings(home)
+    index = open_index(settings)
+    try:
+        alone = [search_json(index, q, search_options(settings, k=4)) for q in CONCURRENT_QUERIES]
+    finally:
+        index.close()
+    assert any(alone) and served == alone * 2
+
+
 def test_search_filters(api: httpx.Client) -> None:
     q = {"q": "calming a shouting relative"}
     assert api.get("/api/search", params=q).json()["hits"][0]["guid"] == "desk-2"
