@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -42,6 +43,18 @@ def tokens(text: str) -> Iterator[re.Match[str]]:
     return _TOKEN.finditer(text)
 
 
+# Every ASCII byte that is not a letter or digit, as a space: ASCII text's tokens are then what split() gives.
+_ASCII_SEPARATORS = bytes(b if chr(b).isalnum() else 32 for b in range(128)) + bytes([32] * 128)
+
+
+def _word_list(text: str) -> list[str]:
+    """The word tokens of `text` as strings (the tokenizer's, a few times faster for ASCII text)."""
+    if text.isascii():
+        # A byte table and split() run in C without the regex engine's per-character steps.
+        return text.encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split()
+    return _TOKEN.findall(text)
+
+
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """`word` (already folded) as FTS5's porter tokenizer stores it."""
@@ -55,11 +68,38 @@ def _word_stem(word: str) -> str:
     return stem(fold(word))
 
 
-@lru_cache(maxsize=4096)
-def text_stems(text: str) -> frozenset[str]:
-    """The stems of every word of `text` (cached: the same candidate passages come back for many queries,
-    and tokenising them was most of a search's Python time under load)."""
-    return frozenset(_word_stem(w) for w in set(_TOKEN.findall(text)))
+class _Spellings:
+    """Every word met so far in texts whose coverage was asked, filed under its stem."""
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self.by_stem: dict[str, set[str]] = {}
+
+
+# Words remembered before starting afresh (~200 bytes each): a real vocabulary, spelling variants
+# included, stays far below.
+_SPELLINGS_LIMIT = 1 << 18
+_spellings = _Spellings()
+_spellings_lock = threading.Lock()
+
+
+def _spellings_of(words: set[str]) -> _Spellings:
+    """The spellings index, with every word of `words` filed (new ones stemmed once per process)."""
+    global _spellings
+    spellings = _spellings
+    if words.issubset(spellings.known):
+        return spellings
+    with _spellings_lock:
+        if len(_spellings.known) + len(words) > _SPELLINGS_LIMIT:
+            _spellings = _Spellings()
+        spellings = _spellings
+        for word in words.difference(spellings.known):
+            root = _word_stem(word)
+            # Filed under its stem before it counts as known: a reader that finds a word known (without
+            # the lock) also finds it under its stem.
+            spellings.by_stem.setdefault(root, set()).add(word)
+            spellings.known.add(word)
+    return spellings
 
 
 def query_terms(query: str) -> list[str]:
@@ -135,9 +175,17 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
     """
     if not terms:
         return 0.0
-    words = text_stems(text)
+    # Not every word of the text stemmed (that was most of a search's Python time, for ~100 candidates):
+    # a stem is present when one of the spellings already seen with that stem is among the text's words.
+    words = set(_word_list(text))
+    by_stem = _spellings_of(words).by_stem
     alternatives = alternatives or {}
-    return sum(1 for t in terms if stem(t) in words or words.intersection(alternatives.get(t, ()))) / len(terms)
+
+    def present(root: str) -> bool:
+        spellings = by_stem.get(root)
+        return spellings is not None and not words.isdisjoint(spellings)
+
+    return sum(1 for t in terms if present(stem(t)) or any(present(a) for a in alternatives.get(t, ()))) / len(terms)
 
 
 # Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").
