@@ -83,7 +83,8 @@ def start_server(home: Path, port: int, readers: int | None, workers: int = 1,
     if readers:
         env["PODSEARCH_SERVE_READERS"] = str(readers)
     proc = subprocess.Popen([python, "-m", "podsearch.cli", "--home", str(home), "serve", "--port",
-                             str(port), "--no-access-log", "--workers", str(workers)], env=env, cwd=home,  # imports from `python`'s install, not from here
+                             str(port), "--no-access-log", "--workers", str(workers)], env=env,
+                            cwd=home,  # not a checkout: `python` imports podsearch from its own install
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

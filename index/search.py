@@ -12,7 +12,7 @@ scored the same; change one only with an evaluation run before and after.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np

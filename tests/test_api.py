@@ -209,3 +209,47 @@ def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, h
     hits = api.get("/api/search", params=query).json()["hits"]
     assert hits and hits[0]["guid"] == guid and hits[0]["show"] == "Clinic Talk"
     assert api.get(f"/api/episodes/{guid}").json()["status"] == "indexed"
+
+
+def test_every_connection_gets_tcp_nodelay_even_on_a_socket_made_without_proto() -> None:
+    """With --workers > 1 uvicorn listens on a socket made without proto IPPROTO_TCP, where asyncio leaves
+    Nagle on: a reply's second write then waits for the client's delayed ACK (40 ms per kept-alive request).
+    The server's protocol sets TCP_NODELAY itself."""
+    import socket
+
+    import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from podsearch.api import NoDelayHTTP
+
+    async def ok(scope, receive, send) -> None:  # noqa: ANN001 - the smallest ASGI app
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def nodelay_seen(protocol: type) -> list[int]:
+        seen: list[int] = []
+
+        class Probe(protocol):  # type: ignore[misc, valid-type]
+            def connection_made(self, transport) -> None:  # noqa: ANN001
+                super().connection_made(transport)
+                seen.append(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        sock = socket.socket(family=socket.AF_INET)  # as uvicorn's Config.bind_socket makes it
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(ok, http=Probe, lifespan="off", log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}") as http:
+                assert [http.get("/").text for _ in range(2)] == ["ok", "ok"]
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            sock.close()
+        return seen
+
+    assert nodelay_seen(AutoHTTPProtocol) == [0]  # uvicorn's own: the delay this guards against
+    assert nodelay_seen(NoDelayHTTP) == [1]
