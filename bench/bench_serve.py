@@ -1,6 +1,7 @@
 """The JSON API under load: throughput and p50/p95 latency of GET /api/search at 1, 8 and 32 clients.
 
-    .venv/bin/python bench/bench_serve.py [--dir HOME] [--passages 100000] [--levels 1 8 32]
+    .venv/bin/python bench/bench_serve.py [--dir HOME] [--passages 100000] [--levels 1 8 32] [--workers 1 2]
+        [--baseline-python ../main/.venv/bin/python]
 
 Builds (or, with --dir, reuses) a home of 100k synthetic passages with bench_search's builder (real
 words with Zipf statistics, vectors clustered around real topic embeddings), saves its FAISS copy as
@@ -77,12 +78,15 @@ def in_process_baseline(home: Path, queries: list[str], models: Models) -> list[
         ix.close()
 
 
-def start_server(home: Path, port: int, readers: int | None, workers: int = 1) -> subprocess.Popen:
-    env = {**os.environ, "PODSEARCH_HOME": str(home)}
+def start_server(home: Path, port: int, readers: int | None, workers: int = 1,
+                 python: str = sys.executable) -> subprocess.Popen:
+    env = {**os.environ, "PODSEARCH_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
     if readers:
         env["PODSEARCH_SERVE_READERS"] = str(readers)
-    proc = subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), "serve", "--port",
-                             str(port), "--no-access-log", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([python, "-m", "podsearch.cli", "--home", str(home), "serve", "--port",
+                             str(port), "--no-access-log", "--workers", str(workers)], env=env,
+                            cwd=home,  # not a checkout: `python` imports podsearch from its own install
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -93,6 +97,39 @@ def start_server(home: Path, port: int, readers: int | None, workers: int = 1) -
         except httpx.TransportError:
             time.sleep(0.5)
     raise SystemExit("the server did not start within 600 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its children (the workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process `pid` and its children (the workers), in MB."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            total += next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                          if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
 
 
 async def drive(base: str, clients: int, queries: list[str], max_requests: int, max_seconds: float) -> dict:
@@ -140,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes to compare")
     ap.add_argument("--readers", type=int, default=0, help="PODSEARCH_SERVE_READERS for the server (0: default)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--baseline-python", metavar="PYTHON",
+                    help="first serve the same home with this interpreter (another checkout's .venv/bin/python, "
+                         "e.g. main's) at each --workers, for a before/after in one run")
     args = ap.parse_args(argv)
 
     print(f"cpus={os.cpu_count()} load={bench_search.load_average()}", flush=True)
@@ -147,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     home = args.dir or Path(tmp.name) / "home"
     models = Models()  # the sentence model, loaded once for building and the baseline
     queries, _ = build_home(home, args.passages, args.seed, models)
-    needed = args.baseline_queries + 5 + 40 + args.requests * len(args.levels) * len(args.workers)
+    configs = [("baseline", args.baseline_python, w) for w in args.workers] if args.baseline_python else []
+    configs += [("this checkout", sys.executable, w) for w in args.workers]
+    needed = args.baseline_queries + 5 + 40 + args.requests * len(args.levels) * len(configs)
     if len(queries) < needed:
         raise SystemExit(f"only {len(queries)} distinct queries for {needed} requests; lower --requests")
     base_q, queries = queries[: args.baseline_queries + 5], queries[args.baseline_queries + 5 :]
@@ -156,41 +198,47 @@ def main(argv: list[str] | None = None) -> int:
           f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {bench_search.load_average()})", flush=True)
 
     warm, queries = queries[:40], queries[40:]
-    runs: dict[int, list[dict]] = {}
-    for w, workers in enumerate(args.workers):
+    runs: dict[str, list[dict]] = {}
+    for w, (label, python, workers) in enumerate(configs):
         port = free_port()
-        server = start_server(home, port, args.readers or None, workers)
+        server = start_server(home, port, args.readers or None, workers, python)
         base = f"http://127.0.0.1:{port}"
-        print(f"\n== server with {workers} worker process(es) ==", flush=True)
+        name = f"{label}, {workers} worker(s)" if args.baseline_python else f"{workers} worker(s)"
+        print(f"\n== server: {label} ({python}), {workers} worker process(es) ==", flush=True)
         try:
             asyncio.run(drive(base, 2 * workers, warm, 10 * workers, 120))  # warm every worker
-            results = runs[workers] = []
+            results = runs[name] = []
             for n, clients in enumerate(args.levels):
                 first = (w * len(args.levels) + n) * args.requests
                 chunk = queries[first : first + args.requests]
+                cpu0 = cpu_seconds(server.pid)
                 res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
+                # The server's own CPU per answer: what the machine's other load cannot inflate.
+                res["cpu_ms"] = (cpu_seconds(server.pid) - cpu0) * 1000 / max(res["answered"], 1)
                 res["load"] = bench_search.load_average()
                 results.append(res)
                 print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
                       f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
-                      f"{res['failed']} failed (load {res['load']})", flush=True)
+                      f"{res['failed']} failed, server CPU {res['cpu_ms']:.1f} ms/request (load {res['load']})", flush=True)
                 for example in res["examples"]:
                     print(f"    failure: {example}")
+            print(f"server RSS {rss_mb(server.pid):.0f} MB (all its processes)", flush=True)
         finally:
             server.terminate()
             server.wait(30)
-    one = runs[args.workers[0]][0]
+    first_name = next(iter(runs))
+    one = runs[first_name][0]
     base_p50 = bench_search.pct(baseline, 50)
     print(f"\nratios: HTTP 1 client p50 / in-process p50 {one['p50'] / base_p50:.2f}; "
-          f"per level, throughput / ({args.workers[0]} worker, 1 client) and p95 / in-process p50:")
+          f"per level, throughput / ({first_name}, 1 client), p95 / in-process p50, server CPU / ({first_name}, 1 client):")
     verdicts = []
-    for workers, results in runs.items():
+    for name, results in runs.items():
         for res in results:
-            print(f"  {workers} worker(s), {res['clients']:3d} clients: throughput x{res['rps'] / one['rps']:.2f}, "
-                  f"p95 x{res['p95'] / base_p50:.1f}")
+            print(f"  {name}, {res['clients']:3d} clients: throughput x{res['rps'] / one['rps']:.2f}, "
+                  f"p95 x{res['p95'] / base_p50:.1f}, server CPU x{res['cpu_ms'] / one['cpu_ms']:.2f}")
         last = results[-1]
         ok = last["p95"] < TARGET_P95_MS and not any(r["failed"] for r in results)
-        verdicts.append(f"{workers} worker(s): {'ok' if ok else 'MISS'} (p95 {last['p95']:.1f} ms at "
+        verdicts.append(f"{name}: {'ok' if ok else 'MISS'} (p95 {last['p95']:.1f} ms at "
                         f"{last['clients']} clients, failed {sum(r['failed'] for r in results)})")
     print(f"target: p95 < {TARGET_P95_MS:.0f} ms at the most clients and no failed request: " + "; ".join(verdicts)
           + f"; load {bench_search.load_average()}")

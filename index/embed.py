@@ -82,28 +82,31 @@ class Embedder:
         vector.setflags(write=False)
         return vector
 
-    def prepare_queries(self, background: bool = False) -> bool:
+    def prepare_queries(self, background: bool = False, threads: int | None = None) -> bool:
         """Build the fast single-query encoder (ONNX Runtime) for a long-lived process: the app, a benchmark.
 
         The export takes ~2 s, so a one-off search never pays for it. With
         `background`, it is built in a thread while queries use the eager
-        model meanwhile (returns at once). Returns True when queries use it;
-        False when this model's layout or environment cannot have it.
+        model meanwhile (returns at once). `threads`: CPU threads per query
+        (None: up to 4; a server embedding many queries at once wants 1).
+        Returns True when queries use it; False when this model's layout or
+        environment cannot have it.
         """
         with self._lock:
             if self._fast is not None:
                 return True
             if self._fast_thread is None:
                 # Not a daemon: an interpreter exiting in the middle of an export aborts.
-                self._fast_thread = threading.Thread(target=self._build_fast, name="podsearch-onnx-export")
+                self._fast_thread = threading.Thread(target=self._build_fast, args=(threads,),
+                                                     name="podsearch-onnx-export")
                 self._fast_thread.start()
             thread = self._fast_thread
         if not background:
             thread.join()
         return self._fast is not None
 
-    def _build_fast(self) -> None:
-        fast = _OnnxMeanPooling.build(self._model, self._lock)
+    def _build_fast(self, threads: int | None = None) -> None:
+        fast = _OnnxMeanPooling.build(self._model, self._lock, threads)
         with self._lock:
             self._fast = fast
 
@@ -128,14 +131,23 @@ class _OnnxMeanPooling:
 
     PROBES = ("how do I calm down a relative who is shouting at the front desk?", "a")
 
+    # Queries embedded in one run at most: a server's concurrent requests rarely wait in more.
+    MAX_BATCH = 16
+
     def __init__(self, tokenizer, session, max_length: int, normalize: bool) -> None:  # noqa: ANN001
         self.tokenizer, self.session, self.max_length, self.normalize = tokenizer, session, max_length, normalize
         # A fast tokenizer must not be called from two threads at once ("Already borrowed").
         self.lock = threading.Lock()
+        # Queries asked for while a run is under way wait here and go in the next run, together.
+        self._turn = threading.Condition()
+        self._waiting: list[_Query] = []
+        self._running = False
+        # Right padding keeps each query's tokens at the positions they have alone; other tokenizers go one by one.
+        self.max_batch = self.MAX_BATCH if getattr(tokenizer, "padding_side", "right") == "right" else 1
 
     @classmethod
-    def build(cls, model, model_lock: threading.Lock) -> "_OnnxMeanPooling | None":  # noqa: ANN001
-        """The ONNX copy of `model`, or None when its layout is another or export fails."""
+    def build(cls, model, model_lock: threading.Lock, threads: int | None = None) -> "_OnnxMeanPooling | None":  # noqa: ANN001
+        """The ONNX copy of `model` (`threads` per run; None: up to 4), or None when its layout is another or export fails."""
         try:
             import copy
             import io
@@ -176,8 +188,12 @@ class _OnnxMeanPooling:
                     opset_version=17, dynamo=False,
                 )
             options = ort.SessionOptions()
-            options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+            options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
             options.inter_op_num_threads = 1
+            if threads == 1:
+                # Concurrent requests are the parallelism: idle pool threads spinning for work only steal
+                # cores from the other requests.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
             fast = cls(tokenizer, session, int(model.max_seq_length), len(layers) == 3)
             with model_lock:
@@ -189,11 +205,65 @@ class _OnnxMeanPooling:
             return None
 
     def __call__(self, text: str) -> np.ndarray:
+        """`text`'s vector; concurrent callers are embedded together, in one run of the model.
+
+        One run for a batch of short queries costs little more than for one (one thread, bench queries:
+        3.2 ms of CPU per query alone, 1.45 ms in fours), and gives each row the vector bit for bit it gets alone
+        (tests/test_embed.py). No thread waits to gather a batch: whoever finds the model idle runs what
+        is waiting, so a lone query goes at once.
+        """
+        mine = _Query(text)
+        with self._turn:
+            self._waiting.append(mine)
+        while True:
+            with self._turn:
+                while self._running and not mine.done:
+                    self._turn.wait()
+                if mine.done:
+                    return mine.result()
+                # The model is idle and this query still waits (in the first max_batch, or later).
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                self._running = True
+            try:
+                vectors = self._embed([q.text for q in batch])
+                for query, vector in zip(batch, vectors):
+                    query.vector = vector
+            except BaseException as exc:  # every waiter of the run hears of its failure
+                for query in batch:
+                    query.error = exc
+            finally:
+                with self._turn:
+                    for query in batch:
+                        query.done = True
+                    self._running = False
+                    self._turn.notify_all()
+
+    def _embed(self, texts: list[str]) -> list[np.ndarray]:
         with self.lock:
-            batch = self.tokenizer([text], return_tensors="np", truncation=True, max_length=self.max_length)
+            batch = self.tokenizer(texts, return_tensors="np", truncation=True, max_length=self.max_length,
+                                   padding=True)
         mask = batch["attention_mask"].astype(np.int64)
         hidden = self.session.run(None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask})[0]
-        vector = (hidden[0] * mask[0, :, None]).sum(0) / max(float(mask.sum()), 1e-9)
-        if self.normalize:
-            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return np.ascontiguousarray(vector, dtype=np.float32)
+        out = []
+        for row, row_mask in zip(hidden, mask):
+            # Padding is masked out of attention and cut off here, so each row pools as if embedded alone.
+            n = int(row_mask.sum())
+            vector = (row[:n] * row_mask[:n, None]).sum(0) / max(float(n), 1e-9)  # float64, as alone
+            if self.normalize:
+                vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            out.append(np.ascontiguousarray(vector, dtype=np.float32))
+        return out
+
+
+class _Query:
+    """One caller's text waiting for a batched run, then its vector or the run's error."""
+
+    __slots__ = ("text", "vector", "error", "done")
+
+    def __init__(self, text: str) -> None:
+        self.text, self.vector, self.error, self.done = text, None, None, False
+
+    def result(self) -> np.ndarray:
+        if self.error is not None:
+            raise self.error
+        return self.vector

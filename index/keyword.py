@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -41,22 +42,49 @@ def tokens(text: str) -> Iterator[re.Match[str]]:
     return _TOKEN.finditer(text)
 
 
+# Every ASCII byte that is not a letter or digit, as a space: ASCII text's tokens are then what split() gives.
+_ASCII_SEPARATORS = bytes(b if chr(b).isalnum() else 32 for b in range(128)) + bytes([32] * 128)
+
+
+def _word_list(text: str) -> list[str]:
+    """The word tokens of `text` as strings (the tokenizer's, a few times faster for ASCII text)."""
+    if text.isascii():
+        # A byte table and split() run in C without the regex engine's per-character steps.
+        return text.encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split()
+    return _TOKEN.findall(text)
+
+
 def stem(word: str) -> str:
     """`word` (already folded) as FTS5's porter tokenizer stores it."""
     # A stemmer object keeps state while it works: one per call is thread-safe.
     return snowballstemmer.stemmer("porter").stemWord(word)
 
 
+class _Spellings:
+    """Every word met so far in texts whose coverage was asked, filed under its stem."""
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self.by_stem: dict[str, set[str]] = {}
+
+
 class Stemmer:
-    """`stem`, remembering its answers: one per index (its owner), so a search stems each distinct word once.
+    """`stem`, remembering its answers and the spellings it has met: one per index (its owner), so a
+    search stems each distinct word once.
 
     Scoring compares every word of every candidate passage (`term_coverage`), ~10 µs a stem uncached.
-    Thread-safe: a dict's get and set are atomic, and two threads stemming one word agree.
+    Thread-safe: a dict's get and set are atomic, two threads stemming one word agree, and the
+    spellings index only grows under a lock.
     """
 
-    def __init__(self, size: int = 1 << 16) -> None:
+    def __init__(self, size: int = 1 << 16, spellings_limit: int = 1 << 18) -> None:
         self._memo: dict[str, str] = {}
         self._size = size
+        # Words remembered before starting afresh (~200 bytes each): a real vocabulary, spelling
+        # variants included, stays far below.
+        self._spellings_limit = spellings_limit
+        self._spellings = _Spellings()
+        self._lock = threading.Lock()
 
     def __call__(self, word: str) -> str:
         stemmed = self._memo.get(word)
@@ -66,6 +94,22 @@ class Stemmer:
                 self._memo.clear()  # bounded: a long-lived server sees an open-ended vocabulary
             self._memo[word] = stemmed
         return stemmed
+
+    def spellings_of(self, words: set[str]) -> _Spellings:
+        """The spellings index, with every word of `words` filed under its stem (new ones stemmed once)."""
+        spellings = self._spellings
+        if words.issubset(spellings.known):
+            return spellings
+        with self._lock:
+            if len(self._spellings.known) + len(words) > self._spellings_limit:
+                self._spellings = _Spellings()
+            spellings = self._spellings
+            for word in words.difference(spellings.known):
+                # Filed under its stem before it counts as known: a reader that finds a word known
+                # (without the lock) also finds it under its stem.
+                spellings.by_stem.setdefault(self(fold(word)), set()).add(word)
+                spellings.known.add(word)
+        return spellings
 
 
 def query_terms(query: str) -> list[str]:
@@ -135,17 +179,26 @@ def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
 
 
 def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[str, ...]] | None = None,
-                  stemmer: Callable[[str], str] = stem) -> float:
+                  stemmer: Stemmer | None = None) -> float:
     """Share of query terms present in `text` (0..1), compared by stem (calming/calm, nurses/nurse).
 
     A term also counts as present when one of its `alternatives` (indexed stems spelled like it) is.
-    `stemmer`: the index's `Stemmer` when scoring many passages (a plain `stem` otherwise).
+    `stemmer`: the index's `Stemmer` when scoring many passages (a fresh one otherwise).
     """
     if not terms:
         return 0.0
-    words = {stemmer(fold(w)) for w in set(_TOKEN.findall(text))}
+    # Not every word of the text stemmed (that was most of a search's Python time, for ~100 candidates):
+    # a stem is present when one of the spellings already seen with that stem is among the text's words.
+    words = set(_word_list(text))
+    stemmer = stemmer or Stemmer()
+    by_stem = stemmer.spellings_of(words).by_stem
     alternatives = alternatives or {}
-    return sum(1 for t in terms if stemmer(t) in words or words.intersection(alternatives.get(t, ()))) / len(terms)
+
+    def present(root: str) -> bool:
+        spellings = by_stem.get(root)
+        return spellings is not None and not words.isdisjoint(spellings)
+
+    return sum(1 for t in terms if present(stemmer(t)) or any(present(a) for a in alternatives.get(t, ()))) / len(terms)
 
 
 # Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").

@@ -12,7 +12,7 @@ scored the same; change one only with an evaluation run before and after.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -147,6 +147,10 @@ class Scores:
     coverage: float  # share of query words in the passage; NaN where no stage needs it
     keyword: float  # 0..1: BM25 relative to the best keyword hit, times coverage; 0 without a keyword hit
     fused: float = 0.0  # the signals combined for ranking (see `fuse`)
+
+    def with_fused(self, fused: float) -> "Scores":
+        """A copy with another ranking score (dataclasses.replace, without its per-call field walk)."""
+        return Scores(self.pid, self.similarity, self.coverage, self.keyword, fused)
 
 
 @dataclass(frozen=True)
@@ -362,7 +366,7 @@ def fuse(scores: dict[int, Scores], found: Retrieved, options: SearchOptions) ->
                     weights=[{}, {pid: s.keyword for pid, s in scores.items()}])
     else:
         fused = {pid: s.similarity + options.keyword_weight * s.keyword for pid, s in scores.items()}
-    return {pid: replace(scores[pid], fused=value) for pid, value in fused.items()}
+    return {pid: scores[pid].with_fused(value) for pid, value in fused.items()}
 
 
 def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> list[Scores]:
@@ -381,7 +385,7 @@ def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> li
         by_words = options.mode != "dense" and s.coverage >= options.min_coverage and s.coverage > 0  # NaN is False
         if by_meaning or by_words:
             weight = (FLAGGED_WEIGHT if rows[s.pid]["flagged"] else 1.0) * (FRAME_WEIGHT if kind in ("intro", "outro") else 1.0)
-            kept.append(replace(s, fused=weight * s.fused))
+            kept.append(s.with_fused(weight * s.fused))
     return sorted(kept, key=lambda s: (-s.fused, -s.similarity))
 
 

@@ -175,6 +175,18 @@ def build_index(dim: int, ids: np.ndarray, vectors: np.ndarray, config: IndexCon
     return index
 
 
+def one_thread_per_search() -> None:
+    """Run FAISS and the BLAS behind numpy on one thread per call, for this whole process.
+
+    For a server answering many searches at once: they are the parallelism, and OpenMP or BLAS
+    pools of their own per call would only oversubscribe the cores (and spin while waiting).
+    """
+    from threadpoolctl import threadpool_limits
+
+    faiss.omp_set_num_threads(1)
+    threadpool_limits(limits=1)
+
+
 def search(index: faiss.Index, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None, *,
            ef_search: int | None = None, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, ids) for one query vector, optionally only among `allowed_ids`.

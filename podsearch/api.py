@@ -9,7 +9,9 @@ Errors are `{"error": "one line"}` with a 4xx/5xx status.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -18,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError, QueryError
@@ -124,7 +127,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
                     "read_only": not admin.admin_configured(settings)}
 
     @app.get("/api/search", summary="Timestamped clips for a query (the CLI's `search --json` hits)")
-    def search(
+    async def search(
         q: Annotated[str, Query(description="What you want to hear")] = "",
         k: Annotated[int, Query(description=f"Number of clips, 1-{MAX_K}")] = 5,
         mode: Annotated[str, Query(description=f"One of {', '.join(MODES)}")] = "hybrid",
@@ -134,14 +137,16 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
         date_to: Annotated[str | None, Query(alias="to", description="Published on/before YYYY-MM-DD")] = None,
         person: Annotated[str | None, Query(description="Only where this person takes part or speaks")] = None,
         per_episode: Annotated[int | None, Query(description="At most N clips per episode")] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         options = search_options(settings, k=k, mode=mode, shows=show, sources=source, date_from=date_from,
                                  date_to=date_to, person=person, per_episode=per_episode)
         if not q.strip():
             raise QueryError("q is empty; pass a few words describing what you want to hear, e.g. ?q=warfarin")
-        with state["readers"].reader() as index:
-            hits = search_json(index, q, options)
-        return {"query": q, "hits": hits}
+        # On the pool's own threads (one per reader), not one thread per waiting request.
+        hits = await asyncio.wrap_future(state["readers"].submit(lambda index: search_json(index, q, options)))
+        # Already JSON-ready: returned as a response, FastAPI neither validates it against the annotation
+        # nor walks it with jsonable_encoder (a second thread hop and ~1 ms of Python per search under load).
+        return JSONResponse({"query": q, "hits": hits})
 
     @app.get("/api/episodes", summary="Every episode of the home with its status")
     def episodes() -> dict[str, Any]:
@@ -210,6 +215,21 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
     return app
 
 
+class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol with TCP_NODELAY on every connection, with one worker process or several.
+
+    asyncio sets it only on sockets created with proto IPPROTO_TCP; uvicorn's socket for several workers
+    is created without, so a reply written as headers then body waited for the client's delayed ACK:
+    every request on a kept-alive connection took 40 ms more (2 workers, 1 client: p50 55 ms; 12 ms with it).
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
 def app_from_environment() -> FastAPI:
     """The API for the home PODSEARCH_HOME names: what each of several worker processes builds."""
     from podsearch.core.config import load_settings
@@ -225,7 +245,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, root
     import uvicorn
 
     options = dict(host=host, port=port, root_path=root_path, access_log=access_log, proxy_headers=proxy_headers,
-                   forwarded_allow_ips="127.0.0.1" if proxy_headers else None, log_level="info")
+                   forwarded_allow_ips="127.0.0.1" if proxy_headers else None, log_level="info",
+                   http="podsearch.api:NoDelayHTTP")
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return

@@ -55,6 +55,33 @@ def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, models
     assert body["hits"] == cli_hits  # same keys, same values, same floor
 
 
+CONCURRENT_QUERIES = ["stopping clopidogrel before an operation", "calming a shouting relative", "warfarin and bleeding",
+                      "what to say at the front desk", "blood thinners before surgery", "an angry visitor",
+                      "medication questions from patients", "how long before the operation", "clopidogrel",
+                      "relative shouting", "nurse at the desk", "operation day advice"]
+
+
+def test_concurrent_searches_give_the_in_process_results(api: httpx.Client, home: Path) -> None:
+    """The server's way of working under load (one thread per search, shared caches, many at once)
+    changes no hit: each answer equals search() run alone in this process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from podsearch.core.config import load_settings
+    from podsearch.service.pipeline import open_index
+    from podsearch.service.queries import search_json, search_options
+
+    with ThreadPoolExecutor(8) as pool:  # twice over, so the second round meets the caches the first filled
+        served = list(pool.map(lambda q: api.get("/api/search", params={"q": q, "k": 4}).json()["hits"],
+                               CONCURRENT_QUERIES * 2))
+    settings = load_settings(home)
+    index = open_index(settings)
+    try:
+        alone = [search_json(index, q, search_options(settings, k=4)) for q in CONCURRENT_QUERIES]
+    finally:
+        index.close()
+    assert any(alone) and served == alone * 2
+
+
 def test_search_filters(api: httpx.Client) -> None:
     q = {"q": "calming a shouting relative"}
     assert api.get("/api/search", params=q).json()["hits"][0]["guid"] == "desk-2"
@@ -183,3 +210,47 @@ def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, h
     hits = api.get("/api/search", params=query).json()["hits"]
     assert hits and hits[0]["guid"] == guid and hits[0]["show"] == "Clinic Talk"
     assert api.get(f"/api/episodes/{guid}").json()["status"] == "indexed"
+
+
+def test_every_connection_gets_tcp_nodelay_even_on_a_socket_made_without_proto() -> None:
+    """With --workers > 1 uvicorn listens on a socket made without proto IPPROTO_TCP, where asyncio leaves
+    Nagle on: a reply's second write then waits for the client's delayed ACK (40 ms per kept-alive request).
+    The server's protocol sets TCP_NODELAY itself."""
+    import socket
+
+    import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from podsearch.api import NoDelayHTTP
+
+    async def ok(scope, receive, send) -> None:  # noqa: ANN001 - the smallest ASGI app
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def nodelay_seen(protocol: type) -> list[int]:
+        seen: list[int] = []
+
+        class Probe(protocol):  # type: ignore[misc, valid-type]
+            def connection_made(self, transport) -> None:  # noqa: ANN001
+                super().connection_made(transport)
+                seen.append(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        sock = socket.socket(family=socket.AF_INET)  # as uvicorn's Config.bind_socket makes it
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(ok, http=Probe, lifespan="off", log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}") as http:
+                assert [http.get("/").text for _ in range(2)] == ["ok", "ok"]
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            sock.close()
+        return seen
+
+    assert nodelay_seen(AutoHTTPProtocol) == [0]  # uvicorn's own: the delay this guards against
+    assert nodelay_seen(NoDelayHTTP) == [1]

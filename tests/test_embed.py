@@ -64,3 +64,46 @@ def test_queries_from_many_threads_get_their_own_vectors(embedder) -> None:  # n
         t.join()
     expected = embedder.encode(texts)
     assert all(np.allclose(results[t], e, atol=1e-4) for t, e in zip(texts, expected))
+
+
+def test_concurrent_queries_share_one_run_and_each_gets_its_vector_bit_for_bit(embedder, monkeypatch) -> None:  # noqa: ANN001
+    """A server's concurrent searches embed their queries together (one model run), padded to the longest:
+    each vector must still be exactly the one the query gets alone, or served hits could differ."""
+    fast = embedder._fast
+    texts = [f"question {i} about " + "warfarin dosage and bleeding " * (i % 5) for i in range(24)]
+    alone = {t: fast(t) for t in texts}  # one at a time: runs of one
+    runs: list[int] = []
+    busy, first_started = threading.Event(), threading.Event()
+    embed = fast._embed
+
+    def counted(batch: list[str]) -> list[np.ndarray]:
+        runs.append(len(batch))
+        if len(runs) == 1:  # the first run holds the model until every other query waits for it
+            first_started.set()
+            busy.wait(60)
+        return embed(batch)
+
+    monkeypatch.setattr(fast, "_embed", counted)
+    results: dict[str, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, fast(t))) for t in texts]
+    threads[0].start()
+    assert first_started.wait(60)
+    for t in threads[1:]:
+        t.start()
+    while len(fast._waiting) < len(texts) - 1:
+        threading.Event().wait(0.01)
+    busy.set()
+    for t in threads:
+        t.join(60)
+    assert runs == [1, fast.MAX_BATCH, len(texts) - 1 - fast.MAX_BATCH]
+    assert all(np.array_equal(results[t], alone[t]) for t in texts)
+
+
+def test_a_failed_run_fails_each_of_its_queries_and_the_next_run_works(embedder, monkeypatch) -> None:  # noqa: ANN001
+    fast = embedder._fast
+    embed = fast._embed
+    monkeypatch.setattr(fast, "_embed", lambda batch: (_ for _ in ()).throw(MemoryError("injected")))
+    with pytest.raises(MemoryError, match="injected"):
+        fast("metformin at night")
+    monkeypatch.setattr(fast, "_embed", embed)
+    assert np.array_equal(fast("metformin at night"), embed(["metformin at night"])[0])

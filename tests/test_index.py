@@ -311,3 +311,24 @@ def test_fine_similarities_match_one_passage_at_a_time():
     expected = [fine_similarity(g, q) for g in groups]
     assert np.allclose(fine_similarities(groups, q), expected, atol=1e-5)
     assert list(fine_similarities([], q)) == []
+
+
+def test_term_coverage_is_the_share_of_query_stems_among_the_texts_word_stems() -> None:
+    """term_coverage finds stems through the spellings it has seen, not by stemming every word: the same
+    answers as stemming each word of the text, for ASCII and other text, with sound-alike alternatives."""
+    from podsearch.index.keyword import _TOKEN, fold, stem, term_coverage
+
+    def by_stemming_every_word(terms, text, alternatives=None):  # noqa: ANN001, ANN202
+        stems = {stem(fold(w)) for w in _TOKEN.findall(text)}
+        return sum(1 for t in terms if stem(t) in stems or stems.intersection((alternatives or {}).get(t, ()))) / len(terms)
+
+    texts = ["An angry relative needs calm words.", "Relatives' CALMING—words_and (nurses) at 3am; pharmacies!",
+             "Crème brûlée at the café, naïve résumé", "metforman twice daily", "tabs\tand\nnewlines\x1fsplit",
+             "", "under_score o'clock don't"]
+    queries = [["relatives", "calming"], ["nurse", "pharmacy", "words"], ["creme", "cafe", "resume"],
+               ["metformin", "daily"], ["tabs", "newlines", "split"], ["under", "score", "clock"]]
+    alternatives = {"metformin": ("metforman",)}
+    for text in texts:
+        for terms in queries:
+            assert term_coverage(terms, text, alternatives) == by_stemming_every_word(terms, text, alternatives)
+    assert term_coverage(["cafe"], "Crème brûlée at the café") == 1.0

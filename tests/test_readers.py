@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from test_index import CARE, GARDEN, transcript
 
 from podsearch.core.config import load_settings
 from podsearch.core.errors import PodsearchError
+from podsearch.index.embed import _OnnxMeanPooling
 from podsearch.index.search import SearchOptions, search
 from podsearch.index.store import SearchIndex
 from podsearch.service.readers import IndexReaders
@@ -58,6 +60,29 @@ def test_pool_shares_one_vector_copy_and_a_fresh_home_is_created(tmp_path: Path,
             assert a.passage_count() == 0
     finally:
         pool.close()
+
+
+def test_a_warm_pool_runs_each_search_on_one_thread(tmp_path: Path, embedder, models) -> None:  # noqa: ANN001
+    """Concurrent requests are the server's parallelism: FAISS and BLAS pools per search only oversubscribe."""
+    import faiss
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = faiss.omp_get_max_threads()
+    pool = IndexReaders(load_settings(tmp_path / "home"), size=1, models=models)
+    with threadpool_limits(limits=None):  # restores the BLAS pools for the tests after this one
+        try:
+            pool.warm()
+            fast = pool._vectors.embedder
+            assert fast is embedder and fast.prepare_queries()  # the server's models, shared; wait for its export
+            # The process's one model may have been exported before (by the tests before this one), so the
+            # one-thread query encoder a server's first warm() asks for is built here, as warm() builds it.
+            one = _OnnxMeanPooling.build(fast._model, threading.Lock(), threads=1)
+            assert one is not None and one.session.get_session_options().intra_op_num_threads == 1
+            assert faiss.omp_get_max_threads() == 1
+            assert {p["num_threads"] for p in threadpool_info()} == {1}
+        finally:
+            pool.close()
+            faiss.omp_set_num_threads(before)
 
 
 def test_reader_of_a_home_without_an_index_is_one_clear_line(tmp_path: Path) -> None:

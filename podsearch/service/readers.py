@@ -8,14 +8,18 @@ by the readers; it is reloaded when the index's generation moves (the writer sav
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from podsearch.core.config import Settings
 from podsearch.core.migrations import open_database
 from podsearch.index.store import MIGRATIONS, SearchIndex
-from podsearch.index.vectors import IndexConfig
+from podsearch.index.vectors import IndexConfig, one_thread_per_search
 from podsearch.service.models import Models
+
+T = TypeVar("T")
 
 
 class IndexReaders:
@@ -39,14 +43,22 @@ class IndexReaders:
         self._free: queue.Queue[SearchIndex] = queue.Queue()
         for reader in self._all:
             self._free.put(reader)
+        # As many threads as readers: a submitted search never waits for a reader, and requests beyond
+        # that wait in the executor's queue, not as one parked thread each.
+        self._threads = ThreadPoolExecutor(max_workers=len(self._all), thread_name_prefix="podsearch-search")
 
     def warm(self) -> None:
-        """Load the sentence model and the FAISS copy now, and start the fast query encoder's export."""
+        """Load the sentence model and the FAISS copy now, and start the fast query encoder's export.
+
+        A server's concurrent requests are its parallelism, so each search runs on one thread
+        (ONNX Runtime, FAISS, BLAS): thread pools per call would oversubscribe the cores.
+        """
+        one_thread_per_search()
         embedder = self._vectors.embedder
         self._vectors.faiss_index()
         prepare = getattr(embedder, "prepare_queries", None)
         if prepare is not None:
-            prepare(background=True)
+            prepare(background=True, threads=1)
 
     @contextmanager
     def reader(self) -> Iterator[SearchIndex]:
@@ -57,8 +69,18 @@ class IndexReaders:
         finally:
             self._free.put(index)
 
+    def submit(self, work: Callable[[SearchIndex], T]) -> "Future[T]":
+        """Run `work(reader)` on one of the pool's threads with a reader of its own (for async servers)."""
+
+        def run() -> T:
+            with self.reader() as index:
+                return work(index)
+
+        return self._threads.submit(run)
+
     def close(self) -> None:
         """Close every connection."""
+        self._threads.shutdown(wait=True)
         for index in [*self._all, self._vectors]:
             index.close()
         self._owner.close()
