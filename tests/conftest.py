@@ -27,6 +27,26 @@ def models():  # noqa: ANN201 - podsearch.service.models.Models
     return Models()
 
 
+@pytest.fixture(scope="session")
+def run(models):  # noqa: ANN001, ANN201 - Models; a function returning click's Result
+    """`podsearch --home HOME --allow-private ARGS…` in this process with the session's models.
+
+    `ok=True` (the default) asserts the command succeeded; pass `ok=False` to look at a failure.
+    """
+    from click.testing import CliRunner
+
+    from podsearch.cli import cli
+
+    def run(home: Path, *args: str, ok: bool = True, input: str | None = None):  # noqa: ANN202, A002
+        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models, input=input,
+                                    catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
                          models_dir: Path) -> None:

@@ -34,6 +34,14 @@ def test_speaker_score_takes_the_best_one_to_one_mapping() -> None:
     assert speaker_score([], reference).share == 0.0
 
 
+
+def podsearch(home: Path, *args: str) -> str:
+    """`podsearch --home HOME ARGS…` in a child process, as a user runs it; its output (it must succeed)."""
+    done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
 @pytest.mark.slow
 def test_real_whisper_and_diarization_put_the_right_speaker_on_the_speech_and_name_the_guest(tmp_path: Path) -> None:
     """One dev-set episode through the CLI: >= 90% of its speech time on the right speaker, the guest named."""
@@ -84,10 +92,7 @@ def test_the_feeds_description_spells_a_misheard_guests_name_through_ingest_and_
     home = tmp_path / "home"
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return podsearch(home, *args)
 
     def guest_label() -> str | None:
         segments = [Segment(s["start"], s["end"], s["text"], s.get("speaker"))
@@ -126,10 +131,7 @@ def test_feed_persons_and_a_garbled_introduction_name_voices_and_a_merged_voice_
     home = tmp_path / "home"
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return podsearch(home, *args)
 
     cli("add", str(feed))
     cli("ingest")

@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 
 from httpserver import LocalServer
 from podsearch.cli import cli
-from podsearch.service.models import Models
 
 DATA = Path(__file__).parent / "data"
 VTT = (DATA / "homes" / "v0-feeds" / "a1.vtt").read_bytes()
@@ -27,21 +26,10 @@ FEED = """<?xml version="1.0" encoding="UTF-8"?>
 </channel></rss>"""
 
 
-# Runs a command: run(home, *args) -> click's Result.
+# The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
 Run = Callable[..., Result]
 
 
-@pytest.fixture(scope="session")
-def run(models: Models) -> Run:
-    """`podsearch --home HOME --allow-private ARGS…` in this process, with the session's models."""
-    def run(home: Path, *args: str, ok: bool = True):  # noqa: ANN201 - click Result
-        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models,
-                                    catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
 
 
 # -- item 2: a guid that changes on every poll --------------------------------------------------------------

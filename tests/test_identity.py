@@ -8,33 +8,19 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from httpserver import LocalServer
-from podsearch.cli import cli
-from podsearch.service.models import Models
 
 DATA = Path(__file__).parent / "data"
 FEEDS = DATA / "homes" / "v0-feeds"
 V0 = DATA / "homes" / "v0"
 
 
-# Runs a command: run(home, *args) -> click's Result.
+# The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
 Run = Callable[..., Result]
 
 
-@pytest.fixture(scope="session")
-def run(models: Models) -> Run:
-    """`podsearch --home HOME --allow-private ARGS…` in this process, with the session's models."""
-    def run(home: Path, *args: str, ok: bool = True):  # noqa: ANN201 - click Result
-        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models,
-                                    catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
 
 
 def top(run: Run, home: Path, query: str) -> dict:

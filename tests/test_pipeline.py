@@ -14,7 +14,6 @@ from click.testing import CliRunner, Result
 from httpserver import LocalServer
 
 from podsearch.cli import cli
-from podsearch.service.models import Models
 
 DATA = Path(__file__).parent / "data"
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -37,18 +36,10 @@ def item(title: str, guid: str, date: str, url: str, type_: str = "audio/flac", 
     return ITEM.format(title=title, guid=guid, date=date, url=url, type=type_, length=length, extra=extra)
 
 
-# Runs a command: run(home, *args) -> click's Result.
+# The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
 Run = Callable[..., Result]
 
 
-@pytest.fixture(scope="session")
-def run(models: Models) -> Run:
-    """`podsearch --home HOME --allow-private ARGS…` in this process, with the session's models."""
-    def run(home: Path, *args: str, input: str | None = None):
-        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models, input=input, catch_exceptions=False)
-        return result
-
-    return run
 
 
 def passages_per_guid(home: Path) -> dict[str, int]:
@@ -131,13 +122,13 @@ def test_bad_feeds_give_one_clear_line(run: Run, tmp_path: Path, http_server: Lo
     http_server.route("/missing.xml", b"gone", status=404, content_type="text/plain")
     http_server.route("/page.html", b"<html><body>Welcome</body></html>", content_type="text/html")
     for path, expected in (("/missing.xml", "404"), ("/page.html", "not")):
-        result = run(tmp_path, "add", http_server.url(path))
+        result = run(tmp_path, "add", http_server.url(path), ok=False)
         assert result.exit_code == 1
         assert expected in result.output and http_server.url(path) in result.output
         assert len(result.output.strip().splitlines()) == 1
-    assert run(tmp_path, "search", "   ").exit_code == 1
-    assert "empty" in run(tmp_path, "search", "").output
-    assert "no such feed file" in run(tmp_path, "add", str(tmp_path / "nope.xml")).output
+    assert run(tmp_path, "search", "   ", ok=False).exit_code == 1
+    assert "empty" in run(tmp_path, "search", "", ok=False).output
+    assert "no such feed file" in run(tmp_path, "add", str(tmp_path / "nope.xml"), ok=False).output
 
 
 @pytest.mark.slow
@@ -151,7 +142,7 @@ def test_broken_enclosure_fails_alone_and_keeps_the_rest(run: Run, tmp_path: Pat
     http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
-    result = run(home, "ingest")
+    result = run(home, "ingest", ok=False)
     assert result.exit_code == 1
     assert "indexed 1 episode(s); 2 failed" in result.output
     assert "Html" in result.output and "Corrupt" in result.output
@@ -160,8 +151,8 @@ def test_broken_enclosure_fails_alone_and_keeps_the_rest(run: Run, tmp_path: Pat
     assert passages_per_guid(home).keys() == {"good"}
     # The next run retries only the failed ones and leaves the good one alone.
     before = passages_per_guid(home)
-    again = run(home, "ingest")
-    assert "indexed 0 episode(s); 2 failed" in again.output
+    again = run(home, "ingest", ok=False)
+    assert again.exit_code == 1 and "indexed 0 episode(s); 2 failed" in again.output
     assert passages_per_guid(home) == before
 
 
