@@ -169,7 +169,7 @@ def der_report(models: Models) -> None:
             ref = read_rttm(rttm)
             # What the pipeline does: Whisper's segments are the speech, labelled per segment / word.
             segments = transcriber.engine.transcribe(samples, transcriber.options()).segments
-            labelled = transcriber.speakers(samples, segments)
+            labelled = transcriber.speakers(audio, segments)  # the audio file: diarization streams it again
             hyp = Annotation(uri=rttm.stem)
             for i, s in enumerate(labelled):
                 if s.speaker and s.end > s.start:
