@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, VTT, Run, item, run
+from test_pipeline import DATA, FEED, VTT, Run, item
 
 from podsearch.core.config import Settings
 from podsearch.core.errors import DownloadError
@@ -42,7 +42,7 @@ def test_add_gives_up_on_a_dripping_feed_with_one_line(run: Run, tmp_path: Path,
     feed = FEED.format(items="").encode()
     # Without a deadline this takes minutes: each byte arrives well within the read timeout.
     http_server.route("/slow.xml", handler=dripping(feed, 0.3, http_server))
-    result = run(tmp_path / "home", "add", http_server.url("/slow.xml"))
+    result = run(tmp_path / "home", "add", http_server.url("/slow.xml"), ok=False)
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and http_server.url("/slow.xml") in lines[0], result.output
@@ -72,7 +72,7 @@ def test_one_slow_feed_does_not_hold_up_the_others(run: Run, tmp_path: Path, htt
     http_server.route("/slow.xml", handler=dripping(FEED.format(items="").encode(), 0.3, http_server))
     http_server.route("/good.xml", FEED.format(items=good).encode(), content_type="application/rss+xml")
     monkeypatch.setenv("PODSEARCH_TRANSFER_DEADLINE", "2")
-    result = run(home, "ingest", "--engine", "openai-whisper", "--model", str(tmp_path / "no-such-model"))
+    result = run(home, "ingest", "--engine", "openai-whisper", "--model", str(tmp_path / "no-such-model"), ok=False)
     assert http_server.url("/slow.xml") in result.output and "too slow" in result.output
     hits = json.loads(run(home, "search", "clopidogrel", "--json").output)
     assert hits and hits[0]["guid"] == "pharm-1"

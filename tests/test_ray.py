@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import pytest
 from httpserver import LocalServer
-from test_pipeline import FEED, Run, item, passages_per_guid, run
+from test_pipeline import FEED, Run, item, passages_per_guid
 
 
 DATA = Path(__file__).parent / "data"
@@ -60,7 +60,7 @@ def small_feed():  # noqa: ANN201
 def ingested(run: Run, home: Path, feed: LocalServer, *args: str) -> str:
     """Subscribe `home` to the feed and ingest it; the command's output."""
     assert run(home, "add", feed.url("/feed.xml")).exit_code == 0
-    result = run(home, "ingest", *args)
+    result = run(home, "ingest", *args, ok=False)
     assert result.exit_code == 1, result.output  # the broken enclosure fails, alone
     assert "indexed 3 episode(s); 1 failed" in result.output, result.output
     return result.output
@@ -122,7 +122,7 @@ def test_ray_ingest_matches_local(run: Run, tmp_path: Path, small_feed: LocalSer
     assert "Missing page" in output  # the worker's error arrives as a failed episode, with its message
     # Nothing left to do: a second run transcribes nothing and leaves the index alone.
     before = passages_per_guid(home)
-    again = run(home, "ingest", "--ray", "auto")
+    again = run(home, "ingest", "--ray", "auto", ok=False)
     assert "indexed 0 episode(s); 1 failed" in again.output
     assert passages_per_guid(home) == before
 
@@ -199,10 +199,10 @@ def test_unreachable_cluster_fails_at_once_with_a_clear_line(run: Run, tmp_path:
     home = tmp_path / "home"
     feed = serve_small_feed(http_server)
     assert run(home, "add", feed.url("/feed.xml")).exit_code == 0
-    result = run(home, "ingest", "--ray", "127.0.0.1:1")
+    result = run(home, "ingest", "--ray", "127.0.0.1:1", ok=False)
     assert result.exit_code == 1
     assert "127.0.0.1:1" in result.output and "ray start --head" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert feed.requests_to("/jfk.flac") == []  # refused before any work
-    assert "--ray" in run(home, "ingest", "--ray-workers", "2").output
+    assert "--ray" in run(home, "ingest", "--ray-workers", "2", ok=False).output
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, Run, item, run
+from test_pipeline import DATA, FEED, Run, item
 
 from podsearch.core.terminal import clean, clean_json, clean_line
 
