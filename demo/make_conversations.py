@@ -81,7 +81,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 # Shared with the demo podcast's generator (same folder): MP3 probing and feed dates.
-from make_demo import _hms, _rfc2822, probe_duration
+from make_demo import _hms, _rfc2822, content_stems, probe_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "conversations"
@@ -797,24 +797,7 @@ OFF_TOPIC = [
 # ---------------------------------------------------------------------------
 # Query checks (before any audio is made)
 # ---------------------------------------------------------------------------
-STOPWORDS = set(
-    "a an the and or but if of to in on at for from by with without about as into is are was were be been "
-    "being do does did done have has had i you he she it we they me my your our their them this that these "
-    "those what when where which who whom how why can cannot could should would will shall may might must "
-    "not no so than then too very just there here all any each every some such own same other lots lot "
-    "okay ok".split()
-)
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s", "ly"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def content_stems(text: str) -> set[str]:
-    return {_stem(w) for w in re.findall(r"[a-z']+", text.lower()) if w not in STOPWORDS}
+# The word-overlap measure is make_demo's (content_stems): both sets are checked the same way.
 
 
 def _episode(guid: str) -> Episode:
