@@ -6,8 +6,9 @@ Self-contained on purpose (numpy, scipy, scikit-learn, torch and the weights fil
 Pipeline
 --------
 1. A 40-band power mel spectrogram (25 ms window, 10 ms hop: the speaker encoder's own
-   front end) is computed once for the whole file, in chunks, and volume-normalised on the
-   speech only.
+   front end) and the energy of each 10 ms frame are computed block by block as the audio
+   streams (``SpeakerFeatures``, which can ride along Whisper's decode), and the mel is
+   volume-normalised on the speech only once Whisper has said where speech is.
 2. Fixed-length windows (default 1.5 s, hop 0.75 s) are laid over the speech ranges and
    embedded in batches by resemblyzer's pretrained d-vector encoder (3-layer LSTM, 256-d,
    Apache-2.0, shipped inside the ``resemblyzer`` wheel: nothing is downloaded).
@@ -31,7 +32,7 @@ import bisect
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -49,6 +50,7 @@ __all__ = [
     "Diarization",
     "Diarizer",
     "ResemblyzerEncoder",
+    "SpeakerFeatures",
     "label_spans",
     "mel_spectrogram",
 ]
@@ -155,6 +157,41 @@ def mel_spectrogram(samples: np.ndarray, chunk_frames: int = 6000) -> np.ndarray
         power = spec.real**2 + spec.imag**2
         out[a : a + chunk_frames] = power.astype(np.float32) @ _FB.T
     return out
+
+
+class SpeakerFeatures:
+    """What the diarizer needs of an episode, gathered block by block while it streams (for Whisper):
+    per 10 ms frame the 40-band power mel and the energy of its samples, never the samples themselves
+    (~60 MB an hour). Blocks must be whole 10 ms frames but the last."""
+
+    def __init__(self) -> None:
+        self._mels: list[np.ndarray] = []
+        self._energy: list[np.ndarray] = []
+        self.samples = 0
+
+    def add(self, block: np.ndarray) -> None:
+        x = np.asarray(block, dtype=np.float32).reshape(-1)
+        if not x.size:
+            return
+        n = -(-len(x) // HOP)
+        # Frames of this block only, aligned to the episode's 10 ms grid (the edges see zero padding).
+        self._mels.append(mel_spectrogram(x)[:n])
+        padded = np.zeros(n * HOP, np.float32)
+        padded[: len(x)] = x
+        self._energy.append(np.square(padded.reshape(n, HOP), dtype=np.float64).sum(axis=1))
+        self.samples += len(x)
+
+    def tee(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """`blocks` passed on unchanged, each added on its way."""
+        for block in blocks:
+            self.add(block)
+            yield block
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_frames, 40) float32 mel (a copy: the caller may scale it) and (n_frames,) float64 energy."""
+        if not self._mels:
+            return np.zeros((0, N_MELS), np.float32), np.zeros(0)
+        return np.concatenate(self._mels), np.concatenate(self._energy)
 
 
 # --------------------------------------------------------------------------- encoder
@@ -359,44 +396,45 @@ class Diarizer:
 
     def diarize_stream(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> list[Turn]:
         """`diarize` on audio given as consecutive blocks of samples (a streamed decode): only the
-        spectrogram of the whole episode is kept (40 floats per 10 ms), never its samples."""
+        spectrogram of the whole episode is kept (41 floats per 10 ms), never its samples."""
         return self.run_stream(blocks, speech).turns
 
     def run_stream(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> Diarization:
         """`run` on consecutive blocks of samples (each a multiple of 10 ms but the last)."""
+        features = SpeakerFeatures()
+        for block in blocks:
+            features.add(block)
+        return self.run_features(features, speech)
+
+    def run_features(self, features: "SpeakerFeatures", speech: Sequence[tuple[float, float]]) -> Diarization:
+        """`run` on features gathered while the audio streamed elsewhere (for Whisper): decoded once."""
         if self.num_threads:
             import torch
 
             old = torch.get_num_threads()
             torch.set_num_threads(self.num_threads)
             try:
-                return self._run_blocks(blocks, speech)
+                return self._run_features(features, speech)
             finally:
                 torch.set_num_threads(old)
-        return self._run_blocks(blocks, speech)
+        return self._run_features(features, speech)
 
-    def _run_blocks(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> Diarization:
-        regions_all = _merge_ranges([(max(0.0, s), e) for s, e in speech if e > max(0.0, s)], self.merge_gap_s)
-        mels: list[np.ndarray] = []
-        sumsq, count, offset = 0.0, 0, 0
-        for block in blocks:
-            x = np.asarray(block, dtype=np.float32).reshape(-1)
-            # Frames of this block only, aligned to the episode's 10 ms grid (the edges see zero padding).
-            mels.append(mel_spectrogram(x)[: max(1, -(-len(x) // HOP))])
-            for s, e in regions_all:  # loudness of the speech, for the volume normalisation below
-                a, b = max(int(s * SAMPLE_RATE) - offset, 0), min(int(e * SAMPLE_RATE) - offset, len(x))
-                if b > a:
-                    sumsq += float(np.sum(np.square(x[a:b], dtype=np.float64)))
-                    count += b - a
-            offset += len(x)
-        dur = offset / SAMPLE_RATE
-        regions = [(s, min(dur, e)) for s, e in regions_all if min(dur, e) > s]
-        if not regions or offset < N_FFT:
+    def _run_features(self, features: "SpeakerFeatures", speech: Sequence[tuple[float, float]]) -> Diarization:
+        dur = features.samples / SAMPLE_RATE
+        regions = [(s, min(dur, e)) for s, e in _merge_ranges([(max(0.0, s), e) for s, e in speech
+                                                               if e > max(0.0, s)], self.merge_gap_s)
+                   if min(dur, e) > s]
+        if not regions or features.samples < N_FFT:
             return Diarization([], [], 0)
-        mel = np.concatenate(mels)
+        mel, energy = features.arrays()
+        # Volume normalisation to -30 dBFS over the speech only, as resemblyzer's preprocessing does per
+        # utterance; speech is known only after Whisper, so the loudness sums whole 10 ms frames.
+        speech_frames = np.zeros(len(energy), bool)
+        for s, e in regions:
+            speech_frames[int(round(s / FRAME_S)) : int(round(e / FRAME_S))] = True
+        sumsq, count = float(energy[speech_frames].sum()), int(speech_frames.sum()) * HOP
         if count and sumsq > 0:
-            # volume normalisation to -30 dBFS over the speech only (power mel scales with gain^2)
-            mel *= np.float32(10 ** (TARGET_DBFS / 10) / (sumsq / count))
+            mel *= np.float32(10 ** (TARGET_DBFS / 10) / (sumsq / count))  # power mel scales with gain^2
         return self._run_mel(mel, regions)
 
     # ---- internals

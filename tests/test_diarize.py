@@ -156,3 +156,30 @@ def test_mel_front_end_puts_a_tone_in_its_band():
     # power spectrogram: amplitude x2 -> every band x4
     mel2 = dz.mel_spectrogram(0.2 * np.sin(2 * np.pi * 1000 * t).astype(np.float32))
     assert np.allclose(mel2[50], 4 * mel[50], rtol=1e-4)
+
+
+def test_features_taken_from_a_streamed_decode_label_as_the_whole_audio_does(diarizer):
+    """Ingest takes the encoder's features from the blocks it decodes for Whisper (one decode): bm3
+    (three voices) streamed in 20 s blocks labels its windows as the whole decoded audio does."""
+    import json
+
+    from podsearch.ingest.audio import decode_audio, stream_audio
+
+    conversations = DATA / "conversations"
+    timings = json.loads((conversations / "scripts" / "bm3-interpreters.timings.json").read_text(encoding="utf-8"))
+    speech = [(s["start"], s["end"]) for s in timings["sentences"]]
+    path = conversations / "episodes" / "bm3-interpreters.mp3"
+    features = dz.SpeakerFeatures()
+    heard = np.concatenate(list(features.tee(stream_audio(path, block_seconds=20.0))))  # what Whisper is handed
+    whole = decode_audio(path)
+    assert np.array_equal(heard, whole) and features.samples == len(whole)
+    mel, energy = features.arrays()
+    assert len(mel) == len(energy) == -(-len(whole) // dz.HOP)
+    assert energy.sum() == pytest.approx(float(np.square(whole, dtype=np.float64).sum()), rel=1e-6)
+    streamed = diarizer.run_features(features, speech)
+    once = diarizer.run(whole, speech)
+    assert streamed.num_speakers == once.num_speakers == 3
+    assert [round(w.center, 3) for w in streamed.windows] == [round(w.center, 3) for w in once.windows]
+    # the mel frames at the 20 s block edges see zero padding: a few windows may differ, no more
+    same = np.mean([a.speaker == b.speaker for a, b in zip(streamed.windows, once.windows)])
+    assert same >= 0.97, same

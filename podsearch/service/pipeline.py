@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from podsearch.core.config import Settings
@@ -21,6 +21,9 @@ from podsearch.core.errors import AudioError, PodsearchError
 from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
 from podsearch.service.models import Models
 from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
+
+if TYPE_CHECKING:  # torch and friends load when speakers are first asked for
+    from podsearch.ingest.diarize import SpeakerFeatures
 
 # Publisher transcript types we can read, best first (JSON and VTT carry speakers).
 TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "application/srt", "text/html")
@@ -298,13 +301,19 @@ class Transcriber:
                 self._diarizer = Diarizer(encoder=self.models.speaker_encoder())
         return self._diarizer
 
-    def speakers(self, audio: Path, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
-        """`segments` labelled by who speaks them: `audio` decoded again a block at a time (memory stays
-        bounded) for the speaker encoder, which needs only a small spectrogram of it."""
-        from podsearch.ingest.audio import stream_audio
+    def speakers(self, audio: Path | SpeakerFeatures, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
+        """`segments` labelled by who speaks them, from the speaker features gathered while Whisper's decode
+        streamed, or from an audio file decoded again a block at a time (memory stays bounded either way)."""
+        from podsearch.ingest.diarize import SpeakerFeatures
         from podsearch.transcripts.speakers import label_segments
 
-        turns = self.diarizer.diarize_stream(stream_audio(audio), [(s.start, s.end) for s in segments if s.text.strip()])
+        speech = [(s.start, s.end) for s in segments if s.text.strip()]
+        if isinstance(audio, SpeakerFeatures):
+            turns = self.diarizer.run_features(audio, speech).turns
+        else:
+            from podsearch.ingest.audio import stream_audio
+
+            turns = self.diarizer.diarize_stream(stream_audio(audio), speech)
         return label_segments(segments, turns)
 
     def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
@@ -345,9 +354,17 @@ class Transcriber:
                     raise Cancelled(ep.title)
                 self.progress(Progress("transcribe", ep.title, done, max(expected or 0.0, done) or None))
 
-            # Decoded and transcribed a chunk at a time: memory does not grow with the episode.
+            # Decoded and transcribed a chunk at a time: memory does not grow with the episode. The speaker
+            # encoder's features are taken from the same blocks on their way (the audio is decoded once).
+            features = None
+            blocks = stream_audio(path)
+            if self.settings.speakers:
+                from podsearch.ingest.diarize import SpeakerFeatures
+
+                features = SpeakerFeatures()
+                blocks = features.tee(blocks)
             try:
-                result = transcribe_stream(self.engine, stream_audio(path), self.options(), progress=on_progress)
+                result = transcribe_stream(self.engine, blocks, self.options(), progress=on_progress)
             except AudioError:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
@@ -359,7 +376,7 @@ class Transcriber:
             engine_name, model_name, language = result.engine, result.model, result.language
             if self.settings.speakers and segments:
                 self.progress(Progress("speakers", ep.title))
-                segments = self.speakers(path, tuple(segments))
+                segments = self.speakers(features, tuple(segments))
         from podsearch.transcripts.kinds import mark_kinds
         from podsearch.transcripts.speakers import feed_candidates, name_speakers
 
