@@ -14,10 +14,11 @@ new episode alone, with every core against one core of the usual split.
 With --speakers it instead measures what telling speakers apart costs: the conversations dev set
 (tests/data/conversations) is concatenated with PyAV into a ~10 and a ~20 minute episode (a feed of
 two, in a temporary folder), ingested with speakers off and on in the same run (alternating, --repeats
-times each), and the wall time, x real time and the on/off ratio printed (target: <= 1.20).
+times each), and the wall time, x real time and the on/off ratio printed (target: <= 1.20). With
+--baseline-python another checkout's interpreter ingests them too, in turn, each in a child process.
 
     .venv/bin/python bench/bench_ingest.py [--feed demo/feed.xml] [--engines faster-whisper openai-whisper]
-    .venv/bin/python bench/bench_ingest.py --speakers [--repeats 1]
+    .venv/bin/python bench/bench_ingest.py --speakers [--repeats 1] [--baseline-python ../main/.venv/bin/python]
 """
 
 from __future__ import annotations
@@ -116,29 +117,44 @@ def long_episodes_feed(folder: Path) -> Path:
     return feed
 
 
-def speakers_cost(engine: str, repeats: int) -> None:
-    """Ingest the same two long episodes with speakers off and on, alternating; print the cost of speakers."""
+def one_run(python: str, engine: str, feed: Path, speakers: bool) -> dict[str, float]:
+    """`run` in a child process of `python`, started outside the checkout so it imports its own install."""
+    out = subprocess.run([python, str(Path(__file__).resolve()), "--one-run", "on" if speakers else "off",
+                          "--feed", str(feed), "--engines", engine], check=True, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir()).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def speakers_cost(engine: str, repeats: int, baseline_python: str | None = None) -> None:
+    """Ingest the same two long episodes with speakers off and on, alternating; print the cost of speakers.
+    With `baseline_python` every ingest runs in a child process, this checkout's and the baseline's in turn."""
+    from statistics import median
+
     folder = Path(tempfile.mkdtemp(prefix="bench-speakers-"))
     try:
         feed = long_episodes_feed(folder)
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        pythons = {"this checkout": sys.executable, "baseline": baseline_python} if baseline_python else {"": None}
+        runs: dict[tuple[str, bool], list[dict[str, float]]] = {(n, on): [] for n in pythons for on in (False, True)}
         for _ in range(repeats):
-            for on in (False, True):
-                runs[on].append(run(engine, feed, speakers=on))
-        print(f"{'run':<20}{'episodes':>9}{'audio s':>9}{'wall s':>9}{'x real time':>13}{'CPU user s':>12}")
-        for on, label in ((False, "speakers off"), (True, "speakers on")):
-            for r in runs[on]:
-                print(f"{label:<20}{r['episodes']:>9}{r['audio_s']:>9.1f}{r['wall_s']:>9.1f}{r['x_realtime']:>13.1f}"
-                      f"{r['user_s']:>12.1f}")
-        from statistics import median
+            for name, python in pythons.items():
+                for on in (False, True):
+                    runs[name, on].append(one_run(python, engine, feed, on) if python else run(engine, feed, speakers=on))
+        print(f"{'run':<36}{'episodes':>9}{'audio s':>9}{'wall s':>9}{'x real time':>13}{'CPU user s':>12}"
+              f"{'max RSS MB':>12}")
+        for (name, on), rs in runs.items():
+            label = f"{name + ', ' if name else ''}speakers {'on' if on else 'off'}"
+            for r in rs:
+                print(f"{label:<36}{r['episodes']:>9}{r['audio_s']:>9.1f}{r['wall_s']:>9.1f}{r['x_realtime']:>13.1f}"
+                      f"{r['user_s']:>12.1f}{r['max_rss_mb']:>12.0f}")
+        for name in pythons:
+            def ratio(key: str, pick) -> float:  # noqa: ANN001 - min or median
+                return pick([r[key] for r in runs[name, True]]) / pick([r[key] for r in runs[name, False]])
 
-        def ratio(key: str, pick) -> float:  # noqa: ANN001 - min or median
-            return pick([r[key] for r in runs[True]]) / pick([r[key] for r in runs[False]])
-
-        print(f"speakers cost ({engine}, {repeats} run(s) each; target <= 1.20): {ratio('wall_s', min):.2f}x the "
-              f"ingest wall time best against best, {ratio('wall_s', median):.2f}x median against median; CPU user "
-              f"time {ratio('user_s', min):.2f}x best, {ratio('user_s', median):.2f}x median")
+            print(f"{name + ': ' if name else ''}speakers cost ({engine}, {repeats} run(s) each; target <= 1.20): "
+                  f"{ratio('wall_s', min):.2f}x the ingest wall time best against best, {ratio('wall_s', median):.2f}x "
+                  f"median against median; CPU user time {ratio('user_s', min):.2f}x best, "
+                  f"{ratio('user_s', median):.2f}x median")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -154,9 +170,15 @@ def main() -> None:
     parser.add_argument("--speakers", action="store_true",
                         help="only the speakers on/off comparison on ~10 and ~20 minute episodes")
     parser.add_argument("--repeats", type=int, default=1, help="with --speakers: runs of each, alternating")
+    parser.add_argument("--baseline-python", metavar="PYTHON",
+                        help="with --speakers: also measure the checkout whose interpreter this is, in turn")
+    parser.add_argument("--one-run", choices=("on", "off"), help=argparse.SUPPRESS)  # a child's ingest of --feed
     args = parser.parse_args()
+    if args.one_run:
+        print(json.dumps(run(args.engines[0], args.feed, speakers=args.one_run == "on")))
+        return
     if args.speakers:
-        speakers_cost(args.engines[0], args.repeats)
+        speakers_cost(args.engines[0], args.repeats, args.baseline_python)
         return
     results = {engine: run(engine, args.feed) for engine in args.engines}
     if args.json:
