@@ -188,10 +188,13 @@ class SpeakerFeatures:
             yield block
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n_frames, 40) float32 mel (a copy: the caller may scale it) and (n_frames,) float64 energy."""
+        """(n_frames, 40) float32 mel and (n_frames,) float64 energy; not to be written to. The blocks'
+        pieces are joined once and dropped, so the episode's spectrogram is held once."""
         if not self._mels:
             return np.zeros((0, N_MELS), np.float32), np.zeros(0)
-        return np.concatenate(self._mels), np.concatenate(self._energy)
+        if len(self._mels) > 1:
+            self._mels, self._energy = [np.concatenate(self._mels)], [np.concatenate(self._energy)]
+        return self._mels[0], self._energy[0]
 
 
 # --------------------------------------------------------------------------- encoder
@@ -231,15 +234,17 @@ class ResemblyzerEncoder:
         self.lstm.eval()
         self.linear.eval()
 
-    def embed(self, mel: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-        """Embed windows ``mel[s:s+length]`` for each ``s`` in ``starts`` -> (n, 256) float32."""
+    def embed(self, mel: np.ndarray, starts: np.ndarray, length: int, gain: float = 1.0) -> np.ndarray:
+        """Embed windows ``gain * mel[s:s+length]`` for each ``s`` in ``starts`` -> (n, 256) float32."""
         torch = self._torch
         starts = np.asarray(starts, dtype=np.int64)
         out = np.empty((len(starts), self.dim), np.float32)
         idx = np.arange(length)
         with torch.inference_mode():
             for a in range(0, len(starts), self.batch_size):
-                batch = mel[starts[a : a + self.batch_size, None] + idx]  # (B, T, 40)
+                batch = mel[starts[a : a + self.batch_size, None] + idx]  # (B, T, 40), a copy
+                if gain != 1.0:
+                    batch *= np.float32(gain)
                 _, (hidden, _) = self.lstm(torch.from_numpy(np.ascontiguousarray(batch)))
                 e = torch.relu(self.linear(hidden[-1]))
                 e = e / e.norm(dim=1, keepdim=True).clamp_min(1e-9)
@@ -433,9 +438,9 @@ class Diarizer:
         for s, e in regions:
             speech_frames[int(round(s / FRAME_S)) : int(round(e / FRAME_S))] = True
         sumsq, count = float(energy[speech_frames].sum()), int(speech_frames.sum()) * HOP
-        if count and sumsq > 0:
-            mel *= np.float32(10 ** (TARGET_DBFS / 10) / (sumsq / count))  # power mel scales with gain^2
-        return self._run_mel(mel, regions)
+        # power mel scales with gain^2; applied per batch so the spectrogram is never copied whole
+        gain = 10 ** (TARGET_DBFS / 10) / (sumsq / count) if count and sumsq > 0 else 1.0
+        return self._run_mel(mel, regions, gain)
 
     # ---- internals
 
@@ -456,12 +461,12 @@ class Diarizer:
         st = np.clip(np.asarray(starts, dtype=np.int64), 0, n_frames - w)
         return np.unique(st), w
 
-    def _run_mel(self, mel: np.ndarray, regions: list[tuple[float, float]]) -> Diarization:
+    def _run_mel(self, mel: np.ndarray, regions: list[tuple[float, float]], gain: float = 1.0) -> Diarization:
         starts, w = self._windows(len(mel), regions)
         if len(starts) == 0:  # speech too short to embed: one speaker
             turns = [Turn(s, e, 0) for s, e in regions]
             return Diarization(turns, [], 1)
-        emb = self.encoder.embed(mel, starts, w)
+        emb = self.encoder.embed(mel, starts, w, gain)
         labels, cents = self._cluster_limited(emb)
         centers = (starts + w / 2) * FRAME_S
         windows = [
