@@ -6,9 +6,12 @@ transcribes each in a child process the way `ingest` does (streamed decode,
 bounded chunks: ingest.audio.stream_audio + ingest.transcribe.transcribe_stream)
 and reads the child's RSS high-water mark (ru_maxrss). Prints both figures and
 their ratio: a ratio near 1.0 means memory does not grow with the episode.
-`--whole` also measures the old way (decode everything, transcribe at once) for comparison.
+`--whole` also measures the old way (decode everything, transcribe at once) for comparison;
+`--speakers` labels speakers as ingest does (the encoder's features gathered from the same blocks,
+~60 MB an hour held until the diarizer runs on Whisper's segments).
 
     .venv/bin/python bench/bench_memory.py [--hours 1 3] [--speech-share 0.3] [--engine faster-whisper] [--whole]
+        [--speakers]
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def make_audio(path: Path, seconds: float, speech_share: float) -> Path:
     return path
 
 
-def child(path: Path, engine_name: str, whole: bool) -> None:
+def child(path: Path, engine_name: str, whole: bool, speakers: bool = False) -> None:
     """Transcribe `path` and print JSON figures, RSS high-water mark included."""
     from podsearch.core.config import load_settings
     from podsearch.ingest.audio import decode_audio, stream_audio
@@ -70,6 +73,12 @@ def child(path: Path, engine_name: str, whole: bool) -> None:
     t0 = time.perf_counter()
     if whole:
         result = engine.transcribe(decode_audio(path), options)
+    elif speakers:
+        from podsearch.ingest.diarize import Diarizer, SpeakerFeatures
+
+        features = SpeakerFeatures()
+        result = transcribe_stream(engine, features.tee(stream_audio(path)), options)
+        Diarizer().run_features(features, [(s.start, s.end) for s in result.segments if s.text.strip()])
     else:
         result = transcribe_stream(engine, stream_audio(path), options)
     print(json.dumps({
@@ -78,8 +87,9 @@ def child(path: Path, engine_name: str, whole: bool) -> None:
     }))
 
 
-def measure(path: Path, engine: str, whole: bool) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", str(path), "--engine", engine] + (["--whole"] if whole else [])
+def measure(path: Path, engine: str, whole: bool, speakers: bool = False) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", str(path), "--engine", engine] + (["--whole"] if whole else []) + (
+        ["--speakers"] if speakers else [])
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -90,10 +100,11 @@ def main() -> None:
     parser.add_argument("--speech-share", type=float, default=0.3, help="share of the audio that is speech")
     parser.add_argument("--engine", default="faster-whisper")
     parser.add_argument("--whole", action="store_true", help="also measure decoding and transcribing all at once")
+    parser.add_argument("--speakers", action="store_true", help="streamed with speakers, as ingest does")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.engine, args.whole)
+        child(args.child, args.engine, args.whole, args.speakers)
         return
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         figures: dict[str, dict[float, dict[str, float]]] = {}
@@ -102,9 +113,10 @@ def main() -> None:
             path = make_audio(Path(tmp) / f"{hours:g}h.mp3", hours * 3600, args.speech_share)
             print(f"made {path.name} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s",
                   flush=True)
-            for whole in ([False, True] if args.whole else [False]):
-                mode = "whole" if whole else "streamed"
-                got = measure(path, args.engine, whole)
+            modes = [("streamed", False, False)] + ([("speakers", False, True)] if args.speakers else []) + (
+                [("whole", True, False)] if args.whole else [])
+            for mode, whole, speakers in modes:
+                got = measure(path, args.engine, whole, speakers)
                 figures.setdefault(mode, {})[hours] = got
                 print(f"{mode:>8} {hours:g} h: peak RSS {got['maxrss_mb']:.0f} MB, {got['audio_s']:.0f} s audio in "
                       f"{got['wall_s']:.0f} s, {got['segments']} segments", flush=True)
