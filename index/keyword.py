@@ -129,13 +129,14 @@ def fts_query(terms: list[str]) -> str:
 
 def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = (),
                    total_docs: int | None = None, alternatives: Mapping[str, tuple[str, ...]] | None = None,
-                   ) -> list[tuple[int, float]]:
+                   doc_frequency: Callable[[str], int] | None = None) -> list[tuple[int, float]]:
     """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e.
 
     `total_docs` (the passage count, if the caller knows it) saves a COUNT(*). `alternatives` (from
     `sound_alikes`) are indexed spellings matched as well as the term they stand for.
+    `doc_frequency`: passages holding a term (the index's remembering `SearchIndex.doc_frequency`).
     """
-    terms = selective_terms(db, terms, total_docs)
+    terms = selective_terms(db, terms, total_docs, doc_frequency)
     terms = terms + [alt for t in terms for alt in (alternatives or {}).get(t, ())]
     if not terms:
         return []
@@ -157,8 +158,9 @@ COMMON_SHARE = 0.05
 MIN_PASSAGES_FOR_PRUNING = 2000
 
 
-def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | None = None) -> list[str]:
-    """The query terms worth matching: common ones dropped on large indexes."""
+def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | None = None,
+                    doc_frequency: Callable[[str], int] | None = None) -> list[str]:
+    """The query terms worth matching: common ones dropped on large indexes (`doc_frequency` as in keyword_search)."""
     if len(terms) < 2:
         return terms
     try:
@@ -166,7 +168,8 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
             total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
         if total_docs < MIN_PASSAGES_FOR_PRUNING:
             return terms
-        df = {t: _doc_frequency(db, stem(t)) for t in terms}
+        count = doc_frequency or (lambda t: _doc_frequency(db, stem(t)))
+        df = {t: count(t) for t in terms}
     except sqlite3.Error:
         return terms  # an older index without the vocabulary table: match everything
     rare = [t for t in terms if df[t] <= COMMON_SHARE * total_docs]
@@ -176,6 +179,36 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
 def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
     row = db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (stem,)).fetchone()
     return int(row[0]) if row else 0
+
+
+class DocFrequencies:
+    """How many passages hold each stem, remembered for one generation of the index: one per index (its
+    owner), shared by a server's readers like the `Stemmer`.
+
+    fts5vocab counts a stem by walking its whole posting list (~3 ms at 100k passages for a word most
+    passages hold), and every search asks for each query term (`selective_terms`, `sound_alikes`).
+    Thread-safe: a dict's get and set are atomic; a new generation starts a new dict.
+    """
+
+    def __init__(self, size: int = 1 << 16) -> None:
+        self._size = size
+        self._state: tuple[int, dict[str, int]] = (-1, {})
+
+    def get(self, db: sqlite3.Connection, stem: str, generation: Callable[[], int]) -> int:
+        """Passages of `db` holding `stem`; `generation()` reads the index's generation."""
+        gen = generation()
+        known, memo = self._state
+        if known == gen and (count := memo.get(stem)) is not None:
+            return count
+        count = _doc_frequency(db, stem)
+        # Remembered only when the index did not move while counting (autocommit reads are separate
+        # snapshots), and never under an older generation than the one remembered.
+        if generation() == gen and gen >= known:
+            if gen != known or len(memo) >= self._size:
+                memo = {}
+                self._state = (gen, memo)
+            memo[stem] = count
+        return count
 
 
 def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[str, ...]] | None = None,
@@ -209,17 +242,19 @@ FUZZY_MIN_LENGTH = 5  # shorter words have too many neighbours one letter away
 FUZZY_LIMIT = 3  # spellings per term
 
 
-def sound_alikes(db: sqlite3.Connection, terms: list[str],
-                 vocabulary: Callable[[], Sequence[str]]) -> dict[str, tuple[str, ...]]:
+def sound_alikes(db: sqlite3.Connection, terms: list[str], vocabulary: Callable[[], Sequence[str]],
+                 doc_frequency: Callable[[str], int] | None = None) -> dict[str, tuple[str, ...]]:
     """For each query term absent from the index, the indexed stems spelled most like it (maybe none).
 
     `vocabulary` is asked for only when a term is missing: most queries use words the index knows.
+    `doc_frequency` as in keyword_search.
     """
+    count = doc_frequency or (lambda t: _doc_frequency(db, stem(t)))
     found: dict[str, tuple[str, ...]] = {}
     for term in terms:
-        stemmed = stem(term)
-        if len(term) < FUZZY_MIN_LENGTH or _doc_frequency(db, stemmed):
+        if len(term) < FUZZY_MIN_LENGTH or count(term):
             continue
+        stemmed = stem(term)
         close = rf_process.extract(stemmed, vocabulary(), scorer=rf_fuzz.ratio, score_cutoff=FUZZY_MIN_RATIO,
                                    limit=FUZZY_LIMIT)
         if close:

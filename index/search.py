@@ -299,8 +299,9 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
     where, args = options.filters.sql()
     alternatives: dict[str, tuple[str, ...]] = {}
     if options.mode in ("hybrid", "keyword"):
-        alternatives = sound_alikes(index.db, terms, index.vocabulary)
-    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives)
+        alternatives = sound_alikes(index.db, terms, index.vocabulary, index.doc_frequency)
+    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives,
+                                           index.doc_frequency)
                    if options.mode in ("hybrid", "keyword") else None)
     try:
         faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None

@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.keyword import Stemmer
+from podsearch.index.keyword import DocFrequencies, Stemmer
 from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
@@ -145,6 +145,7 @@ class SearchIndex:
         self._rerankers: dict[str, object] = {}
         # Query and passage words stemmed once per index (one per pool when it shares a FAISS copy).
         self.stemmer = vectors_of.stemmer if vectors_of is not None else Stemmer()
+        self._doc_frequencies = vectors_of._doc_frequencies if vectors_of is not None else DocFrequencies()
         self._lock = threading.RLock()
         self.read_only = read_only
         self._vectors_of = vectors_of
@@ -480,6 +481,10 @@ class SearchIndex:
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
+
+    def doc_frequency(self, term: str) -> int:
+        """How many passages hold `term` (folded), by its stem as FTS5 stores it; remembered per generation."""
+        return self._doc_frequencies.get(self._db, self.stemmer(term), self.generation)
 
     def vocabulary(self) -> list[str]:
         """Every stem the keyword index holds (for matching misspelled terms), cached per generation."""
