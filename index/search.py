@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
@@ -138,9 +138,12 @@ class SearchOptions:
     include_ads: bool = False  # sponsor reads are left out unless asked for
 
 
-@dataclass(frozen=True)
-class Scores:
-    """What one candidate passage scored, by signal (the record each stage passes on)."""
+class Scores(NamedTuple):
+    """What one candidate passage scored, by signal (the record each stage passes on).
+
+    A named tuple: ~100 candidates are made two or three times a search, and a frozen dataclass's
+    __init__ (one object.__setattr__ per field) cost several times as much.
+    """
 
     pid: int
     similarity: float  # best cosine of the query with the passage, one of its segments or two adjacent ones
@@ -149,8 +152,8 @@ class Scores:
     fused: float = 0.0  # the signals combined for ranking (see `fuse`)
 
     def with_fused(self, fused: float) -> "Scores":
-        """A copy with another ranking score (dataclasses.replace, without its per-call field walk)."""
-        return Scores(self.pid, self.similarity, self.coverage, self.keyword, fused)
+        """A copy with another ranking score."""
+        return Scores(self[0], self[1], self[2], self[3], fused)
 
 
 @dataclass(frozen=True)
@@ -178,11 +181,18 @@ def fine_similarities(groups: list[np.ndarray], qvec: np.ndarray) -> np.ndarray:
 
     All passages at once: one matrix product over their stacked segment vectors; -1 for a passage without any.
     """
-    out = np.full(len(groups), -1.0, dtype=np.float32)
-    sizes = np.array([len(g) for g in groups])
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    if not sizes.sum():
+        return np.full(len(groups), -1.0, dtype=np.float32)
+    return stacked_fine_similarities(np.vstack([g for g in groups if len(g)]), sizes, qvec)
+
+
+def stacked_fine_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+    """`fine_similarities` of passages whose segment vectors are stacked in one matrix, `sizes` rows each."""
+    out = np.full(len(sizes), -1.0, dtype=np.float32)
     if not sizes.sum():
         return out
-    stacked = np.vstack([g for g in groups if len(g)]).astype(np.float32, copy=False)
+    stacked = stacked.astype(np.float32, copy=False)
     sims = stacked @ qvec
     # Adjacent pairs: cos(a + b, q) = (a.q + b.q) / |a + b|, with |a + b| from the rows' norms and dot.
     norms2 = np.einsum("ij,ij->i", stacked, stacked)
@@ -319,13 +329,15 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
           options: SearchOptions) -> tuple[dict[int, Scores], dict[int, np.ndarray]]:
     """Stage 3: each candidate's similarity (best of passage, segment and segment-pair vectors),
     word coverage and keyword strength; also each passage's segment vectors, for trimming."""
-    spans = index.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
     pids = list(rows)
-    groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
-    passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ found.qvec
-                    if pids else np.zeros(0, dtype=np.float32))
+    stacked, sizes = index.stacked_span_vectors([(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])
+                                                 for p in pids])
+    ends = np.cumsum(sizes).tolist()
+    groups = [stacked[end - n : end] for n, end in zip(sizes.tolist(), ends)]
+    passage_sims = (np.frombuffer(b"".join([rows[p]["embedding"] for p in pids]), dtype=np.float32)
+                    .reshape(len(pids), -1) @ found.qvec if pids else np.zeros(0, dtype=np.float32))
     # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
-    fine = fine_similarities(groups, found.qvec)
+    fine = stacked_fine_similarities(stacked, sizes, found.qvec)
     keyword_set = {pid for pid, _ in found.keyword_hits}
     similarity = {pid: float(PASSAGE_SHARE * passage_sims[i] + (1 - PASSAGE_SHARE) * max(fine[i], passage_sims[i]))
                   for i, pid in enumerate(pids)}

@@ -450,23 +450,34 @@ class SearchIndex:
         return sorted((r[0] for r in rows), key=str.lower)
 
     def span_vectors(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], np.ndarray]:
-        """Stored segment embeddings for many (episode key, first, last) ranges, in one query."""
+        """Stored segment embeddings for many (episode key, first, last) ranges, keyed by range."""
         spans = list(dict.fromkeys(spans))
-        found: dict[str, dict[int, bytes]] = {}
-        # One statement for all candidates: SQLite answers each OR term from the primary key.
-        for start in range(0, len(spans), 300):
-            chunk = spans[start : start + 300]
-            where = " OR ".join("(key = ? AND idx BETWEEN ? AND ?)" for _ in chunk)
-            args = [value for span in chunk for value in span]
-            for key, idx, blob in self._db.execute(f"SELECT key, idx, embedding FROM segments WHERE {where}", args):
-                found.setdefault(key, {})[idx] = blob
-        out = {}
-        for key, first, last in spans:
-            rows = found.get(key, {})
-            blobs = [rows[i] for i in range(first, last + 1) if i in rows]
-            out[(key, first, last)] = (np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1)
-                                        .astype(np.float32) if blobs else np.zeros((0, 0), dtype=np.float32))
-        return out
+        stacked, sizes = self.stacked_span_vectors(spans)
+        ends = np.cumsum(sizes)
+        return {span: stacked[end - n : end] if n else np.zeros((0, 0), dtype=np.float32)
+                for span, n, end in zip(spans, sizes.tolist(), ends.tolist())}
+
+    def stacked_span_vectors(self, spans: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Stored segment embeddings of (episode key, first, last) ranges, in one query per 200 ranges:
+        every range's rows stacked in the order given (each in segment order) as float32, and each
+        range's row count."""
+        found: list[tuple[int, int, bytes]] = []
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples: they sort, and cost less than sqlite3.Row
+        for start in range(0, len(spans), 200):  # 4 arguments a range, under SQLite's old limit of 999
+            chunk = spans[start : start + 200]
+            values = ",".join("(?,?,?,?)" for _ in chunk)
+            args = [v for n, span in enumerate(chunk, start) for v in (n, *span)]
+            # A join with the ranges as a table: each one a lookup of the primary key.
+            found += cursor.execute(
+                f"WITH span(n, key, first, last) AS (VALUES {values}) SELECT span.n, s.idx, s.embedding FROM span"
+                " JOIN segments s ON s.key = span.key AND s.idx BETWEEN span.first AND span.last", args).fetchall()
+        if not found:
+            return np.zeros((0, 0), dtype=np.float32), np.zeros(len(spans), dtype=np.int64)
+        found.sort()  # by range, then segment (already so in practice: the sort only checks)
+        sizes = np.bincount([n for n, _, _ in found], minlength=len(spans))
+        stacked = np.frombuffer(b"".join([blob for _, _, blob in found]), dtype=np.float16).reshape(len(found), -1)
+        return stacked.astype(np.float32), sizes
 
     def passages_by_id(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
         """Passage rows joined with their episode, keyed by passage id."""
