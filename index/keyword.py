@@ -218,20 +218,26 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
     A term also counts as present when one of its `alternatives` (indexed stems spelled like it) is.
     `stemmer`: the index's `Stemmer` when scoring many passages (a fresh one otherwise).
     """
+    return term_coverages(terms, [text], alternatives, stemmer)[0]
+
+
+def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping[str, tuple[str, ...]] | None = None,
+                   stemmer: Stemmer | None = None) -> list[float]:
+    """`term_coverage` of each of `texts`, the query's side worked out once for all of them."""
     if not terms:
-        return 0.0
-    # Not every word of the text stemmed (that was most of a search's Python time, for ~100 candidates):
-    # a stem is present when one of the spellings already seen with that stem is among the text's words.
-    words = set(_word_list(text))
+        return [0.0] * len(texts)
+    # Not every word of the texts stemmed (that was most of a search's Python time, for ~100 candidates):
+    # a stem is present when one of the spellings seen with that stem is among the text's words. Every
+    # word of the texts is filed first, so each term's spellings are complete for these texts.
+    word_sets = [set(_word_list(text)) for text in texts]
     stemmer = stemmer or Stemmer()
-    by_stem = stemmer.spellings_of(words).by_stem
+    by_stem = stemmer.spellings_of(set().union(*word_sets)).by_stem
     alternatives = alternatives or {}
-
-    def present(root: str) -> bool:
-        spellings = by_stem.get(root)
-        return spellings is not None and not words.isdisjoint(spellings)
-
-    return sum(1 for t in terms if present(stemmer(t)) or any(present(a) for a in alternatives.get(t, ()))) / len(terms)
+    empty: frozenset[str] = frozenset()
+    spellings = [by_stem.get(stemmer(t), empty).union(*(by_stem.get(a, empty) for a in alternatives.get(t, ())))
+                 for t in terms]
+    n = len(terms)
+    return [sum(1 for s in spellings if not words.isdisjoint(s)) / n for words in word_sets]
 
 
 # Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").

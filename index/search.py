@@ -20,7 +20,7 @@ import numpy as np
 from podsearch.core.errors import QueryError
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
-from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
+from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage, term_coverages
 from podsearch.index.store import SearchIndex, chapters_from_json
 
 if TYPE_CHECKING:
@@ -339,12 +339,15 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
     fine = stacked_fine_similarities(stacked, sizes, found.qvec)
     keyword_set = {pid for pid, _ in found.keyword_hits}
-    similarity = {pid: float(PASSAGE_SHARE * passage_sims[i] + (1 - PASSAGE_SHARE) * max(fine[i], passage_sims[i]))
-                  for i, pid in enumerate(pids)}
+    # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
+    similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))
+                          .tolist()))
     # Coverage is needed for keyword strength and for a match by words below the floor; a passage
     # relevant by meaning alone skips the tokenising.
-    coverage = {pid: term_coverage(terms, rows[pid]["text"], found.alternatives, index.stemmer)
-                if pid in keyword_set or similarity[pid] < options.floor else math.nan for pid in pids}
+    wanted = [pid for pid in pids if pid in keyword_set or similarity[pid] < options.floor]
+    coverage = dict.fromkeys(pids, math.nan)
+    coverage.update(zip(wanted, term_coverages(terms, [rows[pid]["text"] for pid in wanted], found.alternatives,
+                                               index.stemmer)))
     strength = keyword_strength(found.keyword_hits, coverage)
     scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
     return scores, dict(zip(pids, groups))
@@ -426,7 +429,8 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         speaker = None
         if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
             seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
-                [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives, index.stemmer) for g in segs])
+                [SEGMENT_WORDS_BONUS * c for c in term_coverages(terms, [g.text for g in segs], found.alternatives,
+                                                                 index.stemmer)])
             best = int(np.argmax(seg_scores))
             if _is_question(segs[best].text):
                 # The best match asks the question: the clip is the question and the answer that follows,
