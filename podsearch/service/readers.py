@@ -48,7 +48,8 @@ class IndexReaders:
         self._threads = ThreadPoolExecutor(max_workers=len(self._all), thread_name_prefix="podsearch-search")
 
     def warm(self) -> None:
-        """Load the sentence model and the FAISS copy now, and start the fast query encoder's export.
+        """Load the sentence model, the FAISS copy and the keyword vocabulary now, and start the fast query
+        encoder's export.
 
         A server's concurrent requests are its parallelism, so each search runs on one thread
         (ONNX Runtime, FAISS, BLAS): thread pools per call would oversubscribe the cores.
@@ -56,6 +57,7 @@ class IndexReaders:
         one_thread_per_search()
         embedder = self._vectors.embedder
         self._vectors.faiss_index()
+        self._vectors.vocabulary()
         prepare = getattr(embedder, "prepare_queries", None)
         if prepare is not None:
             prepare(background=True, threads=1)
