@@ -48,8 +48,9 @@ class IndexReaders:
         self._threads = ThreadPoolExecutor(max_workers=len(self._all), thread_name_prefix="podsearch-search")
 
     def warm(self) -> None:
-        """Load the sentence model, the FAISS copy and the keyword vocabulary now, and start the fast query
-        encoder's export.
+        """Load the sentence model, the FAISS copy and the keyword vocabulary now, and build the fast query
+        encoder (its export takes a few seconds; until it is ready each query would take the eager
+        model, several times the CPU, just when a restarted server meets its waiting clients).
 
         A server's concurrent requests are its parallelism, so each search runs on one thread
         (ONNX Runtime, FAISS, BLAS): thread pools per call would oversubscribe the cores.
@@ -60,7 +61,7 @@ class IndexReaders:
         self._vectors.vocabulary()
         prepare = getattr(embedder, "prepare_queries", None)
         if prepare is not None:
-            prepare(background=True, threads=1)
+            prepare(threads=1)
 
     @contextmanager
     def reader(self) -> Iterator[SearchIndex]:
