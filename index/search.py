@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
@@ -304,15 +305,16 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
     """Stage 2: candidates by meaning (FAISS) and by words (FTS5 BM25), fetched concurrently.
 
     FTS5 runs while the model embeds the query: both release the GIL, and together they are most of a
-    search's time.
+    search's time. Not when `index.overlap_keyword` is off (a busy server: other searches keep the
+    cores busy, and the hand-off to another thread would only cost CPU).
     """
     where, args = options.filters.sql()
     alternatives: dict[str, tuple[str, ...]] = {}
-    if options.mode in ("hybrid", "keyword"):
+    by_words = options.mode in ("hybrid", "keyword")
+    if by_words:
         alternatives = sound_alikes(index.db, terms, index.vocabulary, index.doc_frequency)
-    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives,
-                                           index.doc_frequency)
-                   if options.mode in ("hybrid", "keyword") else None)
+    lookup = partial(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives, index.doc_frequency)
+    keyword_job = index.background.submit(lookup) if by_words and index.overlap_keyword else None
     try:
         faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None
         embedder = index.embedder
@@ -322,6 +324,8 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
                      if faiss_index is not None else [])
     finally:
         keyword_hits = keyword_job.result() if keyword_job is not None else []
+    if by_words and keyword_job is None:
+        keyword_hits = lookup()
     return Retrieved(qvec, dense_ids, keyword_hits, alternatives)
 
 

@@ -155,6 +155,9 @@ class SearchIndex:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._background: ThreadPoolExecutor | None = None
+        # A search looks its words up on a thread of its own while the query is embedded (see
+        # search.retrieve); a server's pool turns it off while its searches already fill the cores.
+        self.overlap_keyword = True
         self._vocabulary: tuple[int, list[str]] = (-1, [])
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
