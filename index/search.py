@@ -12,6 +12,7 @@ scored the same; change one only with an evaluation run before and after.
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -283,7 +284,8 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     if allowed is not None and not len(allowed):
         return []
     found = retrieve(index, query, terms, options, allowed, total)
-    rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]))
+    # The candidates' own columns; their episodes' only for the few that become hits (to_hits).
+    rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]), episodes=False)
     scores, segment_vectors = score(index, rows, found, terms, options)
     ranked = relevant(fuse(scores, found, options), rows, options)
     if options.rerank_model and ranked:
@@ -424,8 +426,12 @@ def confidence(similarity: float, coverage: float) -> str:
 
 def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
             found: Retrieved, terms: list[str], options: SearchOptions) -> list[Hit]:
-    """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped."""
+    """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped.
+
+    `rows` are passages' own columns (passages_by_id(episodes=False)): the episode's are read per hit.
+    """
     hits: list[Hit] = []
+    episodes: dict[str, sqlite3.Row | None] = {}
     for s in ranked:
         row = rows[s.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
@@ -454,10 +460,15 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             continue  # same moment already found through an overlapping passage
         if options.per_episode and sum(h.key == row["key"] for h in hits) >= options.per_episode:
             continue
+        if row["key"] not in episodes:
+            episodes[row["key"]] = index.episode_row(row["key"])
+        ep = episodes[row["key"]]
+        if ep is None:
+            continue  # the episode was removed since the passage was read (a writer beside this reader)
         hits.append(Hit(
-            show=row["show"], episode=row["episode"], guid=row["guid"], key=row["key"], published=(row["published"] or "")[:10] or None,
-            start=start, end=end, text=text, score=round(s.fused, 4), audio_url=row["audio_url"], source=row["source"],
-            link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
+            show=ep["show"], episode=ep["episode"], guid=ep["guid"], key=row["key"], published=(ep["published"] or "")[:10] or None,
+            start=start, end=end, text=text, score=round(s.fused, 4), audio_url=ep["audio_url"], source=ep["source"],
+            link=ep["link"], chapter=chapter_at(chapters_from_json(ep["chapters"]), min(start + LEAD_IN, end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
             confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
                                   else term_coverage(terms, text, found.alternatives, index.stemmer)),

@@ -482,19 +482,28 @@ class SearchIndex:
         stacked = np.frombuffer(b"".join([blob for _, _, blob in found]), dtype=np.float16).reshape(len(found), -1)
         return stacked.astype(np.float32), sizes
 
-    def passages_by_id(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
-        """Passage rows joined with their episode, keyed by passage id."""
+    def passages_by_id(self, ids: Iterable[int], episodes: bool = True) -> dict[int, sqlite3.Row]:
+        """Passage rows joined with their episode, keyed by passage id (`episodes=False`: the passage's
+        own columns only, for candidates most of which never become a hit)."""
         ids = list(ids)
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
+        columns = "p.id, p.key, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding"
+        if not episodes:
+            return {r["id"]: r for r in self._db.execute(f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", ids)}
         rows = self._db.execute(
-            f"SELECT p.id, p.key, e.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
-            f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
+            f"SELECT {columns}, e.guid, e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
             f" FROM passages p JOIN episodes e ON e.key = p.key WHERE p.id IN ({marks})",
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
+
+    def episode_row(self, key: str) -> sqlite3.Row | None:
+        """The episode columns `passages_by_id` joins (guid, show, episode, published, source, audio_url,
+        link, chapters) of episode `key`."""
+        return self._db.execute("SELECT guid, show, episode, published, source, audio_url, link, chapters"
+                                " FROM episodes WHERE key = ?", (key,)).fetchone()
 
     def doc_frequency(self, term: str) -> int:
         """How many passages hold `term` (folded), by its stem as FTS5 stores it; remembered per generation."""
