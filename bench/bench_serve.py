@@ -1,28 +1,35 @@
 """The JSON API under load: throughput and p50/p95 latency of GET /api/search at 1, 8 and 32 clients.
 
     .venv/bin/python bench/bench_serve.py [--dir HOME] [--passages 100000] [--levels 1 8 32] [--workers 1 2]
-        [--baseline-python ../main/.venv/bin/python]
+        [--baseline-python ../main/.venv/bin/python] [--client raw|httpx]
 
 Builds (or, with --dir, reuses) a home of 100k synthetic passages with bench_search's builder (real
 words with Zipf statistics, vectors clustered around real topic embeddings), saves its FAISS copy as
 an ingest would, then starts the real `podsearch serve` in a subprocess on 127.0.0.1 and drives it
-with httpx clients in a closed loop (each sends its next request when the last is answered), every
-level bounded by a request count and a time limit. Every request is a distinct query embedded by the
-real model, as a new search would be. The baseline, measured in the same run: the same searches in
-this process without HTTP (search() alone, one at a time). Figures are printed with the machine's
-load average: the clients share the machine's cores with the server, and so do other processes.
+with clients in a closed loop (each sends its next request when the last is answered), every level
+bounded by a request count and a time limit. Every request is a distinct query embedded by the real
+model, as a new search would be. The baseline, measured in the same run: the same searches in this
+process without HTTP (search() alone, one at a time). Figures are printed with the machine's load
+average: the clients share the machine's cores with the server, and so do other processes.
+
+The clients (`--client`): "raw" (default) is HTTP/1.1 over asyncio streams, one kept-alive connection
+each, ~0.25 ms of CPU a request; "httpx" is httpx.AsyncClient, ~1.5 ms a request. Real clients run on
+other machines, so the lighter one takes less of the server's two cores; each level prints the clients'
+CPU per request and their share of the CPU the server and clients used together.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -132,8 +139,14 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-async def drive(base: str, clients: int, queries: list[str], max_requests: int, max_seconds: float) -> dict:
-    """`clients` closed-loop clients until `max_requests` are answered or `max_seconds` pass."""
+async def drive(base: str, clients: int, queries: list[str], max_requests: int, max_seconds: float,
+                kind: str = "raw") -> dict:
+    """`clients` closed-loop clients until `max_requests` are answered or `max_seconds` pass.
+
+    `kind`: "raw" (HTTP/1.1 over asyncio streams, one kept-alive connection per client) or "httpx".
+    """
+    if kind == "raw":
+        return await drive_raw(base, clients, queries, max_requests, max_seconds)
     latencies: list[float] = []
     failures: list[str] = []
     it = iter(queries)
@@ -166,6 +179,82 @@ async def drive(base: str, clients: int, queries: list[str], max_requests: int, 
             "p95": bench_search.pct(latencies, 95), "examples": failures[:3]}
 
 
+class RawClient:
+    """One kept-alive HTTP/1.1 connection over asyncio streams: GET, then read a Content-Length body.
+
+    A fraction of httpx's CPU per request: on a shared 2-core machine the clients' CPU is taken from the
+    server, and real clients run on other machines.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        """(status, body) of GET `target`; reconnects once if the kept-alive connection was closed."""
+        for attempt in (0, 1):
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self.streams
+            try:
+                writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), None)
+                if length is None:
+                    raise ConnectionError(f"no Content-Length in {head[:200]!r}")
+                return status, await reader.readexactly(length)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def drive_raw(base: str, clients: int, queries: list[str], max_requests: int, max_seconds: float) -> dict:
+    """`drive` with RawClient connections."""
+    url = httpx.URL(base)
+    latencies: list[float] = []
+    failures: list[str] = []
+    it = iter(queries)
+    sent = 0
+    deadline = time.perf_counter() + max_seconds
+
+    async def client() -> None:
+        nonlocal sent
+        conn = RawClient(url.host, url.port)
+        try:
+            while sent < max_requests and time.perf_counter() < deadline:
+                sent += 1
+                target = "/api/search?" + urlencode({"q": next(it), "k": 5})
+                t0 = time.perf_counter()
+                try:
+                    status, body = await asyncio.wait_for(conn.get(target), 60)
+                    ok = status == 200 and "hits" in json.loads(body)
+                    if not ok:
+                        failures.append(f"{status} {body[:200]!r}")
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                    conn.close()
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append((time.perf_counter() - t0) * 1000)
+        finally:
+            conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - t0
+    return {"clients": clients, "answered": len(latencies), "failed": len(failures), "seconds": wall,
+            "rps": len(latencies) / wall if wall else 0.0, "p50": bench_search.pct(latencies, 50),
+            "p95": bench_search.pct(latencies, 95), "examples": failures[:3]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, help="home to build or reuse (default: a temp dir, removed)")
@@ -177,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes to compare")
     ap.add_argument("--readers", type=int, default=0, help="PODSEARCH_SERVE_READERS for the server (0: default)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--client", choices=("raw", "httpx"), default="raw", help="the load generator (see above)")
     ap.add_argument("--baseline-python", metavar="PYTHON",
                     help="first serve the same home with this interpreter (another checkout's .venv/bin/python, "
                          "e.g. main's) at each --workers, for a before/after in one run")
@@ -206,20 +296,23 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{label}, {workers} worker(s)" if args.baseline_python else f"{workers} worker(s)"
         print(f"\n== server: {label} ({python}), {workers} worker process(es) ==", flush=True)
         try:
-            asyncio.run(drive(base, 2 * workers, warm, 10 * workers, 120))  # warm every worker
+            asyncio.run(drive(base, 2 * workers, warm, 10 * workers, 120, args.client))  # warm every worker
             results = runs[name] = []
             for n, clients in enumerate(args.levels):
                 first = (w * len(args.levels) + n) * args.requests
                 chunk = queries[first : first + args.requests]
-                cpu0 = cpu_seconds(server.pid)
-                res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds))
+                cpu0, client0 = cpu_seconds(server.pid), time.process_time()
+                res = asyncio.run(drive(base, clients, chunk, args.requests, args.seconds, args.client))
                 # The server's own CPU per answer: what the machine's other load cannot inflate.
                 res["cpu_ms"] = (cpu_seconds(server.pid) - cpu0) * 1000 / max(res["answered"], 1)
+                res["client_ms"] = (time.process_time() - client0) * 1000 / max(res["answered"], 1)
                 res["load"] = bench_search.load_average()
                 results.append(res)
                 print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
                       f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
-                      f"{res['failed']} failed, server CPU {res['cpu_ms']:.1f} ms/request (load {res['load']})", flush=True)
+                      f"{res['failed']} failed, server CPU {res['cpu_ms']:.1f} ms/request, clients' CPU "
+                      f"{res['client_ms']:.2f} ms/request ({res['client_ms'] / (res['client_ms'] + res['cpu_ms']):.0%}) "
+                      f"(load {res['load']})", flush=True)
                 for example in res["examples"]:
                     print(f"    failure: {example}")
             print(f"server RSS {rss_mb(server.pid):.0f} MB (all its processes)", flush=True)

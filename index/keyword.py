@@ -129,13 +129,14 @@ def fts_query(terms: list[str]) -> str:
 
 def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_sql: str = "", args: tuple = (),
                    total_docs: int | None = None, alternatives: Mapping[str, tuple[str, ...]] | None = None,
-                   ) -> list[tuple[int, float]]:
+                   doc_frequency: Callable[[str], int] | None = None) -> list[tuple[int, float]]:
     """(passage id, bm25) best first; `where_sql` filters on passages p / episodes e.
 
     `total_docs` (the passage count, if the caller knows it) saves a COUNT(*). `alternatives` (from
     `sound_alikes`) are indexed spellings matched as well as the term they stand for.
+    `doc_frequency`: passages holding a term (the index's remembering `SearchIndex.doc_frequency`).
     """
-    terms = selective_terms(db, terms, total_docs)
+    terms = selective_terms(db, terms, total_docs, doc_frequency)
     terms = terms + [alt for t in terms for alt in (alternatives or {}).get(t, ())]
     if not terms:
         return []
@@ -157,8 +158,9 @@ COMMON_SHARE = 0.05
 MIN_PASSAGES_FOR_PRUNING = 2000
 
 
-def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | None = None) -> list[str]:
-    """The query terms worth matching: common ones dropped on large indexes."""
+def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | None = None,
+                    doc_frequency: Callable[[str], int] | None = None) -> list[str]:
+    """The query terms worth matching: common ones dropped on large indexes (`doc_frequency` as in keyword_search)."""
     if len(terms) < 2:
         return terms
     try:
@@ -166,7 +168,8 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
             total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
         if total_docs < MIN_PASSAGES_FOR_PRUNING:
             return terms
-        df = {t: _doc_frequency(db, stem(t)) for t in terms}
+        count = doc_frequency or (lambda t: _doc_frequency(db, stem(t)))
+        df = {t: count(t) for t in terms}
     except sqlite3.Error:
         return terms  # an older index without the vocabulary table: match everything
     rare = [t for t in terms if df[t] <= COMMON_SHARE * total_docs]
@@ -178,6 +181,36 @@ def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
     return int(row[0]) if row else 0
 
 
+class DocFrequencies:
+    """How many passages hold each stem, remembered for one generation of the index: one per index (its
+    owner), shared by a server's readers like the `Stemmer`.
+
+    fts5vocab counts a stem by walking its whole posting list (~3 ms at 100k passages for a word most
+    passages hold), and every search asks for each query term (`selective_terms`, `sound_alikes`).
+    Thread-safe: a dict's get and set are atomic; a new generation starts a new dict.
+    """
+
+    def __init__(self, size: int = 1 << 16) -> None:
+        self._size = size
+        self._state: tuple[int, dict[str, int]] = (-1, {})
+
+    def get(self, db: sqlite3.Connection, stem: str, generation: Callable[[], int]) -> int:
+        """Passages of `db` holding `stem`; `generation()` reads the index's generation."""
+        gen = generation()
+        known, memo = self._state
+        if known == gen and (count := memo.get(stem)) is not None:
+            return count
+        count = _doc_frequency(db, stem)
+        # Remembered only when the index did not move while counting (autocommit reads are separate
+        # snapshots), and never under an older generation than the one remembered.
+        if generation() == gen and gen >= known:
+            if gen != known or len(memo) >= self._size:
+                memo = {}
+                self._state = (gen, memo)
+            memo[stem] = count
+        return count
+
+
 def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[str, ...]] | None = None,
                   stemmer: Stemmer | None = None) -> float:
     """Share of query terms present in `text` (0..1), compared by stem (calming/calm, nurses/nurse).
@@ -185,20 +218,26 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
     A term also counts as present when one of its `alternatives` (indexed stems spelled like it) is.
     `stemmer`: the index's `Stemmer` when scoring many passages (a fresh one otherwise).
     """
+    return term_coverages(terms, [text], alternatives, stemmer)[0]
+
+
+def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping[str, tuple[str, ...]] | None = None,
+                   stemmer: Stemmer | None = None) -> list[float]:
+    """`term_coverage` of each of `texts`, the query's side worked out once for all of them."""
     if not terms:
-        return 0.0
-    # Not every word of the text stemmed (that was most of a search's Python time, for ~100 candidates):
-    # a stem is present when one of the spellings already seen with that stem is among the text's words.
-    words = set(_word_list(text))
+        return [0.0] * len(texts)
+    # Not every word of the texts stemmed (that was most of a search's Python time, for ~100 candidates):
+    # a stem is present when one of the spellings seen with that stem is among the text's words. Every
+    # word of the texts is filed first, so each term's spellings are complete for these texts.
+    word_sets = [set(_word_list(text)) for text in texts]
     stemmer = stemmer or Stemmer()
-    by_stem = stemmer.spellings_of(words).by_stem
+    by_stem = stemmer.spellings_of(set().union(*word_sets)).by_stem
     alternatives = alternatives or {}
-
-    def present(root: str) -> bool:
-        spellings = by_stem.get(root)
-        return spellings is not None and not words.isdisjoint(spellings)
-
-    return sum(1 for t in terms if present(stemmer(t)) or any(present(a) for a in alternatives.get(t, ()))) / len(terms)
+    empty: frozenset[str] = frozenset()
+    spellings = [by_stem.get(stemmer(t), empty).union(*(by_stem.get(a, empty) for a in alternatives.get(t, ())))
+                 for t in terms]
+    n = len(terms)
+    return [sum(1 for s in spellings if not words.isdisjoint(s)) / n for words in word_sets]
 
 
 # Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").
@@ -209,17 +248,19 @@ FUZZY_MIN_LENGTH = 5  # shorter words have too many neighbours one letter away
 FUZZY_LIMIT = 3  # spellings per term
 
 
-def sound_alikes(db: sqlite3.Connection, terms: list[str],
-                 vocabulary: Callable[[], Sequence[str]]) -> dict[str, tuple[str, ...]]:
+def sound_alikes(db: sqlite3.Connection, terms: list[str], vocabulary: Callable[[], Sequence[str]],
+                 doc_frequency: Callable[[str], int] | None = None) -> dict[str, tuple[str, ...]]:
     """For each query term absent from the index, the indexed stems spelled most like it (maybe none).
 
     `vocabulary` is asked for only when a term is missing: most queries use words the index knows.
+    `doc_frequency` as in keyword_search.
     """
+    count = doc_frequency or (lambda t: _doc_frequency(db, stem(t)))
     found: dict[str, tuple[str, ...]] = {}
     for term in terms:
-        stemmed = stem(term)
-        if len(term) < FUZZY_MIN_LENGTH or _doc_frequency(db, stemmed):
+        if len(term) < FUZZY_MIN_LENGTH or count(term):
             continue
+        stemmed = stem(term)
         close = rf_process.extract(stemmed, vocabulary(), scorer=rf_fuzz.ratio, score_cutoff=FUZZY_MIN_RATIO,
                                    limit=FUZZY_LIMIT)
         if close:

@@ -12,15 +12,17 @@ scored the same; change one only with an evaluation run before and after.
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
 from podsearch.core.errors import QueryError
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
-from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage
+from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage, term_coverages
 from podsearch.index.store import SearchIndex, chapters_from_json
 
 if TYPE_CHECKING:
@@ -138,9 +140,12 @@ class SearchOptions:
     include_ads: bool = False  # sponsor reads are left out unless asked for
 
 
-@dataclass(frozen=True)
-class Scores:
-    """What one candidate passage scored, by signal (the record each stage passes on)."""
+class Scores(NamedTuple):
+    """What one candidate passage scored, by signal (the record each stage passes on).
+
+    A named tuple: ~100 candidates are made two or three times a search, and a frozen dataclass's
+    __init__ (one object.__setattr__ per field) cost several times as much.
+    """
 
     pid: int
     similarity: float  # best cosine of the query with the passage, one of its segments or two adjacent ones
@@ -149,8 +154,8 @@ class Scores:
     fused: float = 0.0  # the signals combined for ranking (see `fuse`)
 
     def with_fused(self, fused: float) -> "Scores":
-        """A copy with another ranking score (dataclasses.replace, without its per-call field walk)."""
-        return Scores(self.pid, self.similarity, self.coverage, self.keyword, fused)
+        """A copy with another ranking score."""
+        return Scores(self[0], self[1], self[2], self[3], fused)
 
 
 @dataclass(frozen=True)
@@ -178,11 +183,18 @@ def fine_similarities(groups: list[np.ndarray], qvec: np.ndarray) -> np.ndarray:
 
     All passages at once: one matrix product over their stacked segment vectors; -1 for a passage without any.
     """
-    out = np.full(len(groups), -1.0, dtype=np.float32)
-    sizes = np.array([len(g) for g in groups])
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    if not sizes.sum():
+        return np.full(len(groups), -1.0, dtype=np.float32)
+    return stacked_fine_similarities(np.vstack([g for g in groups if len(g)]), sizes, qvec)
+
+
+def stacked_fine_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+    """`fine_similarities` of passages whose segment vectors are stacked in one matrix, `sizes` rows each."""
+    out = np.full(len(sizes), -1.0, dtype=np.float32)
     if not sizes.sum():
         return out
-    stacked = np.vstack([g for g in groups if len(g)]).astype(np.float32, copy=False)
+    stacked = stacked.astype(np.float32, copy=False)
     sims = stacked @ qvec
     # Adjacent pairs: cos(a + b, q) = (a.q + b.q) / |a + b|, with |a + b| from the rows' norms and dot.
     norms2 = np.einsum("ij,ij->i", stacked, stacked)
@@ -272,7 +284,8 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     if allowed is not None and not len(allowed):
         return []
     found = retrieve(index, query, terms, options, allowed, total)
-    rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]))
+    # The candidates' own columns; their episodes' only for the few that become hits (to_hits).
+    rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]), episodes=False)
     scores, segment_vectors = score(index, rows, found, terms, options)
     ranked = relevant(fuse(scores, found, options), rows, options)
     if options.rerank_model and ranked:
@@ -294,14 +307,16 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
     """Stage 2: candidates by meaning (FAISS) and by words (FTS5 BM25), fetched concurrently.
 
     FTS5 runs while the model embeds the query: both release the GIL, and together they are most of a
-    search's time.
+    search's time. Not when `index.overlap_keyword` is off (a busy server: other searches keep the
+    cores busy, and the hand-off to another thread would only cost CPU).
     """
     where, args = options.filters.sql()
     alternatives: dict[str, tuple[str, ...]] = {}
-    if options.mode in ("hybrid", "keyword"):
-        alternatives = sound_alikes(index.db, terms, index.vocabulary)
-    keyword_job = (index.background.submit(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives)
-                   if options.mode in ("hybrid", "keyword") else None)
+    by_words = options.mode in ("hybrid", "keyword")
+    if by_words:
+        alternatives = sound_alikes(index.db, terms, index.vocabulary, index.doc_frequency)
+    lookup = partial(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives, index.doc_frequency)
+    keyword_job = index.background.submit(lookup) if by_words and index.overlap_keyword else None
     try:
         faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None
         embedder = index.embedder
@@ -311,6 +326,8 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
                      if faiss_index is not None else [])
     finally:
         keyword_hits = keyword_job.result() if keyword_job is not None else []
+    if by_words and keyword_job is None:
+        keyword_hits = lookup()
     return Retrieved(qvec, dense_ids, keyword_hits, alternatives)
 
 
@@ -318,20 +335,25 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
           options: SearchOptions) -> tuple[dict[int, Scores], dict[int, np.ndarray]]:
     """Stage 3: each candidate's similarity (best of passage, segment and segment-pair vectors),
     word coverage and keyword strength; also each passage's segment vectors, for trimming."""
-    spans = index.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
     pids = list(rows)
-    groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
-    passage_sims = (np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ found.qvec
-                    if pids else np.zeros(0, dtype=np.float32))
+    stacked, sizes = index.stacked_span_vectors([(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])
+                                                 for p in pids])
+    ends = np.cumsum(sizes).tolist()
+    groups = [stacked[end - n : end] for n, end in zip(sizes.tolist(), ends)]
+    passage_sims = (np.frombuffer(b"".join([rows[p]["embedding"] for p in pids]), dtype=np.float32)
+                    .reshape(len(pids), -1) @ found.qvec if pids else np.zeros(0, dtype=np.float32))
     # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
-    fine = fine_similarities(groups, found.qvec)
+    fine = stacked_fine_similarities(stacked, sizes, found.qvec)
     keyword_set = {pid for pid, _ in found.keyword_hits}
-    similarity = {pid: float(PASSAGE_SHARE * passage_sims[i] + (1 - PASSAGE_SHARE) * max(fine[i], passage_sims[i]))
-                  for i, pid in enumerate(pids)}
+    # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
+    similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))
+                          .tolist()))
     # Coverage is needed for keyword strength and for a match by words below the floor; a passage
     # relevant by meaning alone skips the tokenising.
-    coverage = {pid: term_coverage(terms, rows[pid]["text"], found.alternatives, index.stemmer)
-                if pid in keyword_set or similarity[pid] < options.floor else math.nan for pid in pids}
+    wanted = [pid for pid in pids if pid in keyword_set or similarity[pid] < options.floor]
+    coverage = dict.fromkeys(pids, math.nan)
+    coverage.update(zip(wanted, term_coverages(terms, [rows[pid]["text"] for pid in wanted], found.alternatives,
+                                               index.stemmer)))
     strength = keyword_strength(found.keyword_hits, coverage)
     scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
     return scores, dict(zip(pids, groups))
@@ -404,8 +426,12 @@ def confidence(similarity: float, coverage: float) -> str:
 
 def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
             found: Retrieved, terms: list[str], options: SearchOptions) -> list[Hit]:
-    """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped."""
+    """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped.
+
+    `rows` are passages' own columns (passages_by_id(episodes=False)): the episode's are read per hit.
+    """
     hits: list[Hit] = []
+    episodes: dict[str, sqlite3.Row | None] = {}
     for s in ranked:
         row = rows[s.pid]
         start, end, text = float(row["start"]), float(row["end"]), row["text"]
@@ -413,7 +439,8 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         speaker = None
         if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
             seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
-                [SEGMENT_WORDS_BONUS * term_coverage(terms, g.text, found.alternatives, index.stemmer) for g in segs])
+                [SEGMENT_WORDS_BONUS * c for c in term_coverages(terms, [g.text for g in segs], found.alternatives,
+                                                                 index.stemmer)])
             best = int(np.argmax(seg_scores))
             if _is_question(segs[best].text):
                 # The best match asks the question: the clip is the question and the answer that follows,
@@ -433,10 +460,15 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             continue  # same moment already found through an overlapping passage
         if options.per_episode and sum(h.key == row["key"] for h in hits) >= options.per_episode:
             continue
+        if row["key"] not in episodes:
+            episodes[row["key"]] = index.episode_row(row["key"])
+        ep = episodes[row["key"]]
+        if ep is None:
+            continue  # the episode was removed since the passage was read (a writer beside this reader)
         hits.append(Hit(
-            show=row["show"], episode=row["episode"], guid=row["guid"], key=row["key"], published=(row["published"] or "")[:10] or None,
-            start=start, end=end, text=text, score=round(s.fused, 4), audio_url=row["audio_url"], source=row["source"],
-            link=row["link"], chapter=chapter_at(chapters_from_json(row["chapters"]), min(start + LEAD_IN, end)),
+            show=ep["show"], episode=ep["episode"], guid=ep["guid"], key=row["key"], published=(ep["published"] or "")[:10] or None,
+            start=start, end=end, text=text, score=round(s.fused, 4), audio_url=ep["audio_url"], source=ep["source"],
+            link=ep["link"], chapter=chapter_at(chapters_from_json(ep["chapters"]), min(start + LEAD_IN, end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
             confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
                                   else term_coverage(terms, text, found.alternatives, index.stemmer)),

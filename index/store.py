@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.keyword import Stemmer
+from podsearch.index.keyword import DocFrequencies, Stemmer
 from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
@@ -145,6 +145,7 @@ class SearchIndex:
         self._rerankers: dict[str, object] = {}
         # Query and passage words stemmed once per index (one per pool when it shares a FAISS copy).
         self.stemmer = vectors_of.stemmer if vectors_of is not None else Stemmer()
+        self._doc_frequencies = vectors_of._doc_frequencies if vectors_of is not None else DocFrequencies()
         self._lock = threading.RLock()
         self.read_only = read_only
         self._vectors_of = vectors_of
@@ -154,6 +155,9 @@ class SearchIndex:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._db = open_database(str(self.db_path), MIGRATIONS, check_same_thread=False, timeout=30)
         self._background: ThreadPoolExecutor | None = None
+        # A search looks its words up on a thread of its own while the query is embedded (see
+        # search.retrieve); a server's pool turns it off while its searches already fill the cores.
+        self.overlap_keyword = True
         self._vocabulary: tuple[int, list[str]] = (-1, [])
         self._faiss: faiss.Index | None = None
         self._faiss_generation = -1
@@ -449,46 +453,79 @@ class SearchIndex:
         return sorted((r[0] for r in rows), key=str.lower)
 
     def span_vectors(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], np.ndarray]:
-        """Stored segment embeddings for many (episode key, first, last) ranges, in one query."""
+        """Stored segment embeddings for many (episode key, first, last) ranges, keyed by range."""
         spans = list(dict.fromkeys(spans))
-        found: dict[str, dict[int, bytes]] = {}
-        # One statement for all candidates: SQLite answers each OR term from the primary key.
-        for start in range(0, len(spans), 300):
-            chunk = spans[start : start + 300]
-            where = " OR ".join("(key = ? AND idx BETWEEN ? AND ?)" for _ in chunk)
-            args = [value for span in chunk for value in span]
-            for key, idx, blob in self._db.execute(f"SELECT key, idx, embedding FROM segments WHERE {where}", args):
-                found.setdefault(key, {})[idx] = blob
-        out = {}
-        for key, first, last in spans:
-            rows = found.get(key, {})
-            blobs = [rows[i] for i in range(first, last + 1) if i in rows]
-            out[(key, first, last)] = (np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1)
-                                        .astype(np.float32) if blobs else np.zeros((0, 0), dtype=np.float32))
-        return out
+        stacked, sizes = self.stacked_span_vectors(spans)
+        ends = np.cumsum(sizes)
+        return {span: stacked[end - n : end] if n else np.zeros((0, 0), dtype=np.float32)
+                for span, n, end in zip(spans, sizes.tolist(), ends.tolist())}
 
-    def passages_by_id(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
-        """Passage rows joined with their episode, keyed by passage id."""
+    def stacked_span_vectors(self, spans: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Stored segment embeddings of (episode key, first, last) ranges, in one query per 200 ranges:
+        every range's rows stacked in the order given (each in segment order) as float32, and each
+        range's row count."""
+        found: list[tuple[int, int, bytes]] = []
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples: they sort, and cost less than sqlite3.Row
+        for start in range(0, len(spans), 200):  # 4 arguments a range, under SQLite's old limit of 999
+            chunk = spans[start : start + 200]
+            values = ",".join("(?,?,?,?)" for _ in chunk)
+            args = [v for n, span in enumerate(chunk, start) for v in (n, *span)]
+            # A join with the ranges as a table: each one a lookup of the primary key.
+            found += cursor.execute(
+                f"WITH span(n, key, first, last) AS (VALUES {values}) SELECT span.n, s.idx, s.embedding FROM span"
+                " JOIN segments s ON s.key = span.key AND s.idx BETWEEN span.first AND span.last", args).fetchall()
+        if not found:
+            return np.zeros((0, 0), dtype=np.float32), np.zeros(len(spans), dtype=np.int64)
+        found.sort()  # by range, then segment (already so in practice: the sort only checks)
+        sizes = np.bincount([n for n, _, _ in found], minlength=len(spans))
+        stacked = np.frombuffer(b"".join([blob for _, _, blob in found]), dtype=np.float16).reshape(len(found), -1)
+        return stacked.astype(np.float32), sizes
+
+    def passages_by_id(self, ids: Iterable[int], episodes: bool = True) -> dict[int, sqlite3.Row]:
+        """Passage rows joined with their episode, keyed by passage id (`episodes=False`: the passage's
+        own columns only, for candidates most of which never become a hit)."""
         ids = list(ids)
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
+        columns = "p.id, p.key, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding"
+        if not episodes:
+            return {r["id"]: r for r in self._db.execute(f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", ids)}
         rows = self._db.execute(
-            f"SELECT p.id, p.key, e.guid, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding,"
-            f" e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
+            f"SELECT {columns}, e.guid, e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
             f" FROM passages p JOIN episodes e ON e.key = p.key WHERE p.id IN ({marks})",
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
 
+    def episode_row(self, key: str) -> sqlite3.Row | None:
+        """The episode columns `passages_by_id` joins (guid, show, episode, published, source, audio_url,
+        link, chapters) of episode `key`."""
+        return self._db.execute("SELECT guid, show, episode, published, source, audio_url, link, chapters"
+                                " FROM episodes WHERE key = ?", (key,)).fetchone()
+
+    def doc_frequency(self, term: str) -> int:
+        """How many passages hold `term` (folded), by its stem as FTS5 stores it; remembered per generation."""
+        return self._doc_frequencies.get(self._db, self.stemmer(term), self.generation)
+
     def vocabulary(self) -> list[str]:
-        """Every stem the keyword index holds (for matching misspelled terms), cached per generation."""
-        with self._lock:
-            gen = self.generation()
-            if self._vocabulary[0] != gen:
-                terms = [r[0] for r in self._db.execute("SELECT term FROM passages_vocab WHERE length(term) >= 4")]
-                self._vocabulary = (gen, terms)
-            return self._vocabulary[1]
+        """Every stem the keyword index holds (for matching misspelled terms), cached per generation.
+
+        One copy per pool (on the index whose FAISS copy it shares): reading it walks every posting
+        list of the index (~0.2 s at 100k passages), once per generation rather than once per reader.
+        """
+        owner = self._vectors_of if self._vectors_of is not None else self
+        gen = self.generation()
+        known, terms = owner._vocabulary
+        if known != gen:
+            # Read on this reader's own connection, without the owner's lock: searches on the other
+            # readers go on meanwhile (two readers may both read it once, at a new generation).
+            terms = [r[0] for r in self._db.execute("SELECT term FROM passages_vocab WHERE length(term) >= 4")]
+            with owner._lock:
+                if gen >= owner._vocabulary[0]:
+                    owner._vocabulary = (gen, terms)
+        return terms
 
     @property
     def background(self) -> ThreadPoolExecutor:

@@ -332,3 +332,14 @@ def test_term_coverage_is_the_share_of_query_stems_among_the_texts_word_stems() 
         for terms in queries:
             assert term_coverage(terms, text, alternatives) == by_stemming_every_word(terms, text, alternatives)
     assert term_coverage(["cafe"], "Crème brûlée at the café") == 1.0
+
+
+def test_doc_frequency_is_remembered_per_generation(index, embedder):
+    from podsearch.index.keyword import _doc_frequency, stem
+
+    assert index.doc_frequency("warfarin") == _doc_frequency(index.db, stem("warfarin")) == 1
+    assert index.doc_frequency("warfarin") == 1  # remembered
+    more = [f"Warfarin interacts with vitamin K, said speaker {i}." for i in range(12)]
+    index.add_transcript(transcript("pharmacy", more), "h-pharmacy", min_seconds=20)
+    # A new generation counts afresh.
+    assert index.doc_frequency("warfarin") == _doc_frequency(index.db, stem("warfarin")) > 1

@@ -88,3 +88,29 @@ def test_a_warm_pool_runs_each_search_on_one_thread(tmp_path: Path, embedder, mo
 def test_reader_of_a_home_without_an_index_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(PodsearchError, match="no search index here yet; run `podsearch ingest`"):
         SearchIndex(tmp_path / "nothing", read_only=True)
+
+
+def test_a_busy_pool_looks_words_up_on_the_search_thread_with_the_same_hits(tmp_path: Path, models) -> None:  # noqa: ANN001
+    """Searches beyond the cores run their keyword lookup inline (no second thread); the hits stay the same."""
+    settings = load_settings(tmp_path / "home")
+    writer = SearchIndex(settings.index_dir, embedder=models.embedder())
+    writer.add_transcript(transcript("care", CARE), "h-care", min_seconds=20)
+    writer.add_transcript(transcript("garden", GARDEN, show="Green Hour"), "h-garden", min_seconds=20)
+    writer.close()
+    pool = IndexReaders(settings, size=1, models=models)
+    release = threading.Event()
+    try:
+        queries = ["warfarin blood tests", "pruning roses in winter", "calming a shouting relative"]
+        alone = [pool.submit(lambda ix, q=q: (ix.overlap_keyword, search(ix, q, SearchOptions(k=2)))).result()
+                 for q in queries]
+        assert all(overlap for overlap, _ in alone)  # one search at a time: words looked up beside the embedding
+        blocker = pool.submit(lambda ix: release.wait(30))  # holds the only reader while more are submitted
+        busy = [pool.submit(lambda ix, q=q: (ix.overlap_keyword, search(ix, q, SearchOptions(k=2)))) for q in queries]
+        release.set()
+        blocker.result()
+        results = [f.result() for f in busy]
+        assert not any(overlap for overlap, _ in results[: -pool._cores])  # more submitted than cores
+        assert [hits for _, hits in results] == [hits for _, hits in alone] and any(hits for _, hits in alone)
+    finally:
+        release.set()
+        pool.close()
