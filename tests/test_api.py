@@ -18,7 +18,10 @@ from apiserver import EPISODES, FEED, LATE, item, make_home, running_server, vtt
 from click.testing import CliRunner
 from httpserver import LocalServer
 
+from podsearch.api import MAX_AUTO_WORKERS, serve_processes
 from podsearch.cli import cli
+from podsearch.core.config import load_settings
+from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.models import Models
 
 TOKEN = "correct horse battery staple"
@@ -40,6 +43,18 @@ def error_of(response: httpx.Response, status: int) -> str:
     body = response.json()
     assert set(body) == {"error"} and "\n" not in body["error"] and body["error"], body
     return body["error"]
+
+
+def test_the_server_runs_a_process_per_core_up_to_two(api: httpx.Client, home: Path) -> None:
+    expected = serve_processes(load_settings(home))
+    assert 1 <= expected <= MAX_AUTO_WORKERS
+    (log,) = home.parent.glob("serve-*.log")
+    deadline = time.monotonic() + 120  # the workers load their models side by side; health needs only one
+    while (started := log.read_text().count("Started server process")) < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert started == expected, log.read_text()
+    assert f"{expected} process" in log.read_text()
+    assert serve_processes(load_settings(home, serve_workers=3)) == 3
 
 
 def test_health_reports_the_index(api: httpx.Client) -> None:
@@ -254,3 +269,22 @@ def test_every_connection_gets_tcp_nodelay_even_on_a_socket_made_without_proto()
 
     assert nodelay_seen(AutoHTTPProtocol) == [0]  # uvicorn's own: the delay this guards against
     assert nodelay_seen(NoDelayHTTP) == [1]
+
+
+def test_every_server_process_sees_the_one_ingest_another_started(tmp_path: Path) -> None:
+    """`serve --workers N`: whichever process answers reports (and refuses to duplicate) the running ingest."""
+    settings = load_settings(tmp_path / "home")
+    first, second = IngestProcess(settings), IngestProcess(settings)  # as two workers of one server hold them
+    assert second.status().running is False and second.status().pid is None
+    assert first.start()
+    seen = second.status()
+    assert seen.running and seen.pid == first.status().pid
+    assert not second.start() and not first.start()  # one at a time, whoever asks
+    done = first.wait(120)
+    assert done.running is False and done.exit_code == 0, done.output
+    later = second.status()
+    assert (later.running, later.pid, later.exit_code) == (False, done.pid, 0)
+    assert later.output == done.output and any("nothing" in line.lower() or "0 episode" in line.lower()
+                                               for line in later.output), later.output
+    assert second.start()  # the last one finished: another may start
+    assert second.wait(120).exit_code == 0
