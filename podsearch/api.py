@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -238,22 +237,11 @@ def app_from_environment() -> FastAPI:
     return create_app(load_settings())
 
 
-# The default's cap: at 100k passages each worker holds ~1.3 GB (its model and vector index), and two already
-# meet bench_serve's target (p95 < 250 ms at 32 clients) on 2 cores, where one worker sits at the edge.
-MAX_AUTO_WORKERS = 2
-
-
-def serve_processes(settings: Settings) -> int:
-    """Server processes to run: `serve_workers` when set, else one per usable core, at most MAX_AUTO_WORKERS."""
-    if settings.serve_workers:
-        return settings.serve_workers
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_AUTO_WORKERS))
-
-
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, root_path: str = "",
           access_log: bool = True, proxy_headers: bool = False, workers: int = 1) -> None:
     """Run the API with uvicorn until interrupted (`workers` > 1: that many processes on one port)."""
+    import os
+
     import uvicorn
 
     options = dict(host=host, port=port, root_path=root_path, access_log=access_log, proxy_headers=proxy_headers,

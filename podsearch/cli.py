@@ -527,17 +527,16 @@ def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
 @click.option("--workers", type=click.IntRange(1, 64),
-              help="Server processes, each loading the model and the vector index once (default: one per core, "
-                   "at most 2). Env: PODSEARCH_SERVE_WORKERS.")
+              help="Server processes, each loading the model and the vector index once (default 1). "
+                   "Env: PODSEARCH_SERVE_WORKERS.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
           workers: int | None) -> None:
     """Serve the JSON API (search, episodes, transcripts; writes need the admin secret)."""
     from podsearch.api import serve as run_server
-    from podsearch.api import serve_processes
 
     settings = _settings(ctx)
-    processes = workers or serve_processes(settings)
+    processes = workers or settings.serve_workers
     click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json), "
                f"{processes} process{'es' if processes > 1 else ''}", err=True)
     run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,
