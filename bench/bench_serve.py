@@ -174,6 +174,11 @@ async def drive(base: str, clients: int, queries: list[str], max_requests: int, 
         t0 = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         wall = time.perf_counter() - t0
+    return level_figures(clients, latencies, failures, wall)
+
+
+def level_figures(clients: int, latencies: list[float], failures: list[str], wall: float) -> dict:
+    """One level's figures from its answered requests' latencies (ms), failures and wall seconds."""
     return {"clients": clients, "answered": len(latencies), "failed": len(failures), "seconds": wall,
             "rps": len(latencies) / wall if wall else 0.0, "p50": bench_search.pct(latencies, 50),
             "p95": bench_search.pct(latencies, 95), "examples": failures[:3]}
@@ -249,10 +254,7 @@ async def drive_raw(base: str, clients: int, queries: list[str], max_requests: i
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    wall = time.perf_counter() - t0
-    return {"clients": clients, "answered": len(latencies), "failed": len(failures), "seconds": wall,
-            "rps": len(latencies) / wall if wall else 0.0, "p50": bench_search.pct(latencies, 50),
-            "p95": bench_search.pct(latencies, 95), "examples": failures[:3]}
+    return level_figures(clients, latencies, failures, time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
