@@ -52,6 +52,19 @@ def test_names_come_from_self_introductions_and_the_hosts_introductions() -> Non
     assert [s.speaker for s in named] == ["Ruth Adeyemi", "Dr Jonas Berg", "Ruth Adeyemi", "Tomasz"]
 
 
+def test_introductions_that_open_a_sentence_or_leave_out_today_name_too() -> None:
+    # The demo's first episode as Whisper heard it, and other common openings.
+    segments = [seg(0, 5, "I am your host, Jordan.", "Speaker 1"),
+                seg(5, 9, "My guest is Priya, a ward manager with 20 years of experience.", "Speaker 1"),
+                seg(9, 12, "Thanks, Jordan.", "Speaker 2"),
+                seg(12, 15, "With me today is Dr Amara Okafor.", "Speaker 1"),
+                seg(15, 18, "Glad to be here.", "Speaker 3"),
+                seg(18, 22, "My name is not important, but I'm happy to help.", "Speaker 4"),
+                seg(22, 25, "My name is Noor Haddad, and I interpret.", "Speaker 5")]
+    assert [s.speaker for s in name_speakers(segments)] == [
+        "Jordan", "Jordan", "Priya", "Jordan", "Dr Amara Okafor", "Speaker 4", "Noor Haddad"]
+
+
 def test_names_are_never_invented() -> None:
     segments = [seg(0, 5, "I'm sure this will help. I'm going to start.", "Speaker 1"),
                 seg(5, 9, "I am not convinced.", "Speaker 2")]

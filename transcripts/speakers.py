@@ -30,10 +30,13 @@ _NAME = r"((?:Dr\.?|Doctor|Professor|Prof\.?|Nurse|Sister|Mr\.?|Mrs\.?|Ms\.?)\s+
 _NOT_NAMES = frozenset("Sorry Sure Not Just So Here Going Glad Happy Really Very Also Still Afraid Back English "
                        "British American Canadian Australian Irish Scottish Welsh Catholic Christian Muslim Jewish "
                        "Okay OK Fine Good Great Well Dr Doctor Professor Prof Nurse Sister Mr Mrs Ms".split())
-_SELF = re.compile(r"\b(?:I'?m|I am|my name is|my name's)\s+(?:your host,?\s+|the host,?\s+)?" + _NAME)
-_GUEST = re.compile(r"\b(?:my guests? (?:today|this week|tonight)(?:'s| is| are)|joining me (?:today |now )?(?:is|are)"
-                    r"|I'?m joined by|I'?m here with|I'?m talking (?:to|with)|please welcome)\s+" + _NAME)
-_WELCOME = re.compile(r"\bwelcome(?: to the (?:show|programme|program|podcast))?,\s+" + _NAME)
+# The words leading to a name are matched case-blind ("My guest is" opens a sentence as often as not); the
+# name itself must be capitalised.
+_SELF = re.compile(r"\b(?i:I'?m|I am|my name is|my name's)\s+(?i:your host,?\s+|the host,?\s+)?" + _NAME)
+_GUEST = re.compile(r"\b(?i:(?:my|our) guests?(?: today| this week| tonight| on the show)?(?:'s| is| are)"
+                    r"|joining (?:me|us) (?:today |now )?(?:is|are)|I'?m joined by|we'?re joined by|I'?m here with"
+                    r"|I'?m talking (?:to|with)|please welcome|with me (?:today |now )?(?:is|are))\s+" + _NAME)
+_WELCOME = re.compile(r"\b(?i:welcome(?: to the (?:show|programme|program|podcast))?),\s+" + _NAME)
 
 
 def label_segments(segments: Sequence[Segment], turns: Sequence[TurnLike]) -> tuple[Segment, ...]:
