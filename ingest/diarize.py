@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -234,21 +235,38 @@ class ResemblyzerEncoder:
         self.lstm.eval()
         self.linear.eval()
 
-    def embed(self, mel: np.ndarray, starts: np.ndarray, length: int, gain: float = 1.0) -> np.ndarray:
-        """Embed windows ``gain * mel[s:s+length]`` for each ``s`` in ``starts`` -> (n, 256) float32."""
+    def embed(self, mel: np.ndarray, starts: np.ndarray, length: int, gain: float = 1.0,
+              parallel: int = 1) -> np.ndarray:
+        """Embed windows ``gain * mel[s:s+length]`` for each ``s`` in ``starts`` -> (n, 256) float32.
+
+        ``parallel`` > 1 embeds that many batches at once on Python threads (torch releases the GIL in
+        the LSTM), each on one torch thread: unlike torch's own OpenMP threads, these never spin-wait
+        for a core that Whisper holds, so they use an idle core and cost nothing when there is none.
+        """
         torch = self._torch
         starts = np.asarray(starts, dtype=np.int64)
         out = np.empty((len(starts), self.dim), np.float32)
         idx = np.arange(length)
-        with torch.inference_mode():
-            for a in range(0, len(starts), self.batch_size):
-                batch = mel[starts[a : a + self.batch_size, None] + idx]  # (B, T, 40), a copy
-                if gain != 1.0:
-                    batch *= np.float32(gain)
+
+        def one(a: int) -> None:
+            batch = mel[starts[a : a + self.batch_size, None] + idx]  # (B, T, 40), a copy
+            if gain != 1.0:
+                batch *= np.float32(gain)
+            with torch.inference_mode():
                 _, (hidden, _) = self.lstm(torch.from_numpy(np.ascontiguousarray(batch)))
                 e = torch.relu(self.linear(hidden[-1]))
                 e = e / e.norm(dim=1, keepdim=True).clamp_min(1e-9)
-                out[a : a + len(batch)] = e.numpy()
+            out[a : a + len(batch)] = e.numpy()
+
+        batches = range(0, len(starts), self.batch_size)
+        if parallel > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(parallel, len(batches)), thread_name_prefix="podsearch-speakers") as pool:
+                list(pool.map(one, batches))
+        else:
+            for a in batches:
+                one(a)
         return out
 
 
@@ -343,7 +361,10 @@ class Diarizer:
     ``num_threads`` (default 1) is set on torch for the encoder while :meth:`run` works and
     restored after; None leaves torch's setting alone. One thread costs the same CPU time
     and does not stall when Whisper is busy on the other core (2 threads on a loaded
-    2-core machine made the LSTM 10x slower).
+    2-core machine made the LSTM 10x slower). ``parallel`` (default: one per usable core)
+    batches of windows are embedded at once on Python threads instead, each on that one
+    torch thread: an idle core is used (the last episode's speakers, after its Whisper),
+    a busy one costs nothing.
     """
 
     def __init__(
@@ -362,6 +383,7 @@ class Diarizer:
         ahc_sim: float = 0.70,
         switch_penalty: float = 0.15,
         num_threads: Optional[int] = 1,
+        parallel: Optional[int] = None,
     ):
         if not 1 <= max_speakers:
             raise ValueError("max_speakers must be >= 1")
@@ -378,6 +400,8 @@ class Diarizer:
         self.ahc_sim = ahc_sim
         self.switch_penalty = switch_penalty
         self.num_threads = num_threads
+        # Batches embedded at once (see ResemblyzerEncoder.embed); None: one per usable core.
+        self.parallel = parallel or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
     @property
     def encoder(self) -> ResemblyzerEncoder:
@@ -466,7 +490,7 @@ class Diarizer:
         if len(starts) == 0:  # speech too short to embed: one speaker
             turns = [Turn(s, e, 0) for s, e in regions]
             return Diarization(turns, [], 1)
-        emb = self.encoder.embed(mel, starts, w, gain)
+        emb = self.encoder.embed(mel, starts, w, gain, parallel=self.parallel)
         labels, cents = self._cluster_limited(emb)
         centers = (starts + w / 2) * FRAME_S
         windows = [

@@ -183,3 +183,16 @@ def test_features_taken_from_a_streamed_decode_label_as_the_whole_audio_does(dia
     # the mel frames at the 20 s block edges see zero padding: a few windows may differ, no more
     same = np.mean([a.speaker == b.speaker for a, b in zip(streamed.windows, once.windows)])
     assert same >= 0.97, same
+
+
+def test_batches_embedded_side_by_side_give_the_same_vectors(diarizer):
+    samples = _decode(JFK)
+    mel = dz.mel_spectrogram(samples)
+    enc = diarizer.encoder
+    width = 150  # 1.5 s windows
+    starts = np.arange(0, len(mel) - width, 5)
+    assert len(starts) > enc.batch_size  # more than one batch, so there is something to run side by side
+    alone = enc.embed(mel, starts, width, gain=2.0)
+    side_by_side = enc.embed(mel, starts, width, gain=2.0, parallel=2)
+    np.testing.assert_array_equal(alone, side_by_side)
+    assert np.allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-5)
