@@ -316,17 +316,19 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         words = timed("fts5", lambda: keyword_search(ix.db, terms, CANDIDATES, total_docs=total))
         fused = rrf([[int(i) for i in dense], [pid for pid, _ in words]])
 
-        def fetch() -> tuple[dict, dict]:
+        def fetch() -> tuple[dict, np.ndarray, np.ndarray, dict]:
             rows = ix.passages_by_id(fused)
-            return rows, ix.span_vectors((r["key"], r["first_segment"], r["last_segment"]) for r in rows.values())
+            stacked, sizes = ix.stacked_span_vectors([(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])
+                                                      for p in fused])
+            ends = np.cumsum(sizes).tolist()
+            return rows, stacked, sizes, {p: stacked[end - n : end] for p, n, end in zip(fused, sizes.tolist(), ends)}
 
-        rows, spans = timed("fetch", fetch)
+        rows, stacked, sizes, spans = timed("fetch", fetch)
 
         def score() -> list[int]:
             pids = list(fused)
-            groups = [spans[(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])] for p in pids]
             passage = np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
-            sims = np.maximum(passage, fine_similarities(groups, qvec))
+            sims = np.maximum(passage, fine_similarities(stacked, sizes, qvec))
             keep = [p for i, p in enumerate(pids)
                     if sims[i] >= DEFAULTS.floor
                     or term_coverage(terms, rows[p]["text"], stemmer=ix.stemmer) >= DEFAULTS.min_coverage]
@@ -338,7 +340,7 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
             for pid in order[:k]:
                 row = rows[pid]
                 segs = ix.segments(row["key"], row["first_segment"], row["last_segment"])
-                seg_vecs = spans[(row["key"], row["first_segment"], row["last_segment"])]
+                seg_vecs = spans[pid]
                 words = np.array([0.5 * term_coverage(terms, s.text, stemmer=ix.stemmer) for s in segs])
                 trim_clip(segs, seg_vecs @ qvec + words)
 

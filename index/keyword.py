@@ -168,12 +168,17 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
             total_docs = int(db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
         if total_docs < MIN_PASSAGES_FOR_PRUNING:
             return terms
-        count = doc_frequency or (lambda t: _doc_frequency(db, stem(t)))
+        count = _counter(db, doc_frequency)
         df = {t: count(t) for t in terms}
     except sqlite3.Error:
         return terms  # an older index without the vocabulary table: match everything
     rare = [t for t in terms if df[t] <= COMMON_SHARE * total_docs]
     return rare or [min(terms, key=lambda t: df[t])]
+
+
+def _counter(db: sqlite3.Connection, doc_frequency: Callable[[str], int] | None) -> Callable[[str], int]:
+    """`doc_frequency` when the caller has the index's remembering one, else a count from `db` each time."""
+    return doc_frequency or (lambda term: _doc_frequency(db, stem(term)))
 
 
 def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
@@ -255,7 +260,7 @@ def sound_alikes(db: sqlite3.Connection, terms: list[str], vocabulary: Callable[
     `vocabulary` is asked for only when a term is missing: most queries use words the index knows.
     `doc_frequency` as in keyword_search.
     """
-    count = doc_frequency or (lambda t: _doc_frequency(db, stem(t)))
+    count = _counter(db, doc_frequency)
     found: dict[str, tuple[str, ...]] = {}
     for term in terms:
         if len(term) < FUZZY_MIN_LENGTH or count(term):

@@ -178,19 +178,12 @@ def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float
     return scores
 
 
-def fine_similarities(groups: list[np.ndarray], qvec: np.ndarray) -> np.ndarray:
+def fine_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray) -> np.ndarray:
     """Per passage, the best cosine of the query with one of its segments or two adjacent ones.
 
-    All passages at once: one matrix product over their stacked segment vectors; -1 for a passage without any.
+    All passages at once: their segment vectors stacked in one matrix (`sizes` rows each, as
+    `SearchIndex.stacked_span_vectors` reads them), one matrix product; -1 for a passage without any.
     """
-    sizes = np.array([len(g) for g in groups], dtype=np.int64)
-    if not sizes.sum():
-        return np.full(len(groups), -1.0, dtype=np.float32)
-    return stacked_fine_similarities(np.vstack([g for g in groups if len(g)]), sizes, qvec)
-
-
-def stacked_fine_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray) -> np.ndarray:
-    """`fine_similarities` of passages whose segment vectors are stacked in one matrix, `sizes` rows each."""
     out = np.full(len(sizes), -1.0, dtype=np.float32)
     if not sizes.sum():
         return out
@@ -343,7 +336,7 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     passage_sims = (np.frombuffer(b"".join([rows[p]["embedding"] for p in pids]), dtype=np.float32)
                     .reshape(len(pids), -1) @ found.qvec if pids else np.zeros(0, dtype=np.float32))
     # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
-    fine = stacked_fine_similarities(stacked, sizes, found.qvec)
+    fine = fine_similarities(stacked, sizes, found.qvec)
     keyword_set = {pid for pid, _ in found.keyword_hits}
     # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
     similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))

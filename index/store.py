@@ -120,6 +120,10 @@ class IndexedEpisode:
     chapters: tuple[Chapter, ...] = ()
 
 
+# The episode's columns a hit carries (show, title, date, where to play it, its chapters).
+_HIT_EPISODE_COLUMNS = ("guid", "show", "episode", "published", "source", "audio_url", "link", "chapters")
+
+
 class SearchIndex:
     """Passages of every indexed transcript, searchable by vector and keyword."""
 
@@ -452,14 +456,6 @@ class SearchIndex:
         rows = self._db.execute("SELECT DISTINCT speaker FROM segments WHERE speaker IS NOT NULL AND speaker != ''")
         return sorted((r[0] for r in rows), key=str.lower)
 
-    def span_vectors(self, spans: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], np.ndarray]:
-        """Stored segment embeddings for many (episode key, first, last) ranges, keyed by range."""
-        spans = list(dict.fromkeys(spans))
-        stacked, sizes = self.stacked_span_vectors(spans)
-        ends = np.cumsum(sizes)
-        return {span: stacked[end - n : end] if n else np.zeros((0, 0), dtype=np.float32)
-                for span, n, end in zip(spans, sizes.tolist(), ends.tolist())}
-
     def stacked_span_vectors(self, spans: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
         """Stored segment embeddings of (episode key, first, last) ranges, in one query per 200 ranges:
         every range's rows stacked in the order given (each in segment order) as float32, and each
@@ -492,18 +488,17 @@ class SearchIndex:
         columns = "p.id, p.key, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding"
         if not episodes:
             return {r["id"]: r for r in self._db.execute(f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", ids)}
+        episode = ", ".join(f"e.{c}" for c in _HIT_EPISODE_COLUMNS)
         rows = self._db.execute(
-            f"SELECT {columns}, e.guid, e.show, e.episode, e.published, e.source, e.audio_url, e.link, e.chapters"
-            f" FROM passages p JOIN episodes e ON e.key = p.key WHERE p.id IN ({marks})",
+            f"SELECT {columns}, {episode} FROM passages p JOIN episodes e ON e.key = p.key WHERE p.id IN ({marks})",
             ids,
         ).fetchall()
         return {r["id"]: r for r in rows}
 
     def episode_row(self, key: str) -> sqlite3.Row | None:
-        """The episode columns `passages_by_id` joins (guid, show, episode, published, source, audio_url,
-        link, chapters) of episode `key`."""
-        return self._db.execute("SELECT guid, show, episode, published, source, audio_url, link, chapters"
-                                " FROM episodes WHERE key = ?", (key,)).fetchone()
+        """The episode columns `passages_by_id` joins (`_HIT_EPISODE_COLUMNS`) of episode `key`."""
+        return self._db.execute(f"SELECT {', '.join(_HIT_EPISODE_COLUMNS)} FROM episodes WHERE key = ?",
+                                (key,)).fetchone()
 
     def doc_frequency(self, term: str) -> int:
         """How many passages hold `term` (folded), by its stem as FTS5 stores it; remembered per generation."""

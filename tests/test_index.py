@@ -306,11 +306,12 @@ def test_fine_similarities_match_one_passage_at_a_time():
         v = rng.standard_normal((n, 16)).astype(np.float32)
         return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
 
-    groups = [unit(3), unit(1), np.zeros((0, 0), dtype=np.float32), unit(5), unit(2)]
+    groups = [unit(3), unit(1), np.zeros((0, 16), dtype=np.float32), unit(5), unit(2)]
     q = unit(1)[0]
     expected = [fine_similarity(g, q) for g in groups]
-    assert np.allclose(fine_similarities(groups, q), expected, atol=1e-5)
-    assert list(fine_similarities([], q)) == []
+    stacked, sizes = np.vstack(groups), np.array([len(g) for g in groups])
+    assert np.allclose(fine_similarities(stacked, sizes, q), expected, atol=1e-5)
+    assert list(fine_similarities(np.zeros((0, 16), dtype=np.float32), np.zeros(0, dtype=np.int64), q)) == []
 
 
 def test_term_coverage_is_the_share_of_query_stems_among_the_texts_word_stems() -> None:
