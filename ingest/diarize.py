@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -361,9 +360,9 @@ class Diarizer:
     ``num_threads`` (default 1) is set on torch for the encoder while :meth:`run` works and
     restored after; None leaves torch's setting alone. One thread costs the same CPU time
     and does not stall when Whisper is busy on the other core (2 threads on a loaded
-    2-core machine made the LSTM 10x slower). ``parallel`` (default: one per usable core)
-    batches of windows are embedded at once on Python threads instead, each on that one
-    torch thread: an idle core is used (the last episode's speakers, after its Whisper),
+    2-core machine made the LSTM 10x slower). ``parallel`` batches of windows (the caller
+    knows the cores; ingest gives one per core) are embedded at once on Python threads, each
+    on that one torch thread: an idle core is used (the last episode's speakers, after its Whisper),
     a busy one costs nothing.
     """
 
@@ -383,7 +382,7 @@ class Diarizer:
         ahc_sim: float = 0.70,
         switch_penalty: float = 0.15,
         num_threads: Optional[int] = 1,
-        parallel: Optional[int] = None,
+        parallel: int = 1,
     ):
         if not 1 <= max_speakers:
             raise ValueError("max_speakers must be >= 1")
@@ -400,8 +399,7 @@ class Diarizer:
         self.ahc_sim = ahc_sim
         self.switch_penalty = switch_penalty
         self.num_threads = num_threads
-        # Batches embedded at once (see ResemblyzerEncoder.embed); None: one per usable core.
-        self.parallel = parallel or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        self.parallel = parallel  # batches embedded at once (see ResemblyzerEncoder.embed)
 
     @property
     def encoder(self) -> ResemblyzerEncoder:

@@ -20,6 +20,11 @@ INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 USER_AGENT = "podsearch/0.1 (+offline podcast search; polite polling)"
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: a container's or taskset's limit), at least 1."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _env_bool(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
-from podsearch.core.config import Settings
+from podsearch.core.config import Settings, usable_cores
 from podsearch.core.errors import AudioError, PodsearchError
 from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
 from podsearch.service.models import Models
@@ -298,7 +298,7 @@ class Transcriber:
             if self._diarizer is None:
                 from podsearch.ingest.diarize import Diarizer
 
-                self._diarizer = Diarizer(encoder=self.models.speaker_encoder())
+                self._diarizer = Diarizer(encoder=self.models.speaker_encoder(), parallel=usable_cores())
         return self._diarizer
 
     def speakers(self, audio: Path | SpeakerFeatures, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:

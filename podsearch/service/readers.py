@@ -7,7 +7,6 @@ by the readers; it is reloaded when the index's generation moves (the writer sav
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from podsearch.core.config import Settings
+from podsearch.core.config import Settings, usable_cores
 from podsearch.core.migrations import open_database
 from podsearch.index.store import MIGRATIONS, SearchIndex
 from podsearch.index.vectors import IndexConfig, one_thread_per_search
@@ -50,7 +49,7 @@ class IndexReaders:
         self._threads = ThreadPoolExecutor(max_workers=len(self._all), thread_name_prefix="podsearch-search")
         self._count = threading.Lock()
         self._submitted = 0  # searches submitted and not yet finished
-        self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self._cores = usable_cores()
 
     def warm(self) -> None:
         """Load the sentence model, the FAISS copy and the keyword vocabulary now, and build the fast query
