@@ -33,14 +33,19 @@ Voices (speaker id: engine, voice, effects; the exact settings are in SPEAKERS):
 
 * tom (host, Bedside Manner): Piper neural ``en_US-joe-medium``, light EQ.
 * ian (host, Safety Huddle): MBROLA ``mb-en1`` (British male), pitch 40.
-* rachel (host, The Staff Room): espeak-ng ``en-gb+linda`` (British female).
-* amara: espeak-ng ``en-us+steph``; helen: ``en-gb+steph``; noor: ``en-gb+victoria``;
+* rachel (host, The Staff Room): espeak-ng ``en+f2`` (British female).
+* amara: espeak-ng ``en-us+steph``; helen: ``en+steph``; noor: ``en+victoria``;
   priya: ``en-us+klatt4``; marcus: ``en-us+klatt2``; grace: ``en-us+f3``;
-  david: ``en-gb+m3``; claire: ``en-us+klatt4`` at a higher pitch (each with its
+  david: ``en+m3``; claire: ``en-us+klatt4`` at a higher pitch (each with its
   own speed/pitch and a light EQ).
 * jonas: MBROLA ``mb-us2`` (US male) with room reverb.
 * peter (on the phone): Piper joe pitched down 2.5 semitones, telephone band, compressed.
 * omar (on a video call): espeak-ng ``en-us+m2``, 120-7,000 Hz band, compressed.
+
+British espeak-ng variants are written ``en+VARIANT``: espeak-ng 1.51 silently
+ignores the variant in ``en-gb+VARIANT`` and speaks the plain male ``en-gb`` voice
+(until 2026-12 the set was made that way, so sr1's host and guest were one voice
+at two pitches, 100 and 88 Hz, and the "female" hosts and guests were male).
 
 MBROLA ``mb-us1`` (female) and ``mb-us3``, and the Scottish, Caribbean and
 ``en-gb-x-rp`` espeak-ng voices were tried and dropped: Whisper tiny.en got
@@ -121,12 +126,12 @@ SPEAKERS: dict[str, Speaker] = {
     "tom": Speaker("Tom Baxter", "piper", "en_US-joe-medium", length_scale=1.0,
                    effects=["bass", "+2", "treble", "+1"]),
     "ian": Speaker("Ian Fraser", "espeak", "mb-en1", speed=150, pitch=40, effects=["bass", "+2"]),
-    "rachel": Speaker("Rachel Moreno", "espeak", "en-gb+linda", speed=150, pitch=50, effects=["treble", "+1"]),
+    "rachel": Speaker("Rachel Moreno", "espeak", "en+f2", speed=150, pitch=50, effects=["treble", "+1"]),
     "amara": Speaker("Dr Amara Okafor", "espeak", "en-us+steph", speed=150, pitch=45,
                      effects=["bass", "+3"]),
-    "helen": Speaker("Helen Park", "espeak", "en-gb+steph", speed=150, pitch=45),
+    "helen": Speaker("Helen Park", "espeak", "en+steph", speed=150, pitch=45),
     "jonas": Speaker("Jonas Berg", "espeak", "mb-us2", speed=145, pitch=50, effects=ROOM),
-    "noor": Speaker("Noor Haddad", "espeak", "en-gb+victoria", speed=150, pitch=60,
+    "noor": Speaker("Noor Haddad", "espeak", "en+victoria", speed=150, pitch=60,
                     effects=["treble", "-2"]),
     "priya": Speaker("Priya Shah", "espeak", "en-us+klatt4", speed=155, pitch=55),
     "marcus": Speaker("Marcus Lee", "espeak", "en-us+klatt2", speed=150, pitch=40,
@@ -134,7 +139,7 @@ SPEAKERS: dict[str, Speaker] = {
     "peter": Speaker("Dr Peter Novak", "piper", "en_US-joe-medium", length_scale=1.05,
                      effects=["pitch", "-250"] + TEL),
     "grace": Speaker("Grace Adeyemi", "espeak", "en-us+f3", speed=155, pitch=40),
-    "david": Speaker("David Osei", "espeak", "en-gb+m3", speed=145, pitch=35,
+    "david": Speaker("David Osei", "espeak", "en+m3", speed=145, pitch=35,
                      effects=["bass", "+2"]),
     "claire": Speaker("Claire Dubois", "espeak", "en-us+klatt4", speed=145, pitch=60, effects=["treble", "-2"]),
     "omar": Speaker("Omar Siddiqui", "espeak", "en-us+m2", speed=150, pitch=40, effects=VOIP),
@@ -1169,7 +1174,7 @@ def make() -> None:
     (OUT / "offtopic.json").write_text(json.dumps(OFF_TOPIC, indent=1) + "\n", encoding="utf-8")
     total = sum(i["duration"] for i in items.values())
     size = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
-    print(f"{len(items)} episodes, {total / 60:.1f} min, {len(queries)} queries, {size / 1024:.0f} KiB")
+    print(f"{len(items)} episodes, {total / 60:.1f} min, {len(QUERIES)} queries, {size / 1024:.0f} KiB")
 
 
 # ---------------------------------------------------------------------------

@@ -184,7 +184,8 @@ def test_the_hosts_contracted_introduction_names_the_next_voice() -> None:
 
 
 def test_a_label_introducing_two_people_is_two_merged_voices_and_gets_no_name() -> None:
-    # sr1: the diarizer put the host and the guest under one label; both introduce themselves in it.
+    # Two voices the diarizer put under one label (as sr1 was before its voices were made distinct);
+    # both introduce themselves in it.
     segments = [seg(6, 13, "Hello and welcome to Mustard Room. I'm Rachel Morno.", "Speaker 1"),
                 seg(22, 32, "Hi Rachel. I'm David O. Sy, I teach history.", "Speaker 1"),
                 seg(51, 55, "David, what happens in the first five minutes?", "Speaker 1")]
