@@ -8,6 +8,8 @@ reuses one with --home DIR (ingested first if it has no episodes), then prints:
   both ranking alone (no relevance floor); then hybrid strict as a user is shown it (default floor);
 - top clips inside a (true) sponsor read, off-topic queries that got a clip, and every strict miss
   of hybrid with its top clip, so the failure causes can be read off;
+- words: the whole set's word error rate (Whisper's EnglishTextNormalizer, jiwer), the people whose
+  full name the transcript writes right, and words transcribed inside music;
 - speakers: per episode the share of speech time whose segment carries the right speaker under the
   best one-to-one mapping of labels to true speakers (sentence times and speaker ids of the timings
   against the transcript's segments), overall, and whether each self-introduced guest got its name;
@@ -16,7 +18,7 @@ reuses one with --home DIR (ingested first if it has no episodes), then prints:
   Whisper's segments as the speech ranges (what the pipeline does) and with the reference speech
   (oracle speech: speaker confusion alone).
 
-    .venv/bin/python bench/bench_conversations.py [--home DIR] [--no-der]
+    .venv/bin/python bench/bench_conversations.py [--home DIR] [--no-der] [--no-feed-vocabulary]
 """
 
 from __future__ import annotations
@@ -112,6 +114,33 @@ def speakers_report(home: Path) -> tuple[float, list[tuple[str, str, bool]]]:
     for stem, who, ok in guests:
         print(f"  {'yes' if ok else 'NO '} {stem}: {who}")
     return overall, guests
+
+
+def words_report(home: Path) -> tuple[float, int, int]:
+    """Prints and returns the dev set's word error rate (every transcript against its script, Whisper's
+    EnglishTextNormalizer on both sides, jiwer), how many of the episodes' people have their full name
+    written right somewhere in their episode's transcript, and the words transcribed inside music."""
+    import jiwer
+    from whisper.normalizers import EnglishTextNormalizer
+
+    norm = EnglishTextNormalizer()
+    settings = load_settings(home)
+    refs, hyps, names_right, names, music_words = [], [], 0, 0, 0
+    for item in timings():
+        segments = load_transcript(transcript_of(settings, item["guid"])).segments
+        refs.append(norm(" ".join(s["text"] for s in item["sentences"])))
+        hyps.append(norm(" ".join(s.text for s in segments)))
+        text = " ".join(s.text for s in segments).lower()
+        for spk in item["speakers"]:
+            names += 1
+            names_right += " ".join(w for w in spk["name"].split() if w != "Dr").lower() in text
+        for region in (r for r in item["regions"] if r["kind"] == "music"):
+            music_words += sum(len(s.text.split()) for s in segments
+                               if min(s.end, region["end"]) - max(s.start, region["start"]) > 0.5 * (s.end - s.start))
+    wer = jiwer.wer(refs, hyps)
+    print(f"\nwords: WER {wer:.3f} over the whole set; people's full names written right {names_right} of {names}; "
+          f"words transcribed inside music {music_words}")
+    return wer, names_right, music_words
 
 
 def kinds_report(home: Path) -> None:
@@ -267,7 +296,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="reuse (or fill) this home instead of a temporary one")
     parser.add_argument("--no-der", action="store_true", help="skip the DER of the real-speech recordings")
+    parser.add_argument("--no-feed-vocabulary", action="store_true",
+                        help="ingest without giving Whisper the feed's names and terms (to compare)")
     args = parser.parse_args()
+    if args.no_feed_vocabulary:
+        os.environ["PODSEARCH_FEED_VOCABULARY"] = "0"  # load_settings reads it for every settings object
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-conversations-"))
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; home {home}")
     try:
@@ -276,6 +309,7 @@ def main() -> None:
         if spent:
             print(f"ingested the dev set in {spent:.0f} s")
         search_report(home, models)
+        words_report(home)
         kinds_report(home)
         speakers_report(home)
         if not args.no_der:

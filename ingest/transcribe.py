@@ -538,8 +538,10 @@ class FasterWhisperEngine(_BaseEngine):
         if not any(_failed(s, options) for s in segments) and not _lost_speech(segments, start, end, options):
             return segments
         piece = audio[int(round(start * SAMPLE_RATE)) : int(round(end * SAMPLE_RATE))]
+        # Without the prompt: where the batched pass failed, a prompt of names tends to fail again at
+        # every temperature of the fallback (4x the time of the window on the dev set).
         raw, _ = self._model.transcribe(
-            piece, language=language, temperature=list(options.temperature), **self._common(options)
+            piece, language=language, temperature=list(options.temperature), **self._common(replace(options, vocabulary=()))
         )
         return [_shifted(_segment(s), start) for s in raw]
 

@@ -201,6 +201,8 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
 @click.option("--no-speakers", is_flag=True, help="Do not tell speakers apart (Whisper transcripts); faster.")
+@click.option("--no-feed-vocabulary", is_flag=True,
+              help="Do not give Whisper the names and terms of the feed (show title, host, guests, sponsor).")
 @click.option("--redownload", "redownload", multiple=True, metavar="KEY|GUID",
               help="Download this episode again (drop its cached files), then transcribe and index it (repeatable).")
 @click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
@@ -212,7 +214,8 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str | None, device: str | None,
            vocabulary: str | None, beam_size: int | None, batch_size: int | None, workers: int | None,
-           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, redownload: tuple[str, ...],
+           max_download_bytes: int | None, no_refresh: bool, no_speakers: bool, no_feed_vocabulary: bool,
+           redownload: tuple[str, ...],
            no_wait: bool, ray_address: str | None, ray_workers: int | None) -> None:
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
@@ -223,7 +226,8 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
         raise PodsearchError("--ray-workers needs --ray auto (or the address of a Ray cluster)")
     settings = _settings(ctx, engine=engine, whisper_model=model, device=device, max_download_bytes=max_download_bytes,
                          beam_size=beam_size, batch_size=batch_size, transcribe_workers=workers,
-                         speakers=False if no_speakers else None)
+                         speakers=False if no_speakers else None,
+                         feed_vocabulary=False if no_feed_vocabulary else None)
     terms = tuple(t.strip() for t in Path(vocabulary).read_text(encoding="utf-8").splitlines() if t.strip()) if vocabulary else ()
     with _TqdmProgress() as progress, ExitStack() as stack:
         source = None

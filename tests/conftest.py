@@ -80,3 +80,29 @@ def open_app(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a function retu
         return at
 
     return _open
+
+
+@pytest.fixture()
+def conversations_feed(tmp_path: Path):  # noqa: ANN201 - a function returning the feed's path
+    """A copy of the conversations dev set's feed.xml with only the given guids, enclosures pointing at the
+    committed audio (file:// URIs): the feed's own `podcast:person` tags and show notes stay as written."""
+    import xml.etree.ElementTree as ET
+
+    data = Path(__file__).parent / "data" / "conversations"
+
+    def make(*guids: str) -> Path:
+        ET.register_namespace("podcast", "https://podcastindex.org/namespace/1.0")
+        ET.register_namespace("itunes", "http://www.itunes.com/dtds/podcast-1.0.dtd")
+        tree = ET.parse(data / "feed.xml")
+        channel = tree.getroot().find("channel")
+        for item in channel.findall("item"):
+            if item.findtext("guid") not in guids:
+                channel.remove(item)
+            else:
+                enclosure = item.find("enclosure")
+                enclosure.set("url", (data / enclosure.get("url")).resolve().as_uri())
+        feed = tmp_path / f"feed-{'-'.join(guids)}.xml"
+        tree.write(feed, encoding="utf-8", xml_declaration=True)
+        return feed
+
+    return make

@@ -72,6 +72,8 @@ class Settings:
     transcribe_workers: int = 0  # episodes transcribed at once; 0: suit the machine
     # Who speaks when (podsearch.ingest.diarize) for Whisper transcripts; publisher labels are kept.
     speakers: bool = True
+    # The feed's names and terms (show title, host, guests, sponsor) go to Whisper as its prompt.
+    feed_vocabulary: bool = True
     # glibc keeps transcription's freed buffers for the next window instead of
     # page-faulting them in again (ingest 1.1-1.2x faster; ingest/malloc.py). Off: less resident memory.
     keep_freed_memory: bool = True
@@ -171,6 +173,8 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
             env[key] = int(os.environ[f"PODSEARCH_{key.upper()}"])
     if os.environ.get("PODSEARCH_SPEAKERS"):
         env["speakers"] = _env_bool("PODSEARCH_SPEAKERS")
+    if os.environ.get("PODSEARCH_FEED_VOCABULARY"):
+        env["feed_vocabulary"] = _env_bool("PODSEARCH_FEED_VOCABULARY")
     if os.environ.get("PODSEARCH_KEEP_FREED_MEMORY"):
         env["keep_freed_memory"] = _env_bool("PODSEARCH_KEEP_FREED_MEMORY")
     if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):

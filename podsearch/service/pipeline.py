@@ -316,11 +316,14 @@ class Transcriber:
             turns = self.diarizer.diarize_stream(stream_audio(audio), speech)
         return label_segments(segments, turns)
 
-    def options(self):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
-        """The decoding settings of this home."""
+    def options(self, row: EpisodeRow | None = None):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
+        """The decoding settings of this home; for `row`, with the names and terms its feed gives."""
         from podsearch.ingest.transcribe import TranscribeOptions
+        from podsearch.service.vocabulary import episode_vocabulary
 
-        return TranscribeOptions(vocabulary=self.vocabulary, beam_size=self.settings.beam_size,
+        vocabulary = self.vocabulary if row is None else episode_vocabulary(
+            self.vocabulary, row.show_title, row.episode, from_feed=self.settings.feed_vocabulary)
+        return TranscribeOptions(vocabulary=vocabulary, beam_size=self.settings.beam_size,
                                  batch_size=self.settings.batch_size)
 
     def download_audio(self, row: EpisodeRow, local_ok: bool) -> Path:
@@ -364,7 +367,7 @@ class Transcriber:
                 features = SpeakerFeatures()
                 blocks = features.tee(blocks)
             try:
-                result = transcribe_stream(self.engine, blocks, self.options(), progress=on_progress)
+                result = transcribe_stream(self.engine, blocks, self.options(row), progress=on_progress)
             except AudioError:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
