@@ -60,8 +60,6 @@ def run(engine: str, feed: Path, limit: int | None = None, workers: int | None =
         settings = load_settings(home, engine=engine, transcribe_workers=workers,
                                  **({} if speakers is None else {"speakers": speakers}))
         models = Models()  # loaded here, untimed, and handed to the ingest
-        if settings.speakers:  # the speaker encoder's load is not timed either
-            models.speaker_encoder()
         _, episodes = add_feed(settings, str(feed))
         t0 = time.perf_counter()
         # The same engine the ingest will use (same workers), so its load is not timed.
@@ -70,6 +68,8 @@ def run(engine: str, feed: Path, limit: int | None = None, workers: int | None =
                                workers=workers, keep_freed_memory=settings.keep_freed_memory)
         loaded.transcribe(np.zeros(16000, dtype=np.float32), TranscribeOptions())
         models.embedder(settings.embed_model).encode(["warm-up"])
+        if settings.speakers:  # the speaker encoder's load is not timed either; after Whisper's, as in an
+            models.speaker_encoder()  # ingest (its malloc tuning must come before any other thread's arena)
         load_s = time.perf_counter() - t0
         before = resource.getrusage(resource.RUSAGE_SELF)
         t1 = time.perf_counter()
