@@ -45,6 +45,55 @@ def test_sponsor_read_intro_and_outro_are_marked() -> None:
                      "outro"]
 
 
+def _kinds(lines, step: float = 5.0) -> list[str]:  # noqa: ANN001 - (speaker, text) pairs
+    return [s.kind for s in mark_kinds([Segment(i * step, i * step + step - 0.4, t, speaker=w)
+                                        for i, (w, t) in enumerate(lines)])]
+
+
+def test_guests_introducing_themselves_after_the_host_belong_to_the_introduction() -> None:
+    # Whisper's lines from the conversations set (bm3, sr2): each guest answers the host's opening by
+    # greeting or saying who they are; the first question asked of a guest is the conversation.
+    bm3 = [("Tom", "Welcome to Bedside Manor, I'm Tom Baxter."),
+           ("Tom", "Let's start with introductions."),
+           ("Jonas", "Thanks,"), ("Jonas", "Tom."),
+           ("Jonas", "I'm Jonas Berg, I run the Interpreting Service at a large teaching hospital."),
+           ("Noor", "And I'm Noor Haddad, I'm a patient advocate."),
+           ("Noor", "So I've been the child translating for my parents."),
+           ("Tom", "Jonas, when should a family member not interpret?"),
+           ("Jonas", "Never a child, and ideally never family.")]
+    assert _kinds(bm3) == ["intro"] * 7 + ["speech", "speech"]
+    sr2 = [("Rachel", "Today's topic is feedback and I have two guests who teach very different students."),
+           ("Rachel", "Would you both introduce yourselves?"),
+           ("Claire", "Hello,"), ("Claire", "I'm Claire Dubois."),
+           ("Claire", "I teach English at a sixth form college and I mark far too many essays"),
+           ("Omar", "I teach clinical skills to nursing and medical students."),
+           ("Rachel", "Claire, why do students ignore written comments?")]
+    # Omar's name was lost ("and I know my city equity" in another run): no greeting, no name, no intro.
+    assert _kinds(sr2) == ["intro"] * 5 + ["speech", "speech"]
+    # Advice to introduce yourself is no introduction (sh3), nor is an answer that thanks nobody.
+    sh3 = [("Ian", "Welcome to Safety Huddle,"), ("Ian", "And when you go over, what do you actually say?"),
+           ("Grace", "Use their name and introduce yourself!")]
+    assert _kinds(sh3) == ["intro", "speech", "speech"]
+
+
+def test_the_hosts_summing_up_and_thanks_close_the_show() -> None:
+    sr1 = [("David", "Then I start the next lesson fresh."),
+           ("Rachel", "Routine, the smallest response"), ("Rachel", "Choices will take up time and a fresh start."),
+           ("Rachel", "David Osei, thank you."), ("Rachel", "You've been listening to the staff room."),
+           ("Rachel", "Have a good week.")]
+    assert _kinds(sr1) == ["speech"] + ["outro"] * 5
+    # A question in the host's last turn is still the conversation; without speakers nothing is extended.
+    asked = [("Ian", "And what can patients do?"), ("Ian", "Priya Shah, thank you. This has been Safety Huddle.")]
+    assert _kinds(asked) == ["speech", "outro"]
+    assert [s.kind for s in mark_kinds([Segment(0, 4, "Structured handover at the bedside."),
+                                        Segment(5, 9, "Thank you, this has been Safety Huddle.")])] == ["speech", "outro"]
+    # One voice throughout (the spoken set's ev2): its advice before "see you next time" is no summing-up.
+    monologue = [("Host", "This is Ward Notes and today we look at questions about medicines."),
+                 ("Host", "Tell patients not to take ibuprofen on an empty stomach."),
+                 ("Host", "Who take many tablets can use a weekly pill box. See you next time")]
+    assert _kinds(monologue) == ["speech", "speech", "outro"]
+
+
 def test_a_sponsor_read_ends_when_another_voice_speaks_or_the_offers_stop() -> None:
     lines = [(HOST, "Today's sponsor is Brightlight, visit brightlight dot org for a free trial."),
              (GUEST, "Can I answer the question about handover now?"),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from podsearch.core.records import KINDS, Segment
+from podsearch.transcripts.speakers import introduces_someone
 
 SPEECH, SPONSOR, INTRO, OUTRO = KINDS
 
@@ -37,9 +38,15 @@ _SPONSOR_END = re.compile(
 _INTRO = re.compile(
     r"\b(welcome (back )?to|i'?m your host|you'?re listening to|this is (episode|the)|my guests? (today|this week)"
     r"|on today'?s (episode|show)|today,? (we'?re|we are|i'?m|i am|we have|i have) (talking|joined|speaking|two|three|a guest)"
-    r"|joining me|with me (today|now) (is|are))",
+    r"|joining me|with me (today|now) (is|are)|today'?s topic is|i have (two|three) guests|joining us"
+    r"|let'?s start with introductions)",
     re.IGNORECASE,
 )
+# Asked, it hands the introduction to the guests ("Would you both introduce yourselves?"); said, it is
+# advice ("use their name and introduce yourself").
+_INTRODUCE = re.compile(r"\bintroduce (yourself|yourselves)\b", re.IGNORECASE)
+# A reply that opens with a greeting ("Hi Rachel", "Thanks, Ian.") starts a guest's introduction.
+_HELLO = re.compile(r"^\W*(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening))\b", re.IGNORECASE)
 # A guest's reply to the welcome belongs to the introduction too.
 _GREETING = re.compile(
     r"\b(thanks? (you )?(so much )?for having me|(great|good|glad|happy|lovely) to be (here|with you|on)"
@@ -49,12 +56,16 @@ _GREETING = re.compile(
 _OUTRO = re.compile(
     r"\b(thanks? (you )?(so much )?for listening|that'?s all for|see you next (time|week)|until next time"
     r"|(please )?subscribe|leave (us )?a review|join us next|next time on|that'?s (it|our show) for"
-    r"|thank you (both )?(so much|very much) for (coming|joining|being)|to sum up|so,? to recap)",
+    r"|thank you (both )?(so much|very much) for (coming|joining|being)|to sum up|so,? to recap"
+    r"|this has been|you'?ve been listening|thank you both|have a (good|great|lovely) (week|day|weekend))"
+    # "Dr Amara Okafor, thank you so much." closes the conversation with the guest.
+    r"|,\s*thank you( both| so much| very much)?[.!]?\s*$",
     re.IGNORECASE,
 )
 
 INTRO_WITHIN = 90.0  # seconds: an introduction happens at the start
 OUTRO_WITHIN = 90.0  # seconds before the end
+RECAP_WITHIN = 30.0  # seconds: a host's summing-up before the closing thanks
 # A sponsor read without a closing cue ends this long after its last ad-like sentence, or at this length.
 SPONSOR_QUIET_AFTER = 20.0
 SPONSOR_MAX = 120.0
@@ -111,13 +122,29 @@ def _mark_intro(segments: Sequence[Segment], kinds: list[str]) -> None:
     for n, seg in enumerate(segments):
         if seg.start - t0 > INTRO_WITHIN:
             break
-        if kinds[n] == SPEECH and (_INTRO.search(seg.text) or (n == last + 1 and last >= 0 and _GREETING.search(seg.text))):
+        if kinds[n] == SPEECH and (_INTRO.search(seg.text) or introduces_someone(seg.text)
+                                   or (_INTRODUCE.search(seg.text) and _is_question(seg.text))
+                                   or (n == last + 1 and last >= 0 and _GREETING.search(seg.text))):
             last = n
     # The introduction runs on through the rest of the host's opening turn, until a question is asked.
     host = segments[last].speaker if last >= 0 else None
     while (host and last + 1 < len(segments) and segments[last + 1].speaker == host and kinds[last + 1] == SPEECH
            and segments[last + 1].start - t0 <= INTRO_WITHIN and not _is_question(segments[last + 1].text)):
         last += 1
+    # Then each guest who answers it by greeting or saying who they are ("Hi Tom, I'm Helen Park, I run ...")
+    # introduces themself: their whole turn, and the next guest's after it ("And I'm Noor Haddad").
+    while host and last + 1 < len(segments) and kinds[last + 1] == SPEECH:
+        first = last + 1
+        guest = segments[first].speaker
+        if not guest or guest == host or segments[first].start - t0 > INTRO_WITHIN:
+            break
+        end = first
+        while end + 1 < len(segments) and segments[end + 1].speaker == guest and kinds[end + 1] == SPEECH:
+            end += 1
+        opening = " ".join(s.text for s in segments[first:min(end, first + 2) + 1])
+        if not (_HELLO.search(segments[first].text) or introduces_someone(opening)):
+            break
+        last = end
     for n in range(last + 1):
         if kinds[n] == SPEECH:
             kinds[n] = INTRO
@@ -129,6 +156,15 @@ def _mark_outro(segments: Sequence[Segment], kinds: list[str]) -> None:
     end = segments[-1].end
     for n, seg in enumerate(segments):
         if end - seg.start <= OUTRO_WITHIN and _OUTRO.search(seg.text) and kinds[n] == SPEECH:
+            # The host's summing-up in the same turn, just before the thanks, closes the show too: in a
+            # conversation (another voice spoke before the turn), up to RECAP_WITHIN before the thanks.
+            first = n
+            while first > 0 and seg.speaker and segments[first - 1].speaker == seg.speaker:
+                first -= 1
+            if first > 0:
+                while (n > first and kinds[n - 1] == SPEECH and seg.start - segments[n - 1].start <= RECAP_WITHIN
+                       and not _is_question(segments[n - 1].text)):
+                    n -= 1
             for m in range(n, len(segments)):
                 if kinds[m] == SPEECH:
                     kinds[m] = OUTRO

@@ -39,6 +39,12 @@ _GUEST = re.compile(r"\b(?i:(?:my|our) guests?(?: today| this week| tonight| on 
 _WELCOME = re.compile(r"\b(?i:welcome(?: to the (?:show|programme|program|podcast))?),\s+" + _NAME)
 
 
+def introduces_someone(text: str) -> bool:
+    """True when `text` introduces a person by name: the speaker themself ("I'm Helen Park") or a guest
+    ("my guest is Priya", "joining us is Dr Peter Novak", "welcome, Tomasz")."""
+    return any(_clean(m) for pattern in (_SELF, _GUEST, _WELCOME) for m in pattern.finditer(text))
+
+
 def label_segments(segments: Sequence[Segment], turns: Sequence[TurnLike]) -> tuple[Segment, ...]:
     """Each segment labelled "Speaker N" by the turn it overlaps most; a segment whose words fall in
     different turns is split there (word timings), so a reply inside one Whisper segment gets its own."""
