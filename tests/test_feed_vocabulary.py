@@ -39,6 +39,15 @@ def test_the_users_terms_come_first_once_and_the_feeds_are_capped() -> None:
     assert episode_vocabulary(("metformin",), "Show", ep, from_feed=False) == ("metformin",)
 
 
+def test_hostile_feed_text_reaches_whisper_as_words_only() -> None:
+    ep = Episode(guid="g", title="t", audio_url="https://example.org/a.mp3",
+                 persons=(Person("Ann\x00 Lee\u202e\x1b[31m", "host"), Person("X" * 5000, "guest")),
+                 description="<script>alert(1)</script> Our guest is Bob Stone.")
+    terms = feed_terms("Show\r\nName", ep)
+    assert terms == ("Show Name", "Ann Lee [31m", "Bob Stone")  # no control characters; the 5000-letter name left out
+    assert all(c.isprintable() for t in terms for c in t)
+
+
 @pytest.mark.slow
 def test_the_feeds_names_let_whisper_spell_a_guest_it_cannot_hear(tmp_path: Path, run, conversations_feed) -> None:  # noqa: ANN001
     """sr2 through the CLI. Omar introduces himself over a video call: tiny.en alone hears "And I know my
