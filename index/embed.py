@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from functools import lru_cache
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from podsearch.core.config import DEFAULT_EMBED_MODEL
+from podsearch.core.config import DEFAULT_EMBED_MODEL, usable_cores
 from podsearch.core.errors import ModelError
 
 
@@ -188,7 +187,7 @@ class _OnnxMeanPooling:
                     opset_version=17, dynamo=False,
                 )
             options = ort.SessionOptions()
-            options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+            options.intra_op_num_threads = threads or min(4, usable_cores())
             options.inter_op_num_threads = 1
             if threads == 1:
                 # Concurrent requests are the parallelism: idle pool threads spinning for work only steal

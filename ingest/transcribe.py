@@ -8,7 +8,6 @@ the same decoding settings, so their output can be compared and swapped.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import threading
 import types
@@ -19,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES
+from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES, usable_cores
 from podsearch.core.errors import ModelError
 from podsearch.ingest.audio import SAMPLE_RATE
 from podsearch.core.records import Segment, Word
@@ -828,7 +827,7 @@ def auto_workers(engine: str, device: str = "cpu") -> int:
     streams use small CPUs better than one stream on every core (on 2 cores,
     2 x 1 thread is ~1.4x faster than 1 x 2; bench/bench_ingest.py).
     openai-whisper and GPUs take one at a time."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()  # a container's or taskset's limit, not the machine's count
     if engine != "faster-whisper" or _auto_device(engine, device) == "cuda":
         return 1
     return cores if cores <= 2 else min(4, cores // 2)
@@ -849,7 +848,7 @@ def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Pa
     if device not in ("auto", "cpu", "cuda"):
         raise ModelError(f"Unknown device '{device}': choose auto, cpu or cuda")
     workers = max(1, workers) if engine == "faster-whisper" else 1
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, usable_cores() // workers)
     resolved = _auto_device(engine, device)
     if resolved == "cpu" and keep_freed_memory:
         from podsearch.ingest.malloc import keep_freed_memory as tune_malloc

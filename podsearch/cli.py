@@ -197,7 +197,7 @@ def export_opml(ctx: click.Context, output: str | None) -> None:
               help="File of domain terms, one per line, to help the recogniser.")
 @click.option("--beam-size", type=click.IntRange(min=1), help="Beam width (default 1, greedy; 5 is slower, a little more accurate).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="30 s windows decoded at once by faster-whisper (default 8; 1 = one at a time).")
-@click.option("--workers", type=click.IntRange(min=1), help="Episodes transcribed at once (default: suits the machine, 2 on 2 cores).")
+@click.option("--workers", type=click.IntRange(min=1), help="Episodes transcribed at once (default: suits the cores this process may use, 2 on 2 cores).")
 @click.option("--max-download-bytes", type=click.IntRange(min=1), help="Size cap for one download.")
 @click.option("--no-refresh", is_flag=True, help="Do not re-fetch feeds; only finish pending episodes.")
 @click.option("--no-speakers", is_flag=True, help="Do not tell speakers apart (Whisper transcripts); faster.")

@@ -3,6 +3,9 @@ and a bug in a worker thread surfacing in the caller instead of hanging the inge
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -143,3 +146,17 @@ def test_a_lone_episode_gets_every_core_and_several_share_them(settings) -> None
         assert pinned.local_source(rows(1)).workers == 2  # an explicit --workers is kept
     finally:
         library.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_workers_follow_the_cores_the_process_may_use() -> None:
+    """A process held to one core (taskset, a container's cpuset) transcribes one episode at a time, on one
+    thread, whatever the machine has: two workers there only shared the core and doubled the memory."""
+    code = ("from podsearch.ingest.transcribe import auto_workers; from podsearch.core.config import usable_cores; "
+            "print(usable_cores(), auto_workers('faster-whisper', 'cpu'))")
+    one = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    assert one.stdout.split() == ["1", "1"]
+    cores = len(os.sched_getaffinity(0))
+    every = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert every.stdout.split() == [str(cores), str(cores if cores <= 2 else min(4, cores // 2))]
