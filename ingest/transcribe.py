@@ -273,6 +273,25 @@ def _monotonic(progress: Progress | None) -> Progress:
 # --- shared pipeline ----------------------------------------------------------
 
 
+# A segment's first word stranded this long before the second, mid-sentence, was placed on what came
+# before the speech (on the audio's own timeline, after the silences the VAD cut are put back): "Welcome"
+# at 0.0-1.1 s over an intro jingle, "to Safety Huddle" from 8.4 s; a clip from it would open with the music.
+_STRANDED_SECONDS = 2.0
+
+
+def _placed(seg: Segment) -> Segment:
+    """`seg` (on the audio's timeline) with a stranded first word moved up to the second, at most 1 s long,
+    and the segment starting with it."""
+    words = seg.words
+    if len(words) < 2 or words[0].text.strip().endswith(_SENTENCE_END):
+        return seg
+    first, second = words[0], words[1]
+    if second.start - first.end < _STRANDED_SECONDS:
+        return seg
+    start = round(max(first.start, second.start - min(first.end - first.start, 1.0)), 3)
+    return replace(seg, start=max(seg.start, start), words=(replace(first, start=start, end=second.start), *words[1:]))
+
+
 def _tidy(seg: Segment, duration: float) -> Segment:
     """Clamp times into the audio, round them, and set the quality flag."""
 
@@ -350,7 +369,7 @@ class _BaseEngine:
             windows = _windows(cut) if batched and cut is not None else None
             raw, get_language = self._decode(audio, language, options, on_time, windows)
             for seg in raw:
-                seg = _tidy(_restore(seg, cut) if cut is not None else seg, duration)
+                seg = _tidy(_placed(_restore(seg, cut) if cut is not None else seg), duration)
                 # Punctuation alone (Whisper's "." on noise) is nothing to search.
                 if _WORD.search(seg.text):
                     segments.append(seg)

@@ -19,6 +19,7 @@ from podsearch.ingest.transcribe import (
     _lost_speech,
     _Speech,
     _windows,
+    _placed,
     split_sentences,
 )
 from podsearch.core.config import DEFAULT_WHISPER_MODEL
@@ -85,6 +86,19 @@ def test_a_window_is_split_into_sentences_by_word_times() -> None:
     assert [(p.start, p.end) for p in parts] == [(0.0, 1.1), (2.0, 2.9), (4.0, 4.6)]
     assert all(p.avg_logprob == -0.2 and p.compression_ratio == 1.3 for p in parts)  # the window's figures
     assert split_sentences(Segment(0.0, 5.0, "no words")) == [Segment(0.0, 5.0, "no words")]
+
+
+def test_a_segments_first_word_stretched_back_over_an_intro_jingle_is_placed_before_the_second() -> None:
+    # sh1 of the conversations set: "Welcome" aligned to 0.0-1.12 s over the jingle, "to Safety Huddle" from 8.35 s.
+    words = (Word(0.0, 1.12, " Welcome", 0.45), Word(8.352, 8.712, " to", 0.99), Word(8.712, 9.072, " Safety", 0.19),
+             Word(9.072, 9.392, " Huddle.", 0.45))
+    placed = _placed(Segment(0.0, 9.392, "Welcome to Safety Huddle.", words=words))
+    assert (placed.start, placed.words[0].start, placed.words[0].end) == (7.352, 7.352, 8.352)
+    assert placed.words[1:] == words[1:] and placed.text == "Welcome to Safety Huddle."
+    # A first word that is a whole sentence, or a short pause after it, stays where it was heard.
+    yes = Segment(0.0, 3.6, "Yes. Then go.", words=(Word(0.0, 0.4, " Yes.", 0.9), Word(3.0, 3.3, " Then", 0.9)))
+    well = Segment(0.0, 1.8, "Well, then.", words=(Word(0.0, 0.4, " Well,", 0.9), Word(1.5, 1.8, " then.", 0.9)))
+    assert _placed(yes) == yes and _placed(well) == well
 
 
 def test_a_pause_before_a_capital_ends_a_sentence_without_a_full_stop() -> None:
