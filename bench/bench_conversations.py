@@ -129,8 +129,9 @@ def words_report(home: Path) -> tuple[float, int, int]:
     for item in timings():
         segments = load_transcript(transcript_of(settings, item["guid"])).segments
         refs.append(norm(" ".join(s["text"] for s in item["sentences"])))
-        hyps.append(norm(" ".join(s.text for s in segments)))
-        text = " ".join(s.text for s in segments).lower()
+        heard = " ".join(s.text for s in segments)
+        hyps.append(norm(heard))
+        text = heard.lower()
         for spk in item["speakers"]:
             names += 1
             names_right += " ".join(w for w in spk["name"].split() if w != "Dr").lower() in text

@@ -869,12 +869,19 @@ def load_engine(engine: str, model: str, *, device: str = "auto", models_dir: Pa
     workers = max(1, workers) if engine == "faster-whisper" else 1
     threads = threads or max(1, usable_cores() // workers)
     resolved = _auto_device(engine, device)
-    if resolved == "cpu" and keep_freed_memory:
-        from podsearch.ingest.malloc import keep_freed_memory as tune_malloc
-
-        tune_malloc()  # before the engine's threads exist
+    if keep_freed_memory:
+        tune_for_transcription(engine, resolved)  # before the engine's threads exist
     loader = _load_faster if engine == "faster-whisper" else _load_openai
     return loader(model, resolved, Path(models_dir), workers, threads)
+
+
+def tune_for_transcription(engine: str, device: str = "auto") -> None:
+    """Make this process's malloc keep freed memory for CPU transcription (ingest/malloc.py); nothing for a
+    GPU or an unknown engine. Call it before the threads that will transcribe exist (again is harmless)."""
+    if engine in ENGINES and device in ("auto", "cpu") and _auto_device(engine, device) == "cpu":
+        from podsearch.ingest.malloc import keep_freed_memory
+
+        keep_freed_memory()
 
 
 __all__ = [
@@ -888,4 +895,5 @@ __all__ = [
     "load_engine",
     "split_sentences",
     "official_models",
+    "tune_for_transcription",
 ]

@@ -712,13 +712,13 @@ def ingest(settings: Settings, *, limit: int | None = None, refresh: bool = True
     """
     from podsearch.service.homelock import writing
 
-    if settings.keep_freed_memory and settings.device in ("cpu", "auto"):
-        from podsearch.ingest.malloc import keep_freed_memory
+    if settings.keep_freed_memory:
+        from podsearch.ingest.transcribe import tune_for_transcription
 
         # Before this run's download and transcription threads exist: a thread that has allocated keeps its
         # own arena, and large blocks in such an arena are mmap'd and faulted in again every window (the
         # engine's load, the later call, came too late: 4.4M page faults and 8 s of kernel time for 30 min).
-        keep_freed_memory()
+        tune_for_transcription(settings.engine, settings.device)
     emit = progress or (lambda p: None)
     with writing(settings, "ingest", wait=wait, on_wait=lambda m: emit(Progress("waiting", "", message=m))):
         for ident in redownload:

@@ -54,6 +54,7 @@ def episode_vocabulary(user_terms: Sequence[str], show_title: str | None, episod
                        from_feed: bool = True) -> tuple[str, ...]:
     """What the recogniser is told for `episode`: the user's terms first, then (with `from_feed`) the
     feed's, each once."""
-    terms = [*user_terms, *(feed_terms(show_title, episode) if from_feed else ())]
-    seen: set[str] = set()
-    return tuple(t for t in terms if not (t.lower() in seen or seen.add(t.lower())))
+    first: dict[str, str] = {}
+    for term in (*user_terms, *(feed_terms(show_title, episode) if from_feed else ())):
+        first.setdefault(term.lower(), term)  # the first spelling of a term stands
+    return tuple(first.values())
