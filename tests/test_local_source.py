@@ -17,7 +17,9 @@ from podsearch.ingest.transcribe import auto_workers
 from podsearch.core.config import load_settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.library import EpisodeRow, Library
-from podsearch.service.pipeline import Ingester, LocalSource, Transcriber
+from podsearch.service.ingest_run import Ingester
+from podsearch.service.sources import LocalSource
+from podsearch.service.transcriber import Transcriber
 from podsearch.core.records import Episode, Segment, Transcript, TranscriptLink
 
 
