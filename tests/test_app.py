@@ -30,6 +30,7 @@ from podsearch.service.models import Models
 from podsearch.service.home import Home
 from podsearch.service.ingest_run import ingest
 from podsearch.service.subscriptions import add_feed
+from podsearch.service.progress import Stage
 
 DATA = Path(__file__).parent / "data"
 
@@ -403,7 +404,7 @@ def test_ingest_job_progress_survives_reload_and_reports_statuses(
         at.button(key="ingest").click().run()
         assert shared_jobs().state(settings).running
         assert at.get("progress") and at.button(key="ingest").disabled
-        wait_for(lambda: shared_jobs().state(settings).stage == "feed")  # then it holds on the transcript
+        wait_for(lambda: shared_jobs().state(settings).stage == Stage.FEED)  # then it holds on the transcript
         at.run()
         bar = at.get("progress")[0].proto
         assert 0 <= bar.value < 100 and bar.text == escape_markdown("Refreshing feed: Classroom Voices")  # held on its transcript

@@ -11,6 +11,10 @@ class ConfigError(PodsearchError, ValueError):
     """A setting has a value podsearch cannot use."""
 
 
+class SettingError(ConfigError):
+    """A declared setting (an environment variable, a flag) has a value it does not take; the CLI exits with 2."""
+
+
 class FeedError(PodsearchError):
     """A feed could not be fetched or parsed."""
 
