@@ -13,7 +13,7 @@ import click
 from podsearch.core.clock import timestamp
 from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
-from podsearch.core.errors import PodsearchError
+from podsearch.core.errors import PodsearchError, SettingError
 from podsearch.core.terminal import clean, clean_json, clean_line
 from podsearch.service.home import Home
 from podsearch.service.models import Models
@@ -31,11 +31,15 @@ def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
 
 
 class _Group(click.Group):
-    """Turns our errors into one line on stderr and a non-zero exit."""
+    """Turns our errors into one line on stderr and a non-zero exit (2 for a setting it cannot take, as for a
+    bad flag)."""
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201
         try:
             return super().invoke(ctx)
+        except SettingError as exc:
+            _echo(f"error: {exc}", err=True)
+            ctx.exit(2)
         except PodsearchError as exc:
             _echo(f"error: {exc}", err=True)
             ctx.exit(1)
@@ -611,6 +615,25 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
         ctx.exit(1)
     if not no_app:
         _run_app(settings, port)
+
+
+# -- settings -------------------------------------------------------------------------
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the documentation's table (docs/settings.md) instead.")
+@click.pass_context
+def settings_command(ctx: click.Context, markdown: bool) -> None:
+    """List every setting: its environment variable, this home's value and the default."""
+    from podsearch.core.config import SETTINGS, settings_markdown, shown
+
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
+    settings = _settings(ctx)
+    width = max(len(s.env) for s in SETTINGS)
+    for s in SETTINGS:
+        value = getattr(settings, s.name)
+        text, default = "(set)" if s.secret and value else shown(value) or "(none)", shown(s.default) or "(none)"
+        _echo(f"{s.env:<{width}}  {text}" + ("" if value == s.default else f"  (default {default})"))
 
 
 def main() -> None:
