@@ -185,19 +185,23 @@ def _anything(_: object) -> bool:
 class Setting:
     """One setting a home takes from the environment.
 
-    `name` is its `Settings` field (whose default is the setting's), `env` the variable, `takes` what it
-    accepts in words (the error line and the docs say it), `type` turns the variable's text (stripped,
+    `name` is its `Settings` field (whose default is the setting's; its variable `env` is PODSEARCH_ and the
+    name in capitals), `takes` what it accepts in words (the error line and the docs say it), `type` turns the variable's text (stripped,
     never empty) into a value or raises ValueError (as argparse's `type=`), and `check` tells whether a
     value is allowed (for values from flags and code too).
     """
 
     name: str
-    env: str
     takes: str
     help: str
     type: Callable[[str], object] = str
     check: Callable[[object], bool] = _anything
     secret: bool = False  # never shown, only whether it is set
+
+    @property
+    def env(self) -> str:
+        """The environment variable."""
+        return f"PODSEARCH_{self.name.upper()}"
 
     @property
     def default(self) -> object:
@@ -220,55 +224,53 @@ class Setting:
         return value
 
 
+YES_NO = "yes or no (1/0, true/false, on/off)"
+
+
+def _yes_no(name: str, help: str) -> Setting:  # noqa: A002 - the Setting's field
+    return Setting(name, YES_NO, help, _flag)
+
+
+def _count(name: str, minimum: int, help: str, unit: str = "") -> Setting:  # noqa: A002
+    return Setting(name, f"a whole number{unit}, {minimum} or more", help, _whole, _at_least(minimum))
+
+
+def _one_of(name: str, choices: tuple[str, ...], help: str) -> Setting:  # noqa: A002
+    return Setting(name, "one of " + ", ".join(choices), help, _lower, lambda v: v in choices)
+
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("engine", "PODSEARCH_ENGINE", "one of " + ", ".join(ENGINES), "The Whisper implementation that transcribes.",
-            _lower, lambda v: v in ENGINES),
-    Setting("whisper_model", "PODSEARCH_WHISPER_MODEL", "a model name or path",
+    _one_of("engine", ENGINES, "The Whisper implementation that transcribes."),
+    Setting("whisper_model", "a model name or path",
             "The Whisper model: a name (tiny.en, base, ...), a local path, or bundled:tiny.en."),
-    Setting("embed_model", "PODSEARCH_EMBED_MODEL", "a model name or path",
-            "The sentence model passages and queries are embedded with."),
-    Setting("allow_private", "PODSEARCH_ALLOW_PRIVATE", "yes or no (1/0, true/false, on/off)",
-            "Allow feeds and enclosures on private and loopback addresses.", _flag),
-    Setting("beam_size", "PODSEARCH_BEAM_SIZE", "a whole number, 1 or more",
-            "Whisper's beam width (1: greedy; 5 is slower, a little more accurate).", _whole, _at_least(1)),
-    Setting("batch_size", "PODSEARCH_BATCH_SIZE", "a whole number, 1 or more",
-            "30 s windows faster-whisper decodes at once (1: one at a time).", _whole, _at_least(1)),
-    Setting("transcribe_workers", "PODSEARCH_TRANSCRIBE_WORKERS", "a whole number, 0 or more",
-            "Episodes transcribed at once (0: as suits the cores this process may use).", _whole, _at_least(0)),
-    Setting("speakers", "PODSEARCH_SPEAKERS", "yes or no (1/0, true/false, on/off)",
-            "Tell speakers apart in Whisper transcripts (publisher labels are kept).", _flag),
-    Setting("feed_vocabulary", "PODSEARCH_FEED_VOCABULARY", "yes or no (1/0, true/false, on/off)",
-            "Give Whisper the feed's names and terms (show, host, guests, sponsor) as its prompt.", _flag),
-    Setting("keep_freed_memory", "PODSEARCH_KEEP_FREED_MEMORY", "yes or no (1/0, true/false, on/off)",
-            "Keep transcription's freed buffers for the next window (faster ingest; off: less resident memory).",
-            _flag),
-    Setting("max_download_bytes", "PODSEARCH_MAX_DOWNLOAD_BYTES", "a whole number of bytes, 1 or more",
-            "Size cap for one download.", _whole, _at_least(1)),
-    Setting("transfer_deadline", "PODSEARCH_TRANSFER_DEADLINE", "a number of seconds above 0",
+    Setting("embed_model", "a model name or path", "The sentence model passages and queries are embedded with."),
+    _yes_no("allow_private", "Allow feeds and enclosures on private and loopback addresses."),
+    _count("beam_size", 1, "Whisper's beam width (1: greedy; 5 is slower, a little more accurate)."),
+    _count("batch_size", 1, "30 s windows faster-whisper decodes at once (1: one at a time)."),
+    _count("transcribe_workers", 0, "Episodes transcribed at once (0: as suits the cores this process may use)."),
+    _yes_no("speakers", "Tell speakers apart in Whisper transcripts (publisher labels are kept)."),
+    _yes_no("feed_vocabulary", "Give Whisper the feed's names and terms (show, host, guests, sponsor) as its prompt."),
+    _yes_no("keep_freed_memory",
+            "Keep transcription's freed buffers for the next window (faster ingest; off: less resident memory)."),
+    _count("max_download_bytes", 1, "Size cap for one download.", " of bytes"),
+    Setting("transfer_deadline", "a number of seconds above 0",
             "Whole-transfer deadline of a feed, transcript or chapters download (enclosures get 1 s more per "
             "PODSEARCH_MIN_DOWNLOAD_RATE bytes received).", _seconds, _positive),
-    Setting("min_download_rate", "PODSEARCH_MIN_DOWNLOAD_RATE", "a whole number of bytes per second, 1 or more",
-            "The slowest download rate an enclosure's deadline allows for.", _whole, _at_least(1)),
-    Setting("feed_workers", "PODSEARCH_FEED_WORKERS", "a whole number, 1 or more",
-            "Feeds refreshed at once, so one slow feed does not hold up the rest.", _whole, _at_least(1)),
-    Setting("max_feed_pages", "PODSEARCH_MAX_FEED_PAGES", "a whole number, 1 or more",
-            "Documents read per refresh of a paged or archived feed (RFC 5005), the first included.",
-            _whole, _at_least(1)),
-    Setting("approx_threshold", "PODSEARCH_APPROX_THRESHOLD", "a whole number, 0 or more",
-            "Exact vector search below this many passages, PODSEARCH_INDEX_KIND above.", _whole, _at_least(0)),
-    Setting("index_kind", "PODSEARCH_INDEX_KIND", "one of " + ", ".join(INDEX_KINDS),
-            "The vector index past PODSEARCH_APPROX_THRESHOLD passages (auto: HNSW; flat: always exact).",
-            _lower, lambda v: v in INDEX_KINDS),
-    Setting("admin_token", "PODSEARCH_ADMIN_TOKEN", "a secret",
+    _count("min_download_rate", 1, "The slowest download rate an enclosure's deadline allows for.",
+           " of bytes per second"),
+    _count("feed_workers", 1, "Feeds refreshed at once, so one slow feed does not hold up the rest."),
+    _count("max_feed_pages", 1,
+           "Documents read per refresh of a paged or archived feed (RFC 5005), the first included."),
+    _count("approx_threshold", 0, "Exact vector search below this many passages, PODSEARCH_INDEX_KIND above."),
+    _one_of("index_kind", INDEX_KINDS,
+            "The vector index past PODSEARCH_APPROX_THRESHOLD passages (auto: HNSW; flat: always exact)."),
+    Setting("admin_token", "a secret",
             "The admin secret: the API's bearer token for writes and the app's admin password.", secret=True),
-    Setting("admin_emails", "PODSEARCH_ADMIN_EMAILS", "e-mail addresses, comma-separated",
+    Setting("admin_emails", "e-mail addresses, comma-separated",
             "With OIDC sign-in in the app: whose verified e-mail makes them an admin.", _emails),
-    Setting("read_only", "PODSEARCH_READ_ONLY", "yes or no (1/0, true/false, on/off)",
-            "The app hides every admin action.", _flag),
-    Setting("serve_readers", "PODSEARCH_SERVE_READERS", "a whole number, 1 or more",
-            "Index connections the API searches on at once.", _whole, _at_least(1)),
-    Setting("serve_workers", "PODSEARCH_SERVE_WORKERS", "a whole number, 1 or more",
-            "API server processes (`serve --workers`).", _whole, _at_least(1)),
+    _yes_no("read_only", "The app hides every admin action."),
+    _count("serve_readers", 1, "Index connections the API searches on at once."),
+    _count("serve_workers", 1, "API server processes (`serve --workers`)."),
 )
 
 # Variables read outside a home's settings (the documentation lists them under the table).
