@@ -72,18 +72,26 @@ def open_library(settings: Settings) -> Library:
 
 
 def open_index(settings: Settings, index_dir: Path | None = None,
-               models: Models | None = None):  # noqa: ANN201 - index.store.SearchIndex
+               models: Models | None = None, *,
+               queries: Callable[[str], None] | None = None):  # noqa: ANN201 - index.store.SearchIndex
     """The search index of the home (or `index_dir`), with the configured model and vector index.
 
-    Its models come from `models` (the process's, loaded once); None: models of its own.
+    Its models come from `models` (the process's, loaded once); None: models of its own. `queries`: the
+    index only answers searches, so it embeds them with the light query encoder (no torch); the function
+    hears the one line said when that encoder is first prepared.
     """
     from podsearch.index.store import SearchIndex
     from podsearch.index.vectors import IndexConfig
 
     models = models or Models()
+    if queries is not None:
+        embedder = lambda: models.query_encoder(settings.embed_model, settings.models_dir,  # noqa: E731
+                                                notice=queries)
+    else:
+        embedder = lambda: models.embedder(settings.embed_model)  # noqa: E731
     return SearchIndex(
         index_dir or settings.index_dir,
-        embedder=lambda: models.embedder(settings.embed_model),
+        embedder=embedder,
         vector_config=IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold),
         reranker=models.reranker,
     )

@@ -36,7 +36,9 @@ class IndexReaders:
         self._owner = open_database(str(settings.index_dir / "index.sqlite"), MIGRATIONS, check_same_thread=False,
                                     timeout=30)
         config = IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold)
-        embedder = lambda: models.embedder(settings.embed_model)  # noqa: E731 - loaded on the first search
+        # Servers only answer searches: the light query encoder (ONNX Runtime, no torch), one thread per search.
+        embedder = lambda: models.query_encoder(settings.embed_model, settings.models_dir,  # noqa: E731
+                                                threads=1)
         self._vectors = SearchIndex(settings.index_dir, embedder, config, read_only=True, reranker=models.reranker)
         self._all = [SearchIndex(settings.index_dir, embedder, config, read_only=True, vectors_of=self._vectors,
                                  reranker=models.reranker)
