@@ -242,10 +242,6 @@ class QueryEncoder:
             rows.extend(self._fast._embed(texts[i : i + batch_size]))
         return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
 
-    def prepare_queries(self, background: bool = False, threads: int | None = None) -> bool:
-        """Already the fast encoder: nothing to build (the eager `Embedder`'s method, for callers of either)."""
-        return True
-
 
 class OnnxMeanPooling:
     """Transformer + mean pooling + normalisation, run by ONNX Runtime, for a few short texts at a time.

@@ -72,11 +72,21 @@ class Models:
             if encoder is None:
                 if notice is not None:
                     notice(f"preparing the query encoder for {name} (once; later searches reuse it)")
-                if self.embedder(name).export_queries(cache_dir):
+                if self.export_queries(name, cache_dir):
                     encoder = load_query_encoder(name, path, cache_dir, threads)
             return encoder or self.embedder(name)
 
         return self._get(("query_encoder", name, str(cache_dir), threads), load)
+
+    def export_queries(self, name: str, cache_dir: Path) -> bool:
+        """Make the query encoder's export of `name` in `cache_dir` unless it is there; False when the model
+        has no ONNX form. An ingest calls it with the model it has loaded, so no search pays for it."""
+        from podsearch.index.embed import resolve_embed_model
+        from podsearch.index.query_encoder import export_dir
+
+        if (export_dir(cache_dir, name, resolve_embed_model(name)) / "export.json").exists():
+            return True
+        return self.embedder(name).export_queries(cache_dir)
 
     def reranker(self, name: str) -> Reranker:
         """The cross-encoder `name`."""

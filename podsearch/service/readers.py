@@ -54,20 +54,16 @@ class IndexReaders:
         self._cores = usable_cores()
 
     def warm(self) -> None:
-        """Load the sentence model, the FAISS copy and the keyword vocabulary now, and build the fast query
-        encoder (its export takes a few seconds; until it is ready each query would take the eager
-        model, several times the CPU, just when a restarted server meets its waiting clients).
+        """Load the query encoder, the FAISS copy and the keyword vocabulary now, before the first request
+        (a restarted server meets its waiting clients ready; a home without the encoder's export makes it).
 
         A server's concurrent requests are its parallelism, so each search runs on one thread
         (ONNX Runtime, FAISS, BLAS): thread pools per call would oversubscribe the cores.
         """
         one_thread_per_search()
-        embedder = self._vectors.embedder
+        self._vectors.embedder  # noqa: B018 - loads it
         self._vectors.faiss_index()
         self._vectors.vocabulary()
-        prepare = getattr(embedder, "prepare_queries", None)
-        if prepare is not None:
-            prepare(threads=1)
 
     @contextmanager
     def reader(self) -> Iterator[SearchIndex]:
