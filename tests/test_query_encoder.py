@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 from apiserver import make_home
 
-from podsearch.core.config import load_settings
 from podsearch.index.embed import Embedder, resolve_embed_model
 from podsearch.index.query_encoder import export_dir, load_query_encoder
 from podsearch.index.search import search
 from podsearch.service.models import Models
-from podsearch.service.pipeline import open_index
+from podsearch.service.home import Home
 from podsearch.service.queries import hit_json, search_options
 
 pytestmark = pytest.mark.slow
@@ -77,10 +76,7 @@ def test_a_cold_search_exports_once_then_runs_without_torch(models: Models, tmp_
     assert "preparing" not in second.stderr and "no torch" in second.stderr, second.stderr
     assert second.stdout == first.stdout
     # The same clips as the eager model in this process finds.
-    settings = load_settings(home)
-    index = open_index(settings, models=models)
-    try:
-        expected = [hit_json(h) for h in search(index, query, search_options(settings, k=3))]
-    finally:
-        index.close()
+    place = Home.load(home, models)
+    with place.index() as index:
+        expected = [hit_json(h) for h in search(index, query, search_options(place.settings, k=3))]
     assert expected and json.loads(second.stdout) == expected

@@ -1,4 +1,4 @@
-"""What every page shares: the settings, the opened index (one per server process) and the ingest jobs."""
+"""What every page shares: the home (settings and models), the opened index (one per server process) and the ingest jobs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from podsearch.index.search import SearchOptions, search
 from podsearch.service.jobs import IngestJobs, shared_jobs
 from podsearch.service.library import Library
 from podsearch.service.models import Models
-from podsearch.service.pipeline import open_index, open_library
+from podsearch.service.home import Home
 from podsearch.service.words import clip_words as read_clip_words
 
 
@@ -29,17 +29,22 @@ def models() -> Models:
     return Models()
 
 
+def home() -> Home:
+    """This run's home, with the server process's models."""
+    return Home(settings(), models())
+
+
 @st.cache_resource(show_spinner="Loading the search index and sentence model…")
-def _index(home: str):  # noqa: ANN202 - index.store.SearchIndex
+def _index(home_path: str):  # noqa: ANN202 - index.store.SearchIndex
     # The app's searches embed queries with the light query encoder (ONNX Runtime, no torch); loaded now,
     # once, before the first query (an ingest or a rename started from the app loads the full model then).
-    index = open_index(settings(), models=models(), queries=lambda line: None)
+    index = home().open_index(queries=lambda line: None)
     index.embedder  # noqa: B018 - loads it
     return index
 
 
 @st.cache_resource
-def _index_lock(home: str) -> threading.Lock:
+def _index_lock(home_path: str) -> threading.Lock:
     # One SQLite connection and one torch model serve all sessions: serialise their use.
     return threading.Lock()
 
@@ -47,9 +52,9 @@ def _index_lock(home: str) -> threading.Lock:
 @contextlib.contextmanager
 def locked_index() -> Iterator:
     """The home's index, held exclusively by this session while in use."""
-    home = str(settings().home)
-    index = _index(home)
-    with _index_lock(home):
+    home_path = str(settings().home)
+    index = _index(home_path)
+    with _index_lock(home_path):
         yield index
 
 
@@ -75,14 +80,9 @@ def clip_words(key: str, start: float, end: float) -> tuple[Word, ...]:
     return _clip_words(str(settings().home), key, start, end, generation)
 
 
-@contextlib.contextmanager
-def library() -> Iterator[Library]:
+def library() -> contextlib.AbstractContextManager[Library]:
     """The catalog on its own connection, closed when the block ends."""
-    opened = open_library(settings())
-    try:
-        yield opened
-    finally:
-        opened.close()
+    return home().catalog()
 
 
 def jobs() -> IngestJobs:
