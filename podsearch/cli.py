@@ -384,7 +384,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
                              date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
                              rerank_model=rerank_model, include_ads=include_ads,
                              names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
-    with home.index() as index:
+    with home.index(queries=lambda line: _echo(line, err=True)) as index:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
         for q in queries:
             try:

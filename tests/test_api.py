@@ -66,7 +66,7 @@ def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, models
     body = api.get("/api/search", params={"q": "stopping clopidogrel before an operation", "k": 3}).json()
     assert body["hits"] and body["hits"][0]["guid"] == "pharm-1"
     cli_hits = json.loads(CliRunner().invoke(cli, ["--home", str(home), "search", "stopping clopidogrel before an operation",
-                                                   "-k", "3", "--json"], obj=models, catch_exceptions=False).output)
+                                                   "-k", "3", "--json"], obj=models, catch_exceptions=False).stdout)
     assert body["hits"] == cli_hits  # same keys, same values, same floor
 
 

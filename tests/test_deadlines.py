@@ -74,7 +74,7 @@ def test_one_slow_feed_does_not_hold_up_the_others(run: Run, tmp_path: Path, htt
     monkeypatch.setenv("PODSEARCH_TRANSFER_DEADLINE", "2")
     result = run(home, "ingest", "--engine", "openai-whisper", "--model", str(tmp_path / "no-such-model"), ok=False)
     assert http_server.url("/slow.xml") in result.output and "too slow" in result.output
-    hits = json.loads(run(home, "search", "clopidogrel", "--json").output)
+    hits = json.loads(run(home, "search", "clopidogrel", "--json").stdout)
     assert hits and hits[0]["guid"] == "pharm-1"
 
 

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from podsearch.index.embed import Embedder, _OnnxMeanPooling
+from podsearch.index.embed import Embedder
+from podsearch.index.query_encoder import OnnxMeanPooling
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def embedder(models):  # noqa: ANN001, ANN201
 @pytest.mark.parametrize("query", ["MRSA", "how do I calm down someone who is shouting at reception",
                                    "warfarin " * 400])  # the last is truncated at the model's limit, like passages
 def test_query_vectors_equal_the_models_own(embedder, query: str) -> None:  # noqa: ANN001
-    assert isinstance(embedder._fast, _OnnxMeanPooling)
+    assert isinstance(embedder._fast, OnnxMeanPooling)
     fast = embedder.encode_query(query)
     assert fast.shape == (embedder.dim,) and fast.dtype == np.float32
     assert np.allclose(fast, embedder.encode([query])[0], atol=1e-4)
@@ -44,7 +45,7 @@ def test_a_one_off_search_stays_eager_and_the_app_builds_the_fast_path_beside_it
     fresh.prepare_queries(background=True)  # returns at once
     eager = fresh.encode_query("warfarin and aspirin")  # answered meanwhile by the eager model
     fresh._fast_thread.join(timeout=120)
-    assert isinstance(fresh._fast, _OnnxMeanPooling)
+    assert isinstance(fresh._fast, OnnxMeanPooling)
     assert warnings.filters == filters  # the exporter's warnings were silenced for the export only
     assert np.allclose(fresh.encode_query("metformin with meals!"), fresh.encode(["metformin with meals!"])[0], atol=1e-4)
     assert np.allclose(eager, fresh._fast("warfarin and aspirin"), atol=1e-4)

@@ -72,7 +72,7 @@ def test_feed_to_clips_end_to_end(run: Run, tmp_path: Path, speech_feed: LocalSe
     assert "indexed 2 episode(s); 0 failed" in ingested.output
 
     found = run(home, "search", "ask what you can do for your country", "--json", "-k", "3")
-    hits = json.loads(found.output)
+    hits = json.loads(found.stdout)
     top = hits[0]
     assert top["guid"] == "jfk-1961" and top["show"] == "Speeches Old and New" and top["episode"] == "Inaugural address"
     assert top["published"] == "1961-01-20" and top["source"] == "whisper"
@@ -103,7 +103,7 @@ def test_feed_to_clips_end_to_end(run: Run, tmp_path: Path, speech_feed: LocalSe
 
     # Batch mode: one JSON array per stdin line, model loaded once.
     batch = run(home, "search", "-", "--json", input="your country\nquantum chromodynamics lattice gauge\n")
-    lines = batch.output.strip().splitlines()
+    lines = batch.stdout.strip().splitlines()
     assert len(lines) == 2
     assert json.loads(lines[0])[0]["guid"] == "jfk-1961"
     assert json.loads(lines[1]) == []
@@ -182,7 +182,7 @@ def test_publisher_transcript_is_used_without_whisper(run: Run, tmp_path: Path, 
     result = run(home, "ingest", "--engine", "openai-whisper", "--model", str(tmp_path / "no-such-model"))
     assert result.exit_code == 0, result.output
     assert http_server.requests_to("/audio/jfk.flac") == []
-    hits = json.loads(run(home, "search", "clopidogrel", "--json").output)
+    hits = json.loads(run(home, "search", "clopidogrel", "--json").stdout)
     assert hits[0]["source"] == "publisher" and hits[0]["guid"] == "pharm-1"
     # The clip starts at the cue that answers (with 1.5 s lead-in) and ends on a cue boundary.
     assert hits[0]["start"] == pytest.approx(5.0 - 1.5) and hits[0]["end"] in (12.0, 20.0)
@@ -197,5 +197,5 @@ def test_reindex_rebuilds_from_transcripts_alone(run: Run, tmp_path: Path, speec
     shutil.rmtree(home / "data" / "index")
     assert "re-indexed 2" in run(home, "reindex").output
     assert passages_per_guid(home) == before
-    hits = json.loads(run(home, "search", "your country", "--json").output)
+    hits = json.loads(run(home, "search", "your country", "--json").stdout)
     assert hits[0]["guid"] == "jfk-1961"

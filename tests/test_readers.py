@@ -11,7 +11,7 @@ from test_index import CARE, GARDEN, transcript
 
 from podsearch.core.config import load_settings
 from podsearch.core.errors import PodsearchError
-from podsearch.index.embed import _OnnxMeanPooling
+from podsearch.index.query_encoder import QueryEncoder
 from podsearch.index.search import SearchOptions, search
 from podsearch.index.store import SearchIndex
 from podsearch.service.readers import IndexReaders
@@ -68,16 +68,16 @@ def test_a_warm_pool_runs_each_search_on_one_thread(tmp_path: Path, embedder, mo
     from threadpoolctl import threadpool_info, threadpool_limits
 
     before = faiss.omp_get_max_threads()
-    pool = IndexReaders(load_settings(tmp_path / "home"), size=1, models=models)
+    settings = load_settings(tmp_path / "home")
+    pool = IndexReaders(settings, size=1, models=models)
     with threadpool_limits(limits=None):  # restores the BLAS pools for the tests after this one
         try:
             pool.warm()
             fast = pool._vectors.embedder
-            assert fast is embedder and fast.prepare_queries()  # the server's models, shared; wait for its export
-            # The process's one model may have been exported before (by the tests before this one), so the
-            # one-thread query encoder a server's first warm() asks for is built here, as warm() builds it.
-            one = _OnnxMeanPooling.build(fast._model, threading.Lock(), threads=1)
-            assert one is not None and one.session.get_session_options().intra_op_num_threads == 1
+            # The server's models, shared: the light query encoder (no torch), one thread per search.
+            assert fast is models.query_encoder(settings.embed_model, settings.models_dir, threads=1)
+            assert isinstance(fast, QueryEncoder) and fast.name == embedder.name
+            assert fast._fast.session.get_session_options().intra_op_num_threads == 1
             assert faiss.omp_get_max_threads() == 1
             assert {p["num_threads"] for p in threadpool_info()} == {1}
         finally:

@@ -112,7 +112,7 @@ def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path, mode
     ingested = runner.invoke(cli, ["--home", str(home), "ingest"], obj=models)
     assert ingested.exit_code == 0, ingested.output
     found = runner.invoke(cli, ["--home", str(home), "search", "one trick for shouting relatives", "--json", "-k", "2"], obj=models)
-    hits = json.loads(found.output)
+    hits = json.loads(found.stdout)
     assert [(h["kind"], h["start"], h["end"]) for h in hits][0] == ("soundbite", 6.0, 14.0)
     saved = json.loads(next((home / "transcripts").rglob("*.json")).read_text(encoding="utf-8"))
     assert saved["soundbites"] == [{"start": 6.0, "duration": 8.0, "title": "The one trick for shouting relatives"}]

@@ -80,5 +80,5 @@ def test_hostile_transcript_falls_back_to_whisper(run: Run, tmp_path: Path, http
     assert result.exit_code == 0, result.output
     warning = next(line for line in result.output.splitlines() if "40000 segments" in line)
     assert "Inaugural address" in warning and "Whisper" in warning
-    hits = json.loads(run(home, "search", "ask not what your country can do", "--json").output)
+    hits = json.loads(run(home, "search", "ask not what your country can do", "--json").stdout)
     assert hits[0]["source"] == "whisper" and "country" in hits[0]["text"].lower()

@@ -8,7 +8,7 @@ episode by what a user typed (`episode`, the one resolver of "a key, or a guid o
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,24 +51,35 @@ class Home:
         finally:
             library.close()
 
-    def open_index(self, index_dir: Path | None = None) -> SearchIndex:
+    def open_index(self, index_dir: Path | None = None, *,
+                   queries: Callable[[str], None] | None = None) -> SearchIndex:
         """The search index (or one being built in `index_dir`), with the configured model and vector index;
-        the caller closes it. Blocks use `index()`; this is for holders that keep it open (the app)."""
+        the caller closes it. Blocks use `index()`; this is for holders that keep it open (the app).
+
+        `queries`: the index only answers searches, so it embeds them with the light query encoder (no
+        torch); the function hears the one line said when that encoder is first prepared.
+        """
         from podsearch.index.store import SearchIndex
         from podsearch.index.vectors import IndexConfig
 
         settings, models = self.settings, self.models
+        if queries is not None:
+            embedder = lambda: models.query_encoder(settings.embed_model, settings.models_dir,  # noqa: E731
+                                                    notice=queries)
+        else:
+            embedder = lambda: models.embedder(settings.embed_model)  # noqa: E731
         return SearchIndex(
             index_dir or settings.index_dir,
-            embedder=lambda: models.embedder(settings.embed_model),
+            embedder=embedder,
             vector_config=IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold),
             reranker=models.reranker,
         )
 
     @contextmanager
-    def index(self, index_dir: Path | None = None) -> Iterator[SearchIndex]:
+    def index(self, index_dir: Path | None = None, *,
+              queries: Callable[[str], None] | None = None) -> Iterator[SearchIndex]:
         """The search index (see `open_index`), closed when the block ends."""
-        index = self.open_index(index_dir)
+        index = self.open_index(index_dir, queries=queries)
         try:
             yield index
         finally:

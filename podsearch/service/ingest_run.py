@@ -174,4 +174,6 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
             if rows:
                 local = {f.id for f in library.feeds() if f.local}
                 Ingester(settings, library, index, emit, vocabulary, source, models).run(rows, local, report)
+                # The sentence model is loaded now: export its query side, so no later search pays for it.
+                models.export_queries(settings.embed_model, settings.models_dir)
         return report

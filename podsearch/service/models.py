@@ -17,6 +17,7 @@ from podsearch.core.config import DEFAULT_EMBED_MODEL
 
 if TYPE_CHECKING:  # the stages load torch and friends: imported when a model is first asked for
     from podsearch.index.embed import Embedder
+    from podsearch.index.query_encoder import QueryEncoder
     from podsearch.index.rerank import Reranker
     from podsearch.ingest.diarize import ResemblyzerEncoder
     from podsearch.ingest.transcribe import Engine
@@ -53,6 +54,39 @@ class Models:
         from podsearch.index.embed import Embedder
 
         return self._get(("embedder", name), lambda: Embedder(name))
+
+    def query_encoder(self, name: str, cache_dir: Path, *, threads: int | None = None,
+                      notice: Callable[[str], None] | None = None) -> QueryEncoder | Embedder:
+        """The light query side of sentence model `name`: its ONNX export run without torch.
+
+        The first process that finds no export in `cache_dir` makes it from the eager model (saying so
+        through `notice`), and every later one loads it alone. A model whose layout has no ONNX form
+        answers with the eager model. `threads`: CPU threads per query (None: up to 4; servers want 1).
+        """
+        from podsearch.index.embed import resolve_embed_model
+        from podsearch.index.query_encoder import load_query_encoder
+
+        def load() -> QueryEncoder | Embedder:
+            path = resolve_embed_model(name)
+            encoder = load_query_encoder(name, path, cache_dir, threads)
+            if encoder is None:
+                if notice is not None:
+                    notice(f"preparing the query encoder for {name} (once; later searches reuse it)")
+                if self.export_queries(name, cache_dir):
+                    encoder = load_query_encoder(name, path, cache_dir, threads)
+            return encoder or self.embedder(name)
+
+        return self._get(("query_encoder", name, str(cache_dir), threads), load)
+
+    def export_queries(self, name: str, cache_dir: Path) -> bool:
+        """Make the query encoder's export of `name` in `cache_dir` unless it is there; False when the model
+        has no ONNX form. An ingest calls it with the model it has loaded, so no search pays for it."""
+        from podsearch.index.embed import resolve_embed_model
+        from podsearch.index.query_encoder import export_dir
+
+        if (export_dir(cache_dir, name, resolve_embed_model(name)) / "export.json").exists():
+            return True
+        return self.embedder(name).export_queries(cache_dir)
 
     def reranker(self, name: str) -> Reranker:
         """The cross-encoder `name`."""

@@ -36,7 +36,9 @@ class IndexReaders:
         self._owner = open_database(str(settings.index_dir / "index.sqlite"), MIGRATIONS, check_same_thread=False,
                                     timeout=30)
         config = IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold)
-        embedder = lambda: models.embedder(settings.embed_model)  # noqa: E731 - loaded on the first search
+        # Servers only answer searches: the light query encoder (ONNX Runtime, no torch), one thread per search.
+        embedder = lambda: models.query_encoder(settings.embed_model, settings.models_dir,  # noqa: E731
+                                                threads=1)
         self._vectors = SearchIndex(settings.index_dir, embedder, config, read_only=True, reranker=models.reranker)
         self._all = [SearchIndex(settings.index_dir, embedder, config, read_only=True, vectors_of=self._vectors,
                                  reranker=models.reranker)
@@ -52,20 +54,16 @@ class IndexReaders:
         self._cores = usable_cores()
 
     def warm(self) -> None:
-        """Load the sentence model, the FAISS copy and the keyword vocabulary now, and build the fast query
-        encoder (its export takes a few seconds; until it is ready each query would take the eager
-        model, several times the CPU, just when a restarted server meets its waiting clients).
+        """Load the query encoder, the FAISS copy and the keyword vocabulary now, before the first request
+        (a restarted server meets its waiting clients ready; a home without the encoder's export makes it).
 
         A server's concurrent requests are its parallelism, so each search runs on one thread
         (ONNX Runtime, FAISS, BLAS): thread pools per call would oversubscribe the cores.
         """
         one_thread_per_search()
-        embedder = self._vectors.embedder
+        self._vectors.embedder  # noqa: B018 - loads it
         self._vectors.faiss_index()
         self._vectors.vocabulary()
-        prepare = getattr(embedder, "prepare_queries", None)
-        if prepare is not None:
-            prepare(threads=1)
 
     @contextmanager
     def reader(self) -> Iterator[SearchIndex]:

@@ -36,9 +36,10 @@ def home() -> Home:
 
 @st.cache_resource(show_spinner="Loading the search index and sentence model…")
 def _index(home_path: str):  # noqa: ANN202 - index.store.SearchIndex
-    index = home().open_index()
-    embedder = index.embedder  # load the sentence model once, before the first query
-    embedder.prepare_queries(background=True)  # the app lives long: embed queries with ONNX Runtime
+    # The app's searches embed queries with the light query encoder (ONNX Runtime, no torch); loaded now,
+    # once, before the first query (an ingest or a rename started from the app loads the full model then).
+    index = home().open_index(queries=lambda line: None)
+    index.embedder  # noqa: B018 - loads it
     return index
 
 
