@@ -126,6 +126,8 @@ def _print_feed_info(info: dict) -> None:
         _echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
     for person in show.get("persons") or ():
         _echo(f"  person: {person['name']} ({person['role']})")
+    if info.get("repaired"):
+        _echo(f"  repaired: removed {info['repaired']} character(s) XML 1.0 forbids (ask the publisher to fix the feed)")
     _echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
     for ep in info["episodes"]:
         numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))

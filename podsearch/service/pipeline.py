@@ -209,8 +209,9 @@ def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> 
     return merge_tiny(segments, max_words=settings.max_passage_words) or None
 
 
-def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
-    """The episode's Podcasting 2.0 chapters, or () when absent or unreadable."""
+def episode_chapters(settings: Settings, episode: Episode, local_ok: bool,
+                     notes: list[str] | None = None) -> tuple[Chapter, ...]:
+    """The episode's Podcasting 2.0 chapters, or () when absent or unreadable (why is added to `notes`)."""
     if not episode.chapters_url:
         return ()
     from podsearch.ingest.download import download
@@ -219,8 +220,16 @@ def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tu
     try:
         path = download(episode.chapters_url, settings.audio_dir, settings=settings, expected_type="any", local_ok=local_ok)
         return parse_chapters(path.read_bytes())
-    except (PodsearchError, ValueError):
-        return ()  # chapters are a nicety; never fail an episode for them
+    except (PodsearchError, ValueError) as exc:
+        # Chapters are a nicety: never fail an episode for them, but say they were left out.
+        if notes is not None:
+            notes.append(f"chapters unreadable ({exc})")
+        return ()
+
+
+def episode_note(transcript: Transcript) -> str | None:
+    """The one line `status` shows beside an episode that took a fallback (None when it took none)."""
+    return "; ".join(transcript.notes) or None
 
 
 class TranscriptSource(Protocol):
@@ -338,11 +347,13 @@ class Transcriber:
         ep = row.episode
         segments: tuple[Segment, ...] | None = None
         source, engine_name, model_name, language, duration = "publisher", None, None, None, ep.duration
+        notes: list[str] = []  # every fallback taken, kept with the episode for `status`
         try:
             segments = publisher_segments(self.settings, ep, local_ok)
         except PodsearchError as exc:
             self.progress(Progress("warning", ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
+            notes.append(f"publisher transcript unusable, transcribed by Whisper: {exc}")
         if segments is None:
             from podsearch.ingest.audio import audio_seconds, stream_audio
             from podsearch.ingest.transcribe import transcribe_stream
@@ -390,8 +401,8 @@ class Transcriber:
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
-            chapters=episode_chapters(self.settings, ep, local_ok) or ep.chapters, persons=ep.persons,
-            soundbites=ep.soundbites,
+            chapters=episode_chapters(self.settings, ep, local_ok, notes) or ep.chapters, persons=ep.persons,
+            soundbites=ep.soundbites, notes=tuple(notes),
         )
 
 
@@ -519,7 +530,8 @@ class Ingester:
                     transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
                 if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
-                    self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
+                    self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path),
+                                            error=episode_note(transcript))
                     old = Path(row.transcript_path) if row.transcript_path else path
                     if old != path and old.resolve().is_relative_to(self.settings.transcripts_dir.resolve()):
                         remove_transcript(old)  # the file from before keys; only ever inside this home
@@ -529,7 +541,7 @@ class Ingester:
                     max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
                     progress=lambda done, total, title=ep.title: self.progress(Progress("embed", title, done, total)),
                 )
-                self.library.set_status(row.id, INDEXED, source=transcript.source)
+                self.library.set_status(row.id, INDEXED, source=transcript.source, error=episode_note(transcript))
                 report.indexed.append(ep.title)
                 self.progress(Progress("episode-done", ep.title))
             except PodsearchError as exc:

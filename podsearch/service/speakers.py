@@ -15,7 +15,7 @@ from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Transcript
 from podsearch.service.library import INDEXED, EpisodeRow, Library
 from podsearch.service.models import Models
-from podsearch.service.pipeline import Progress, ProgressFn, Transcriber, open_index, open_library
+from podsearch.service.pipeline import Progress, ProgressFn, Transcriber, episode_note, open_index, open_library
 
 
 def _episode(library: Library, ident: str) -> EpisodeRow:
@@ -41,7 +41,8 @@ def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Tr
                              max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
     finally:
         index.close()
-    library.set_status(row.id, INDEXED, source=transcript.source, transcript_path=str(path))
+    library.set_status(row.id, INDEXED, source=transcript.source, transcript_path=str(path),
+                       error=episode_note(transcript))
 
 
 def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models: Models | None = None) -> int:
