@@ -39,3 +39,7 @@ class TranscriptError(PodsearchError):
 
 class HomeBusyError(PodsearchError):
     """Another podsearch process is writing to the home (and the caller chose not to wait)."""
+
+
+class HomeMissingError(PodsearchError):
+    """A read command was pointed at a home that does not exist (it never creates one)."""
