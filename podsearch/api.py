@@ -84,6 +84,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
         try:
             yield
         finally:
+            state["ingest"].stop()  # an ingest this server started does not outlive it
             if readers is None:
                 pool.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -619,10 +618,9 @@ def _run_app(settings: Settings, port: int | None) -> None:
     if port:
         cmd += ["--server.port", str(port)]
     _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
-    try:
-        subprocess.run(cmd, env=env, check=False)
-    except KeyboardInterrupt:
-        pass
+    from podsearch.service.stops import run_child
+
+    run_child(cmd, env)  # SIGTERM/SIGINT reach Streamlit and whatever it started; none outlives us
 
 
 @cli.command()
