@@ -44,7 +44,7 @@ def results() -> None:
                "Everything stays on this computer.")
     nothing = empty_reason(state.settings(), 0) if empty else None
     if nothing:
-        st.info(f"{md(nothing[:1].upper() + nothing[1:])} (or add a feed on the Library page and ingest it, "
+        st.info(f"{nothing[:1].upper() + nothing[1:]} (or add a feed on the Library page and ingest it, "
                 "or run `podsearch demo`).")
     query = st.text_input("Search what was said", key="q", placeholder="e.g. stopping blood thinners before surgery — press Enter",
                           icon=":material/search:", **widget_default("q", ""))
@@ -64,7 +64,7 @@ def results() -> None:
     chapters = {e.key: e.chapters for e in episodes}
     hits = [with_answer_chapter(h, chapters.get(h.key, ())) for h in hits]
     if not hits and nothing:
-        st.info(f"{md(nothing[:1].upper() + nothing[1:])}.", icon=":material/search_off:")
+        st.info(f"{nothing[:1].upper() + nothing[1:]}.", icon=":material/search_off:")
         return
     if not hits:
         st.info(f"Nothing relevant found for “{md(query)}”. Try other words, or fewer filters.", icon=":material/search_off:")
