@@ -193,7 +193,7 @@ def der_report(models: Models) -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-der-"))
     transcriber = Transcriber(load_settings(home), models=models)
     print(f"\nDER (pyannote.metrics, collar 0.25 s each side, overlap scored){'':>4}"
-          f"{'speakers':>9}{'found':>7}{'DER whisper speech':>20}{'DER oracle speech':>19}")
+          f"{'speakers':>9}{'found':>7}{'DER whisper speech':>20}{'DER oracle speech':>19}{'right speaker':>15}")
     try:
         for rttm in sorted(RTTM_DIR.glob("*.rttm")):
             audio = next(p for p in RTTM_DIR.iterdir() if p.stem == rttm.stem and p.suffix != ".rttm")
@@ -214,8 +214,11 @@ def der_report(models: Models) -> None:
             # The whole recording is scored (speech found in a silence is a false alarm).
             uem = Timeline([Segment(0.0, len(samples) / 16000)])
             der = DiarizationErrorRate(collar=0.5)
+            # As the conversations set is scored: reference speech time whose segment carries the right speaker.
+            turns = [RefTurn(seg.start, seg.end, str(label)) for seg, _, label in ref.itertracks(yield_label=True)]
             print(f"{rttm.stem:<70}{len(ref.labels()):>9}{len(hyp.labels()):>7}"
-                  f"{der(ref, hyp, uem=uem):>20.1%}{der(ref, oracle, uem=uem):>19.1%}")
+                  f"{der(ref, hyp, uem=uem):>20.1%}{der(ref, oracle, uem=uem):>19.1%}"
+                  f"{speaker_score(labelled, turns).share:>15.1%}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

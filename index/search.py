@@ -262,13 +262,19 @@ def _ends_sentence(text: str) -> bool:
     return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
 
 
-def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
-    """The best clips for `query`, most relevant first; [] when nothing is relevant."""
+def check_query(query: str, options: SearchOptions = SearchOptions()) -> str:
+    """`query` stripped; raises QueryError for a request no index could answer (even an empty one)."""
     query = (query or "").strip()
     if not query:
         raise QueryError("the search query is empty; type a few words describing what you want to hear")
     if options.k < 1:
         raise QueryError(f"-k must be at least 1 (got {options.k})")
+    return query
+
+
+def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
+    """The best clips for `query`, most relevant first; [] when nothing is relevant."""
+    query = check_query(query, options)
     total = index.passage_count()
     if total == 0:
         return []

@@ -272,6 +272,9 @@ class ResemblyzerEncoder:
 # --------------------------------------------------------------------------- clustering
 
 
+LONG_WINDOWS = 20  # windows (about 15 s of speech) from which a recording counts as long for clustering
+
+
 def _merge_ranges(ranges: Sequence[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
     out: list[list[float]] = []
     for s, e in sorted((float(s), float(e)) for s, e in ranges if e > s):
@@ -378,6 +381,9 @@ class Diarizer:
         max_cluster_windows: int = 400,
         same_speaker_sim: float = 0.95,
         min_cluster_windows: int = 3,
+        # With LONG_WINDOWS or more a 3-window "voice" (about 3 s) is a split, not a person: on the two-voice
+        # phone call the caller's own "Hello" became a third speaker. Short files keep 3 (every window counts).
+        long_min_cluster_windows: int = 4,
         spectral_min_windows: int = 30,
         ahc_sim: float = 0.70,
         switch_penalty: float = 0.15,
@@ -395,6 +401,7 @@ class Diarizer:
         self.max_cluster_windows = max_cluster_windows
         self.same_speaker_sim = same_speaker_sim
         self.min_cluster_windows = min_cluster_windows
+        self.long_min_cluster_windows = long_min_cluster_windows
         self.spectral_min_windows = spectral_min_windows
         self.ahc_sim = ahc_sim
         self.switch_penalty = switch_penalty
@@ -559,13 +566,14 @@ class Diarizer:
         returns the surviving centroids."""
         cents = list(cents)
         members = [labels == j for j in range(len(cents))]
+        smallest = self.long_min_cluster_windows if len(emb) >= LONG_WINDOWS else self.min_cluster_windows
         while len(cents) > 1:
             sizes = [int(m.sum()) for m in members]
             c = np.stack(cents)
             s = c @ c.T
             np.fill_diagonal(s, -1)
             small = int(np.argmin(sizes))
-            if sizes[small] < self.min_cluster_windows:
+            if sizes[small] < smallest:
                 i, j = small, int(np.argmax(s[small]))
             else:
                 i, j = np.unravel_index(int(np.argmax(s)), s.shape)

@@ -87,7 +87,9 @@ def parse_feed_page(data: bytes, url: str) -> FeedPage:
 
 def _parse(data: bytes, url: str) -> FeedPage:
     base = _base_url(url)
-    data = to_utf8(data)
+    # Characters XML 1.0 forbids (a stray ESC or BEL pasted into a title) make the whole document
+    # ill-formed: dropped first, so the namespace-aware parse keeps transcripts, chapters and persons.
+    data, repaired = strip_forbidden(to_utf8(data))
     tree = _safe_tree(data, url)
     parsed = feedparser.parse(io.BytesIO(data))  # a stream, so it never opens a path
     _check_is_feed(data, url, parsed, tree)
@@ -110,7 +112,8 @@ def _parse(data: bytes, url: str) -> FeedPage:
         episodes.append(episode)
     complete = _first_fh(channel, "complete") is not None
     older = () if complete else _older_links(channel, parsed.feed, base)
-    return FeedPage(show=show, episodes=tuple(publisher_order(show, episodes)), older=older, complete=complete)
+    return FeedPage(show=show, episodes=tuple(publisher_order(show, episodes)), older=older, complete=complete,
+                    repaired=repaired)
 
 
 def _first_fh(channel: Element | None, local: str) -> Element | None:
@@ -238,6 +241,19 @@ def _safe_tree(data: bytes, url: str) -> Element | None:
         return SafeET.fromstring(repaired)
     except (DefusedXmlException, ParseError, ValueError):
         return None
+
+
+# XML 1.0 (section 2.2) forbids C0 controls but tab, newline and return, and U+FFFE/U+FFFF, raw or as
+# character references. In UTF-8 a C0 byte is never part of a longer sequence, so bytes can be matched.
+_FORBIDDEN = re.compile(
+    rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]"
+    rb"|&#(?:0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|65534|65535);|[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF]);)"
+)
+
+
+def strip_forbidden(data: bytes) -> tuple[bytes, int]:
+    """UTF-8 feed bytes without the characters XML 1.0 forbids, and how many were removed."""
+    return _FORBIDDEN.subn(b"", data)
 
 
 # Where the prefixes feeds forget to declare belong.

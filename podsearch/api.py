@@ -26,6 +26,7 @@ from podsearch.core.config import Settings
 from podsearch.core.errors import AmbiguousEpisodeError, PodsearchError, QueryError, UnknownEpisodeError
 from podsearch.core.records import to_dict
 from podsearch.service import admin
+from podsearch.service.homes import empty_reason
 from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.home import Home
 from podsearch.service.queries import MAX_K, MODES, search_json, search_options
@@ -85,6 +86,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
         try:
             yield
         finally:
+            state["ingest"].stop()  # an ingest this server started does not outlive it
             if readers is None:
                 pool.close()
 
@@ -148,6 +150,11 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
             raise QueryError("q is empty; pass a few words describing what you want to hear, e.g. ?q=warfarin")
         # On the pool's own threads (one per reader), not one thread per waiting request.
         hits = await asyncio.wrap_future(state["readers"].submit(lambda index: search_json(index, q, options)))
+        if not hits:  # an empty home says so, never just "nothing found"
+            empty = await asyncio.wrap_future(state["readers"].submit(
+                lambda index: empty_reason(settings, index.passage_count())))
+            if empty:
+                return JSONResponse({"query": q, "hits": hits, "message": empty})
         # Already JSON-ready: returned as a response, FastAPI neither validates it against the annotation
         # nor walks it with jsonable_encoder (a second thread hop and ~1 ms of Python per search under load).
         return JSONResponse({"query": q, "hits": hits})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -133,6 +132,8 @@ def _print_feed_info(info: dict) -> None:
         _echo(f"  funding: {funding['url']} {funding['title']}".rstrip())
     for person in show.get("persons") or ():
         _echo(f"  person: {person['name']} ({person['role']})")
+    if info.get("repaired"):
+        _echo(f"  repaired: removed {info['repaired']} character(s) XML 1.0 forbids (ask the publisher to fix the feed)")
     _echo(f"  {len(info['episodes'])} episode(s) from {info['pages']} page(s)")
     for ep in info["episodes"]:
         numbering = "".join(f"{letter}{ep[k]}" for k, letter in (("season", "S"), ("number", "E")) if ep.get(k))
@@ -341,8 +342,18 @@ def reindex(ctx: click.Context, no_wait: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, keys: bool) -> None:
     """List feeds and episodes with their status and any error."""
+    from podsearch.service.homes import NO_EPISODES, has_catalog, require_home
+
+    settings = _settings(ctx)
+    require_home(settings)  # a read command never creates a home
+    if not has_catalog(settings):
+        _echo(NO_EPISODES)
+        return
     with _home(ctx).catalog() as library:
-        for feed in library.feeds():
+        feeds = library.feeds()
+        if not feeds:
+            _echo(NO_EPISODES)
+        for feed in feeds:
             # Feed text one line per field: a newline in a title must not forge a line.
             _echo(f"{clean_line(feed.title or feed.url)}  [{feed.status}]  {clean_line(feed.url)}")
             if feed.error:
@@ -375,7 +386,9 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
            speaker: str | None, per_episode: int | None, include_ads: bool, rerank_model: str | None) -> None:
     """Find clips. QUERY '-' reads one query per line from stdin."""
     from podsearch.core.errors import QueryError
+    from podsearch.index.search import check_query
     from podsearch.index.search import search as run_search
+    from podsearch.service.homes import empty_reason, has_index, require_home
     from podsearch.service.queries import hit_json, search_options
 
     home = _home(ctx)
@@ -384,11 +397,21 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
                              date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
                              rerank_model=rerank_model, include_ads=include_ads,
                              names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
-    with home.index(queries=lambda line: _echo(line, err=True)) as index:
+    require_home(settings)  # a read command never creates a home
+    index = home.open_index(queries=lambda line: _echo(line, err=True)) if has_index(settings) else None
+    # Nothing to search is said as such, never as "nothing relevant found".
+    empty = empty_reason(settings, index.passage_count() if index is not None else None)
+    if empty and as_json:
+        _echo(f"note: {empty}", err=True)
+    try:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
         for q in queries:
             try:
-                hits = run_search(index, q, options)
+                if index is None or empty:
+                    check_query(q, options)  # a bad query is still said as such
+                    hits = []
+                else:
+                    hits = run_search(index, q, options)
             except QueryError as exc:
                 if query != "-":
                     raise
@@ -397,13 +420,16 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
             if as_json:
                 click.echo(clean_json(json.dumps([hit_json(h) for h in hits], ensure_ascii=False)))
             else:
-                _print_hits(q, hits)
+                _print_hits(q, hits, empty)
             sys.stdout.flush()
+    finally:
+        if index is not None:
+            index.close()
 
 
-def _print_hits(query: str, hits: list) -> None:
+def _print_hits(query: str, hits: list, empty: str | None = None) -> None:
     if not hits:
-        _echo(f"nothing relevant found for {clean_line(query)!r}")
+        _echo(empty or f"nothing relevant found for {clean_line(query)!r}")
         return
     for i, h in enumerate(hits, 1):
         said_by = f"  {clean_line(h.speaker)}" if h.speaker else ""
@@ -495,9 +521,13 @@ def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
 @click.pass_context
 def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> None:
     """Export one episode's transcript (by key, or by guid when only one show uses it)."""
+    from podsearch.service.homes import NO_EPISODES, has_catalog, require_home
     from podsearch.transcripts.formats import write_transcript
     from podsearch.transcripts.store import load_transcript
 
+    require_home(_settings(ctx))  # a read command never creates a home
+    if not has_catalog(_settings(ctx)):
+        raise PodsearchError(f"{episode}: {NO_EPISODES}")
     _emit(write_transcript(load_transcript(_home(ctx).transcript(episode)), fmt), output,
           is_json=fmt.endswith("json"))
 
@@ -528,8 +558,10 @@ def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_header
           workers: int | None) -> None:
     """Serve the JSON API (search, episodes, transcripts; writes need the admin secret)."""
     from podsearch.api import serve as run_server
+    from podsearch.service.homes import require_home
 
     settings = _settings(ctx)
+    require_home(settings)  # a read command never creates a home
     processes = workers or settings.serve_workers
     click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json), "
                f"{processes} process{'es' if processes > 1 else ''}", err=True)
@@ -542,7 +574,9 @@ def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_header
 def mcp_command(ctx: click.Context) -> None:
     """Run the MCP server on stdio (tools: search, transcript) for an AI assistant."""
     from podsearch.mcp import run
+    from podsearch.service.homes import require_home
 
+    require_home(_settings(ctx))  # a read command never creates a home
     run(_settings(ctx))
 
 
@@ -577,10 +611,9 @@ def _run_app(settings: Settings, port: int | None) -> None:
     if port:
         cmd += ["--server.port", str(port)]
     _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
-    try:
-        subprocess.run(cmd, env=env, check=False)
-    except KeyboardInterrupt:
-        pass
+    from podsearch.service.stops import run_child
+
+    run_child(cmd, env)  # SIGTERM/SIGINT reach Streamlit and whatever it started; none outlives us
 
 
 @cli.command()
@@ -589,6 +622,9 @@ def _run_app(settings: Settings, port: int | None) -> None:
 @click.pass_context
 def app(ctx: click.Context, port: int | None, read_only: bool | None) -> None:
     """Open the Streamlit app on this home."""
+    from podsearch.service.homes import require_home
+
+    require_home(_settings(ctx))  # a read command never creates a home
     _run_app(_settings(ctx, read_only=read_only or None), port)
 
 

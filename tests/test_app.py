@@ -498,7 +498,11 @@ def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_ap
 
 def test_empty_home_explains_what_to_do(tmp_path: Path, open_app) -> None:
     at = open_app(tmp_path / "home")
-    assert any("The library is empty" in i for i in texts(at.info))
+    assert any(i.startswith("No episodes yet: podsearch add URL") for i in texts(at.info))
+    # A search there says the home is empty, never "nothing relevant found".
+    at = open_app(tmp_path / "home", q="blood thinners")
+    assert "No episodes yet: podsearch add URL." in texts(at.info)
+    assert not any(i.startswith("Nothing relevant found") for i in texts(at.info))
     at = open_app(tmp_path / "home", page="Collections")
     assert any(i.startswith("No collections yet") for i in texts(at.info))
 

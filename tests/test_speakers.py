@@ -247,3 +247,74 @@ def test_rename_sticks_through_reindex_and_the_speaker_filter_finds_it(tmp_path:
     assert json.loads(_cli(home, "search", "warfarin INR checks", "--speaker", "Jonas", "--json").stdout) == []
     vtt = _cli(home, "export", "2", "--format", "vtt").stdout
     assert "<v Ruth A. (pharmacist)>Warfarin doses" in vtt
+
+
+# -- how hosts really introduce guests (issue 26) ------------------------------------------------------------
+@pytest.mark.parametrize(("intro", "guest"), [
+    ("Today we are talking about chaplaincy with Ruth Adeyemi, who coordinates the spiritual care team.",
+     "Ruth Adeyemi"),
+    ("Today I am joined by Dr. Ruth Adeyemi, a consultant in palliative care.", "Dr. Ruth Adeyemi"),
+    ("This week, a conversation with Dr. Ruth Adeyemi, a psychiatrist in a busy emergency department.",
+     "Dr. Ruth Adeyemi"),
+    ("We're joined by Professor Ruth Adeyemi.", "Professor Ruth Adeyemi"),
+    ("And joining us on the line is Nurse Ruth Adeyemi.", "Nurse Ruth Adeyemi"),
+])
+def test_a_hosts_phrasing_names_the_guest_with_no_feed(intro: str, guest: str) -> None:
+    segments = [seg(0, 4, "Welcome to Ward Talk. I'm Tom Baxter.", "Speaker 1"), seg(4, 9, intro, "Speaker 1"),
+                seg(9, 14, "Thank you for having me.", "Speaker 2"),
+                seg(14, 18, "What does a good day look like?", "Speaker 1"),
+                seg(18, 25, "Quiet, mostly. Nobody waits too long.", "Speaker 2")]
+    assert named(segments) == ["Tom Baxter", "Tom Baxter", guest, "Tom Baxter", guest]
+
+
+def test_my_guests_are_a_and_b_name_the_new_voices_in_the_order_they_speak() -> None:
+    segments = [seg(0, 8, "Welcome to Ward Talk, I'm Tom Baxter. My guests are Ruth Adeyemi, a chaplain, "
+                          "and Dr. Jonas Berg from the intensive care unit.", "Speaker 1"),
+                seg(8, 10, "Hello, thanks for having us.", "Speaker 2"),
+                seg(10, 12, "Good to be here.", "Speaker 3"),
+                seg(12, 15, "Ruth, where do you start?", "Speaker 1")]
+    assert named(segments) == ["Tom Baxter", "Ruth Adeyemi", "Dr. Jonas Berg", "Tom Baxter"]
+
+
+def test_a_name_whisper_cut_off_into_the_next_voices_segment_still_names_it() -> None:
+    # The diarizer put the name's words with the guest who speaks next.
+    segments = [seg(0, 5, "I'm Tom Baxter, and today I am joined by Dr.", "Speaker 1"),
+                seg(5, 7, "Ruth Adeyemi, a consultant.", "Speaker 2"),
+                seg(7, 12, "Thanks, Tom. It's good to be here.", "Speaker 2")]
+    assert named(segments) == ["Tom Baxter", "Dr. Ruth Adeyemi", "Dr. Ruth Adeyemi"]
+
+
+def test_one_introduction_among_other_names_waits_for_the_order_of_voices() -> None:
+    # "Marcus Lee is a ward pharmacist, and joining us is Dr Peter Novak": Marcus speaks first.
+    segments = [seg(0, 8, "I'm Ian Fraser. Marcus Lee is a ward pharmacist, and joining us on the line is "
+                          "Dr Peter Novak, an intensive care doctor.", "Speaker 1"),
+                seg(8, 10, "Thanks for having me, Ian.", "Speaker 2"),
+                seg(10, 12, "Hello Ian, good to be on the show.", "Speaker 3")]
+    assert named(segments) == ["Ian Fraser", "Marcus Lee", "Dr Peter Novak"]
+
+
+def test_a_name_given_to_one_line_of_a_voice_covers_all_its_lines() -> None:
+    segments = [seg(0, 4, "My guest today is Helen Park.", "Speaker 1")]
+    segments += [seg(4 + 2 * i, 6 + 2 * i, f"Point number {i}.", "Speaker 2" if i % 2 == 0 else "Speaker 1")
+                 for i in range(20)]
+    out = named(segments)
+    assert out.count("Helen Park") == 10 and "Speaker 2" not in out
+
+
+def test_never_a_wrong_name() -> None:
+    # A month is nobody's name: "Oh, I'm July." answers "I got married in August".
+    segments = [seg(0, 4, "I got married in August.", "Speaker 1"), seg(4, 6, "Oh, I'm July.", "Speaker 2")]
+    assert named(segments) == ["Speaker 1", "Speaker 2"]
+    # A host's joke sign-on does not stick when the other voice calls them by their name.
+    segments = [seg(0, 4, "Hello and welcome, I'm Captain Chaos and this is the show.", "Speaker 1"),
+                seg(4, 8, "Thanks, Tom. Glad to be back.", "Speaker 2")]
+    assert named(segments)[0] == "Speaker 1"
+    # "Tom is a great listener" said after Tom spoke introduces nobody.
+    segments = [seg(0, 4, "So what do you make of it?", "Speaker 1"),
+                seg(4, 8, "Well, Tom is a great listener, and that helps.", "Speaker 2"),
+                seg(8, 10, "Kind of you.", "Speaker 1")]
+    assert named(segments) == ["Speaker 1", "Speaker 2", "Speaker 1"]
+    # The show's own name is no guest's.
+    segments = [seg(0, 4, "Welcome to Ward Talk. Ward Talk is a podcast about nursing.", "Speaker 1"),
+                seg(4, 8, "Hello everyone.", "Speaker 2")]
+    assert named(segments) == ["Speaker 1", "Speaker 2"]

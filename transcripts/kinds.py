@@ -20,9 +20,14 @@ SPEECH, SPONSOR, INTRO, OUTRO = KINDS
 _SPONSOR_START = re.compile(
     r"\b(brought to you by|sponsored by|(today'?s|our|this week'?s) sponsors?\b|a word from (our|this week'?s) sponsors?"
     r"|(support|funding) for (this|the) (episode|show|podcast) comes from|this (episode|show|podcast) is supported by"
-    r"|thanks to (our|this week'?s|today'?s) sponsor)",
+    r"|thanks to (our|this week'?s|today'?s) sponsor|we have (a|one|two|three|four|\d+) sponsors?"
+    r"|(mention|thank|thanks to) our (friends|partners) at|for sponsoring (this|the|our) (episode|show|podcast))",
     re.IGNORECASE,
 )
+# Said in jest as often as in earnest ("This episode brought to you by Open AI."): such a cue opens a read
+# only when the read goes on to an offer, an address or a code.
+_WEAK_START = re.compile(r"^(?!.*\bour (friends|partners) at\b).*\b(brought to you by|sponsored by)\b",
+                         re.IGNORECASE | re.DOTALL)
 # What an ad keeps saying: offers, codes, addresses.
 _SPONSOR_SIGNAL = re.compile(
     r"(\bpromo(tion(al)?)? code\b|\buse (the )?code\b|\d+ ?(%|percent) off\b|\bfree trial\b|\bsign up\b|\bdot com\b"
@@ -32,9 +37,29 @@ _SPONSOR_SIGNAL = re.compile(
 )
 _SPONSOR_END = re.compile(
     r"\b(back to (the|our|my) (show|conversation|interview|episode|guest)|now,? back to|and now,? back"
-    r"|let'?s get back|on with the show)\b",
+    r"|let'?s get back|on with the show)\b|^\W*(anyway|anyways)\b",
     re.IGNORECASE,
 )
+# The show resuming ("Alright, we're back with Max Howell."): the read ended before it.
+_RESUME = re.compile(r"^\W*((alright|all right|ok(ay)?|so|and)\W+)?(we'?re|we are|i'?m) back\b", re.IGNORECASE)
+# The shape of a read with no cue words: an address (site.com/show, "dot com slash") near an offer.
+_ADDRESS = re.compile(r"\b[\w-]+(\.|\s+dot\s+)(com|org|net|io|co|fm|tv|ai|dev|app|example)\b"
+                      r"(?:(/|\s+slash\s+)[\w+%-]+)?", re.IGNORECASE)
+_OFFER = re.compile(
+    r"(\$\s?\d|\b\d+ (bucks|dollars|euros|pounds)\b|\b(a|per) (month|year)\b|/\s?(month|year|mo|yr)\b"
+    r"|\b\d+ ?(%|percent) off\b|\bfree (trial|month|shipping)\b|\bpromo(tion(al)?)? code\b|\buse (the )?code\b"
+    r"|\bdiscount\b|\bad-free\b|\bsubscrib(ed|ers?)\b|\bmembership\b|\btell them\b.{0,30}\bsent you\b"
+    r"|\b(months?|weeks?|days?) free\b|\b(try it|get it) free\b|\bfree for \w+ (days|weeks|months)\b"
+    r"|\bfirst (month|order|box)\b|\bterms apply\b)",
+    re.IGNORECASE,
+)
+# A read's other sentences keep to its vocabulary: offers, supporting, ads, bonuses, its product's name.
+_AD_WORDS = re.compile(r"\b(support(ing)? (us|the show|these)|ads?|bonus|sponsor(s|ing|ed)?|sign up|check (it|them) out"
+                       r"|members?|money|price|offer|deal)\b", re.IGNORECASE)
+READ_WINDOW = 30.0  # seconds: an address and an offer this close make a read
+READ_TAIL_WORDS = 6  # short closing words after the last ad-like sentence ("Dig in.") still belong to it
+READ_TAIL = 6.0
+READ_MERGE = 15.0  # seconds: two reads this close, banter between, are one
 _INTRO = re.compile(
     r"\b(welcome (back )?to|i'?m your host|you'?re listening to|this is (episode|the)|my guests? (today|this week)"
     r"|on today'?s (episode|show)|today,? (we'?re|we are|i'?m|i am|we have|i have) (talking|joined|speaking|two|three|a guest)"
@@ -76,6 +101,7 @@ def mark_kinds(segments: Sequence[Segment]) -> tuple[Segment, ...]:
     """`segments` with `kind` set: sponsor reads, the introduction, the outro; the rest is speech."""
     kinds = [SPEECH] * len(segments)
     _mark_sponsors(segments, kinds)
+    _mark_shaped_reads(segments, kinds)
     _mark_intro(segments, kinds)
     _mark_outro(segments, kinds)
     return tuple(s if s.kind == k else replace(s, kind=k) for s, k in zip(segments, kinds))
@@ -92,6 +118,7 @@ def _mark_sponsors(segments: Sequence[Segment], kinds: list[str]) -> None:
         while j < len(segments):
             seg = segments[j]
             if j > i and ((reader and seg.speaker and seg.speaker != reader) or seg.end - start > SPONSOR_MAX
+                          or _RESUME.search(seg.text)
                           or seg.start - last_signal > SPONSOR_QUIET_AFTER
                           # The host turning to the guest with a question is the show again.
                           or (_is_question(seg.text) and not _SPONSOR_SIGNAL.search(seg.text))):
@@ -107,7 +134,87 @@ def _mark_sponsors(segments: Sequence[Segment], kinds: list[str]) -> None:
             while j - 1 > i and segments[j - 1].start >= last_signal + SPONSOR_TAIL:
                 j -= 1
                 kinds[j] = SPEECH
+        # A cue said in jest opens no read: nothing after it offers, addresses or codes anything.
+        if _WEAK_START.search(segments[i].text) and not any(
+                _SPONSOR_SIGNAL.search(t) or _OFFER.search(t) or _ADDRESS.search(t)
+                for t in (segments[k].text for k in range(i, j))):
+            for k in range(i, j):
+                kinds[k] = SPEECH
         i = max(j, i + 1)
+
+
+def _mark_shaped_reads(segments: Sequence[Segment], kinds: list[str]) -> None:
+    """Reads with no cue words, found by their shape: an offer said by one voice within READ_WINDOW of an
+    address. A read runs back over that voice's sentences in its vocabulary (the product's name
+    included) and on over a few short closing words, to a question or a return ("anyway"); reads a few
+    seconds apart are one read with banter inside."""
+    address = [bool(_ADDRESS.search(s.text)) for s in segments]
+    offer = [bool(_OFFER.search(s.text)) for s in segments]
+    reads: list[tuple[int, int]] = []
+    for n, seg in enumerate(segments):
+        if not (address[n] or offer[n]) or kinds[n] != SPEECH or (reads and reads[-1][1] >= n):
+            continue
+        first, last = _extend(segments, kinds, n, address, offer)
+        if _near(segments, range(first, last + 1), address, offer) or _near(segments, range(first, last + 1),
+                                                                            offer, address):
+            reads.append((first, last))
+    merged: list[tuple[int, int]] = []
+    for first, last in reads:
+        if merged and segments[first].start - segments[merged[-1][1]].end <= READ_MERGE:
+            merged[-1] = (merged[-1][0], last)
+        else:
+            merged.append((first, last))
+    for first, last in merged:
+        for k in range(first, last + 1):
+            if kinds[k] == SPEECH:
+                kinds[k] = SPONSOR
+
+
+def _near(segments: Sequence[Segment], read: range, has: list[bool], wanted: list[bool]) -> bool:
+    """True when a sentence of `read` with `has` is within READ_WINDOW of one with `wanted`, one voice."""
+    return any(has[i] and wanted[k] and segments[k].speaker == segments[i].speaker
+               and abs(segments[k].start - segments[i].start) <= READ_WINDOW
+               for i in read for k in range(len(segments)))
+
+
+def _extend(segments: Sequence[Segment], kinds: list[str], n: int, address: list[bool],
+            offer: list[bool]) -> tuple[int, int]:
+    """The sentences around `n` that belong to its read (same voice, its vocabulary, no question)."""
+    products = [p for k in range(max(0, n - 3), min(len(segments), n + 4)) if address[k]
+                for p in _products(segments[k].text)]
+    speaker = segments[n].speaker
+
+    def in_read(k: int) -> bool:
+        text = segments[k].text
+        return (address[k] or offer[k] or bool(_AD_WORDS.search(text)) or bool(_SPONSOR_SIGNAL.search(text))
+                or any(p.search(text) for p in products))
+
+    def joins(k: int) -> bool:
+        return segments[k].speaker == speaker and kinds[k] == SPEECH and not _is_question(segments[k].text)
+
+    first = last = n
+    while first > 0 and joins(first - 1) and in_read(first - 1):
+        first -= 1
+    while (last + 1 < len(segments) and joins(last + 1) and not _SPONSOR_END.search(segments[last + 1].text)
+           and (in_read(last + 1) or (len(segments[last + 1].text.split()) <= READ_TAIL_WORDS
+                                      and segments[last + 1].start - segments[last].end <= READ_TAIL))):
+        last += 1
+    return first, last
+
+
+def _products(text: str) -> list[re.Pattern[str]]:
+    """What the read sells, from its address: the path ("changelog.com/++" -> "++", "plus plus"), else
+    the site ("fastly.com" -> "fastly")."""
+    out = []
+    for m in _ADDRESS.finditer(text):
+        name = m.group(0)
+        path = re.split(r"/|\s+slash\s+", name, maxsplit=1)
+        word = path[1] if len(path) > 1 else re.split(r"\.|\s+dot\s+", name)[0]
+        if word == "++":
+            out.append(re.compile(r"\+\+|plus[ -]plus", re.IGNORECASE))
+        elif len(word) > 2:
+            out.append(re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE))
+    return out
 
 
 def _is_question(text: str) -> bool:

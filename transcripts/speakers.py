@@ -26,23 +26,77 @@ class TurnLike(Protocol):
 
 UNNAMED = "Speaker {n}"
 _NAME = r"((?:Dr\.?|Doctor|Professor|Prof\.?|Nurse|Sister|Mr\.?|Mrs\.?|Ms\.?)\s+)?([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+){0,2})"
-# Words that follow "I'm" with a capital letter but are not names.
+# Words that follow "I'm" with a capital letter but are not names ("Oh, I'm July." answers "I got married in
+# August"; months and days are never a speaker's name).
 _NOT_NAMES = frozenset("Sorry Sure Not Just So Here Going Glad Happy Really Very Also Still Afraid Back English "
                        "British American Canadian Australian Irish Scottish Welsh Catholic Christian Muslim Jewish "
-                       "Okay OK Fine Good Great Well Dr Doctor Professor Prof Nurse Sister Mr Mrs Ms".split())
+                       "Okay OK Fine Good Great Well Dr Doctor Professor Prof Nurse Sister Mr Mrs Ms "
+                       "January February March April May June July August September October November December "
+                       "Monday Tuesday Wednesday Thursday Friday Saturday Sunday Today Tomorrow Yesterday "
+                       "In On At From Not Only Always Never Now Then Done Ready Fine Right Wrong Like "
+                       "Speaker Host Guest Everyone Everybody God It This That There He She They We You What "
+                       "Which Who Everything Nothing Something Someone Anyone Tonight And But Or Our My "
+                       "Your Their His Her The A An".split())
 # The words leading to a name are matched case-blind ("My guest is" opens a sentence as often as not); the
 # name itself must be capitalised.
 _SELF = re.compile(r"\b(?i:I'?m|I am|my name is|my name's)\s+(?i:your host,?\s+|the host,?\s+)?" + _NAME)
-_GUEST = re.compile(r"\b(?i:(?:my|our) guests?(?: today| this week| tonight| on the show)?(?:'s| is| are)"
-                    r"|joining (?:me|us) (?:today |now )?(?:is|are)|I'?m joined by|we'?re joined by|I'?m here with"
-                    r"|I'?m talking (?:to|with)|please welcome|with me (?:today |now )?(?:is|are))\s+" + _NAME)
+_GUEST_LEAD = (r"(?:my|our) guests?(?: today| this week| tonight| on the show)?(?:'s| is| are)"
+               r"|joining (?:me|us)(?: today| now| here)?(?: on the (?:line|phone)| in the studio| remotely"
+               r"| on a video call| from [a-z ]{1,30}?)? (?:is|are)"
+               r"|(?:I'?m|I am|we'?re|we are)(?: also)?(?: joined| here)(?: today| now| again)?(?: by| with)"
+               r"|(?:I'?m|I am|we'?re|we are) (?:talking|speaking)(?: today| now)?(?: about [^.?!]{1,80}?)? (?:to|with)"
+               r"|please welcome|with me (?:today |now |here )?(?:is|are)")
+_GUEST = re.compile(r"\b(?i:" + _GUEST_LEAD + r")\s+" + _NAME)
+# An introduction Whisper cut before the name ("... today I am joined by Dr." | "Amara Okafor, a ...").
+_DANGLING = re.compile(r"\b(?i:" + _GUEST_LEAD + r")(?:\s+(?:Dr\.?|Doctor|Professor|Prof\.?|Nurse|Sister))?\s*$")
+# "with Dr. NAME, a psychiatrist", "talking about burnout with NAME, who coordinates ...": a name set off
+# by its role.
+_WITH_ROLE = re.compile(r"\b(?i:with)\s+" + _NAME + r",\s+(?i:a|an|the|who|our|from|head|founder)\b")
+# "my guests are NAME, a chaplain, and Dr. NAME from ...": every capitalised name of the list, in order.
+_GUEST_LIST = re.compile(r"\b(?i:(?:my|our) guests(?: today| this week| tonight| on the show)? (?:are|include)"
+                         r"|I have (?:two|three) guests(?: today)?(?::|,)?)\s+((?:(?:Dr|Prof|Mr|Mrs|Ms)\.|[^.?!])+)")
+# "Marcus Lee is a ward pharmacist", "Claire is with me in the studio, and Omar is joining us ...".
+_IS_ROLE = re.compile(r"(?:^|[.,;!?]\s+|\band\s+)" + _NAME + r"(?:\s+is|['’]s)\s+(?:a|an|our|with (?:me|us)"
+                      r"|joining (?:me|us)|here with)\b")
 _WELCOME = re.compile(r"\b(?i:welcome(?: to the (?:show|programme|program|podcast))?),\s+" + _NAME)
 
 
 def introduces_someone(text: str) -> bool:
     """True when `text` introduces a person by name: the speaker themself ("I'm Helen Park") or a guest
     ("my guest is Priya", "joining us is Dr Peter Novak", "welcome, Tomasz")."""
-    return any(_clean(m) for pattern in (_SELF, _GUEST, _WELCOME) for m in pattern.finditer(text))
+    return any(_clean(m) for pattern in (_SELF, _GUEST, _WELCOME) for m in pattern.finditer(text)) \
+        or bool(_introduced(text))
+
+
+# What a show calls itself ("Welcome to Safety Huddle", "This is The Staff Room") is no guest.
+_SHOW = re.compile(r"\b(?i:welcome to|welcome back to|this is|you'?re listening to)\s+(?:(?i:the)\s+)?"
+                   r"([A-Z][A-Za-z'’-]+(?:\s+[A-Z][A-Za-z'’-]+){0,3})")
+
+
+def _introduced(text: str, following: str = "") -> list[str]:
+    """The people a host introduces in one turn, in the order they are named: "my guest is A", "joined by
+    Dr B", "with C, a psychiatrist", "my guests are D, a chaplain, and Dr E", "F is a ward pharmacist".
+
+    `following` is the next turn's text: a name Whisper cut off an introduction ("joined by Dr." |
+    "Amara Okafor") is read on from it.
+    """
+    if following and _DANGLING.search(text):
+        text = f"{text} {' '.join(following.split()[:4])}"
+    shows = {m.group(1) for m in _SHOW.finditer(text)}
+    found: list[tuple[int, str]] = []
+    for pattern in (_GUEST, _WELCOME, _WITH_ROLE, _IS_ROLE):
+        found.extend((m.start(2), name) for m in pattern.finditer(text) if (name := _clean(m)))
+    for m in _GUEST_LIST.finditer(text):
+        for piece in re.finditer(r"(?:^|,\s*(?:and\s+)?|\s+and\s+)" + _NAME, m.group(1)):
+            name = _clean(piece)
+            if name:
+                found.append((m.start(1) + piece.start(2), name))
+    out: list[str] = []
+    for _, name in sorted(found):
+        if not any(set(_key(name).split()) <= set(_key(show).split()) for show in shows) \
+                and all(_key(name) != _key(o) for o in out):
+            out.append(name)
+    return out
 
 
 def label_segments(segments: Sequence[Segment], turns: Sequence[TurnLike]) -> tuple[Segment, ...]:
@@ -110,8 +164,15 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
     """
     labels = [s.speaker for s in segments]
     unnamed = {label for label in labels if label and re.fullmatch(UNNAMED.format(n=r"\d+"), label)}
-    pool = _pool([*(p.name for p in persons), *candidates])
     turns = _turns(segments)
+    # Whom each voice introduces; those names join the feed's as candidates (the feed's spelling first),
+    # so a host's "my guests are A and B" names the new voices in the order they first speak.
+    intro = [_introduced(text, turns[i + 1][1] if i + 1 < len(turns) else "") if label in unnamed else []
+             for i, (label, text) in enumerate(turns)]
+    pool = _pool([*(p.name for p in persons), *candidates, *(name for names in intro for name in names)])
+    opens: dict[str | None, int] = {}  # each voice's first turn
+    for i, (label, _) in enumerate(turns):
+        opens.setdefault(label, i)
     names: dict[str, str] = {}
     # Self-introductions first: a voice's own word about its name beats anyone else's.
     said: dict[str, list[str]] = {}
@@ -119,8 +180,13 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
         if label in unnamed:
             first = label not in said
             said.setdefault(label, []).extend(_self_names(text, pool, first_turn=first))
+    addressed = _addressed(turns, unnamed)
     for label, heard in said.items():
-        if any(not _same_person(heard[0], other) for other in heard[1:]):
+        if heard and any(not _same_first(heard[0], other) for other in addressed.get(label, ())):
+            # Called by another first name than the one it gave ("I'm Captain Chaos" ... "thanks, Tom"):
+            # a joke sign-on, or two voices merged; either way no name is sure.
+            names[label] = label
+        elif any(not _same_person(heard[0], other) for other in heard[1:]):
             # One label introducing two people ("I'm Rachel Moreno" ... "I'm David Osei") is two voices
             # the diarizer merged: any one name would be wrong for the other's speech, so it keeps its
             # "Speaker N" (held in `names`, so no later rule names it).
@@ -130,12 +196,18 @@ def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),
     for i, (label, text) in enumerate(turns):
         if label not in unnamed:
             continue
-        for pattern in (_GUEST, _WELCOME):
-            for match in pattern.finditer(text):
-                name = _clean(match)
-                other = next((t[0] for t in turns[i + 1:] if t[0] != label), None)
-                if name and other in unnamed and other not in names and not _claimed(name, said.get(label, ())):
-                    names[other] = _resolve(name, pool)
+        own = [name for name in intro[i] if not _claimed(name, said.get(label, ()))]
+        # Other candidates named in the same turn ("Marcus Lee ... and joining us is Dr Peter Novak") make
+        # it several: the mentions below give them out in the order the voices first speak.
+        also = [c for c in _mentions(text, pool) if not _claimed(c, said.get(label, ()))
+                and not any(_same_person(c, o) for o in own)]
+        if len(own) == 1 and not also:
+            other = next((t[0] for t in turns[i + 1:] if t[0] != label), None)
+            # Only a voice that has not spoken yet is being introduced ("Tom is a great listener" is not).
+            name = _resolve(own[0], pool)
+            if other in unnamed and other not in names and opens[other] > i \
+                    and not any(_same_person(name, n) for n in names.values()):
+                names[other] = name
         # A guest's "thanks, Tom" names the voice before it, when a candidate carries that name.
         address = _ADDRESS.match(text)
         if address and i > 0 and turns[i - 1][0] in unnamed and turns[i - 1][0] not in names:
@@ -214,15 +286,37 @@ def _best(heard: str, pool: Sequence[str], threshold: float) -> str | None:
 def _by_first_name(word: str, pool: Sequence[str]) -> str | None:
     from rapidfuzz import fuzz
 
-    hits = [c for c in pool if fuzz.ratio(word.lower(), _key(c).split()[0]) >= FIRST]
+    # Full names only: a first name heard alone (a candidate too, when a host gave just that) names no one new.
+    hits = [c for c in pool if len(_key(c).split()) > 1 and fuzz.ratio(word.lower(), _key(c).split()[0]) >= FIRST]
     return hits[0] if len(hits) == 1 else None  # two candidates called Tom: no telling which
 
 
 def _resolve(heard: str, pool: Sequence[str]) -> str:
-    """The candidate's spelling of a heard name, else the name as heard."""
+    """The candidate's spelling of a heard name, else the name as heard (never a shorter one: a first
+    name the host gave does not cut the surname the guest said)."""
     if len(_key(heard).split()) == 1:
         return _by_first_name(_key(heard), pool) or heard
-    return _best(heard, pool, MATCH) or heard
+    found = _best(heard, [c for c in pool if len(_key(c).split()) > 1], MATCH)
+    return found or heard
+
+
+def _same_first(a: str, b: str) -> bool:
+    """True when names `a` and `b` share their first name (nearly: Whisper's spelling varies)."""
+    from rapidfuzz import fuzz
+
+    return fuzz.ratio(_key(a).split()[0], _key(b).split()[0]) >= FIRST if _key(a) and _key(b) else True
+
+
+def _addressed(turns: Sequence[tuple[str | None, str]], unnamed: set[str]) -> dict[str, list[str]]:
+    """The first names each voice is called by at the start of the next voice's turn ("Thanks, Tom")."""
+    out: dict[str, list[str]] = {}
+    for i in range(1, len(turns)):
+        match = _ADDRESS.match(turns[i][1])
+        label = turns[i - 1][0]
+        if match and label in unnamed and turns[i][0] != label and match.group(1) not in _NOT_NAMES \
+                and not re.match(r"I['’]", match.group(1)):  # "Hello, I'm Claire" addresses no one
+            out.setdefault(label, []).append(match.group(1))
+    return out
 
 
 def _same_person(a: str, b: str) -> bool:
@@ -300,7 +394,9 @@ def _mentions(text: str, pool: Sequence[str]) -> list[str]:
                 break
         if at is not None:
             found.append((at, cand))
-    return [c for _, c in sorted(found)]
+    # A first name the host gave ("Omar") and the feed's full name ("Omar Siddiqui") are one candidate.
+    names = [c for _, c in sorted(found)]
+    return [c for c in names if not any(d != c and _key(d).split()[:1] == _key(c).split() for d in names)]
 
 
 def _claimed(name: str, own: Sequence[str]) -> bool:
@@ -314,13 +410,13 @@ def _names_from_mentions(turns: Sequence[tuple[str | None, str]], unnamed: set[s
     # the line is Dr. | Peter Novick"; "Claire is with me ..., and Omar is joining us") introduces
     # them: the candidates not yet anyone's go to the voices not yet named, in the order those voices
     # first speak before the introducer speaks again.
-    first = {}
+    first: dict[str | None, int] = {}
     for i, (label, _) in enumerate(turns):
         first.setdefault(label, i)
     for i, (label, text) in enumerate(turns):
         if label not in unnamed:
             continue
-        mentioned = [c for c in _mentions(text, pool) if c not in names.values() and c != names.get(label)
+        mentioned = [c for c in _mentions(text, pool) if not any(_same_person(c, n) for n in names.values())
                      and not _claimed(c, said.get(label, ()))]
         if not mentioned:
             continue
@@ -337,6 +433,8 @@ def _names_from_mentions(turns: Sequence[tuple[str | None, str]], unnamed: set[s
 def _clean(match: re.Match[str]) -> str | None:
     title, name = match.group(1) or "", match.group(2)
     words = name.split()
+    if words:
+        words[-1] = re.sub(r"['’]s$", "", words[-1])  # "Marcus Lee's a ward pharmacist"
     while words and words[-1] in _NOT_NAMES:
         words.pop()
     if not words or words[0] in _NOT_NAMES:

@@ -53,7 +53,10 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def transcript_json(transcript: Transcript) -> bytes:
     """The canonical JSON bytes of a transcript (stable key order)."""
-    return json.dumps(to_dict(transcript), ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+    data = to_dict(transcript)
+    if not data["notes"]:
+        del data["notes"]  # files (and content hashes) of transcripts without fallbacks stay as they were
+    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
 
 
 def content_hash(transcript: Transcript) -> str:

@@ -47,6 +47,10 @@ class HomeBusyError(PodsearchError):
     """Another podsearch process is writing to the home (and the caller chose not to wait)."""
 
 
+class HomeMissingError(PodsearchError):
+    """A read command was pointed at a home that does not exist (it never creates one)."""
+
+
 class UnknownEpisodeError(PodsearchError):
     """No episode has the key or guid a user gave."""
 

@@ -174,13 +174,15 @@ class FeedPage:
     """One document of a feed: its show, its audio episodes, and where older episodes live.
 
     `older` holds RFC 5005 links to follow (paged `next`, archived `prev-archive`), nearest first;
-    `complete` is `fh:complete` (the document holds every episode, follow nothing).
+    `complete` is `fh:complete` (the document holds every episode, follow nothing);
+    `repaired` counts the characters XML 1.0 forbids that were removed before parsing.
     """
 
     show: Show
     episodes: tuple[Episode, ...]
     older: tuple[str, ...] = ()
     complete: bool = False
+    repaired: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class Transcript:
     key: str = ""
     # Publisher-chosen clips; the index makes each a passage of kind "soundbite".
     soundbites: tuple[Soundbite, ...] = ()
+    # The fallbacks taken while making it ("publisher transcript unusable, transcribed by Whisper: …").
+    notes: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -294,7 +298,8 @@ def transcript_from_dict(data: dict[str, Any]) -> Transcript:
     soundbites = tuple(_build(Soundbite, b) for b in data.get("soundbites") or ())
     return _build(
         Transcript,
-        {**data, "segments": segments, "chapters": chapters, "persons": persons, "soundbites": soundbites},
+        {**data, "segments": segments, "chapters": chapters, "persons": persons, "soundbites": soundbites,
+         "notes": tuple(data.get("notes") or ())},
     )
 
 

@@ -10,7 +10,8 @@ from podsearch.core.records import to_dict
 
 
 def feed_info(settings: Settings, source: str) -> dict[str, Any]:
-    """The parse of one feed URL or file, pages and moves followed: {"source", "url", "show", "episodes", "pages"}.
+    """The parse of one feed URL or file, pages and moves followed: {"source", "url", "show", "episodes", "pages",
+    "page_errors", "repaired"} (`repaired`: how many characters XML 1.0 forbids were removed from the first page).
 
     Raises PodsearchError (one line) for a feed that cannot be read; the home is not touched.
     """
@@ -37,6 +38,8 @@ def feed_info(settings: Settings, source: str) -> dict[str, Any]:
         "episodes": [to_dict(e) for e in archive.episodes],
         "pages": archive.pages,
         "page_errors": archive.errors,
+        # Characters XML 1.0 forbids, removed so the Podcasting 2.0 tags could be read.
+        "repaired": page.repaired,
     }
 
 

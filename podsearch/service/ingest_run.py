@@ -19,7 +19,7 @@ from podsearch.service.models import Models
 from podsearch.service.progress import Progress, ProgressFn, Stage, ignore, locked
 from podsearch.service.sources import LocalSource, TranscriptSource, resumable, whisper_workers
 from podsearch.service.subscriptions import refresh_feeds
-from podsearch.service.transcriber import Transcriber, forget_cached
+from podsearch.service.transcriber import Transcriber, episode_note, forget_cached
 from podsearch.service.upgrades import reconcile
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ class Ingester:
                     transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
                 if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
-                    self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
+                    self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path),
+                                            error=episode_note(transcript))
                     old = Path(row.transcript_path) if row.transcript_path else path
                     if old != path and old.resolve().is_relative_to(self.settings.transcripts_dir.resolve()):
                         remove_transcript(old)  # the file from before keys; only ever inside this home
@@ -97,7 +98,7 @@ class Ingester:
                     max_seconds=self.settings.max_passage_seconds, max_words=self.settings.max_passage_words,
                     progress=lambda done, total, title=ep.title: self.progress(Progress(Stage.EMBED, title, done, total)),
                 )
-                self.library.set_status(row.id, INDEXED, source=transcript.source)
+                self.library.set_status(row.id, INDEXED, source=transcript.source, error=episode_note(transcript))
                 report.indexed.append(ep.title)
                 self.progress(Progress(Stage.EPISODE_DONE, ep.title))
             except PodsearchError as exc:

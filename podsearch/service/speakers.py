@@ -17,7 +17,7 @@ from podsearch.service.home import Home
 from podsearch.service.library import INDEXED, EpisodeRow, Library
 from podsearch.service.models import Models
 from podsearch.service.progress import Progress, ProgressFn, Stage, ignore
-from podsearch.service.transcriber import Transcriber
+from podsearch.service.transcriber import Transcriber, episode_note
 
 
 def _transcribed(home: Home, ident: str) -> EpisodeRow:
@@ -37,7 +37,8 @@ def _store(home: Home, library: Library, row: EpisodeRow, transcript: Transcript
     with home.index() as index:
         index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                              max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
-    library.set_status(row.id, INDEXED, source=transcript.source, transcript_path=str(path))
+    library.set_status(row.id, INDEXED, source=transcript.source, transcript_path=str(path),
+                       error=episode_note(transcript))
 
 
 def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models: Models | None = None) -> int:

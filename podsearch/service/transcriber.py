@@ -51,8 +51,9 @@ def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> 
     return merge_tiny(segments, max_words=settings.max_passage_words) or None
 
 
-def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
-    """The episode's Podcasting 2.0 chapters, or () when absent or unreadable."""
+def episode_chapters(settings: Settings, episode: Episode, local_ok: bool,
+                     notes: list[str] | None = None) -> tuple[Chapter, ...]:
+    """The episode's Podcasting 2.0 chapters, or () when absent or unreadable (why is added to `notes`)."""
     if not episode.chapters_url:
         return ()
     from podsearch.ingest.download import download
@@ -61,8 +62,16 @@ def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tu
     try:
         path = download(episode.chapters_url, settings.audio_dir, settings=settings, expected_type="any", local_ok=local_ok)
         return parse_chapters(path.read_bytes())
-    except (PodsearchError, ValueError):
-        return ()  # chapters are a nicety; never fail an episode for them
+    except (PodsearchError, ValueError) as exc:
+        # Chapters are a nicety: never fail an episode for them, but say they were left out.
+        if notes is not None:
+            notes.append(f"chapters unreadable ({exc})")
+        return ()
+
+
+def episode_note(transcript: Transcript) -> str | None:
+    """The one line `status` shows beside an episode that took a fallback (None when it took none)."""
+    return "; ".join(transcript.notes) or None
 
 
 class Cancelled(Exception):
@@ -151,11 +160,13 @@ class Transcriber:
         ep = row.episode
         segments: tuple[Segment, ...] | None = None
         source, engine_name, model_name, language, duration = "publisher", None, None, None, ep.duration
+        notes: list[str] = []  # every fallback taken, kept with the episode for `status`
         try:
             segments = publisher_segments(self.settings, ep, local_ok)
         except PodsearchError as exc:
             self.progress(Progress(Stage.WARNING, ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
+            notes.append(f"publisher transcript unusable, transcribed by Whisper: {exc}")
         if segments is None:
             from podsearch.ingest.audio import audio_seconds, stream_audio
             from podsearch.ingest.transcribe import transcribe_stream
@@ -203,6 +214,6 @@ class Transcriber:
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
-            chapters=episode_chapters(self.settings, ep, local_ok) or ep.chapters, persons=ep.persons,
-            soundbites=ep.soundbites,
+            chapters=episode_chapters(self.settings, ep, local_ok, notes) or ep.chapters, persons=ep.persons,
+            soundbites=ep.soundbites, notes=tuple(notes),
         )

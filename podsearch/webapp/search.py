@@ -10,6 +10,7 @@ from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Hit, chapter_at
 from podsearch.index.search import LEAD_IN
 from podsearch.service import exports
+from podsearch.service.homes import empty_reason
 from podsearch.webapp import state
 from podsearch.webapp.addresses import seed_search_from_url, share, sync_url
 from podsearch.webapp.widgets import filters_ui, hit_card, md, plural, widget_default
@@ -41,8 +42,10 @@ def results() -> None:
     shows = len({e.show for e in episodes})
     st.caption(f"Search what was said in {plural(len(episodes), 'episode')} of {plural(shows, 'show')}. "
                "Everything stays on this computer.")
-    if empty:
-        st.info("The library is empty. Add a feed on the Library page and ingest it, or run `podsearch demo`.")
+    nothing = empty_reason(state.settings(), 0) if empty else None
+    if nothing:
+        st.info(f"{nothing[:1].upper() + nothing[1:]} (or add a feed on the Library page and ingest it, "
+                "or run `podsearch demo`).")
     query = st.text_input("Search what was said", key="q", placeholder="e.g. stopping blood thinners before surgery — press Enter",
                           icon=":material/search:", **widget_default("q", ""))
     options = filters_ui(episodes, people, speakers)
@@ -60,6 +63,9 @@ def results() -> None:
         return
     chapters = {e.key: e.chapters for e in episodes}
     hits = [with_answer_chapter(h, chapters.get(h.key, ())) for h in hits]
+    if not hits and nothing:
+        st.info(f"{nothing[:1].upper() + nothing[1:]}.", icon=":material/search_off:")
+        return
     if not hits:
         st.info(f"Nothing relevant found for “{md(query)}”. Try other words, or fewer filters.", icon=":material/search_off:")
         return

@@ -1,0 +1,115 @@
+"""`podsearch app` and `podsearch serve` stopped by a signal leave nothing running (a real process each)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from apiserver import free_port
+from appserver import wait_healthy
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, read from /proc (psutil is not a dependency)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            # The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by init is not running)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def stop_and_check(proc: subprocess.Popen, signum: int, port: int, log: Path) -> None:
+    children = descendants(proc.pid)
+    assert children, "the command started no child to stop"
+    proc.send_signal(signum)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the command did not exit after {signum!r}:\n{log.read_text(errors='replace')}")
+    deadline = time.monotonic() + 10  # the pids must be gone now; only the kernel's bookkeeping may lag
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = sorted(pid for pid in children if alive(pid))
+    for pid in left:  # never leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"orphans left running: {left}"
+    assert port_is_free(port)
+
+
+def start(home: Path, log: Path, *args: str) -> subprocess.Popen:
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopping_the_app_stops_streamlit(tmp_path: Path, signum: int) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    port, log = free_port(), tmp_path / "app.log"
+    proc = start(home, log, "app", "--port", str(port))
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log)
+        stop_and_check(proc, signum, port, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, log.read_text(errors="replace")
+
+
+def test_stopping_the_api_with_two_workers_stops_them(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    port, log = free_port(), tmp_path / "serve.log"
+    proc = start(home, log, "serve", "--port", str(port), "--workers", "2", "--no-access-log")
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.3)
+        stop_and_check(proc, signal.SIGTERM, port, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
