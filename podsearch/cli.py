@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -17,10 +18,16 @@ from podsearch.core.errors import PodsearchError
 from podsearch.core.terminal import clean, clean_json, clean_line
 from podsearch.service.models import Models
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
-DEMO_VOCABULARY = REPO_ROOT / "demo" / "vocabulary.txt"
-APP_FILE = REPO_ROOT / "app.py"
+
+
+def _shipped(package: str, name: str) -> Path:
+    """A file that ships inside the installed package (the app's script, the demo podcast), wherever that is."""
+    return Path(str(files(package).joinpath(name)))
+
+
+DEMO_FEED = _shipped("podsearch.demo", "feed.xml")
+DEMO_VOCABULARY = _shipped("podsearch.demo", "vocabulary.txt")
+APP_FILE = _shipped("podsearch.webapp.entry", "app.py")
 
 
 def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -582,8 +589,10 @@ def _run_app(settings: Settings, port: int | None) -> None:
         env["PODSEARCH_ALLOW_PRIVATE"] = "1"
     if settings.read_only:
         env["PODSEARCH_READ_ONLY"] = "1"
+    # The flags repeat .streamlit/config.toml, which Streamlit reads only from the folder it starts in.
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--client.toolbarMode", "minimal", "--runner.magicEnabled", "false"]
     if port:
         cmd += ["--server.port", str(port)]
     _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)
