@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from apiserver import EPISODES, FEED, LATE, item, make_home, running_server, vtt
-from click.testing import CliRunner
+from apiserver import EPISODES, LATE, item, make_home, running_server, vtt
+from click.testing import Result
 from httpserver import LocalServer
+from rss import channel_head, rss
 
-from podsearch.cli import cli
 from podsearch.core.config import load_settings
 from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.models import Models
@@ -62,11 +62,10 @@ def test_health_reports_the_index(api: httpx.Client) -> None:
     assert body["status"] == "ok" and body["passages"] >= 2 and body["read_only"] is True
 
 
-def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, models: Models) -> None:
+def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, run: Callable[..., Result]) -> None:
     body = api.get("/api/search", params={"q": "stopping clopidogrel before an operation", "k": 3}).json()
     assert body["hits"] and body["hits"][0]["guid"] == "pharm-1"
-    cli_hits = json.loads(CliRunner().invoke(cli, ["--home", str(home), "search", "stopping clopidogrel before an operation",
-                                                   "-k", "3", "--json"], obj=models, catch_exceptions=False).output)
+    cli_hits = json.loads(run(home, "search", "stopping clopidogrel before an operation", "-k", "3", "--json").output)
     assert body["hits"] == cli_hits  # same keys, same values, same floor
 
 
@@ -166,9 +165,9 @@ def test_writes_refused_without_an_admin_secret(api: httpx.Client) -> None:
     assert "read-only" in error_of(api.post("/api/ingest", headers={"Authorization": f"Bearer {TOKEN}"}), 403)
 
 
-def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, home: Path,
-                                                           http_server: LocalServer) -> None:
-    result = CliRunner().invoke(cli, ["--home", str(home), "admin", "set-password", "--password", TOKEN])
+def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, home: Path, http_server: LocalServer,
+                                                           run: Callable[..., Result]) -> None:
+    result = run(home, "admin", "set-password", "--password", TOKEN)
     assert result.exit_code == 0, result.output
     assert not (home / "data" / "admin-password.argon2").read_text().count(TOKEN)  # only the hash is stored
     feed = {"url": http_server.url("/late.xml")}
@@ -183,8 +182,9 @@ def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, h
     guid, title, date, lines = LATE
     http_server.route(f"/{guid}.vtt", vtt(lines).encode(), content_type="text/vtt")
     http_server.route(f"/{guid}.flac", b"", content_type="audio/flac")
-    http_server.route("/late.xml", FEED.format(show="Clinic Talk", items=item(http_server.url(""), guid, title, date))
-                      .encode(), content_type="application/rss+xml")
+    http_server.route("/late.xml", rss("Clinic Talk", item(http_server.url(""), guid, title, date),
+                                       head=channel_head(description="Test show.")).encode(),
+                      content_type="application/rss+xml")
     added = api.post("/api/feeds", json=feed, headers=auth)
     assert added.status_code == 201 and added.json() == {"title": "Clinic Talk", "url": feed["url"], "episodes": 1}
     query = {"q": "warfarin and vitamin K in spinach"}

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from audiofiles import repeated_jfk
 from httpserver import LocalServer
+from rss import channel_head, item, rss
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
@@ -71,14 +72,6 @@ CLASSROOM_VTT = """WEBVTT
 <v Coach>Listen fully before you explain the school rules.
 """
 
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
-<channel><title>{show}</title><link>https://example.org/{slug}</link><description>d</description>
-{items}
-</channel></rss>"""
-ITEM = """<item><title>{title}</title><guid>{guid}</guid><pubDate>{date}</pubDate>
-<link>https://example.org/{guid}</link>
-<enclosure url="{audio}" type="audio/flac" length="1"/>{extra}</item>"""
 
 
 def write_feed(folder: Path, show: str, items: list[dict]) -> Path:
@@ -94,10 +87,9 @@ def write_feed(folder: Path, show: str, items: list[dict]) -> Path:
         if it.get("chapters"):
             (folder / f"{it['guid']}.chapters.json").write_text(json.dumps(it["chapters"]))
             extra += f'<podcast:chapters url="{it["guid"]}.chapters.json" type="application/json+chapters"/>'
-        rendered.append(ITEM.format(title=it["title"], guid=it["guid"], date=it["date"],
-                                    audio=it.get("audio", "audio.flac"), extra=extra))
+        rendered.append(item(it["title"], it["guid"], date=it["date"], audio=it.get("audio", "audio.flac"), extra=extra))
     path = folder / "feed.xml"
-    path.write_text(FEED.format(show=show, slug=folder.name, items="\n".join(rendered)))
+    path.write_text(rss(show, *rendered, head=channel_head(f"https://example.org/{folder.name}")))
     return path
 
 
@@ -390,12 +382,10 @@ def test_ingest_job_progress_survives_reload_and_reports_statuses(
 
     http_server.route("/t/cv.vtt", handler=held_transcript)
     http_server.route("/a/ok.flac", DATA / "jfk.flac", content_type="audio/flac")
-    items = (ITEM.format(title="Calming an angry parent", guid="cv-1", date="Wed, 10 Sep 2025 07:30:00 GMT",
-                         audio=http_server.url("/a/ok.flac"),
-                         extra=f'<podcast:transcript url="{http_server.url("/t/cv.vtt")}" type="text/vtt"/>')
-             + ITEM.format(title="Lost recording", guid="cv-0", date="Mon, 01 Sep 2025 07:30:00 GMT",
-                           audio=http_server.url("/a/missing.mp3"), extra=""))
-    feed_route = http_server.route("/feed.xml", FEED.format(show="Classroom Voices", slug="cv", items=items).encode(),
+    items = (item("Calming an angry parent", "cv-1", date="Wed, 10 Sep 2025 07:30:00 GMT", audio=http_server.url("/a/ok.flac"),
+                  extra=f'<podcast:transcript url="{http_server.url("/t/cv.vtt")}" type="text/vtt"/>'),
+             item("Lost recording", "cv-0", date="Mon, 01 Sep 2025 07:30:00 GMT", audio=http_server.url("/a/missing.mp3")))
+    feed_route = http_server.route("/feed.xml", rss("Classroom Voices", *items, head=channel_head("https://example.org/cv")).encode(),
                                    content_type="application/rss+xml")
     home = tmp_path / "home"
     settings = load_settings(home)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, Run, item
+from test_pipeline import DATA, Run, item, speeches
 
 from podsearch.core.terminal import clean, clean_json, clean_line
 
@@ -45,7 +45,7 @@ def _ingest_hostile(run: Run, tmp_path: Path, http_server: LocalServer) -> Path:
     # (the feed parser already reads C1 as windows-1252; the bidi override stays).
     title = "Pharmacy\u009b2J hour\u202e &#x85;&#x9b;31m"
     items = item(title, "pharm-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/jfk.flac"), extra=extra)
-    feed = FEED.format(items=items).replace("Speeches Old and New", "Speeches\u009b0m\u202e")
+    feed = speeches(items).replace("Speeches Old and New", "Speeches\u009b0m\u202e")
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0

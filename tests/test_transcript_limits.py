@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, Run, item
+from test_pipeline import DATA, Run, item, speeches
 
 from podsearch.core.config import load_settings
 from podsearch.core.errors import TranscriptError
@@ -76,7 +76,7 @@ def test_hostile_transcript_falls_back_to_whisper(run: Run, tmp_path: Path, http
              "<itunes:duration>11</itunes:duration>")
     items = item("Inaugural address", "jfk-1961", "Fri, 20 Jan 1961 17:00:00 GMT", http_server.url("/audio/jfk.flac"),
                  extra=extra)
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    http_server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
     result = run(home, "ingest")
