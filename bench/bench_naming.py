@@ -16,19 +16,18 @@ overlap most with their sentences; they are named right when that label gets the
 as "Dr" aside). A name on a label whose speech is mostly someone else's counts as "someone else's";
 the right person's name misspelt (as Whisper heard it) as "misspelt".
 
-    .venv/bin/python bench/bench_naming.py --home DIR
+    .venv/bin/python -m bench.bench_naming --home DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from bench_conversations import DATA, self_introduced, timings
+from bench.bench_conversations import DATA, self_introduced, timings
 
 from podsearch.core.config import load_settings
 from podsearch.core.records import Segment, Transcript, to_dict, transcript_from_dict
@@ -157,5 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()
