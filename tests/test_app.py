@@ -150,6 +150,7 @@ def card_headers(at: AppTest) -> list[str]:
 
 
 # -- search ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> None:
     at = open_app(home)
     query = "stopping clopidogrel before surgery"
@@ -186,12 +187,14 @@ def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> No
     assert dict(at.query_params) == {"q": query}
 
 
+@pytest.mark.slow
 def test_nothing_relevant_found(home: Path, open_app) -> None:
     at = open_app(home, q="quantum chromodynamics lattice gauge")
     assert any(i.startswith("Nothing relevant found") for i in texts(at.info))
     assert not at.get("audio") and not card_headers(at)
 
 
+@pytest.mark.slow
 def test_filters_narrow_by_show_date_and_source(home: Path, open_app) -> None:
     at = open_app(home, q="advice")
     assert {h.split(" · ")[0] for h in card_headers(at)} == {"**Pharmacy Hour**", "**Classroom Voices**"}
@@ -209,6 +212,7 @@ def test_filters_narrow_by_show_date_and_source(home: Path, open_app) -> None:
     assert any(i.startswith("Nothing relevant found") for i in texts(at.info))
 
 
+@pytest.mark.slow
 def test_person_filter_lists_speakers_and_narrows_to_where_they_speak(home: Path, open_app) -> None:
     at = open_app(home, q="advice")
     assert at.selectbox(key="f_person").options == ["Coach", "Guest", "Host", "Teacher"]
@@ -221,6 +225,7 @@ def test_person_filter_lists_speakers_and_narrows_to_where_they_speak(home: Path
     assert other.selectbox(key="f_person").value is None and len(card_headers(other)) == 2
 
 
+@pytest.mark.slow
 def test_shared_search_address_reruns_the_search(home: Path, open_app) -> None:
     at = open_app(home, q="advice", show=["Classroom Voices"], **{"from": "2025-01-01", "to": "2025-12-31"})
     assert at.text_input(key="q").value == "advice"
@@ -233,6 +238,7 @@ def test_shared_search_address_reruns_the_search(home: Path, open_app) -> None:
     assert other.multiselect(key="f_shows").value == [] and len(card_headers(other)) == 2
 
 
+@pytest.mark.slow
 def test_card_opens_episode_view_at_the_clip(home: Path, open_app, models: Models) -> None:
     at = open_app(home, q="insulin fridge")
     at.button(key="ep_0").click().run()
@@ -245,6 +251,7 @@ def test_card_opens_episode_view_at_the_clip(home: Path, open_app, models: Model
 
 
 # -- episode view ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_episode_view_transcript_chapters_and_click_to_play(home: Path, open_app) -> None:
     at = open_app(home, episode="ph-1", t="2.5", end="6")
     assert at.header[0].value == "Blood thinners"
@@ -273,6 +280,7 @@ def test_episode_view_transcript_chapters_and_click_to_play(home: Path, open_app
     assert at.get("audio")[0].proto.start_time == 0
 
 
+@pytest.mark.slow
 def test_search_within_episode(home: Path, open_app) -> None:
     at = open_app(home, episode="ph-1")
     at.text_input(key="within").input("fridge").run()
@@ -285,6 +293,7 @@ def test_search_within_episode(home: Path, open_app) -> None:
     assert "Nothing relevant found in this episode." in texts(at.info)  # the other show's words don't count
 
 
+@pytest.mark.slow
 def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app, models: Models) -> None:
     cues = "".join(f"\n\n00:{n // 60:02d}:{n % 60:02d}.000 --> 00:{n // 60:02d}:{n % 60:02d}.900\n<v Host>Line {n}."
                    for n in range(250))
@@ -306,6 +315,7 @@ def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app, m
     assert at.query_params["t"] == "249" and at.get("audio")[0].proto.start_time == 249
 
 
+@pytest.mark.slow
 def test_unknown_episode_says_so(home: Path, open_app) -> None:
     at = open_app(home, episode="nope")
     assert "No indexed episode" in at.error[0].value
@@ -367,6 +377,7 @@ def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_ap
     assert any("not an OPML file" in e for e in texts(at.error))
 
 
+@pytest.mark.slow
 def test_ingest_job_progress_survives_reload_and_reports_statuses(
     tmp_path: Path, open_app, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
@@ -448,6 +459,7 @@ def item_titles(at: AppTest) -> list[str]:
     return [m for m in texts(at.markdown) if m[:3] in ("**1", "**2", "**3")]
 
 
+@pytest.mark.slow
 def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_app) -> None:
     at = open_app(own_home)
     save_first_hit(at, "stopping clopidogrel before surgery", "Week 1", "Ask before stopping", new=True)
@@ -513,6 +525,7 @@ def shown_literally(source: str, text: str) -> bool:
         and "<img" not in rendered and "<a " not in rendered
 
 
+@pytest.mark.slow
 def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app, models: Models) -> None:
     show, title = f"Show {HOSTILE}", f"Episode {HOSTILE}"
     feed = write_feed(tmp_path / "evil", html.escape(show), [

@@ -28,7 +28,7 @@ from podsearch.core.config import load_settings
 from podsearch.service.models import Models
 from podsearch.service.pipeline import add_feed, ingest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a browser and the app's models
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"

@@ -56,6 +56,7 @@ def test_dripped_headers_hit_the_deadline_too(tmp_path: Path, http_server: Local
         net.fetch(http_server.url("/slow.xml"), settings=settings)
 
 
+@pytest.mark.slow
 def test_one_slow_feed_does_not_hold_up_the_others(run: Run, tmp_path: Path, http_server: LocalServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"

@@ -34,6 +34,7 @@ Run = Callable[..., Result]
 
 
 # -- item 2: a guid that changes on every poll --------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("audio_changes", [False, True], ids=["same-enclosure", "signed-enclosure"])
 def test_a_guid_minted_per_request_is_one_episode(run: Run, http_server: LocalServer, tmp_path: Path,
                                                   audio_changes: bool) -> None:
@@ -146,6 +147,7 @@ def test_a_refused_redirect_names_the_feed_too(run: Run, http_server: LocalServe
     assert http_server.url("/feed.xml") in line and "/etc/passwd" in line and "refused" in line
 
 
+@pytest.mark.slow
 def test_one_writer_per_home_and_readers_never_wait(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -163,6 +163,7 @@ VTT = """WEBVTT
 """
 
 
+@pytest.mark.slow
 def test_publisher_transcript_is_used_without_whisper(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
     http_server.route("/t/ep.vtt", VTT.encode(), content_type="text/vtt")

@@ -168,6 +168,7 @@ def test_worker_killed_mid_episode_is_retried(run: Run, tmp_path: Path, small_fe
     assert len(list((home / "transcripts").glob("*/*.json"))) == 3
 
 
+@pytest.mark.slow
 def test_no_ray_import_without_the_flag(tmp_path: Path, http_server: LocalServer) -> None:
     # A publisher transcript keeps Whisper out of it; the run is in a fresh interpreter.
     vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:05.000\nWelcome to the show.\n"

@@ -57,6 +57,7 @@ def index(tmp_path: Path, models):  # noqa: ANN001
     ix.close()
 
 
+@pytest.mark.slow
 def test_soundbite_is_searchable_and_marked(index: SearchIndex) -> None:
     hits = search(index, "nurses defuse angry family", SearchOptions(k=3, mode="keyword"))
     top = hits[0]
@@ -98,6 +99,7 @@ FEED = rss("Night Shift", item(
     head="")
 
 
+@pytest.mark.slow
 def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path, run) -> None:  # noqa: ANN001 - conftest's run
     (tmp_path / "ep1.vtt").write_text(VTT, encoding="utf-8")
     (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
@@ -133,6 +135,7 @@ Thank you for listening.
 """
 
 
+@pytest.mark.slow
 def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_path: Path, open_app,  # noqa: ANN001
                                                                           models: Models) -> None:
     from podsearch.core.config import load_settings

@@ -54,6 +54,7 @@ def _ingest_hostile(run: Run, tmp_path: Path, http_server: LocalServer) -> Path:
     return home
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ("status",), ("search", "clopidogrel interactions"), ("search", "clopidogrel", "--json"),
     ("export", "pharm-1", "--format", "txt"), ("export", "pharm-1", "--format", "srt"),
@@ -72,6 +73,7 @@ def test_cli_prints_no_control_from_feed_text(run: Run, hostile_home: Path, args
         json.loads(result.stdout)  # still valid JSON, the same values
 
 
+@pytest.mark.slow
 def test_srt_export_keeps_its_structure(run: Run, hostile_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "ep.srt"
     assert run(hostile_home, "export", "pharm-1", "--format", "srt", "-o", str(out)).exit_code == 0
