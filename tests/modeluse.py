@@ -3,8 +3,9 @@
     .venv/bin/python -m pytest -p modeluse -m "not slow" -q
 
 Lists, after the run, every test during which a real model was loaded or run: a torch module called (the
-sentence model, openai-whisper, the speaker encoder, the ONNX export), an ONNX Runtime session other than
-faster-whisper's small VAD, or a faster-whisper model loaded or encoding. Subprocesses the tests start (the
+sentence model, openai-whisper, the speaker encoder, the ONNX export), a sentence model, speaker encoder or
+openai-whisper model loaded, an ONNX Runtime session other than faster-whisper's small VAD run, or a
+faster-whisper model loaded or encoding. Subprocesses the tests start (the
 API server, `python -m podsearch.cli`) are traced too: this file is put first on their PYTHONPATH as
 `sitecustomize`-style hook through `MODELUSE_LOG`, and what they use counts for the test running.
 With MODELUSE_FAIL=1 the first use raises instead of running the model, so the survey takes minutes.
@@ -76,8 +77,23 @@ def _patch_faster_whisper(module) -> None:  # noqa: ANN001
     _patch(module.WhisperModel, "encode", "faster-whisper")
 
 
+def _patch_sentence_transformers(module) -> None:  # noqa: ANN001
+    _patch(module.SentenceTransformer, "__init__", "sentence-transformers")
+
+
+def _patch_resemblyzer(module) -> None:  # noqa: ANN001
+    _patch(module.VoiceEncoder, "__init__", "resemblyzer")
+
+
+def _patch_whisper(module) -> None:  # noqa: ANN001
+    _patch(module, "load_model", "openai-whisper")
+
+
 TARGETS = {
     "torch.nn.modules.module": _patch_torch,
+    "sentence_transformers.sentence_transformer.model": _patch_sentence_transformers,
+    "resemblyzer.voice_encoder": _patch_resemblyzer,
+    "whisper": _patch_whisper,
     "onnxruntime.capi.onnxruntime_inference_collection": _patch_onnxruntime,
     "faster_whisper.transcribe": _patch_faster_whisper,
 }

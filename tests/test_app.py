@@ -334,6 +334,7 @@ def add_feed_via_form(at: AppTest, target: str) -> None:
     assert not at.exception, at.exception
 
 
+@pytest.mark.slow
 def test_add_feed_by_path_and_bad_path_error(tmp_path: Path, open_app) -> None:
     at = library_page(open_app, tmp_path / "home")
     assert "No feeds yet. Add one above." in texts(at.info)
@@ -350,6 +351,7 @@ def test_add_feed_by_path_and_bad_path_error(tmp_path: Path, open_app) -> None:
     assert at.session_state["_page"] == "Library" and "page" not in at.query_params
 
 
+@pytest.mark.slow
 def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_app, http_server: LocalServer,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # the feed is served on 127.0.0.1
@@ -504,6 +506,7 @@ def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_ap
         library.close()
 
 
+@pytest.mark.slow
 def test_empty_home_explains_what_to_do(tmp_path: Path, open_app) -> None:
     at = open_app(tmp_path / "home")
     assert any("The library is empty" in i for i in texts(at.info))
