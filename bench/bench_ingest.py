@@ -38,7 +38,9 @@ import numpy as np
 
 from bench.common import ROOT, audio_seconds, module_command
 from podsearch.core.config import load_settings
-from podsearch.service.pipeline import add_feed, ingest, whisper_workers
+from podsearch.service.ingest_run import ingest
+from podsearch.service.sources import whisper_workers
+from podsearch.service.subscriptions import add_feed
 
 
 

@@ -34,7 +34,8 @@ import numpy as np
 
 from bench.common import ROOT, audio_seconds
 from podsearch.core.config import load_settings
-from podsearch.service.pipeline import add_feed, ingest
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 
 

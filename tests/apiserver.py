@@ -17,7 +17,8 @@ from rss import item as rss_item
 
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 # Each episode says something only it says, so a search can tell them apart.
 EPISODES = {

@@ -12,7 +12,7 @@ from rss import item, rss
 
 from podsearch.core.config import load_settings
 from podsearch.service.library import Library
-from podsearch.service.pipeline import refresh_feed
+from podsearch.service.subscriptions import refresh_feed
 
 # The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
 Run = Callable[..., Result]
