@@ -241,7 +241,7 @@ def main() -> None:
     for setting in settings + [SETTINGS[0]]:
         try:
             hyps, wall, cpu = run_single(runner, setting, items, args.repeats)
-        except Exception as exc:  # a setting the installed faster-whisper rejects
+        except Exception as exc:  # noqa: BLE001 - a setting the installed faster-whisper rejects
             print(f"{setting.name}: failed: {exc}", file=sys.stderr)
             continue
         wer = score(items, hyps)

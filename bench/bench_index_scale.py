@@ -244,7 +244,6 @@ def bench_size(space: Space, n: int, queries: np.ndarray, args: argparse.Namespa
               f"default nprobe {ivf.nprobe}), grown to {n:,} in steps of {CHUNK:,}", flush=True)
         run(kind, grown, s, held, n, [(f"nprobe={p}", {"nprobe": p}) for p in args.nprobe])
         del grown, ivf
-    del data
     return rows
 
 

@@ -32,7 +32,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-import numpy as np
 
 from bench import bench_search  # the 100k builder lives there
 from bench.common import load_average

@@ -247,7 +247,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
                             source=source, wait=not no_wait, redownload=redownload, models=_models(ctx))
-    for url, message in report.feed_errors:
+    for _, message in report.feed_errors:
         _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
         _echo(f"error: {message}", err=True)

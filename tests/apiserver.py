@@ -54,7 +54,7 @@ def make_home(tmp: Path, models: Models) -> Path:
     """A home with the two EPISODES ingested from their publisher transcripts (no Whisper), with `models`."""
     files = tmp / "files"
     files.mkdir(parents=True)
-    for guid, (title, date, lines) in EPISODES.items():
+    for guid, (_, _, lines) in EPISODES.items():
         (files / f"{guid}.vtt").write_text(vtt(lines), encoding="utf-8")
         (files / f"{guid}.flac").write_bytes(b"")  # never read: the publisher's transcript is used
     items = [item(files, guid, title, date) for guid, (title, date, _) in EPISODES.items()]
