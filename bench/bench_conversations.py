@@ -18,7 +18,7 @@ reuses one with --home DIR (ingested first if it has no episodes), then prints:
   Whisper's segments as the speech ranges (what the pipeline does) and with the reference speech
   (oracle speech: speaker confusion alone).
 
-    .venv/bin/python bench/bench_conversations.py [--home DIR] [--no-der] [--no-feed-vocabulary]
+    .venv/bin/python -m bench.bench_conversations [--home DIR] [--no-der] [--no-feed-vocabulary]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import ROOT
 from podsearch.core.config import load_settings
 from podsearch.index.evaluate import (MODES, STRICT_LEAD, format_strict, load_offtopic,
                                       load_queries, load_sponsor_ranges, strict_report)
@@ -42,7 +43,6 @@ from podsearch.service.subscriptions import add_feed
 from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
 from podsearch.transcripts.store import find_transcripts_by_guid, load_transcript
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "conversations"
 RTTM_DIR = ROOT / "tests" / "data" / "realspeech" / "diarization"
 

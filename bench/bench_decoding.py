@@ -23,7 +23,7 @@ baseline and the given settings are also run as ingest runs them on 2 cores:
 two streams (each cpu_threads=1) transcribing the set at the same time,
 and the aggregate x real time is printed.
 
-    .venv/bin/python bench/bench_decoding.py [--only NAME ...] [--repeats N] [--parallel NAME ...]
+    .venv/bin/python -m bench.bench_decoding [--only NAME ...] [--repeats N] [--parallel NAME ...]
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT
+
 DATA = ROOT / "tests" / "data" / "realspeech"
 SAMPLE_RATE = 16000
 
@@ -240,7 +241,7 @@ def main() -> None:
     for setting in settings + [SETTINGS[0]]:
         try:
             hyps, wall, cpu = run_single(runner, setting, items, args.repeats)
-        except Exception as exc:  # a setting the installed faster-whisper rejects
+        except Exception as exc:  # noqa: BLE001 - a setting the installed faster-whisper rejects
             print(f"{setting.name}: failed: {exc}", file=sys.stderr)
             continue
         wer = score(items, hyps)

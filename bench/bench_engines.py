@@ -12,7 +12,7 @@ speech, ~95 s) with the ingest's own settings (VAD on, greedy), WER against
 the episode's script: openai-whisper, faster-whisper one window at a time,
 and faster-whisper batched (the default of `podsearch ingest`).
 
-    .venv/bin/python bench/bench_engines.py [--audio FILE --reference TEXT] [--no-demo]
+    .venv/bin/python -m bench.bench_engines [--audio FILE --reference TEXT] [--no-demo]
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
+from bench.common import ROOT
 from podsearch.ingest.audio import decode_audio
 from podsearch.ingest.transcribe import TranscribeOptions, load_engine
 from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 JFK = ROOT / "tests" / "data" / "jfk.flac"
 DEMO_EPISODE = ROOT / "demo" / "episodes" / "ep1-angry-relative.mp3"
 DEMO_SCRIPT = ROOT / "demo" / "scripts" / "ep1-angry-relative.txt"

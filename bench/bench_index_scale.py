@@ -1,6 +1,6 @@
 """Index at scale: recall, latency and memory of exact vs approximate FAISS indexes.
 
-    .venv/bin/python bench/bench_index_scale.py [--sizes 100000 1000000] [--queries 200] [--hnsw-budget 300]
+    .venv/bin/python -m bench.bench_index_scale [--sizes 100000 1000000] [--queries 200] [--hnsw-budget 300]
 
 Vectors are synthetic 384-d unit vectors shaped like sentence embeddings, not
 uniform noise (on which every neighbour is equally far and recall means
@@ -30,22 +30,17 @@ with the flat index of the same requested size.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import math
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-# Measure the checkout this file lives in, not whichever copy is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.index import vectors  # noqa: E402
-from podsearch.index.vectors import IndexConfig  # noqa: E402
+from bench.common import load_average, rss_kb
+from podsearch.index import vectors
+from podsearch.index.vectors import IndexConfig
 
 DIM = 384
 TOPICS = 4000
@@ -60,19 +55,7 @@ CHUNK = 50_000
 # -- process figures ------------------------------------------------------------
 def rss_bytes() -> int:
     """Resident set size after returning freed heap to the OS (glibc keeps it otherwise)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("VmRSS missing from /proc/self/status")
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return rss_kb() * 1024
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -261,7 +244,6 @@ def bench_size(space: Space, n: int, queries: np.ndarray, args: argparse.Namespa
               f"default nprobe {ivf.nprobe}), grown to {n:,} in steps of {CHUNK:,}", flush=True)
         run(kind, grown, s, held, n, [(f"nprobe={p}", {"nprobe": p}) for p in args.nprobe])
         del grown, ivf
-    del data
     return rows
 
 

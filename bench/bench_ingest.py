@@ -17,8 +17,8 @@ two, in a temporary folder), ingested with speakers off and on in the same run (
 times each), and the wall time, x real time and the on/off ratio printed (target: <= 1.20). With
 --baseline-python another checkout's interpreter ingests them too, in turn, each in a child process.
 
-    .venv/bin/python bench/bench_ingest.py [--feed demo/feed.xml] [--engines faster-whisper openai-whisper]
-    .venv/bin/python bench/bench_ingest.py --speakers [--repeats 1] [--baseline-python ../main/.venv/bin/python]
+    .venv/bin/python -m bench.bench_ingest [--feed demo/feed.xml] [--engines faster-whisper openai-whisper]
+    .venv/bin/python -m bench.bench_ingest --speakers [--repeats 1] [--baseline-python ../main/.venv/bin/python]
 """
 
 from __future__ import annotations
@@ -36,19 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import ROOT, audio_seconds, module_command
 from podsearch.core.config import load_settings
 from podsearch.service.ingest_run import ingest
 from podsearch.service.sources import whisper_workers
 from podsearch.service.subscriptions import add_feed
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def audio_seconds(home: Path) -> float:
-    """Total duration of the transcribed episodes of `home`."""
-    from podsearch.transcripts.store import iter_transcript_files, load_transcript
-
-    return sum(load_transcript(p).duration or 0.0 for p in iter_transcript_files(home / "transcripts"))
 
 
 def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None,
@@ -92,8 +85,8 @@ def run(engine: str, feed: Path, limit: int | None = None, workers: int | None =
 def default_malloc(engine: str, feed: Path) -> dict[str, float]:
     """The same run in a child process with glibc's default malloc behaviour."""
     env = {**os.environ, "PODSEARCH_KEEP_FREED_MEMORY": "0"}
-    out = subprocess.run([sys.executable, __file__, "--feed", str(feed), "--engines", engine, "--json"],
-                         env=env, check=True, capture_output=True, text=True).stdout
+    cmd, folder = module_command(sys.executable, __spec__.name, "--feed", str(feed), "--engines", engine, "--json")
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd=folder).stdout
     return json.loads(out.strip().splitlines()[-1])[engine]
 
 
@@ -101,29 +94,27 @@ def long_episodes_feed(folder: Path) -> Path:
     """A feed of two long episodes made by concatenating the conversations dev set (~10 and ~20 min)."""
     from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from audiofiles import write_flac  # the tests' PyAV FLAC writer
+    from tests.audiofiles import write_flac  # the tests' PyAV FLAC writer
+    from tests.rss import channel_head, item, rss
 
     parts = [decode_audio(p) for p in sorted((ROOT / "tests" / "data" / "conversations" / "episodes").glob("*.mp3"))]
     items = []
     for n, name in ((4, "ten"), (8, "twenty")):
         path = write_flac(folder / f"{name}.flac", np.concatenate(parts[:n]))
         seconds = sum(len(p) for p in parts[:n]) / SAMPLE_RATE
-        items.append(f"<item><title>{name} minutes ({seconds:.0f} s)</title><guid>long-{name}</guid>"
-                     f"<pubDate>Mon, 0{n // 4} Jun 2026 06:00:00 +0000</pubDate>"
-                     f'<enclosure url="{path.name}" length="{path.stat().st_size}" type="audio/flac"/></item>')
+        items.append(item(f"{name} minutes ({seconds:.0f} s)", f"long-{name}", date=f"Mon, 0{n // 4} Jun 2026 06:00:00 +0000",
+                          audio=path.name, length=path.stat().st_size, link=False))
     feed = folder / "feed.xml"
-    feed.write_text('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Long conversations'
-                    f"</title><link>https://example.org/long</link><description>bench</description>{''.join(items)}"
-                    "</channel></rss>", encoding="utf-8")
+    feed.write_text(rss("Long conversations", *items, head=channel_head("https://example.org/long", "bench")),
+                    encoding="utf-8")
     return feed
 
 
 def one_run(python: str, engine: str, feed: Path, speakers: bool) -> dict[str, float]:
     """`run` in a child process of `python`, started outside the checkout so it imports its own install."""
-    out = subprocess.run([python, str(Path(__file__).resolve()), "--one-run", "on" if speakers else "off",
-                          "--feed", str(feed), "--engines", engine], check=True, capture_output=True, text=True,
-                         cwd=tempfile.gettempdir()).stdout
+    cmd, folder = module_command(python, __spec__.name, "--one-run", "on" if speakers else "off",
+                                 "--feed", str(feed), "--engines", engine)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=folder).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -10,7 +10,7 @@ their ratio: a ratio near 1.0 means memory does not grow with the episode.
 `--speakers` labels speakers as ingest does (the encoder's features gathered from the same blocks,
 ~60 MB an hour held until the diarizer runs on Whisper's segments).
 
-    .venv/bin/python bench/bench_memory.py [--hours 1 3] [--speech-share 0.3] [--engine faster-whisper] [--whole]
+    .venv/bin/python -m bench.bench_memory [--hours 1 3] [--speech-share 0.3] [--engine faster-whisper] [--whole]
         [--speakers]
 """
 
@@ -28,7 +28,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, module_command
+
 RATE = 16000
 SOURCES = [ROOT / "tests" / "data" / "jfk.flac", *sorted((ROOT / "demo" / "episodes").glob("*.mp3"))]
 
@@ -88,9 +89,9 @@ def child(path: Path, engine_name: str, whole: bool, speakers: bool = False) -> 
 
 
 def measure(path: Path, engine: str, whole: bool, speakers: bool = False) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", str(path), "--engine", engine] + (["--whole"] if whole else []) + (
-        ["--speakers"] if speakers else [])
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    cmd, folder = module_command(sys.executable, __spec__.name, "--child", str(path), "--engine", engine,
+                                 *(["--whole"] if whole else []), *(["--speakers"] if speakers else []))
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=folder)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

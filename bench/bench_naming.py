@@ -20,20 +20,19 @@ Then, on real published transcripts (tests/data/sponsors, Changelog Media's own,
 speaker reset to "Speaker N" and no feed at all, how many voices get a name and how many of those are
 wrong (`--real` prints only this; it needs no home).
 
-    .venv/bin/python bench/bench_naming.py --home DIR
-    .venv/bin/python bench/bench_naming.py --real
+    .venv/bin/python -m bench.bench_naming --home DIR
+    .venv/bin/python -m bench.bench_naming --real
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from bench_conversations import DATA, self_introduced, timings
+from bench.bench_conversations import DATA, self_introduced, timings
 
 from podsearch.core.config import load_settings
 from podsearch.core.records import Segment, Transcript, to_dict, transcript_from_dict
@@ -190,5 +189,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

@@ -7,7 +7,7 @@ Ray worker transcribe one second of silence before the clock starts, so the
 figures are what a long ingest sustains. The Ray runs share one local
 cluster (`ray.init`), started once and not counted.
 
-    .venv/bin/python bench/bench_ray.py [--feed demo/feed.xml] [--workers 1 2] [--cpus N]
+    .venv/bin/python -m bench.bench_ray [--feed demo/feed.xml] [--workers 1 2] [--cpus N]
 
 One run on a 2-core, GPU-less machine (with another benchmark running, so noisy):
 
@@ -32,18 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import ROOT, audio_seconds
 from podsearch.core.config import load_settings
 from podsearch.service.ingest_run import ingest
 from podsearch.service.subscriptions import add_feed
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def audio_seconds(home: Path) -> float:
-    """Total duration of the transcribed episodes of `home`."""
-    from podsearch.transcripts.store import iter_transcript_files, load_transcript
-
-    return sum(load_transcript(p).duration or 0.0 for p in iter_transcript_files(home / "transcripts"))
 
 
 def run(feed: Path, workers: int | None) -> dict[str, float]:

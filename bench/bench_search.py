@@ -1,6 +1,6 @@
 """Search speed and scale: query latency, build time and memory, flat vs HNSW.
 
-    .venv/bin/python bench/bench_search.py [--sizes 10000 100000] [--queries 200]
+    .venv/bin/python -m bench.bench_search [--sizes 10000 100000] [--queries 200]
 
 Passages are synthetic, at scale: transcripts of real English words (the
 bundled model's vocabulary) drawn with Zipf frequencies and per-topic
@@ -22,8 +22,6 @@ Runtime is dominated by the 100k step (bulk load ~2 min, HNSW build ~1 min,
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import re
@@ -38,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import load_average, rss_kb, status_kb
 from podsearch.index import vectors
 from podsearch.index.embed import Embedder, resolve_embed_model
 from podsearch.index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
@@ -59,35 +58,9 @@ TARGET_P50_MS, TARGET_P95_MS, TARGET_BYTES = 30.0, 80.0, 2048
 
 
 # -- process figures ------------------------------------------------------------
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
-def rss_kb(settle: bool = True) -> int:
-    """Resident set size in KiB; `settle` first returns freed heap to the OS.
-
-    Without malloc_trim, RSS after a build still counts freed temporaries
-    (the rows read from SQLite) that glibc keeps for reuse.
-    """
-    if settle:
-        gc.collect()
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except OSError:
-            pass
-    return _status_kb("VmRSS")
-
-
 def reset_peak() -> None:
     """Restart VmHWM (peak RSS) from the current RSS (Linux clear_refs 5)."""
     Path("/proc/self/clear_refs").write_text("5")
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -257,7 +230,7 @@ def build(index_dir: Path, embedder: object, kind: str, n: int) -> tuple[SearchI
         t0 = time.perf_counter()
         builder.faiss_index()
         seconds = time.perf_counter() - t0
-        peak = _status_kb("VmHWM") - base
+        peak = status_kb("VmHWM") - base
         held = rss_kb() - base
         # The rebuild is: read every vector from SQLite, build FAISS, save; time the read alone.
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """The JSON API under load: throughput and p50/p95 latency of GET /api/search at 1, 8 and 32 clients.
 
-    .venv/bin/python bench/bench_serve.py [--dir HOME] [--passages 100000] [--levels 1 8 32] [--workers 1 2]
+    .venv/bin/python -m bench.bench_serve [--dir HOME] [--passages 100000] [--levels 1 8 32] [--workers 1 2]
         [--baseline-python ../main/.venv/bin/python] [--client raw|httpx]
 
 Builds (or, with --dir, reuses) a home of 100k synthetic passages with bench_search's builder (real
@@ -32,16 +32,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_search  # noqa: E402 - the 100k builder lives there (bench/ is not a package)
-
-from podsearch.core.config import load_settings  # noqa: E402
-from podsearch.index.search import search  # noqa: E402
-from podsearch.service.models import Models  # noqa: E402
-from podsearch.service.home import Home  # noqa: E402
-from podsearch.service.queries import search_options  # noqa: E402
+from bench import bench_search  # the 100k builder lives there
+from bench.common import load_average
+from podsearch.core.config import load_settings
+from podsearch.index.search import search
+from podsearch.service.home import Home
+from podsearch.service.models import Models
+from podsearch.service.queries import search_options
 
 TARGET_P95_MS = 250.0
 
@@ -268,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                          "e.g. main's) at each --workers, for a before/after in one run")
     args = ap.parse_args(argv)
 
-    print(f"cpus={os.cpu_count()} load={bench_search.load_average()}", flush=True)
+    print(f"cpus={os.cpu_count()} load={load_average()}", flush=True)
     tmp = None if args.dir else tempfile.TemporaryDirectory(prefix="podsearch-bench-serve-")
     home = args.dir or Path(tmp.name) / "home"
     models = Models()  # the sentence model, loaded once for building and the baseline
@@ -281,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     base_q, queries = queries[: args.baseline_queries + 5], queries[args.baseline_queries + 5 :]
     baseline = in_process_baseline(home, base_q, models)
     print(f"baseline, search() in process, one at a time: p50 {bench_search.pct(baseline, 50):.1f} ms "
-          f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {bench_search.load_average()})", flush=True)
+          f"p95 {bench_search.pct(baseline, 95):.1f} ms (load {load_average()})", flush=True)
 
     warm, queries = queries[:40], queries[40:]
     runs: dict[str, list[dict]] = {}
@@ -302,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 # The server's own CPU per answer: what the machine's other load cannot inflate.
                 res["cpu_ms"] = (cpu_seconds(server.pid) - cpu0) * 1000 / max(res["answered"], 1)
                 res["client_ms"] = (time.process_time() - client0) * 1000 / max(res["answered"], 1)
-                res["load"] = bench_search.load_average()
+                res["load"] = load_average()
                 results.append(res)
                 print(f"{clients:3d} clients: {res['answered']} answered in {res['seconds']:.1f} s = "
                       f"{res['rps']:.1f} req/s, p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, "
@@ -330,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(f"{name}: {'ok' if ok else 'MISS'} (p95 {last['p95']:.1f} ms at "
                         f"{last['clients']} clients, failed {sum(r['failed'] for r in results)})")
     print(f"target: p95 < {TARGET_P95_MS:.0f} ms at the most clients and no failed request: " + "; ".join(verdicts)
-          + f"; load {bench_search.load_average()}")
+          + f"; load {load_average()}")
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -307,7 +307,7 @@ class OnnxMeanPooling:
                 vectors = self._embed([q.text for q in batch])
                 for query, vector in zip(batch, vectors):
                     query.vector = vector
-            except BaseException as exc:  # every waiter of the run hears of its failure
+            except BaseException as exc:  # noqa: BLE001 - every waiter of the run hears of its failure
                 for query in batch:
                     query.error = exc
             finally:

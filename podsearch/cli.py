@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -18,10 +19,16 @@ from podsearch.service.home import Home
 from podsearch.service.models import Models
 from podsearch.service.progress import Progress, Stage
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
-DEMO_VOCABULARY = REPO_ROOT / "demo" / "vocabulary.txt"
-APP_FILE = REPO_ROOT / "app.py"
+
+
+def _shipped(package: str, name: str) -> Path:
+    """A file that ships inside the installed package (the app's script, the demo podcast), wherever that is."""
+    return Path(str(files(package).joinpath(name)))
+
+
+DEMO_FEED = _shipped("podsearch.demo", "feed.xml")
+DEMO_VOCABULARY = _shipped("podsearch.demo", "vocabulary.txt")
+APP_FILE = _shipped("podsearch.webapp.entry", "app.py")
 
 
 def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -241,7 +248,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
             source = stack.enter_context(RaySource(settings, progress, terms, address=ray_address, workers=ray_workers))
         report = run_ingest(settings, limit=limit, refresh=not no_refresh, progress=progress, vocabulary=terms,
                             source=source, wait=not no_wait, redownload=redownload, models=_models(ctx))
-    for url, message in report.feed_errors:
+    for _, message in report.feed_errors:
         _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
         _echo(f"error: {message}", err=True)
@@ -606,8 +613,10 @@ def _run_app(settings: Settings, port: int | None) -> None:
         env["PODSEARCH_ALLOW_PRIVATE"] = "1"
     if settings.read_only:
         env["PODSEARCH_READ_ONLY"] = "1"
+    # The flags repeat .streamlit/config.toml, which Streamlit reads only from the folder it starts in.
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--client.toolbarMode", "minimal", "--runner.magicEnabled", "false"]
     if port:
         cmd += ["--server.port", str(port)]
     _echo(f"starting the app for home {settings.home} (Ctrl+C to stop)", err=True)

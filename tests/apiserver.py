@@ -12,22 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from rss import channel_head, rss
+from rss import item as rss_item
 
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
 from podsearch.service.ingest_run import ingest
 from podsearch.service.subscriptions import add_feed
-
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
-<channel><title>{show}</title><link>https://example.org/show</link><description>Test show.</description>
-{items}
-</channel></rss>"""
-
-ITEM = """<item><title>{title}</title><guid>{guid}</guid><pubDate>{date}</pubDate>
-<link>https://example.org/{guid}</link>
-<enclosure url="{audio}" type="audio/flac" length="1"/>
-<podcast:transcript url="{transcript}" type="text/vtt" language="en"/></item>"""
 
 # Each episode says something only it says, so a search can tell them apart.
 EPISODES = {
@@ -55,19 +46,20 @@ def vtt(lines: list[str]) -> str:
 def item(root: str | Path, guid: str, title: str, date: str) -> str:
     """A feed item whose audio and transcript live under `root` (a directory or a base URL)."""
     base = str(root).rstrip("/")
-    return ITEM.format(title=title, guid=guid, date=date, audio=f"{base}/{guid}.flac",
-                       transcript=f"{base}/{guid}.vtt")
+    return rss_item(title, guid, date=date, audio=f"{base}/{guid}.flac",
+                    extra=f'\n<podcast:transcript url="{base}/{guid}.vtt" type="text/vtt" language="en"/>')
 
 
 def make_home(tmp: Path, models: Models) -> Path:
     """A home with the two EPISODES ingested from their publisher transcripts (no Whisper), with `models`."""
     files = tmp / "files"
     files.mkdir(parents=True)
-    for guid, (title, date, lines) in EPISODES.items():
+    for guid, (_, _, lines) in EPISODES.items():
         (files / f"{guid}.vtt").write_text(vtt(lines), encoding="utf-8")
         (files / f"{guid}.flac").write_bytes(b"")  # never read: the publisher's transcript is used
-    items = "".join(item(files, guid, title, date) for guid, (title, date, _) in EPISODES.items())
-    (files / "feed.xml").write_text(FEED.format(show="Care Talk", items=items), encoding="utf-8")
+    items = [item(files, guid, title, date) for guid, (title, date, _) in EPISODES.items()]
+    (files / "feed.xml").write_text(rss("Care Talk", *items, head=channel_head(description="Test show.")),
+                                    encoding="utf-8")
     home = tmp / "home"
     settings = load_settings(home)
     add_feed(settings, str(files / "feed.xml"))

@@ -31,15 +31,19 @@ def models():  # noqa: ANN201 - podsearch.service.models.Models
 def run(models):  # noqa: ANN001, ANN201 - Models; a function returning click's Result
     """`podsearch --home HOME --allow-private ARGS…` in this process with the session's models.
 
-    `ok=True` (the default) asserts the command succeeded; pass `ok=False` to look at a failure.
+    `ok=True` (the default) asserts the command succeeded; pass `ok=False` to look at a failure, and
+    `catch=True` to get an unexpected exception as the result's (an injected fault) instead of raising it;
+    `allow_private=False` leaves out `--allow-private`.
     """
     from click.testing import CliRunner
 
     from podsearch.cli import cli
 
-    def run(home: Path, *args: str, ok: bool = True, input: str | None = None):  # noqa: ANN202, A002
-        result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args], obj=models, input=input,
-                                    catch_exceptions=False)
+    def run(home: Path, *args: str, ok: bool = True, input: str | None = None, catch: bool = False,  # noqa: A002
+            allow_private: bool = True):  # noqa: ANN202
+        private = ["--allow-private"] if allow_private else []
+        result = CliRunner().invoke(cli, ["--home", str(home), *private, *args], obj=models, input=input,
+                                    catch_exceptions=catch)
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -59,6 +63,21 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
         monkeypatch.delenv(name)
     monkeypatch.setenv("PODSEARCH_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("PODSEARCH_MODELS_DIR", str(models_dir))
+
+
+@pytest.fixture()
+def feed_file(tmp_path: Path):  # noqa: ANN201 - a function returning the feed's path
+    """Writes an RSS feed built by `rss.rss(title, *items, head=...)` (tests/rss.py) to `path`, default
+    TMP/feed.xml, and returns the path."""
+    from rss import rss
+
+    def write(title: str, *items: str, head: str | None = None, path: Path | None = None) -> Path:
+        path = path or tmp_path / "feed.xml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rss(title, *items, head=head), encoding="utf-8")
+        return path
+
+    return write
 
 
 APP = Path(__file__).resolve().parents[1] / "app.py"

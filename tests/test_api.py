@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from apiserver import EPISODES, FEED, LATE, item, make_home, running_server, vtt
-from click.testing import CliRunner
+from apiserver import EPISODES, LATE, item, make_home, running_server, vtt
+from click.testing import Result
 from httpserver import LocalServer
+from rss import channel_head, rss
 
-from podsearch.cli import cli
 from podsearch.core.config import load_settings
 from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.models import Models
@@ -48,6 +48,7 @@ def error_of(response: httpx.Response, status: int) -> str:
     return body["error"]
 
 
+@pytest.mark.slow
 def test_the_server_runs_the_processes_it_is_asked_for(api: httpx.Client, home: Path) -> None:
     (log,) = home.parent.glob("serve-*.log")
     deadline = time.monotonic() + 120  # the workers load their models side by side; health needs only one
@@ -57,16 +58,17 @@ def test_the_server_runs_the_processes_it_is_asked_for(api: httpx.Client, home: 
     assert f"{WORKERS} processes" in log.read_text()
 
 
+@pytest.mark.slow
 def test_health_reports_the_index(api: httpx.Client) -> None:
     body = api.get("/api/health").json()
     assert body["status"] == "ok" and body["passages"] >= 2 and body["read_only"] is True
 
 
-def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, models: Models) -> None:
+@pytest.mark.slow
+def test_search_answers_with_the_clis_hits(api: httpx.Client, home: Path, run: Callable[..., Result]) -> None:
     body = api.get("/api/search", params={"q": "stopping clopidogrel before an operation", "k": 3}).json()
     assert body["hits"] and body["hits"][0]["guid"] == "pharm-1"
-    cli_hits = json.loads(CliRunner().invoke(cli, ["--home", str(home), "search", "stopping clopidogrel before an operation",
-                                                   "-k", "3", "--json"], obj=models, catch_exceptions=False).stdout)
+    cli_hits = json.loads(run(home, "search", "stopping clopidogrel before an operation", "-k", "3", "--json").stdout)
     assert body["hits"] == cli_hits  # same keys, same values, same floor
 
 
@@ -76,6 +78,7 @@ CONCURRENT_QUERIES = ["stopping clopidogrel before an operation", "calming a sho
                       "relative shouting", "nurse at the desk", "operation day advice"]
 
 
+@pytest.mark.slow
 def test_concurrent_searches_give_the_in_process_results(api: httpx.Client, home: Path) -> None:
     """The server's way of working under load (one thread per search, shared caches, many at once)
     changes no hit: each answer equals search() run alone in this process."""
@@ -93,6 +96,7 @@ def test_concurrent_searches_give_the_in_process_results(api: httpx.Client, home
     assert any(alone) and served == alone * 2
 
 
+@pytest.mark.slow
 def test_search_filters(api: httpx.Client) -> None:
     q = {"q": "calming a shouting relative"}
     assert api.get("/api/search", params=q).json()["hits"][0]["guid"] == "desk-2"
@@ -103,11 +107,13 @@ def test_search_filters(api: httpx.Client) -> None:
     assert api.get("/api/search", params={**q, "source": "whisper"}).json()["hits"] == []
 
 
+@pytest.mark.slow
 def test_search_below_the_floor_is_empty(api: httpx.Client) -> None:
     body = api.get("/api/search", params={"q": "quantum chromodynamics of gluon plasma"}).json()
     assert body["hits"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("params", "words"), [
     ({}, "q is empty"),
     ({"q": "   "}, "q is empty"),
@@ -125,6 +131,7 @@ def test_bad_search_input_is_one_clear_400(api: httpx.Client, params: dict, word
     assert words in error_of(api.get("/api/search", params=params), 400)
 
 
+@pytest.mark.slow
 def test_episodes_and_one_episode(api: httpx.Client) -> None:
     episodes = api.get("/api/episodes").json()["episodes"]
     assert {e["guid"] for e in episodes} == set(EPISODES)
@@ -134,6 +141,7 @@ def test_episodes_and_one_episode(api: httpx.Client) -> None:
     assert "no episode has the key or guid 'nope'; GET /api/episodes lists them" in error_of(api.get("/api/episodes/nope"), 404)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fmt", "media", "needle"), [
     ("vtt", "text/vtt", "WEBVTT"), ("srt", "application/x-subrip", "00:00:08,000 -->"),
     ("json", "application/json", '"segments"'), ("txt", "text/plain", "Clopidogrel should not be stopped"),
@@ -143,12 +151,14 @@ def test_transcript_formats(api: httpx.Client, fmt: str, media: str, needle: str
     assert r.status_code == 200 and r.headers["content-type"].startswith(media) and needle in r.text
 
 
+@pytest.mark.slow
 def test_transcript_bad_input(api: httpx.Client) -> None:
     assert "format 'docx' is unknown" in error_of(
         api.get("/api/episodes/pharm-1/transcript", params={"format": "docx"}), 400)
     assert "no episode has the key or guid 'nope'; GET /api/episodes lists them" in error_of(api.get("/api/episodes/nope/transcript"), 404)
 
 
+@pytest.mark.slow
 def test_openapi_without_html_docs(api: httpx.Client) -> None:
     spec = api.get("/openapi.json").json()
     assert {"/api/search", "/api/episodes", "/api/episodes/{episode_id}", "/api/episodes/{episode_id}/transcript",
@@ -158,14 +168,16 @@ def test_openapi_without_html_docs(api: httpx.Client) -> None:
     assert "no such endpoint" in error_of(api.get("/api/nothing"), 404)
 
 
+@pytest.mark.slow
 def test_writes_refused_without_an_admin_secret(api: httpx.Client) -> None:
     assert "read-only" in error_of(api.post("/api/feeds", json={"url": "https://example.org/feed.xml"}), 403)
     assert "read-only" in error_of(api.post("/api/ingest", headers={"Authorization": f"Bearer {TOKEN}"}), 403)
 
 
-def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, home: Path,
-                                                           http_server: LocalServer) -> None:
-    result = CliRunner().invoke(cli, ["--home", str(home), "admin", "set-password", "--password", TOKEN])
+@pytest.mark.slow
+def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, home: Path, http_server: LocalServer,
+                                                           run: Callable[..., Result]) -> None:
+    result = run(home, "admin", "set-password", "--password", TOKEN)
     assert result.exit_code == 0, result.output
     assert not (home / "data" / "admin-password.argon2").read_text().count(TOKEN)  # only the hash is stored
     feed = {"url": http_server.url("/late.xml")}
@@ -180,8 +192,9 @@ def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, h
     guid, title, date, lines = LATE
     http_server.route(f"/{guid}.vtt", vtt(lines).encode(), content_type="text/vtt")
     http_server.route(f"/{guid}.flac", b"", content_type="audio/flac")
-    http_server.route("/late.xml", FEED.format(show="Clinic Talk", items=item(http_server.url(""), guid, title, date))
-                      .encode(), content_type="application/rss+xml")
+    http_server.route("/late.xml", rss("Clinic Talk", item(http_server.url(""), guid, title, date),
+                                       head=channel_head(description="Test show.")).encode(),
+                      content_type="application/rss+xml")
     added = api.post("/api/feeds", json=feed, headers=auth)
     assert added.status_code == 201 and added.json() == {"title": "Clinic Talk", "url": feed["url"], "episodes": 1}
     query = {"q": "warfarin and vitamin K in spinach"}
@@ -267,6 +280,7 @@ def test_every_connection_gets_tcp_nodelay_even_on_a_socket_made_without_proto()
     assert nodelay_seen(NoDelayHTTP) == [1]
 
 
+@pytest.mark.slow
 def test_every_server_process_sees_the_one_ingest_another_started(tmp_path: Path) -> None:
     """`serve --workers N`: whichever process answers reports (and refuses to duplicate) the running ingest."""
     settings = load_settings(tmp_path / "home")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from audiofiles import repeated_jfk
 from httpserver import LocalServer
+from rss import channel_head, item, rss
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
@@ -74,14 +75,6 @@ CLASSROOM_VTT = """WEBVTT
 <v Coach>Listen fully before you explain the school rules.
 """
 
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
-<channel><title>{show}</title><link>https://example.org/{slug}</link><description>d</description>
-{items}
-</channel></rss>"""
-ITEM = """<item><title>{title}</title><guid>{guid}</guid><pubDate>{date}</pubDate>
-<link>https://example.org/{guid}</link>
-<enclosure url="{audio}" type="audio/flac" length="1"/>{extra}</item>"""
 
 
 def write_feed(folder: Path, show: str, items: list[dict]) -> Path:
@@ -97,10 +90,9 @@ def write_feed(folder: Path, show: str, items: list[dict]) -> Path:
         if it.get("chapters"):
             (folder / f"{it['guid']}.chapters.json").write_text(json.dumps(it["chapters"]))
             extra += f'<podcast:chapters url="{it["guid"]}.chapters.json" type="application/json+chapters"/>'
-        rendered.append(ITEM.format(title=it["title"], guid=it["guid"], date=it["date"],
-                                    audio=it.get("audio", "audio.flac"), extra=extra))
+        rendered.append(item(it["title"], it["guid"], date=it["date"], audio=it.get("audio", "audio.flac"), extra=extra))
     path = folder / "feed.xml"
-    path.write_text(FEED.format(show=show, slug=folder.name, items="\n".join(rendered)))
+    path.write_text(rss(show, *rendered, head=channel_head(f"https://example.org/{folder.name}")))
     return path
 
 
@@ -158,6 +150,7 @@ def card_headers(at: AppTest) -> list[str]:
 
 
 # -- search ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> None:
     at = open_app(home)
     query = "stopping clopidogrel before surgery"
@@ -194,12 +187,14 @@ def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> No
     assert dict(at.query_params) == {"q": query}
 
 
+@pytest.mark.slow
 def test_nothing_relevant_found(home: Path, open_app) -> None:
     at = open_app(home, q="quantum chromodynamics lattice gauge")
     assert any(i.startswith("Nothing relevant found") for i in texts(at.info))
     assert not at.get("audio") and not card_headers(at)
 
 
+@pytest.mark.slow
 def test_filters_narrow_by_show_date_and_source(home: Path, open_app) -> None:
     at = open_app(home, q="advice")
     assert {h.split(" · ")[0] for h in card_headers(at)} == {"**Pharmacy Hour**", "**Classroom Voices**"}
@@ -217,6 +212,7 @@ def test_filters_narrow_by_show_date_and_source(home: Path, open_app) -> None:
     assert any(i.startswith("Nothing relevant found") for i in texts(at.info))
 
 
+@pytest.mark.slow
 def test_person_filter_lists_speakers_and_narrows_to_where_they_speak(home: Path, open_app) -> None:
     at = open_app(home, q="advice")
     assert at.selectbox(key="f_person").options == ["Coach", "Guest", "Host", "Teacher"]
@@ -229,6 +225,7 @@ def test_person_filter_lists_speakers_and_narrows_to_where_they_speak(home: Path
     assert other.selectbox(key="f_person").value is None and len(card_headers(other)) == 2
 
 
+@pytest.mark.slow
 def test_shared_search_address_reruns_the_search(home: Path, open_app) -> None:
     at = open_app(home, q="advice", show=["Classroom Voices"], **{"from": "2025-01-01", "to": "2025-12-31"})
     assert at.text_input(key="q").value == "advice"
@@ -241,6 +238,7 @@ def test_shared_search_address_reruns_the_search(home: Path, open_app) -> None:
     assert other.multiselect(key="f_shows").value == [] and len(card_headers(other)) == 2
 
 
+@pytest.mark.slow
 def test_card_opens_episode_view_at_the_clip(home: Path, open_app, models: Models) -> None:
     at = open_app(home, q="insulin fridge")
     at.button(key="ep_0").click().run()
@@ -253,6 +251,7 @@ def test_card_opens_episode_view_at_the_clip(home: Path, open_app, models: Model
 
 
 # -- episode view ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_episode_view_transcript_chapters_and_click_to_play(home: Path, open_app) -> None:
     at = open_app(home, episode="ph-1", t="2.5", end="6")
     assert at.header[0].value == "Blood thinners"
@@ -281,6 +280,7 @@ def test_episode_view_transcript_chapters_and_click_to_play(home: Path, open_app
     assert at.get("audio")[0].proto.start_time == 0
 
 
+@pytest.mark.slow
 def test_search_within_episode(home: Path, open_app) -> None:
     at = open_app(home, episode="ph-1")
     at.text_input(key="within").input("fridge").run()
@@ -293,6 +293,7 @@ def test_search_within_episode(home: Path, open_app) -> None:
     assert "Nothing relevant found in this episode." in texts(at.info)  # the other show's words don't count
 
 
+@pytest.mark.slow
 def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app, models: Models) -> None:
     cues = "".join(f"\n\n00:{n // 60:02d}:{n % 60:02d}.000 --> 00:{n // 60:02d}:{n % 60:02d}.900\n<v Host>Line {n}."
                    for n in range(250))
@@ -314,6 +315,7 @@ def test_long_transcript_opens_at_the_part_holding_t(tmp_path: Path, open_app, m
     assert at.query_params["t"] == "249" and at.get("audio")[0].proto.start_time == 249
 
 
+@pytest.mark.slow
 def test_unknown_episode_says_so(home: Path, open_app) -> None:
     at = open_app(home, episode="nope")
     assert "No indexed episode" in at.error[0].value
@@ -332,6 +334,7 @@ def add_feed_via_form(at: AppTest, target: str) -> None:
     assert not at.exception, at.exception
 
 
+@pytest.mark.slow
 def test_add_feed_by_path_and_bad_path_error(tmp_path: Path, open_app) -> None:
     at = library_page(open_app, tmp_path / "home")
     assert "No feeds yet. Add one above." in texts(at.info)
@@ -348,6 +351,7 @@ def test_add_feed_by_path_and_bad_path_error(tmp_path: Path, open_app) -> None:
     assert at.session_state["_page"] == "Library" and "page" not in at.query_params
 
 
+@pytest.mark.slow
 def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_app, http_server: LocalServer,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # the feed is served on 127.0.0.1
@@ -372,6 +376,7 @@ def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_ap
     assert any("not an OPML file" in e for e in texts(at.error))
 
 
+@pytest.mark.slow
 def test_ingest_job_progress_survives_reload_and_reports_statuses(
     tmp_path: Path, open_app, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
@@ -387,12 +392,10 @@ def test_ingest_job_progress_survives_reload_and_reports_statuses(
 
     http_server.route("/t/cv.vtt", handler=held_transcript)
     http_server.route("/a/ok.flac", DATA / "jfk.flac", content_type="audio/flac")
-    items = (ITEM.format(title="Calming an angry parent", guid="cv-1", date="Wed, 10 Sep 2025 07:30:00 GMT",
-                         audio=http_server.url("/a/ok.flac"),
-                         extra=f'<podcast:transcript url="{http_server.url("/t/cv.vtt")}" type="text/vtt"/>')
-             + ITEM.format(title="Lost recording", guid="cv-0", date="Mon, 01 Sep 2025 07:30:00 GMT",
-                           audio=http_server.url("/a/missing.mp3"), extra=""))
-    feed_route = http_server.route("/feed.xml", FEED.format(show="Classroom Voices", slug="cv", items=items).encode(),
+    items = (item("Calming an angry parent", "cv-1", date="Wed, 10 Sep 2025 07:30:00 GMT", audio=http_server.url("/a/ok.flac"),
+                  extra=f'<podcast:transcript url="{http_server.url("/t/cv.vtt")}" type="text/vtt"/>'),
+             item("Lost recording", "cv-0", date="Mon, 01 Sep 2025 07:30:00 GMT", audio=http_server.url("/a/missing.mp3")))
+    feed_route = http_server.route("/feed.xml", rss("Classroom Voices", *items, head=channel_head("https://example.org/cv")).encode(),
                                    content_type="application/rss+xml")
     home = tmp_path / "home"
     settings = load_settings(home)
@@ -455,6 +458,7 @@ def item_titles(at: AppTest) -> list[str]:
     return [m for m in texts(at.markdown) if m[:3] in ("**1", "**2", "**3")]
 
 
+@pytest.mark.slow
 def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_app) -> None:
     at = open_app(own_home)
     save_first_hit(at, "stopping clopidogrel before surgery", "Week 1", "Ask before stopping", new=True)
@@ -496,6 +500,7 @@ def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_ap
         assert library.collections() == ["Week 1"]
 
 
+@pytest.mark.slow
 def test_empty_home_explains_what_to_do(tmp_path: Path, open_app) -> None:
     at = open_app(tmp_path / "home")
     assert any(i.startswith("No episodes yet: podsearch add URL") for i in texts(at.info))
@@ -521,6 +526,7 @@ def shown_literally(source: str, text: str) -> bool:
         and "<img" not in rendered and "<a " not in rendered
 
 
+@pytest.mark.slow
 def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app, models: Models) -> None:
     show, title = f"Show {HOSTILE}", f"Episode {HOSTILE}"
     feed = write_feed(tmp_path / "evil", html.escape(show), [

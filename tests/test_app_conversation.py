@@ -135,6 +135,7 @@ def quotes(at) -> list[str]:  # noqa: ANN001 - AppTest
 
 
 # -- clip cards -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_card_names_who_says_the_answer_and_an_absolute_confidence(home: Path, open_app, models: Models) -> None:
     query = "what to say when test results are lost"
     at = open_app(home, q=query)
@@ -153,6 +154,7 @@ def test_card_names_who_says_the_answer_and_an_absolute_confidence(home: Path, o
     assert card_metas(vague) and CONFIDENCE_BADGES["weak"] in card_metas(vague)[0]
 
 
+@pytest.mark.slow
 def test_sponsor_reads_are_labelled_and_only_shown_when_switched_on(home: Path, open_app, models: Models) -> None:
     query = "discount code for socks"
     at = open_app(home, q=query)
@@ -171,6 +173,7 @@ def test_sponsor_reads_are_labelled_and_only_shown_when_switched_on(home: Path, 
     assert shared.toggle(key="f_ads").value is True and KIND_LABELS["sponsor"] in card_metas(shared)[0]
 
 
+@pytest.mark.slow
 def test_intro_and_outro_clips_are_labelled(home: Path, open_app, models: Models) -> None:
     at = open_app(home, q="thanks for listening see you next week")
     hits = expected(models, home, "thanks for listening see you next week")
@@ -182,6 +185,7 @@ def test_intro_and_outro_clips_are_labelled(home: Path, open_app, models: Models
 
 
 # -- words Whisper was unsure of --------------------------------------------------------
+@pytest.mark.slow
 def test_unsure_words_are_marked_in_whisper_quotes_only(home: Path, open_app) -> None:
     at = open_app(home, q="warfarin INR result")
     quote = next(q for q in quotes(at) if "warfarin" in q)
@@ -194,6 +198,7 @@ def test_unsure_words_are_marked_in_whisper_quotes_only(home: Path, open_app) ->
     assert quotes(publisher) and all("unsure" not in q for q in quotes(publisher))
 
 
+@pytest.mark.slow
 def test_clip_words_come_from_the_transcript_file_for_the_clip_only(home: Path) -> None:
     settings = load_settings(home)
     words = clip_words(settings, "ns-1", 8.0, 16.0)
@@ -218,6 +223,7 @@ def test_unsure_chunks_follow_the_quote_and_stay_literal() -> None:
     assert quote_html("x", "", unsure_chunks("x", (), 0.5)) == "x"
 
 
+@pytest.mark.slow
 def test_an_unreadable_transcript_file_still_shows_the_quote(own_home: Path, open_app) -> None:
     with Home(load_settings(own_home)).catalog() as library:
         path = Path(library.episode_by_guid("ns-1").transcript_path)
@@ -228,6 +234,7 @@ def test_an_unreadable_transcript_file_still_shows_the_quote(own_home: Path, ope
 
 
 # -- the speaker filter -----------------------------------------------------------------
+@pytest.mark.slow
 def test_speaker_filter_lists_speakers_and_keeps_clips_where_they_speak(home: Path, open_app, models: Models) -> None:
     query = "charts and doses on the ward"
     at = open_app(home, q=query)
@@ -250,6 +257,7 @@ def turn_headings(at) -> list[str]:  # noqa: ANN001 - AppTest
     return [m for m in texts(at.markdown) if m.startswith("**")]
 
 
+@pytest.mark.slow
 def test_episode_view_lays_out_turns_by_speaker_with_labelled_parts(home: Path, open_app) -> None:
     at = open_app(home, episode="wt-1", t="19")
     assert turn_headings(at) == [
@@ -263,6 +271,7 @@ def test_episode_view_lays_out_turns_by_speaker_with_labelled_parts(home: Path, 
     assert at.query_params["t"] == "27" and at.get("audio")[0].proto.start_time == 27
 
 
+@pytest.mark.slow
 def test_rename_a_speaker_from_the_episode_view(own_home: Path, open_app) -> None:
     at = open_app(own_home, episode="wt-1")
     assert at.selectbox(key="rename_from").options == [RUTH, JONAS]
@@ -286,6 +295,7 @@ def test_rename_a_speaker_from_the_episode_view(own_home: Path, open_app) -> Non
     assert f":material/record_voice_over: {escape(new)}" in card_metas(search_page)[0]
 
 
+@pytest.mark.slow
 def test_rename_is_an_admin_control(home: Path, open_app, monkeypatch: pytest.MonkeyPatch) -> None:
     # An admin password is set and this session has not typed it: a visitor, who reads but renames nothing.
     monkeypatch.setenv("PODSEARCH_ADMIN_TOKEN", "correct horse battery staple")
@@ -304,6 +314,7 @@ def escape(text: str) -> str:
     return escape_markdown(text)
 
 
+@pytest.mark.slow
 def test_hostile_speaker_names_are_shown_literally(tmp_path: Path, open_app, models: Models) -> None:
     bait = "![t](https://publisher.example/t.png) :red[Boss] <b>x</b>"
     settings = load_settings(tmp_path / "home")

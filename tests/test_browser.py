@@ -14,8 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +27,7 @@ from podsearch.service.models import Models
 from podsearch.service.ingest_run import ingest
 from podsearch.service.subscriptions import add_feed
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a browser and the app's models
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"
@@ -233,7 +231,7 @@ def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Pat
     import html
 
     from httpserver import LocalServer
-    from test_app import FEED, ITEM
+    from rss import channel_head, item, rss
 
     from podsearch.core.markup import escape_markdown
 
@@ -249,15 +247,14 @@ def test_hostile_feed_text_sends_nothing_to_the_publisher(server: tuple[str, Pat
         publisher.route("/t/ok.vtt", vtt.encode(), content_type="text/vtt")
         publisher.route("/a/ok.flac", ROOT / "tests" / "data" / "jfk.flac", content_type="audio/flac")
         show, title, broken = f"Evil show {bait('show')}", f"Evil episode {bait('episode')}", f"Gone {bait('error')}"
-        items = (ITEM.format(title=html.escape(title), guid="evil-1", date="Mon, 02 Mar 2026 09:00:00 GMT",
-                             audio=publisher.url("/a/ok.flac"),
-                             extra=f'<podcast:transcript url="{publisher.url("/t/ok.vtt")}" type="text/vtt"/>')
-                 + ITEM.format(title=html.escape(broken), guid="evil-0", date="Mon, 01 Sep 2025 07:30:00 GMT",
-                               audio=publisher.url("/a/missing.mp3"), extra=""))
-        publisher.route("/feed.xml", FEED.format(show=html.escape(show), slug="evil", items=items).encode(),
+        items = (item(html.escape(title), "evil-1", date="Mon, 02 Mar 2026 09:00:00 GMT", audio=publisher.url("/a/ok.flac"),
+                      extra=f'<podcast:transcript url="{publisher.url("/t/ok.vtt")}" type="text/vtt"/>'),
+                 item(html.escape(broken), "evil-0", date="Mon, 01 Sep 2025 07:30:00 GMT",
+                      audio=publisher.url("/a/missing.mp3")))
+        publisher.route("/feed.xml", rss(html.escape(show), *items, head=channel_head("https://example.org/evil")).encode(),
                         content_type="application/rss+xml")
         # A second feed whose address (shown with its error) carries the bait, and breaks before the ingest.
-        failing = publisher.route("/bad.xml", FEED.format(show="Soon broken", slug="bad", items="").encode(),
+        failing = publisher.route("/bad.xml", rss("Soon broken", head=channel_head("https://example.org/bad")).encode(),
                                   content_type="application/rss+xml")
         add_feed(settings, publisher.url("/feed.xml"))
         add_feed(settings, publisher.url("/bad.xml") + "?from=" + f"![t]({publisher.url('/track-feed-url.png')})")

@@ -131,6 +131,7 @@ def index(tmp_path_factory: pytest.TempPathFactory, models):  # noqa: ANN001
     ix.close()
 
 
+@pytest.mark.slow
 def test_sponsor_reads_are_left_out_unless_asked_for(index: SearchIndex) -> None:
     query = "discount code for socks"
     assert all(h.kind != "sponsor" for h in search(index, query, SearchOptions(k=5)))
@@ -138,6 +139,7 @@ def test_sponsor_reads_are_left_out_unless_asked_for(index: SearchIndex) -> None
     assert with_ads and with_ads[0].kind == "sponsor" and "CalmSocks" in with_ads[0].text
 
 
+@pytest.mark.slow
 def test_the_answer_carries_its_speaker_and_a_confidence_that_means_the_same_across_queries(index: SearchIndex) -> None:
     hits = search(index, "what to say when test results are lost", SearchOptions(k=3))
     assert hits[0].kind == "speech" and hits[0].speaker == GUEST and "mislaid" in hits[0].text
@@ -147,6 +149,7 @@ def test_the_answer_carries_its_speaker_and_a_confidence_that_means_the_same_acr
     assert all(h.confidence != "strong" for h in vague)
 
 
+@pytest.mark.slow
 def test_cli_json_hits_carry_kind_confidence_and_speaker(tmp_path: Path, models) -> None:  # noqa: ANN001
 
     home = tmp_path / "home"
@@ -162,6 +165,7 @@ def test_cli_json_hits_carry_kind_confidence_and_speaker(tmp_path: Path, models)
     assert "father" in hit["text"]
 
 
+@pytest.mark.slow
 def test_a_question_alone_is_never_a_clip(tmp_path: Path, models) -> None:  # noqa: ANN001
 
     lines = [(HOST, "Handover on a night shift, how should it be done?"), (HOST, "Let's leave that one for next week.")]
@@ -173,6 +177,7 @@ def test_a_question_alone_is_never_a_clip(tmp_path: Path, models) -> None:  # no
         ix.close()
 
 
+@pytest.mark.slow
 def test_a_name_whisper_misspelled_still_matches(tmp_path: Path, models) -> None:  # noqa: ANN001
 
     # As tiny.en writes drug names it does not know; the query spells them right.

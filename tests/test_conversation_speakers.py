@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rss import channel_head, item
 
 from podsearch.core.records import Segment
 from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
@@ -43,19 +44,17 @@ def podsearch(home: Path, *args: str) -> str:
     return done.stdout
 
 @pytest.mark.slow
-def test_real_whisper_and_diarization_put_the_right_speaker_on_the_speech_and_name_the_guest(tmp_path: Path) -> None:
+def test_real_whisper_and_diarization_put_the_right_speaker_on_the_speech_and_name_the_guest(
+        tmp_path: Path, feed_file) -> None:  # noqa: ANN001 - conftest's feed_file
     """One dev-set episode through the CLI: >= 90% of its speech time on the right speaker, the guest named."""
     items, timings = [], {}
     for stem in STEMS:
         t = json.loads((DATA / "scripts" / f"{stem}.timings.json").read_text(encoding="utf-8"))
         timings[t["guid"]] = t
         audio = (DATA / "episodes" / f"{stem}.mp3").resolve()
-        items.append(f"<item><title>{t['title']}</title><guid>{t['guid']}</guid>"
-                     f'<enclosure url="{audio.as_uri()}" length="{audio.stat().st_size}" type="audio/mpeg"/></item>')
-    feed = tmp_path / "feed.xml"
-    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>Two conversations</title>'
-                    f"<link>https://example.org/</link><description>d</description>{''.join(items)}</channel></rss>",
-                    encoding="utf-8")
+        items.append(item(t["title"], t["guid"], audio=audio.as_uri(), type="audio/mpeg", length=audio.stat().st_size,
+                          link=False))
+    feed = feed_file("Two conversations", *items, head=channel_head("https://example.org/"))
     home = tmp_path / "home"
     for args in (("add", str(feed)), ("ingest",)):
         done = subprocess.run([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
@@ -76,19 +75,17 @@ def test_real_whisper_and_diarization_put_the_right_speaker_on_the_speech_and_na
 
 
 @pytest.mark.slow
-def test_the_feeds_description_spells_a_misheard_guests_name_through_ingest_and_diarize(tmp_path: Path) -> None:
+def test_the_feeds_description_spells_a_misheard_guests_name_through_ingest_and_diarize(
+        tmp_path: Path, feed_file) -> None:  # noqa: ANN001 - conftest's feed_file
     """sh3 has no podcast:person tags and Whisper hears "I'm Grace Adeyemi" as "I'm Bracea Gany": the
     description ("Charge nurse Grace Adeyemi on ...") gives the spelling, on ingest and on `diarize`."""
     stem = "sh3-night-shift-de-escalation"
     t = json.loads((DATA / "scripts" / f"{stem}.timings.json").read_text(encoding="utf-8"))
     audio = (DATA / "episodes" / f"{stem}.mp3").resolve()
-    feed = tmp_path / "feed.xml"
-    feed.write_text(
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Safety Huddle</title>'
-        f"<link>https://example.org/</link><description>d</description><item><title>{t['title']}</title>"
-        f"<guid>{t['guid']}</guid><description>Charge nurse Grace Adeyemi on early warning signs of aggression."
-        f'</description><enclosure url="{audio.as_uri()}" length="{audio.stat().st_size}" type="audio/mpeg"/>'
-        f"</item></channel></rss>", encoding="utf-8")
+    description = "<description>Charge nurse Grace Adeyemi on early warning signs of aggression.</description>"
+    feed = feed_file("Safety Huddle", item(t["title"], t["guid"], audio=audio.as_uri(), type="audio/mpeg",
+                                            length=audio.stat().st_size, link=False, extra=description),
+                      head=channel_head("https://example.org/"))
     home = tmp_path / "home"
 
     def cli(*args: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, VTT, Run, item
+from test_pipeline import DATA, VTT, Run, item, speeches
 
 from podsearch.core.config import Settings
 from podsearch.core.errors import DownloadError
@@ -39,7 +39,7 @@ def dripping(body: bytes, every: float, server: LocalServer, *, headers_too: boo
 def test_add_gives_up_on_a_dripping_feed_with_one_line(run: Run, tmp_path: Path, http_server: LocalServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODSEARCH_TRANSFER_DEADLINE", "2")
-    feed = FEED.format(items="").encode()
+    feed = speeches().encode()
     # Without a deadline this takes minutes: each byte arrives well within the read timeout.
     http_server.route("/slow.xml", handler=dripping(feed, 0.3, http_server))
     result = run(tmp_path / "home", "add", http_server.url("/slow.xml"), ok=False)
@@ -56,21 +56,22 @@ def test_dripped_headers_hit_the_deadline_too(tmp_path: Path, http_server: Local
         net.fetch(http_server.url("/slow.xml"), settings=settings)
 
 
+@pytest.mark.slow
 def test_one_slow_feed_does_not_hold_up_the_others(run: Run, tmp_path: Path, http_server: LocalServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
-    http_server.route("/slow.xml", FEED.format(items="").encode(), content_type="application/rss+xml")
+    http_server.route("/slow.xml", speeches().encode(), content_type="application/rss+xml")
     assert run(home, "add", http_server.url("/slow.xml")).exit_code == 0
     http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
     http_server.route("/t/ep.vtt", VTT.encode(), content_type="text/vtt")
     extra = f'<podcast:transcript url="{http_server.url("/t/ep.vtt")}" type="text/vtt" language="en"/>'
     good = item("Pharmacy hour", "pharm-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/jfk.flac"),
                 extra=extra)
-    http_server.route("/good.xml", FEED.format(items="").encode(), content_type="application/rss+xml")
+    http_server.route("/good.xml", speeches().encode(), content_type="application/rss+xml")
     assert run(home, "add", http_server.url("/good.xml")).exit_code == 0
     # Now the first feed drips and the second has a new episode.
-    http_server.route("/slow.xml", handler=dripping(FEED.format(items="").encode(), 0.3, http_server))
-    http_server.route("/good.xml", FEED.format(items=good).encode(), content_type="application/rss+xml")
+    http_server.route("/slow.xml", handler=dripping(speeches().encode(), 0.3, http_server))
+    http_server.route("/good.xml", speeches(good).encode(), content_type="application/rss+xml")
     monkeypatch.setenv("PODSEARCH_TRANSFER_DEADLINE", "2")
     result = run(home, "ingest", "--engine", "openai-whisper", "--model", str(tmp_path / "no-such-model"), ok=False)
     assert http_server.url("/slow.xml") in result.output and "too slow" in result.output

@@ -61,6 +61,7 @@ def stereo():
     return left, right
 
 
+@pytest.mark.slow
 def test_two_voices_on_the_stereo_fixture(diarizer, stereo):
     left, right = stereo
     mono = (left + right) / 2
@@ -82,6 +83,7 @@ def test_two_voices_on_the_stereo_fixture(diarizer, stereo):
     assert {t.speaker for t in alone} == {0}
 
 
+@pytest.mark.slow
 def test_embeddings_separate_the_two_channels(diarizer, stereo):
     import torch
 
@@ -107,6 +109,7 @@ def _check_separation(enc, left, right):
     assert same > cross + 0.1, (same, cross)
 
 
+@pytest.mark.slow
 def test_single_speaker_file_gives_one_speaker(diarizer):
     audio = _decode(JFK)
     segments = [(0.0, 3.0), (3.3, 7.5), (7.8, 11.0)]
@@ -117,6 +120,7 @@ def test_single_speaker_file_gives_one_speaker(diarizer):
     assert len(res.windows) >= 10
 
 
+@pytest.mark.slow
 def test_label_spans_maps_segments_and_words_to_turns(diarizer, stereo):
     T = dz.Turn
     turns = [T(0.0, 2.0, 0), T(2.0, 5.0, 1), T(6.0, 8.0, 0)]
@@ -158,6 +162,7 @@ def test_mel_front_end_puts_a_tone_in_its_band():
     assert np.allclose(mel2[50], 4 * mel[50], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_features_taken_from_a_streamed_decode_label_as_the_whole_audio_does(diarizer):
     """Ingest takes the encoder's features from the blocks it decodes for Whisper (one decode): bm3
     (three voices) streamed in 20 s blocks labels its windows as the whole decoded audio does."""
@@ -185,6 +190,7 @@ def test_features_taken_from_a_streamed_decode_label_as_the_whole_audio_does(dia
     assert same >= 0.97, same
 
 
+@pytest.mark.slow
 def test_batches_embedded_side_by_side_give_the_same_vectors(diarizer):
     samples = _decode(JFK)
     mel = dz.mel_spectrogram(samples)

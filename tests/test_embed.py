@@ -19,6 +19,7 @@ def embedder(models):  # noqa: ANN001, ANN201
     return embedder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("query", ["MRSA", "how do I calm down someone who is shouting at reception",
                                    "warfarin " * 400])  # the last is truncated at the model's limit, like passages
 def test_query_vectors_equal_the_models_own(embedder, query: str) -> None:  # noqa: ANN001
@@ -29,6 +30,7 @@ def test_query_vectors_equal_the_models_own(embedder, query: str) -> None:  # no
     assert abs(float(np.linalg.norm(fast)) - 1.0) < 1e-4
 
 
+@pytest.mark.slow
 def test_repeats_are_cached_and_read_only(embedder) -> None:  # noqa: ANN001
     first = embedder.encode_query("metformin with meals")
     assert embedder.encode_query("metformin with meals") is first  # an app rerun embeds nothing
@@ -36,6 +38,7 @@ def test_repeats_are_cached_and_read_only(embedder) -> None:  # noqa: ANN001
         first[0] = 1.0  # shared through the cache, so nobody may change it
 
 
+@pytest.mark.slow
 def test_a_one_off_search_stays_eager_and_the_app_builds_the_fast_path_beside_its_queries() -> None:
     fresh = Embedder()
     fresh.encode_query("insulin in the fridge")
@@ -51,6 +54,7 @@ def test_a_one_off_search_stays_eager_and_the_app_builds_the_fast_path_beside_it
     assert np.allclose(eager, fresh._fast("warfarin and aspirin"), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_queries_from_many_threads_get_their_own_vectors(embedder) -> None:  # noqa: ANN001
     texts = [f"question number {i} about dosage" for i in range(16)]
     results: dict[str, np.ndarray] = {}
@@ -67,6 +71,7 @@ def test_queries_from_many_threads_get_their_own_vectors(embedder) -> None:  # n
     assert all(np.allclose(results[t], e, atol=1e-4) for t, e in zip(texts, expected))
 
 
+@pytest.mark.slow
 def test_concurrent_queries_share_one_run_and_each_gets_its_vector_bit_for_bit(embedder, monkeypatch) -> None:  # noqa: ANN001
     """A server's concurrent searches embed their queries together (one model run), padded to the longest:
     each vector must still be exactly the one the query gets alone, or served hits could differ."""
@@ -100,6 +105,7 @@ def test_concurrent_queries_share_one_run_and_each_gets_its_vector_bit_for_bit(e
     assert all(np.array_equal(results[t], alone[t]) for t in texts)
 
 
+@pytest.mark.slow
 def test_a_failed_run_fails_each_of_its_queries_and_the_next_run_works(embedder, monkeypatch) -> None:  # noqa: ANN001
     fast = embedder._fast
     embed = fast._embed

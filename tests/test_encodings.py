@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 from httpserver import LocalServer
 
-from podsearch.cli import cli
 from podsearch.core.config import load_settings
 from podsearch.ingest import feeds
 from podsearch.ingest.feeds import parse_feed
@@ -19,9 +19,8 @@ from podsearch.service.library import Library
 ENCODINGS = Path(__file__).parent / "data" / "encodings"
 EXPECTED = json.loads((ENCODINGS / "expected.json").read_text(encoding="utf-8"))
 
-
-def run(home: Path, *args: str):
-    return CliRunner().invoke(cli, ["--home", str(home), "--allow-private", *args])
+# The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
+Run = Callable[..., Result]
 
 
 def feed_urls(home: Path) -> list[str]:
@@ -46,7 +45,7 @@ def test_legacy_encoding_is_decoded(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_add_over_http_reads_legacy_encoding(tmp_path: Path, http_server: LocalServer, name: str) -> None:
+def test_add_over_http_reads_legacy_encoding(run: Run, tmp_path: Path, http_server: LocalServer, name: str) -> None:
     # Served as plain XML with no charset, as many hosts do: the bytes must speak for themselves.
     http_server.route(f"/{name}.xml", ENCODINGS / f"{name}.xml", content_type="application/xml")
     home = tmp_path / "home"
@@ -55,7 +54,7 @@ def test_add_over_http_reads_legacy_encoding(tmp_path: Path, http_server: LocalS
     assert f"{EXPECTED[name]['title']}: 1 episode" in added.output
 
 
-def test_add_is_atomic_when_parsing_breaks(tmp_path: Path, http_server: LocalServer,
+def test_add_is_atomic_when_parsing_breaks(run: Run, tmp_path: Path, http_server: LocalServer,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # A parser bug we cannot produce with real bytes any more: injected.
     def broken(data: bytes, url: str):
@@ -64,12 +63,12 @@ def test_add_is_atomic_when_parsing_breaks(tmp_path: Path, http_server: LocalSer
     monkeypatch.setattr(feeds, "parse_feed_page", broken)
     http_server.route("/gb.xml", ENCODINGS / "gb2312.xml", content_type="application/xml")
     home = tmp_path / "home"
-    added = run(home, "add", http_server.url("/gb.xml"))
+    added = run(home, "add", http_server.url("/gb.xml"), ok=False, catch=True)
     assert added.exit_code != 0
     assert feed_urls(home) == []  # no half-made subscription
 
 
-def test_ingest_isolates_a_failing_feed(tmp_path: Path, http_server: LocalServer,
+def test_ingest_isolates_a_failing_feed(run: Run, tmp_path: Path, http_server: LocalServer,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("gb2312", "big5", "euc-kr"):
         http_server.route(f"/{name}.xml", ENCODINGS / f"{name}.xml", content_type="application/xml")

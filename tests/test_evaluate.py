@@ -216,6 +216,7 @@ def small_index(tmp_path_factory, models):  # noqa: ANN001
     ix.close()
 
 
+@pytest.mark.slow
 def test_evaluate_on_a_real_index(small_index):
     lists = relevance_lists(small_index, QUERIES)
     results = {mode: summarize(rels) for mode, rels in lists.items()}
@@ -237,6 +238,7 @@ def test_evaluate_on_a_real_index(small_index):
     assert "hybrid" in format_table(results)
 
 
+@pytest.mark.slow
 def test_wrong_label_scores_zero(small_index):
     # The harness must be able to say "miss": same query, answer labelled in another episode.
     wrong = [EvalQuery("Perseid", *_at("kitchen", 3))]
@@ -321,6 +323,7 @@ def test_the_conversation_queries_carry_their_questions():
     assert all(q.question_start is not None and q.start - 6 < q.question_start < q.start for q in queries)
 
 
+@pytest.mark.slow
 def test_cli_eval_strict_prints_the_strict_table_and_the_offtopic_line(tmp_path):
     import shutil
     import subprocess

@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 from httpserver import LocalServer
 from test_archives import paged
-
-from podsearch.cli import cli
 
 DATA = Path(__file__).parent / "data"
 RICH = DATA / "publisher" / "serial-rich.xml"
 P20 = DATA / "podcasting20" / "example.xml"
 
-
-def run(home: Path, *args: str):
-    return CliRunner().invoke(cli, ["--home", str(home), "--allow-private", "feed-info", *args])
+# The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
+Run = Callable[..., Result]
 
 
 def test_json_one_line_per_source_in_order_and_bad_ones_do_not_stop_the_rest(
-        tmp_path: Path, http_server: LocalServer) -> None:
+        run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     url = paged(http_server)
     http_server.route("/html", b"<!doctype html><html><body>hi</body></html>", content_type="text/html")
     bad = http_server.url("/html")
     home = tmp_path / "home"
-    result = run(home, "--json", str(RICH), bad, url, str(tmp_path / "missing.xml"))
+    result = run(home, "feed-info", "--json", str(RICH), bad, url, str(tmp_path / "missing.xml"), ok=False)
     assert result.exit_code == 1  # some failed
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["source"] for line in lines] == [str(RICH), bad, url, str(tmp_path / "missing.xml")]
@@ -42,8 +40,8 @@ def test_json_one_line_per_source_in_order_and_bad_ones_do_not_stop_the_rest(
     assert not (home / "data" / "library.sqlite").exists()  # nothing subscribed, no home made
 
 
-def test_text_lists_every_episode_with_what_podsearch_reads(tmp_path: Path) -> None:
-    result = run(tmp_path / "home", str(P20))
+def test_text_lists_every_episode_with_what_podsearch_reads(run: Run, tmp_path: Path) -> None:
+    result = run(tmp_path / "home", "feed-info", str(P20))
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.startswith("Podcasting 2.0 Namespace Example")
@@ -59,7 +57,7 @@ def test_text_lists_every_episode_with_what_podsearch_reads(tmp_path: Path) -> N
     assert "[S1E3]" in out
 
 
-def test_exit_code_is_nonzero_when_the_only_feed_fails(tmp_path: Path) -> None:
-    result = run(tmp_path / "home", str(tmp_path / "nope.xml"))
+def test_exit_code_is_nonzero_when_the_only_feed_fails(run: Run, tmp_path: Path) -> None:
+    result = run(tmp_path / "home", "feed-info", str(tmp_path / "nope.xml"), ok=False)
     assert result.exit_code == 1
     assert "no such file" in result.output

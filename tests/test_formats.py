@@ -250,10 +250,6 @@ def test_mime_parameters_and_charset_are_honoured() -> None:
     assert "text/vtt" in READERS and "text/html" in READERS
 
 
-def test_the_cli_offers_exactly_the_writers_formats() -> None:
-    from click.testing import CliRunner
-
-    from podsearch.cli import cli
-
-    out = CliRunner().invoke(cli, ["export", "--help"]).output
+def test_the_cli_offers_exactly_the_writers_formats(run, tmp_path: Path) -> None:  # noqa: ANN001 - conftest's run
+    out = run(tmp_path, "export", "--help").output
     assert "[" + "|".join(WRITERS) + "]" in out.replace("\n", "").replace(" ", "")

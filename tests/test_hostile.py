@@ -9,21 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from httpserver import LocalServer
-from podsearch.cli import cli
+from rss import channel_head, item, rss
 
 DATA = Path(__file__).parent / "data"
 VTT = (DATA / "homes" / "v0-feeds" / "a1.vtt").read_bytes()
 
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
-<channel><title>Shifty Show</title><link>https://example.org/s</link><description>d</description>
-<item><title>Calming relatives</title><guid isPermaLink="false">{guid}</guid><pubDate>Mon, 02 Mar 2026 08:00:00 +0000</pubDate>
-<enclosure url="{audio}" type="audio/flac" length="1152693"/><itunes:duration>11</itunes:duration>
-<podcast:transcript url="a1.vtt" type="text/vtt"/></item>
-</channel></rss>"""
+
+
+def shifty_show(guid: str, audio: str) -> str:
+    """The one episode of a show that may mint a new guid (and sign its enclosure) on every poll."""
+    return rss("Shifty Show", item("Calming relatives", guid, guid_attrs=' isPermaLink="false"', link=False,
+                                   date="Mon, 02 Mar 2026 08:00:00 +0000", audio=audio, length=1152693,
+                                   extra='<itunes:duration>11</itunes:duration>\n<podcast:transcript url="a1.vtt" type="text/vtt"/>'),
+               head=channel_head("https://example.org/s"))
 
 
 # The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
@@ -33,6 +34,7 @@ Run = Callable[..., Result]
 
 
 # -- item 2: a guid that changes on every poll --------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("audio_changes", [False, True], ids=["same-enclosure", "signed-enclosure"])
 def test_a_guid_minted_per_request_is_one_episode(run: Run, http_server: LocalServer, tmp_path: Path,
                                                   audio_changes: bool) -> None:
@@ -41,7 +43,7 @@ def test_a_guid_minted_per_request_is_one_episode(run: Run, http_server: LocalSe
     def shifty_feed(handler) -> None:  # noqa: ANN001 - BaseHTTPRequestHandler
         n = next(polls)
         audio = f"jfk.flac?sig={n}" if audio_changes else "jfk.flac"  # then only title+date+duration match
-        body = FEED.format(guid=f"urn:uuid:poll-{n}", audio=audio).encode()
+        body = shifty_show(f"urn:uuid:poll-{n}", audio).encode()
         handler._send(200, body, {"Content-Type": "application/rss+xml"})
 
     http_server.route("/feed.xml", handler=shifty_feed)
@@ -64,17 +66,17 @@ def error_lines(result) -> list[str]:  # noqa: ANN001 - click Result
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
-ONE_ITEM = """<?xml version="1.0"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>{show}</title>
-<item><title>{title}</title><guid>{guid}</guid><pubDate>Mon, 02 Mar 2026 08:00:00 +0000</pubDate>
-<enclosure url="{audio}" type="audio/flac"/>{extra}</item></channel></rss>"""
+def one_item(show: str, title: str, guid: str, audio: str, extra: str = "") -> str:
+    """A bare show of one episode: no channel link or description, no enclosure length."""
+    return rss(show, item(title, guid, date="Mon, 02 Mar 2026 08:00:00 +0000", audio=audio, length=None, link=False,
+                          extra=extra), head="")
 
 
 # -- item 4: a bad download is not cached forever ------------------------------------------------------------
 @pytest.mark.slow
 def test_a_truncated_enclosure_is_fetched_again_once_fixed(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     whole = (DATA / "jfk.flac").read_bytes()
-    feed = ONE_ITEM.format(show="Cut Show", title="Cut short", guid="cut-1", audio="ep.flac", extra="")
+    feed = one_item("Cut Show", "Cut short", "cut-1", "ep.flac")
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     audio = http_server.route("/ep.flac", whole[: len(whole) // 3], content_type="audio/flac")
     home = tmp_path / "home"
@@ -102,15 +104,14 @@ def test_a_truncated_enclosure_is_fetched_again_once_fixed(run: Run, http_server
 # -- item 8: OPML cannot subscribe to local files --------------------------------------------------------------
 def test_opml_feeds_must_be_http(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     local = tmp_path / "local.xml"
-    local.write_text(ONE_ITEM.format(show="Local Show", title="Secret", guid="s", audio="/etc/hostname", extra=""))
+    local.write_text(one_item("Local Show", "Secret", "s", "/etc/hostname"))
     http_server.route("/feed.xml", (DATA / "homes" / "v0-feeds" / "show-a.xml"), content_type="application/rss+xml")
     opml = tmp_path / "subs.opml"
     outlines = [local.as_uri(), str(local), "local.xml", http_server.url("/feed.xml")]
     opml.write_text('<?xml version="1.0"?><opml version="2.0"><head/><body>' + "".join(
         f'<outline type="rss" text="feed {n}" xmlUrl="{url}"/>' for n, url in enumerate(outlines)) + "</body></opml>")
     home = tmp_path / "home"
-    result = CliRunner().invoke(cli, ["--home", str(home), "--allow-private", "import-opml", str(opml)],
-                                catch_exceptions=False)
+    result = run(home, "import-opml", str(opml), ok=False)
     assert result.exit_code == 1
     assert "Ward Talk: 2 episodes" in result.stdout  # the good feed is still added
     errors = error_lines(result)
@@ -125,7 +126,7 @@ def test_opml_feeds_must_be_http(run: Run, http_server: LocalServer, tmp_path: P
 def test_a_failed_episode_is_reported_once_and_warnings_name_it(run: Run, http_server: LocalServer,
                                                                 tmp_path: Path) -> None:
     extra = '<podcast:transcript url="gone.vtt" type="text/vtt"/>'
-    feed = ONE_ITEM.format(show="Broken Show", title="Missing bits", guid="m-1", audio="gone.flac", extra=extra)
+    feed = one_item("Broken Show", "Missing bits", "m-1", "gone.flac", extra=extra)
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     run(home, "add", http_server.url("/feed.xml"))
@@ -146,6 +147,7 @@ def test_a_refused_redirect_names_the_feed_too(run: Run, http_server: LocalServe
     assert http_server.url("/feed.xml") in line and "/etc/passwd" in line and "refused" in line
 
 
+@pytest.mark.slow
 def test_one_writer_per_home_and_readers_never_wait(run: Run, http_server: LocalServer, tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -158,7 +160,7 @@ def test_one_writer_per_home_and_readers_never_wait(run: Run, http_server: Local
         release.wait(120)  # holds the first ingest mid-episode, with the home's lock
         handler._send(200, VTT, {"Content-Type": "text/vtt"})
 
-    feed = ONE_ITEM.format(show="Lock Show", title="Calming relatives", guid="l-1", audio="jfk.flac",
+    feed = one_item("Lock Show", "Calming relatives", "l-1", "jfk.flac",
                            extra='<podcast:transcript url="a1.vtt" type="text/vtt"/>')
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     http_server.route("/a1.vtt", handler=held_transcript)
@@ -210,7 +212,7 @@ def test_a_remote_feed_cannot_read_local_files(run: Run, http_server: LocalServe
     secret = tmp_path / "secret.vtt"
     secret.write_bytes(VTT)
     extra = f'<podcast:transcript url="{secret.as_uri()}" type="text/vtt"/>'
-    feed = ONE_ITEM.format(show="Nosy Show", title="Peek", guid="p-1", audio=(DATA / "jfk.flac").as_uri(), extra=extra)
+    feed = one_item("Nosy Show", "Peek", "p-1", (DATA / "jfk.flac").as_uri(), extra=extra)
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     run(home, "add", http_server.url("/feed.xml"))

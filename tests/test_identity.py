@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from httpserver import LocalServer
@@ -55,6 +56,7 @@ def assert_both_guid_1_episodes_live(run: Run, home: Path) -> None:
     assert "Warfarin doses" in run(home, "export", "2", "--format", "txt").stdout
 
 
+@pytest.mark.slow
 def test_two_shows_sharing_a_guid_are_both_searchable_and_exportable(run: Run, http_server: LocalServer,
                                                                      tmp_path: Path) -> None:
     a, b = serve_two_shows(http_server)
@@ -72,6 +74,7 @@ def test_two_shows_sharing_a_guid_are_both_searchable_and_exportable(run: Run, h
     assert status.count("indexed") == 3 and top(run, home, "calm an angry relative")["key"] in status
 
 
+@pytest.mark.slow
 def test_a_v0_home_gets_back_the_episode_its_old_index_lost(run: Run, tmp_path: Path) -> None:
     home = tmp_path / "home"
     shutil.copytree(V0, home)

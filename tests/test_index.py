@@ -111,6 +111,7 @@ def test_trim_clip_completes_sentences_and_a_minimum_length():
 
 
 # -- search on real models ---------------------------------------------------------------
+@pytest.mark.slow
 def test_paraphrase_is_found_without_shared_words(index):
     hits = search(index, "calming down an aggressive family member", SearchOptions(k=3))
     assert hits and hits[0].guid == "care"
@@ -118,6 +119,7 @@ def test_paraphrase_is_found_without_shared_words(index):
     assert hits[0].start == pytest.approx(14.0 - 1.5, abs=7.1)
 
 
+@pytest.mark.slow
 def test_keyword_finds_rare_drug_name_and_clip_starts_there(index):
     hits = search(index, "warfarin", SearchOptions(k=3))
     assert hits[0].guid == "care"
@@ -127,15 +129,18 @@ def test_keyword_finds_rare_drug_name_and_clip_starts_there(index):
     assert hits[0].end >= 55.5
 
 
+@pytest.mark.slow
 def test_acronym_found_by_keyword_mode(index):
     hits = search(index, "INR", SearchOptions(k=3, mode="keyword"))
     assert hits and "INR" in hits[0].text
 
 
+@pytest.mark.slow
 def test_nothing_relevant_returns_empty(index):
     assert search(index, "quantum chromodynamics lattice gauge theory", SearchOptions(k=5)) == []
 
 
+@pytest.mark.slow
 def test_filters_apply_before_ranking(index):
     only_garden = SearchOptions(k=5, filters=Filters(shows=("Green Hour",)))
     hits = search(index, "when to prune roses", only_garden)
@@ -147,11 +152,13 @@ def test_filters_apply_before_ranking(index):
     assert all(h.guid == "care" for h in search(index, "tomatoes sun water", dated))
 
 
+@pytest.mark.slow
 def test_empty_query_is_a_clear_error(index):
     with pytest.raises(QueryError, match="empty"):
         search(index, "   ")
 
 
+@pytest.mark.slow
 def test_hits_carry_everything_a_clip_needs(index):
     hit = search(index, "metformin with meals", SearchOptions(k=1))[0]
     assert hit.show == "Calm Care" and hit.episode == "Episode care" and hit.published == "2026-03-01"
@@ -160,6 +167,7 @@ def test_hits_carry_everything_a_clip_needs(index):
 
 
 # -- incremental changes and persistence ----------------------------------------------------
+@pytest.mark.slow
 def test_reindex_same_content_is_skipped_and_remove_works(index, tmp_path, embedder):
     before = index.generation()
     index.add_transcript(transcript("care", CARE), "h-care")
@@ -172,6 +180,7 @@ def test_reindex_same_content_is_skipped_and_remove_works(index, tmp_path, embed
     assert search(reopened, "warfarin", SearchOptions(k=1))[0].guid == "care"
 
 
+@pytest.mark.slow
 def test_stale_or_missing_faiss_copy_is_rebuilt_from_sqlite(index, tmp_path, embedder):
     for f in (tmp_path / "index").glob("vectors-*.faiss"):
         f.write_bytes(b"not a faiss file")  # as if a crash had left garbage
@@ -217,6 +226,7 @@ def test_term_coverage_matches_word_forms():
     assert term_coverage(["glass"], "a glas of water") == 0.0
 
 
+@pytest.mark.slow
 def test_per_episode_limit_and_grouping(index):
     from podsearch.index.search import group_by_episode
 
@@ -229,6 +239,7 @@ def test_per_episode_limit_and_grouping(index):
     assert sum(len(g) for _, g in groups) == len(hits)
 
 
+@pytest.mark.slow
 def test_unknown_cross_encoder_is_a_clear_error(index, tmp_path):
     from podsearch.core.errors import ModelError
 
@@ -250,6 +261,7 @@ def test_sentences_inside_a_segment_get_their_own_timing():
     assert searchable_segments(Transcript(show="s", episode="e", guid="g", segments=(plain,))) == [plain]
 
 
+@pytest.mark.slow
 def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, embedder):
     from podsearch.core.records import Person
 
@@ -335,6 +347,7 @@ def test_term_coverage_is_the_share_of_query_stems_among_the_texts_word_stems() 
     assert term_coverage(["cafe"], "Crème brûlée at the café") == 1.0
 
 
+@pytest.mark.slow
 def test_doc_frequency_is_remembered_per_generation(index, embedder):
     from podsearch.index.keyword import _doc_frequency, stem
 

@@ -33,6 +33,7 @@ def text_of(result) -> str:  # noqa: ANN001 - mcp CallToolResult
     return "".join(getattr(block, "text", "") for block in result.content)
 
 
+@pytest.mark.slow
 def test_mcp_search_and_transcript_tools(home: Path) -> None:
     tools, (found, nothing, empty, bad_k, script, vtt, unknown, bad_format) = asyncio.run(_session_calls(home, [
         ("search", {"query": "stopping clopidogrel before an operation", "k": 2}),

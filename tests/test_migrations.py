@@ -36,6 +36,7 @@ def _names(db_path: Path) -> list[str]:
         return [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY id")]
 
 
+@pytest.mark.slow
 def test_a_v0_home_migrates_on_first_use_and_keeps_everything(v0_home: Path) -> None:
     with sqlite3.connect(v0_home / "data" / "library.sqlite") as db:
         assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='_migrations'").fetchone()
@@ -103,6 +104,7 @@ def test_a_home_from_a_newer_version_is_refused_with_one_line(tmp_path: Path) ->
         open_database(str(path), older)
 
 
+@pytest.mark.slow
 def test_a_moved_home_still_finds_its_transcripts(v0_home: Path, tmp_path: Path) -> None:
     # The v0 home was made at /tmp/v0home and recorded absolute transcript paths there.
     with sqlite3.connect(v0_home / "data" / "library.sqlite") as db:

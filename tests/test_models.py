@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
 from podsearch.service.home import Home
 from podsearch.service.transcriber import Transcriber
 
 
+@pytest.mark.slow
 def test_each_model_is_loaded_once_even_when_asked_from_several_threads() -> None:
     models = Models()
     got: list[object] = []
@@ -30,6 +33,7 @@ def test_each_model_is_loaded_once_even_when_asked_from_several_threads() -> Non
     assert Models().speaker_encoder() is not got[0]  # another owner, another load: no process-global cache
 
 
+@pytest.mark.slow
 def test_the_index_and_the_transcriber_use_the_models_passed_in(tmp_path: Path, models: Models) -> None:
     settings = load_settings(tmp_path)
     with Home(settings, models).index() as index:

@@ -10,30 +10,24 @@ from pathlib import Path
 
 import pytest
 import webvtt
-from click.testing import CliRunner, Result
+from click.testing import Result
 from httpserver import LocalServer
+from rss import channel_head, rss
+from rss import item as rss_item
 
-from podsearch.cli import cli
 
 DATA = Path(__file__).parent / "data"
 JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
-     xmlns:podcast="https://podcastindex.org/namespace/1.0">
-<channel>
-<title>Speeches Old and New</title><link>https://example.org/speeches</link>
-<description>Short speeches.</description>
-{items}
-</channel></rss>"""
 
-ITEM = """<item><title>{title}</title><guid>{guid}</guid><pubDate>{date}</pubDate>
-<link>https://example.org/{guid}</link>
-<enclosure url="{url}" type="{type}" length="{length}"/>{extra}</item>"""
+
+def speeches(*items: str) -> str:
+    """The test show's feed with these items."""
+    return rss("Speeches Old and New", *items, head=channel_head("https://example.org/speeches", "Short speeches."))
 
 
 def item(title: str, guid: str, date: str, url: str, type_: str = "audio/flac", length: int = 1, extra: str = "") -> str:
-    return ITEM.format(title=title, guid=guid, date=date, url=url, type=type_, length=length, extra=extra)
+    return rss_item(title, guid, date=date, audio=url, type=type_, length=length, extra=extra)
 
 
 # The `run` fixture (conftest): run(home, *args, ok=True) -> click's Result.
@@ -56,7 +50,7 @@ def speech_feed(http_server: LocalServer) -> LocalServer:
     http_server.route("/audio/tool.mp3", DATA / "hotwords.mp3", content_type="audio/mpeg")
     items = item("Inaugural address", "jfk-1961", "Fri, 20 Jan 1961 17:00:00 GMT", http_server.url("/audio/jfk.flac"))
     items += item("Software tools", "tools-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/tool.mp3"), "audio/mpeg")
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml", etag='"v1"')
+    http_server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml", etag='"v1"')
     return http_server
 
 
@@ -109,9 +103,9 @@ def test_feed_to_clips_end_to_end(run: Run, tmp_path: Path, speech_feed: LocalSe
     assert json.loads(lines[1]) == []
 
 
-def test_private_address_refused_without_opt_in(tmp_path: Path, http_server: LocalServer) -> None:
+def test_private_address_refused_without_opt_in(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     http_server.route("/feed.xml", b"<rss/>", content_type="application/rss+xml")
-    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "add", http_server.url("/feed.xml")])
+    result = run(tmp_path, "add", http_server.url("/feed.xml"), ok=False, allow_private=False)
     assert result.exit_code == 1
     assert "127.0.0.1" in result.output and "--allow-private" in result.output
     assert "Traceback" not in result.output
@@ -139,7 +133,7 @@ def test_broken_enclosure_fails_alone_and_keeps_the_rest(run: Run, tmp_path: Pat
     items = item("Good", "good", "Fri, 20 Jan 1961 17:00:00 GMT", http_server.url("/audio/jfk.flac"))
     items += item("Html", "html", "Sat, 21 Jan 1961 17:00:00 GMT", http_server.url("/audio/page.mp3"), "audio/mpeg")
     items += item("Corrupt", "corrupt", "Sun, 22 Jan 1961 17:00:00 GMT", http_server.url("/audio/corrupt.mp3"), "audio/mpeg")
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    http_server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
     result = run(home, "ingest", ok=False)
@@ -169,13 +163,14 @@ VTT = """WEBVTT
 """
 
 
+@pytest.mark.slow
 def test_publisher_transcript_is_used_without_whisper(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     http_server.route("/audio/jfk.flac", DATA / "jfk.flac", content_type="audio/flac")
     http_server.route("/t/ep.vtt", VTT.encode(), content_type="text/vtt")
     extra = f'<podcast:transcript url="{http_server.url("/t/ep.vtt")}" type="text/vtt" language="en"/>'
     items = item("Pharmacy hour", "pharm-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/jfk.flac"),
                  extra=extra)
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    http_server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
     # A model that cannot load proves Whisper is never invoked for this episode.

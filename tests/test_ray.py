@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import pytest
 from httpserver import LocalServer
-from test_pipeline import FEED, Run, item, passages_per_guid
+from test_pipeline import Run, item, passages_per_guid, speeches
 
 
 DATA = Path(__file__).parent / "data"
@@ -46,7 +46,7 @@ def serve_small_feed(server: LocalServer) -> LocalServer:
     items += item("Pharmacy counter", "pharmacy-3", "Mon, 09 Feb 2026 09:00:00 GMT", server.url("/pharmacy.mp3"),
                   "audio/mpeg")
     items += item("Missing page", "html-1", "Sun, 22 Jan 1961 17:00:00 GMT", server.url("/page.mp3"), "audio/mpeg")
-    server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml")
     return server
 
 
@@ -168,6 +168,7 @@ def test_worker_killed_mid_episode_is_retried(run: Run, tmp_path: Path, small_fe
     assert len(list((home / "transcripts").glob("*/*.json"))) == 3
 
 
+@pytest.mark.slow
 def test_no_ray_import_without_the_flag(tmp_path: Path, http_server: LocalServer) -> None:
     # A publisher transcript keeps Whisper out of it; the run is in a fresh interpreter.
     vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:05.000\nWelcome to the show.\n"
@@ -175,7 +176,7 @@ def test_no_ray_import_without_the_flag(tmp_path: Path, http_server: LocalServer
     http_server.route("/t.vtt", vtt.encode(), content_type="text/vtt")
     extra = f'<podcast:transcript url="{http_server.url("/t.vtt")}" type="text/vtt"/>'
     items = item("Welcome", "w-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/a.flac"), extra=extra)
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    http_server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml")
     script = textwrap.dedent(f"""
         import sys
         from click.testing import CliRunner

@@ -26,6 +26,7 @@ def faiss_files(index_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in index_dir.glob("vectors-*.faiss")}
 
 
+@pytest.mark.slow
 def test_reader_never_writes_and_serves_the_last_copy_until_the_writer_saves(tmp_path: Path, embedder) -> None:
     index_dir = tmp_path / "index"
     writer = SearchIndex(index_dir, embedder=embedder)
@@ -62,6 +63,7 @@ def test_pool_shares_one_vector_copy_and_a_fresh_home_is_created(tmp_path: Path,
         pool.close()
 
 
+@pytest.mark.slow
 def test_a_warm_pool_runs_each_search_on_one_thread(tmp_path: Path, embedder, models) -> None:  # noqa: ANN001
     """Concurrent requests are the server's parallelism: FAISS and BLAS pools per search only oversubscribe."""
     import faiss
@@ -90,6 +92,7 @@ def test_reader_of_a_home_without_an_index_is_one_clear_line(tmp_path: Path) -> 
         SearchIndex(tmp_path / "nothing", read_only=True)
 
 
+@pytest.mark.slow
 def test_a_busy_pool_looks_words_up_on_the_search_thread_with_the_same_hits(tmp_path: Path, models) -> None:  # noqa: ANN001
     """Searches beyond the cores run their keyword lookup inline (no second thread); the hits stay the same."""
     settings = load_settings(tmp_path / "home")

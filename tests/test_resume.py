@@ -13,12 +13,9 @@ from pathlib import Path
 import faiss
 import pytest
 from httpserver import LocalServer
+from rss import channel_head, item, rss
 
 DATA = Path(__file__).parent / "data"
-
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0"><channel><title>Repeats</title><link>https://example.org</link><description>d</description>
-{items}</channel></rss>"""
 
 
 def podsearch(home: Path, *args: str) -> subprocess.Popen:
@@ -52,13 +49,14 @@ def index_state(home: Path) -> tuple[dict[str, int], int]:
 
 @pytest.mark.slow
 def test_kill_during_ingest_then_resume(tmp_path: Path, http_server: LocalServer) -> None:
-    items = ""
+    items = []
     routes = []
     for n in range(3):
         routes.append(http_server.route(f"/a{n}.flac", DATA / "jfk.flac", content_type="audio/flac"))
-        items += (f"<item><title>Part {n}</title><guid>part-{n}</guid><pubDate>Mon, 0{n + 1} Jun 2026 10:00:00 GMT</pubDate>"
-                  f'<enclosure url="{http_server.url(f"/a{n}.flac")}" type="audio/flac" length="1"/></item>')
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+        items.append(item(f"Part {n}", f"part-{n}", date=f"Mon, 0{n + 1} Jun 2026 10:00:00 GMT",
+                          audio=http_server.url(f"/a{n}.flac"), link=False))
+    feed = rss("Repeats", *items, head=channel_head("https://example.org"))
+    http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert podsearch(home, "add", http_server.url("/feed.xml")).wait(60) == 0
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,12 +62,14 @@ def sees_library(at: AppTest) -> bool:
     return any(m.value.startswith("**Care Talk**") for m in at.markdown)
 
 
+@pytest.mark.slow
 def test_without_any_admin_configured_the_one_user_is_admin(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = library(home, monkeypatch)
     assert admin_actions(at) == {"Add feed", "Import subscriptions", "Refresh feeds and ingest new episodes"}
     assert not [t for t in at.text_input if t.key == "admin_password_input"]
 
 
+@pytest.mark.slow
 def test_admin_password_gates_library_changes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     set_password(load_settings(home), PASSWORD)
     at = library(home, monkeypatch)
@@ -88,6 +89,7 @@ def test_admin_password_gates_library_changes(home: Path, monkeypatch: pytest.Mo
     assert admin_actions(at) == set() and sees_library(at)
 
 
+@pytest.mark.slow
 def test_admin_token_from_the_environment_is_the_password(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = library(home, monkeypatch, PODSEARCH_ADMIN_TOKEN=PASSWORD)
     assert admin_actions(at) == set()
@@ -96,6 +98,7 @@ def test_admin_token_from_the_environment_is_the_password(home: Path, monkeypatc
     assert "Add feed" in admin_actions(at)
 
 
+@pytest.mark.slow
 def test_read_only_hides_every_admin_action_and_still_searches(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = library(home, monkeypatch, PODSEARCH_READ_ONLY="1")  # what `podsearch app --read-only` sets
     assert sees_library(at) and admin_actions(at) == set()
@@ -170,6 +173,7 @@ def _sign_in(page, who: str) -> None:  # noqa: ANN001
     _library_tab(page)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_oidc_sign_in_makes_only_listed_people_admins(ingested: Path, tmp_path: Path, chromium) -> None:  # noqa: ANN001
     from oidc_provider_mock import run_server_in_thread
@@ -210,6 +214,7 @@ server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openi
             _stop(proc)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_read_only_app_in_a_browser_shows_no_admin_action(ingested: Path, tmp_path: Path, chromium) -> None:  # noqa: ANN001
     home = Path(shutil.copytree(ingested, tmp_path / "home"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
+from rss import channel_head, item, rss
 from test_index import CARE, GARDEN, transcript
 
 from podsearch.core.records import Hit, Soundbite, transcript_from_dict, to_dict
@@ -56,6 +56,7 @@ def index(tmp_path: Path, models):  # noqa: ANN001
     ix.close()
 
 
+@pytest.mark.slow
 def test_soundbite_is_searchable_and_marked(index: SearchIndex) -> None:
     hits = search(index, "nurses defuse angry family", SearchOptions(k=3, mode="keyword"))
     top = hits[0]
@@ -90,45 +91,36 @@ When a relative is shouting, lower your own voice and offer them a seat.
 Thank you for listening and see you next week.
 """
 
-FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>Night Shift</title>
-<item><title>Quiet wards</title><guid>ns-1</guid><pubDate>Mon, 02 Mar 2026 09:00:00 GMT</pubDate>
-<enclosure url="ep1.mp3" type="audio/mpeg" length="1000"/>
-<podcast:transcript url="ep1.vtt" type="text/vtt"/>
-<podcast:soundbite startTime="6" duration="8">The one trick for shouting relatives</podcast:soundbite>
-</item></channel></rss>"""
+FEED = rss("Night Shift", item(
+    "Quiet wards", "ns-1", date="Mon, 02 Mar 2026 09:00:00 GMT", audio="ep1.mp3", type="audio/mpeg", length=1000,
+    link=False, extra='\n<podcast:transcript url="ep1.vtt" type="text/vtt"/>\n'
+                      '<podcast:soundbite startTime="6" duration="8">The one trick for shouting relatives</podcast:soundbite>\n'),
+    head="")
 
 
-def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path, models: Models) -> None:
-    from click.testing import CliRunner
-
-    from podsearch.cli import cli
-
+@pytest.mark.slow
+def test_feed_soundbite_reaches_search_through_the_pipeline(tmp_path: Path, run) -> None:  # noqa: ANN001 - conftest's run
     (tmp_path / "ep1.vtt").write_text(VTT, encoding="utf-8")
     (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
     home = tmp_path / "home"
-    runner = CliRunner()
-    assert runner.invoke(cli, ["--home", str(home), "add", str(tmp_path / "feed.xml")], obj=models).exit_code == 0
-    ingested = runner.invoke(cli, ["--home", str(home), "ingest"], obj=models)
+    assert run(home, "add", str(tmp_path / "feed.xml")).exit_code == 0
+    ingested = run(home, "ingest")
     assert ingested.exit_code == 0, ingested.output
-    found = runner.invoke(cli, ["--home", str(home), "search", "one trick for shouting relatives", "--json", "-k", "2"], obj=models)
+    found = run(home, "search", "one trick for shouting relatives", "--json", "-k", "2")
     hits = json.loads(found.stdout)
     assert [(h["kind"], h["start"], h["end"]) for h in hits][0] == ("soundbite", 6.0, 14.0)
     saved = json.loads(next((home / "transcripts").rglob("*.json")).read_text(encoding="utf-8"))
     assert saved["soundbites"] == [{"start": 6.0, "duration": 8.0, "title": "The one trick for shouting relatives"}]
 
 
-PUBLISHER_FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
-<channel><title>Ward Talk</title><link>https://example.org/ward</link><description>Care at the front desk</description>
-<podcast:funding url="https://example.org/support">Keep [Ward Talk](https://evil.example) going</podcast:funding>
-<podcast:license url="https://creativecommons.org/licenses/by/4.0/">cc-by-4.0</podcast:license>
-<item><title>Angry relatives</title><guid isPermaLink="false">wt-1</guid><pubDate>Mon, 02 Mar 2026 08:00:00 +0000</pubDate>
-<enclosure url="jfk.flac" type="audio/flac" length="1152693"/>
-<podcast:transcript url="wt-1.vtt" type="text/vtt"/>
-<podcast:soundbite startTime="4" duration="5">How to lower the temperature</podcast:soundbite>
-<podcast:soundbite startTime="9.5" duration="1.5"/>
-</item></channel></rss>"""
+PUBLISHER_FEED = rss("Ward Talk", item(
+    "Angry relatives", "wt-1", guid_attrs=' isPermaLink="false"', date="Mon, 02 Mar 2026 08:00:00 +0000", audio="jfk.flac",
+    length=1152693, link=False, extra='\n<podcast:transcript url="wt-1.vtt" type="text/vtt"/>\n'
+    '<podcast:soundbite startTime="4" duration="5">How to lower the temperature</podcast:soundbite>\n'
+    '<podcast:soundbite startTime="9.5" duration="1.5"/>\n'),
+    head=channel_head("https://example.org/ward", "Care at the front desk")
+    + '\n<podcast:funding url="https://example.org/support">Keep [Ward Talk](https://evil.example) going</podcast:funding>'
+    '\n<podcast:license url="https://creativecommons.org/licenses/by/4.0/">cc-by-4.0</podcast:license>')
 PUBLISHER_VTT = """WEBVTT
 
 00:00:00.000 --> 00:00:04.000
@@ -142,6 +134,7 @@ Thank you for listening.
 """
 
 
+@pytest.mark.slow
 def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_path: Path, open_app,  # noqa: ANN001
                                                                           models: Models) -> None:
     from podsearch.core.config import load_settings

@@ -231,6 +231,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_rename_sticks_through_reindex_and_the_speaker_filter_finds_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     shutil.copytree(DATA / "homes" / "v0", home)  # a home made before speakers existed migrates first

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, Run, item
+from test_pipeline import DATA, Run, item, speeches
 
 from podsearch.core.terminal import clean, clean_json, clean_line
 
@@ -45,7 +45,7 @@ def _ingest_hostile(run: Run, tmp_path: Path, http_server: LocalServer) -> Path:
     # (the feed parser already reads C1 as windows-1252; the bidi override stays).
     title = "Pharmacy\u009b2J hour\u202e &#x85;&#x9b;31m"
     items = item(title, "pharm-1", "Mon, 02 Mar 2026 09:00:00 GMT", http_server.url("/audio/jfk.flac"), extra=extra)
-    feed = FEED.format(items=items).replace("Speeches Old and New", "Speeches\u009b0m\u202e")
+    feed = speeches(items).replace("Speeches Old and New", "Speeches\u009b0m\u202e")
     http_server.route("/feed.xml", feed.encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
@@ -54,6 +54,7 @@ def _ingest_hostile(run: Run, tmp_path: Path, http_server: LocalServer) -> Path:
     return home
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ("status",), ("search", "clopidogrel interactions"), ("search", "clopidogrel", "--json"),
     ("export", "pharm-1", "--format", "txt"), ("export", "pharm-1", "--format", "srt"),
@@ -72,6 +73,7 @@ def test_cli_prints_no_control_from_feed_text(run: Run, hostile_home: Path, args
         json.loads(result.stdout)  # still valid JSON, the same values
 
 
+@pytest.mark.slow
 def test_srt_export_keeps_its_structure(run: Run, hostile_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "ep.srt"
     assert run(hostile_home, "export", "pharm-1", "--format", "srt", "-o", str(out)).exit_code == 0

@@ -166,6 +166,7 @@ def test_english_only_model_ignores_another_language_request(engines: dict[str, 
     assert any("cannot transcribe 'de'" in w for w in result.warnings)
 
 
+@pytest.mark.slow
 def test_engines_are_loaded_once_per_models(models_dir: Path) -> None:
     from podsearch.service.models import Models
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_pipeline import DATA, FEED, Run, item
+from test_pipeline import DATA, Run, item, speeches
 
 from podsearch.core.config import load_settings
 from podsearch.core.errors import TranscriptError
@@ -51,6 +51,7 @@ def test_tiny_segments_are_merged_keeping_every_word_and_speaker_turn() -> None:
     assert max(len(s.text.split()) for s in merge_tiny(dense(600, 1.0), max_words=25)) <= 25
 
 
+@pytest.mark.slow
 def test_long_embedding_reports_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: Models) -> None:
     monkeypatch.setattr(store, "EMBED_BLOCK", 16)  # a long episode in miniature: 16 texts a block
     segments = tuple(Segment(i * 3.0, i * 3.0 + 3.0, f"sentence number {i} about the pharmacy") for i in range(60))
@@ -63,6 +64,7 @@ def test_long_embedding_reports_progress(tmp_path: Path, monkeypatch: pytest.Mon
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total
 
 
+@pytest.mark.slow
 def test_hostile_transcript_falls_back_to_whisper(run: Run, tmp_path: Path, http_server: LocalServer) -> None:
     # ~1.3 MB: 40,000 one-word cues for an 11 s episode (under the transcript size cap).
     cues = [{"startTime": i * 11 / 40_000, "endTime": (i + 1) * 11 / 40_000, "body": "spam"} for i in range(40_000)]
@@ -73,7 +75,7 @@ def test_hostile_transcript_falls_back_to_whisper(run: Run, tmp_path: Path, http
              "<itunes:duration>11</itunes:duration>")
     items = item("Inaugural address", "jfk-1961", "Fri, 20 Jan 1961 17:00:00 GMT", http_server.url("/audio/jfk.flac"),
                  extra=extra)
-    http_server.route("/feed.xml", FEED.format(items=items).encode(), content_type="application/rss+xml")
+    http_server.route("/feed.xml", speeches(items).encode(), content_type="application/rss+xml")
     home = tmp_path / "home"
     assert run(home, "add", http_server.url("/feed.xml")).exit_code == 0
     result = run(home, "ingest")

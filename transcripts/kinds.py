@@ -151,7 +151,7 @@ def _mark_shaped_reads(segments: Sequence[Segment], kinds: list[str]) -> None:
     address = [bool(_ADDRESS.search(s.text)) for s in segments]
     offer = [bool(_OFFER.search(s.text)) for s in segments]
     reads: list[tuple[int, int]] = []
-    for n, seg in enumerate(segments):
+    for n in range(len(segments)):
         if not (address[n] or offer[n]) or kinds[n] != SPEECH or (reads and reads[-1][1] >= n):
             continue
         first, last = _extend(segments, kinds, n, address, offer)

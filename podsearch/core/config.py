@@ -137,7 +137,7 @@ class Settings:
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with `changes` applied, ignoring those that are None."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
 
 
 # -- declared settings ---------------------------------------------------------------
@@ -207,7 +207,7 @@ class Setting:
     def default(self) -> object:
         """The `Settings` field's default."""
         spec = next(f for f in fields(Settings) if f.name == self.name)
-        return spec.default if spec.default is not MISSING else spec.default_factory()  # type: ignore[misc]
+        return spec.default if spec.default is not MISSING else spec.default_factory()  # type: ignore[operator]
 
     def read(self, environ: Mapping[str, str]) -> object | None:
         """The value the environment gives, None when the variable is unset or blank; SettingError (one line

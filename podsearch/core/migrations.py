@@ -111,7 +111,7 @@ def split_sql(script: str) -> list[str]:
 
 def open_database(path: str, migrations: Migrations, **connect: object) -> sqlite3.Connection:
     """Open `path` with WAL and foreign keys on, then bring its schema up to date."""
-    db = sqlite3.connect(path, isolation_level=None, **connect)  # type: ignore[arg-type]
+    db = sqlite3.connect(path, isolation_level=None, **connect)  # type: ignore[call-overload]
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA foreign_keys = ON")

@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import re
+from collections.abc import Iterable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 # The index's own query words: what is highlighted is what the keyword search looked for.

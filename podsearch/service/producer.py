@@ -73,7 +73,7 @@ class Producers(Generic[R]):
             producer(self.emit, self.stop)
         except self._quiet:
             pass
-        except BaseException as exc:  # a bug must surface in the caller, not die with the thread
+        except BaseException as exc:  # noqa: BLE001 - a bug must surface in the caller, not die with the thread
             self.emit(_Failure(exc))
         finally:
             self.emit(_DONE)
