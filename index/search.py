@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import numpy as np
 
 from podsearch.core.errors import QueryError
+from podsearch.core.languages import ENGLISH
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage, term_coverages
@@ -341,6 +342,9 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
     similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))
                           .tolist()))
+    # The sentence model is English-only: its similarity to a passage in another language is noise, so such
+    # passages are found and ranked by their words alone (docs/languages.md).
+    similarity.update((pid, 0.0) for pid in pids if rows[pid]["language"] != ENGLISH)
     # Coverage is needed for keyword strength and for a match by words below the floor; a passage
     # relevant by meaning alone skips the tokenising.
     wanted = [pid for pid in pids if pid in keyword_set or similarity[pid] < options.floor]
@@ -431,7 +435,8 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
         speaker = None
         if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
-            seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
+            by_meaning = segment_vectors[s.pid] @ found.qvec if row["language"] == ENGLISH else np.zeros(len(segs))
+            seg_scores = by_meaning + np.array(
                 [SEGMENT_WORDS_BONUS * c for c in term_coverages(terms, [g.text for g in segs], found.alternatives,
                                                                  index.stemmer)])
             best = int(np.argmax(seg_scores))
@@ -462,7 +467,7 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             show=ep["show"], episode=ep["episode"], guid=ep["guid"], key=row["key"], published=(ep["published"] or "")[:10] or None,
             start=start, end=end, text=text, score=round(s.fused, 4), audio_url=ep["audio_url"], source=ep["source"],
             link=ep["link"], chapter=chapter_at(chapters_from_json(ep["chapters"]), min(start + LEAD_IN, end)),
-            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
+            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker, language=row["language"],
             confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
                                   else term_coverage(terms, text, found.alternatives, index.stemmer)),
         ))

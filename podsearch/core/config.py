@@ -13,6 +13,8 @@ from pathlib import Path
 from podsearch.core.errors import ConfigError
 
 DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
+# For episodes not in English (docs/languages.md): Whisper base from the `multilingual` extra.
+DEFAULT_MULTILINGUAL_MODEL = "bundled:base"
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
 ENGINES = ("faster-whisper", "openai-whisper")
 # Vector index past `approx_threshold` passages ("auto" = HNSW; "flat" = always exact).
@@ -44,6 +46,9 @@ class Settings:
     home: Path
     engine: str = "faster-whisper"
     whisper_model: str = DEFAULT_WHISPER_MODEL
+    # The model for other languages (PODSEARCH_MULTILINGUAL_MODEL): "bundled:base", a CTranslate2 folder
+    # (or .pt for openai-whisper) or an official name. Without it such episodes are held, not indexed.
+    multilingual_model: str = DEFAULT_MULTILINGUAL_MODEL
     embed_model: str = DEFAULT_EMBED_MODEL
     device: str = "auto"
     allow_private: bool = False
@@ -164,6 +169,8 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["engine"] = os.environ["PODSEARCH_ENGINE"]
     if os.environ.get("PODSEARCH_WHISPER_MODEL"):
         env["whisper_model"] = os.environ["PODSEARCH_WHISPER_MODEL"]
+    if os.environ.get("PODSEARCH_MULTILINGUAL_MODEL"):
+        env["multilingual_model"] = os.environ["PODSEARCH_MULTILINGUAL_MODEL"]
     if os.environ.get("PODSEARCH_EMBED_MODEL"):
         env["embed_model"] = os.environ["PODSEARCH_EMBED_MODEL"]
     if _env_bool("PODSEARCH_ALLOW_PRIVATE"):

@@ -39,3 +39,7 @@ class TranscriptError(PodsearchError):
 
 class HomeBusyError(PodsearchError):
     """Another podsearch process is writing to the home (and the caller chose not to wait)."""
+
+
+class LanguageUnavailable(PodsearchError):
+    """An episode is in a language no installed Whisper model transcribes: it is held, not indexed."""

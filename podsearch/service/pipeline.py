@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from podsearch.core.config import Settings, usable_cores
-from podsearch.core.errors import AudioError, PodsearchError
-from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
+from podsearch.core.errors import AudioError, LanguageUnavailable, PodsearchError
+from podsearch.service.library import FAILED, HELD, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, FeedRow, Library
 from podsearch.service.models import Models
 from podsearch.core.records import Chapter, Episode, Segment, Show, Transcript
 
@@ -52,6 +52,8 @@ class IngestReport:
     indexed: list[str] = field(default_factory=list)
     episode_errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Episodes not indexed because no installed model transcribes their language: (title, message).
+    held: list[tuple[str, str]] = field(default_factory=list)
 
 
 def is_local_source(target: str) -> bool:
@@ -274,6 +276,8 @@ class Transcriber:
         self.workers = workers  # threads that call transcribe() at once
         self.threads = threads  # CPU threads for each (None: the cores shared among workers)
         self._engine = None
+        self._multilingual = None
+        self._multilingual_missing: str | None = None
         self._diarizer = None
         self._lock = threading.Lock()
         # Set to abandon transcriptions in flight (an interrupted ingest); they stop within a window.
@@ -290,6 +294,34 @@ class Transcriber:
                     keep_freed_memory=self.settings.keep_freed_memory,
                 )
         return self._engine
+
+    def multilingual(self):  # noqa: ANN201 - ingest.transcribe.Engine | None
+        """The model for languages other than English (settings.multilingual_model), loaded on first use;
+        None when it is not installed (`multilingual_missing` then says why)."""
+        from podsearch.core.errors import ModelError
+        from podsearch.ingest.transcribe import model_missing
+
+        with self._lock:
+            if self._multilingual is None and self._multilingual_missing is None:
+                model = self.settings.multilingual_model
+                self._multilingual_missing = model_missing(model)
+                if self._multilingual_missing is None:
+                    try:
+                        self._multilingual = self.models.engine(
+                            self.settings.engine, model, device=self.settings.device,
+                            models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
+                            keep_freed_memory=self.settings.keep_freed_memory)
+                    except ModelError as exc:
+                        self._multilingual_missing = str(exc)
+                if self._multilingual is not None and self._multilingual.english_only:
+                    self._multilingual, self._multilingual_missing = None, f"{model} is an English-only model"
+        return self._multilingual
+
+    @property
+    def multilingual_missing(self) -> str | None:
+        """Why there is no multilingual model (None when there is one)."""
+        self.multilingual()
+        return self._multilingual_missing
 
     @property
     def diarizer(self):  # noqa: ANN201 - ingest.diarize.Diarizer
@@ -343,10 +375,19 @@ class Transcriber:
         except PodsearchError as exc:
             self.progress(Progress("warning", ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
+        from podsearch.service import languages
+
+        language = languages.declared(ep.language)
         if segments is None:
             from podsearch.ingest.audio import audio_seconds, stream_audio
             from podsearch.ingest.transcribe import transcribe_stream
 
+            # Held before anything is downloaded when no installed model speaks the declared language, or
+            # (undeclared) when this episode was held as not English and still nothing can tell its language.
+            if languages.needs_multilingual(language) and self.multilingual() is None:
+                raise languages.hold(language, self.multilingual_missing or "")
+            if language is None and row.status == HELD and row.error and self.multilingual() is None:
+                raise LanguageUnavailable(row.error)
             self.progress(Progress("download", ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
             # The headers' length for the bar; the decoded length replaces it when done.
@@ -366,12 +407,21 @@ class Transcriber:
 
                 features = SpeakerFeatures()
                 blocks = features.tee(blocks)
+            options, engine = self.options(row), self.engine
             try:
-                result = transcribe_stream(self.engine, blocks, self.options(row), progress=on_progress)
+                if language is None and self.multilingual() is not None:
+                    head, blocks = languages.read_ahead(blocks)
+                    language = self.multilingual().detect_language(head)[0]
+                if languages.needs_multilingual(language):
+                    options, engine = replace(options, language=language), self.multilingual()
+                result = transcribe_stream(engine, blocks, options, progress=on_progress)
             except AudioError:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
                 raise
+            if language is None and result.likely_not_english:
+                # Not indexed as English nonsense: held until a model can tell (and transcribe) its language.
+                raise languages.hold(None, self.multilingual_missing or "")
             duration = result.duration
             for warning in result.warnings:
                 self.progress(Progress("warning", ep.title, message=warning))
@@ -532,6 +582,11 @@ class Ingester:
                 self.library.set_status(row.id, INDEXED, source=transcript.source)
                 report.indexed.append(ep.title)
                 self.progress(Progress("episode-done", ep.title))
+            except LanguageUnavailable as exc:
+                message = f"{row.show_title} / {ep.title}: {exc}"
+                self.library.set_status(row.id, HELD, error=str(exc))
+                report.held.append((ep.title, message))
+                self.progress(Progress("warning", ep.title, message=message))
             except PodsearchError as exc:
                 message = f"{row.show_title} / {ep.title}: {exc}"
                 self.library.set_status(row.id, FAILED, error=str(exc))
