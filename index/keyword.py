@@ -236,10 +236,17 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
 
 
 def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping[str, tuple[str, ...]] | None = None,
-                   stemmer: Stemmer | None = None) -> list[float]:
-    """`term_coverage` of each of `texts`, the query's side worked out once for all of them."""
+                   stemmer: Stemmer | None = None, stemmed: bool = True) -> list[float]:
+    """`term_coverage` of each of `texts`, the query's side worked out once for all of them.
+
+    `stemmed=False`: words compared as `passages_fts_plain` compares them, folded but not stemmed (texts
+    not in English, which Porter's rules would mangle); `alternatives` are stems and do not apply.
+    """
     if not terms:
         return [0.0] * len(texts)
+    if not stemmed:
+        return [sum(1 for t in terms if t in words) / len(terms)
+                for words in ({fold(w) for w in _word_list(text)} for text in texts)]
     # Not every word of the texts stemmed (that was most of a search's Python time, for ~100 candidates):
     # a stem is present when one of the spellings seen with that stem is among the text's words. Every
     # word of the texts is filed first, so each term's spellings are complete for these texts.

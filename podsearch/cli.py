@@ -241,8 +241,10 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
         _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
         _echo(f"error: {message}", err=True)
+    for _, message in report.held:  # not failures: waiting for a model of their language (docs/languages.md)
+        _echo(f"held: {clean_line(message)}", err=True)
     _echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
-               f"{len(report.feed_errors)} feed(s) failed")
+               f"{len(report.feed_errors)} feed(s) failed" + (f"; {len(report.held)} held" if report.held else ""))
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
 
@@ -286,7 +288,7 @@ class _TqdmProgress:
         return self.bars[title]
 
     def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
-        if p.stage in ("feed-failed", "episode-failed"):
+        if p.stage in ("feed-failed", "episode-failed", "episode-held"):
             self._close(p.title)  # the command lists every failure once, as an error, when it ends
         elif p.stage == "warning":
             self._write(f"warning: {p.message}")

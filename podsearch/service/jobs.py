@@ -26,9 +26,11 @@ STAGES = {
     "warning": "Warning",
     "episode-done": "Indexed",
     "episode-failed": "Failed",
+    "episode-held": "Held",
     "done": "Finished",
 }
-_EPISODE_STAGES = {"download", "transcribe", "index", "embed", "episode-done", "episode-failed", "warning"}
+_EPISODE_STAGES = {"download", "transcribe", "index", "embed", "episode-done", "episode-failed", "episode-held",
+                   "warning"}
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _tracker(settings: Settings, limit: int | None, state: JobState):  # noqa: A
             state.log.append(f"warning: {p.title}: {p.message}")
             return
         state.stage, state.title = p.stage, p.title
-        if p.stage in ("episode-done", "episode-failed"):
+        if p.stage in ("episode-done", "episode-failed", "episode-held"):
             state.episodes_done += 1
             state.partial.pop(p.title, None)
             state.log.append(p.message or f"indexed: {p.title}")

@@ -16,7 +16,7 @@ from itertools import chain
 import numpy as np
 
 from podsearch.core.errors import LanguageUnavailable
-from podsearch.core.languages import ENGLISH, language_name, primary
+from podsearch.core.languages import ENGLISH, MULTILINGUAL_EXTRA, language_name, primary
 from podsearch.ingest.audio import SAMPLE_RATE
 
 # Audio read ahead to detect an undeclared episode's language (Whisper listens to 30 s of its speech).
@@ -27,7 +27,8 @@ def held_message(language: str | None, reason: str) -> str:
     """The one line `status` shows for an episode held for its language."""
     what = f"{language_name(language)}: not indexed" if language else \
         "not indexed: it does not sound like English and no installed model can tell its language"
-    return f"{what}; {reason}, then run `podsearch ingest` again"
+    fix = reason if MULTILINGUAL_EXTRA in reason else f"{reason}; install the multilingual model: {MULTILINGUAL_EXTRA}"
+    return f"{what}; {fix}, then run `podsearch ingest` again"
 
 
 def hold(language: str | None, reason: str) -> LanguageUnavailable:

@@ -33,7 +33,8 @@ TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "app
 class Progress:
     """One progress report: `done` of `total` units of the current step."""
 
-    stage: str  # "feed", "download", "transcribe", "speakers", "index", "embed", "episode-done", "episode-failed"
+    stage: str  # "feed", "download", "transcribe", "speakers", "index", "embed", "episode-done", "episode-failed",
+    # "episode-held" (not indexed: no installed model transcribes its language)
     title: str
     done: float = 0.0
     total: float | None = None
@@ -586,7 +587,7 @@ class Ingester:
                 message = f"{row.show_title} / {ep.title}: {exc}"
                 self.library.set_status(row.id, HELD, error=str(exc))
                 report.held.append((ep.title, message))
-                self.progress(Progress("warning", ep.title, message=message))
+                self.progress(Progress("episode-held", ep.title, message=message))
             except PodsearchError as exc:
                 message = f"{row.show_title} / {ep.title}: {exc}"
                 self.library.set_status(row.id, FAILED, error=str(exc))
