@@ -298,10 +298,13 @@ class Transcriber:
 
     def multilingual(self):  # noqa: ANN201 - ingest.transcribe.Engine | None
         """The model for languages other than English (settings.multilingual_model), loaded on first use;
-        None when it is not installed (`multilingual_missing` then says why)."""
+        None when it is not installed (`multilingual_missing` then says why). A multilingual main model
+        (PODSEARCH_WHISPER_MODEL=small, say) is its own."""
         from podsearch.core.errors import ModelError
         from podsearch.ingest.transcribe import model_missing
 
+        if not getattr(self.engine, "english_only", True):
+            return self.engine
         with self._lock:
             if self._multilingual is None and self._multilingual_missing is None:
                 model = self.settings.multilingual_model
