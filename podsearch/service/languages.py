@@ -16,7 +16,7 @@ from itertools import chain
 import numpy as np
 
 from podsearch.core.errors import LanguageUnavailable
-from podsearch.core.languages import ENGLISH, MULTILINGUAL_EXTRA, language_name, primary
+from podsearch.core.languages import ENGLISH, MULTILINGUAL_EXTRA, language_name
 from podsearch.ingest.audio import SAMPLE_RATE
 
 # Audio read ahead to detect an undeclared episode's language (Whisper listens to 30 s of its speech).
@@ -34,11 +34,6 @@ def held_message(language: str | None, reason: str) -> str:
 def hold(language: str | None, reason: str) -> LanguageUnavailable:
     """The error that holds an episode in `language` (None: unknown, not English) for `reason`."""
     return LanguageUnavailable(held_message(language, reason))
-
-
-def declared(language: str | None) -> str | None:
-    """The language a feed declares, as a primary subtag (None when it declares none or nonsense)."""
-    return primary(language)
 
 
 def needs_multilingual(language: str | None) -> bool:
@@ -60,4 +55,4 @@ def read_ahead(blocks: Iterable[np.ndarray], seconds: float = DETECT_SECONDS) ->
     return samples[:wanted], chain(head, it)
 
 
-__all__ = ["DETECT_SECONDS", "declared", "held_message", "hold", "needs_multilingual", "read_ahead"]
+__all__ = ["DETECT_SECONDS", "held_message", "hold", "needs_multilingual", "read_ahead"]

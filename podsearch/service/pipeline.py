@@ -379,9 +379,10 @@ class Transcriber:
         except PodsearchError as exc:
             self.progress(Progress("warning", ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
+        from podsearch.core.languages import primary
         from podsearch.service import languages
 
-        language = languages.declared(ep.language)
+        language = primary(ep.language)  # what the feed declares (item, else channel); None: detected below
         if segments is None:
             from podsearch.ingest.audio import audio_seconds, stream_audio
             from podsearch.ingest.transcribe import transcribe_stream
