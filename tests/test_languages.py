@@ -105,6 +105,33 @@ def test_a_missing_model_is_named_with_what_to_install(tmp_path: Path) -> None:
     assert model_missing("bundled:tiny.en") is None
 
 
+@MULTILINGUAL
+def test_the_two_packages_join_into_one_model_folder_once(tmp_path: Path) -> None:
+    from podsearch.ingest.multilingual import bundled_dir
+
+    folder = bundled_dir(tmp_path)
+    parts = sorted(p for d in _package_dirs() for p in d.glob("model.bin.part*"))
+    assert len(parts) == 2 and (folder / "model.bin").stat().st_size == sum(p.stat().st_size for p in parts)
+    with (folder / "model.bin").open("rb") as fh:  # the first half's bytes, then the second's
+        assert fh.read(64) == parts[0].read_bytes()[:64]
+        fh.seek(parts[0].stat().st_size)
+        assert fh.read(64) == parts[1].read_bytes()[:64]
+    assert {"config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    joined = (folder / "model.bin").stat().st_mtime_ns
+    assert bundled_dir(tmp_path) == folder and (folder / "model.bin").stat().st_mtime_ns == joined  # joined once
+    with (folder / "model.bin").open("r+b") as fh:  # a damaged copy is joined again
+        fh.truncate(1000)
+    assert (bundled_dir(tmp_path) / "model.bin").stat().st_size == sum(p.stat().st_size for p in parts)
+
+
+def _package_dirs() -> list[Path]:
+    import importlib.util
+
+    from podsearch.ingest.multilingual import PACKAGES
+
+    return [Path(next(iter(importlib.util.find_spec(p).submodule_search_locations))) / "data" for p in PACKAGES]
+
+
 # -- the index -------------------------------------------------------------------------
 
 
