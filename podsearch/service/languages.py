@@ -11,6 +11,7 @@ See docs/languages.md.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from itertools import chain
 
 import numpy as np
@@ -21,6 +22,8 @@ from podsearch.ingest.audio import SAMPLE_RATE
 
 # Audio read ahead to detect an undeclared episode's language (Whisper listens to 30 s of its speech).
 DETECT_SECONDS = 90.0
+# Without the multilingual model: audio the English model transcribes first to tell "not English".
+PROBE_SECONDS = 60.0
 
 
 def held_message(language: str | None, reason: str) -> str:
@@ -41,6 +44,15 @@ def needs_multilingual(language: str | None) -> bool:
     return language is not None and language != ENGLISH
 
 
+def probe_not_english(engine, samples: np.ndarray, options) -> bool:  # noqa: ANN001 - Engine, TranscribeOptions
+    """True when an English-only `engine` hears most of the speech in `samples` without confidence.
+
+    Greedy only (no temperature fallback): on other languages the fallback is what takes the time
+    (bench/bench_languages.py), and the unconfident text is as unconfident without it.
+    """
+    return engine.transcribe(samples, replace(options, temperature=options.temperature[:1])).likely_not_english
+
+
 def read_ahead(blocks: Iterable[np.ndarray], seconds: float = DETECT_SECONDS) -> tuple[np.ndarray, Iterator[np.ndarray]]:
     """The first `seconds` of 16 kHz `blocks` as one array, and all the blocks again (those read included)."""
     head: list[np.ndarray] = []
@@ -55,4 +67,4 @@ def read_ahead(blocks: Iterable[np.ndarray], seconds: float = DETECT_SECONDS) ->
     return samples[:wanted], chain(head, it)
 
 
-__all__ = ["DETECT_SECONDS", "held_message", "hold", "needs_multilingual", "read_ahead"]
+__all__ = ["DETECT_SECONDS", "PROBE_SECONDS", "held_message", "probe_not_english", "hold", "needs_multilingual", "read_ahead"]

@@ -228,6 +228,12 @@ class Transcriber:
                 if language is None and self.multilingual() is not None:
                     head, blocks = languages.read_ahead(blocks)
                     language = self.multilingual().detect_language(head)[0]
+                elif language is None:
+                    # Only the English model: its first minute tells before the whole episode is spent on
+                    # sound-alike English (slow too: every window falls back through the temperatures).
+                    head, blocks = languages.read_ahead(blocks, languages.PROBE_SECONDS)
+                    if languages.probe_not_english(engine, head, options):
+                        raise languages.hold(None, self.multilingual_missing or "")
                 if languages.needs_multilingual(language):
                     options, engine = replace(options, language=language), self.multilingual()
                 result = transcribe_stream(engine, blocks, options, progress=on_progress)
