@@ -27,7 +27,7 @@ from podsearch.core import errors
 from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.library import EpisodeRow
-from podsearch.service.progress import Progress, ProgressFn, Stage
+from podsearch.service.progress import Progress, ProgressFn, Stage, ignore
 from podsearch.service.sources import Produced, resumable
 from podsearch.service.producer import Emit, Producers
 
@@ -189,7 +189,7 @@ class RaySource:
         if importlib.util.find_spec("ray") is None:
             raise PodsearchError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}")
         self.settings = settings
-        self.progress = progress or (lambda p: None)
+        self.progress = progress or ignore
         self.vocabulary = vocabulary
         self.address = address or "auto"
         self.workers = workers
