@@ -140,17 +140,26 @@ def keyword_search(db: sqlite3.Connection, terms: list[str], limit: int, where_s
     terms = terms + [alt for t in terms for alt in (alternatives or {}).get(t, ())]
     if not terms:
         return []
-    if not where_sql:
-        # Without filters the FTS table alone answers: no join per matching row.
-        sql = "SELECT rowid, bm25(passages_fts) AS rank FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?"
-        return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), limit))]
-    sql = (
-        "SELECT p.id, bm25(passages_fts) AS rank FROM passages_fts"
-        " JOIN passages p ON p.id = passages_fts.rowid JOIN episodes e ON e.key = p.key"
-        " WHERE passages_fts MATCH ?" + (f" AND {where_sql}" if where_sql else "") + " ORDER BY rank LIMIT ?"
-    )
-    return [(int(r[0]), float(r[1])) for r in db.execute(sql, (fts_query(terms), *args, limit))]
+    # English passages are in `passages_fts` (Porter-stemmed), the others in `passages_fts_plain` (not
+    # stemmed: Porter's rules are English); each table gives its best, and the best of both are kept.
+    parts = []
+    for table in FTS_TABLES:
+        if not where_sql:
+            # Without filters the FTS table alone answers: no join per matching row.
+            parts.append(f"SELECT * FROM (SELECT rowid AS id, bm25({table}) AS rank FROM {table}"
+                         f" WHERE {table} MATCH ? ORDER BY rank LIMIT ?)")
+        else:
+            parts.append(f"SELECT * FROM (SELECT p.id AS id, bm25({table}) AS rank FROM {table}"
+                         f" JOIN passages p ON p.id = {table}.rowid JOIN episodes e ON e.key = p.key"
+                         f" WHERE {table} MATCH ? AND {where_sql} ORDER BY rank LIMIT ?)")
+    sql = " UNION ALL ".join(parts) + " ORDER BY rank LIMIT ?"
+    query = fts_query(terms)
+    params = [v for _ in FTS_TABLES for v in (query, *args, limit)] + [limit]
+    return [(int(r[0]), float(r[1])) for r in db.execute(sql, params)]
 
+
+# The keyword tables: English passages (Porter stemming), then every other language (no stemming).
+FTS_TABLES = ("passages_fts", "passages_fts_plain")
 
 # A term in more than this share of passages ranks nothing but costs a BM25
 # score for every row it matches; dropped when rarer terms remain.
@@ -227,10 +236,17 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
 
 
 def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping[str, tuple[str, ...]] | None = None,
-                   stemmer: Stemmer | None = None) -> list[float]:
-    """`term_coverage` of each of `texts`, the query's side worked out once for all of them."""
+                   stemmer: Stemmer | None = None, stemmed: bool = True) -> list[float]:
+    """`term_coverage` of each of `texts`, the query's side worked out once for all of them.
+
+    `stemmed=False`: words compared as `passages_fts_plain` compares them, folded but not stemmed (texts
+    not in English, which Porter's rules would mangle); `alternatives` are stems and do not apply.
+    """
     if not terms:
         return [0.0] * len(texts)
+    if not stemmed:
+        return [sum(1 for t in terms if t in words) / len(terms)
+                for words in ({fold(w) for w in _word_list(text)} for text in texts)]
     # Not every word of the texts stemmed (that was most of a search's Python time, for ~100 candidates):
     # a stem is present when one of the spellings seen with that stem is among the text's words. Every
     # word of the texts is filed first, so each term's spellings are complete for these texts.

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import numpy as np
 
 from podsearch.core.errors import QueryError
+from podsearch.core.languages import ENGLISH
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
-from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverage, term_coverages
+from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverages
 from podsearch.index.store import SearchIndex, chapters_from_json
 
 if TYPE_CHECKING:
@@ -347,12 +348,17 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
     similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))
                           .tolist()))
+    # The sentence model is English-only: its similarity to a passage in another language is noise, so such
+    # passages are found and ranked by their words alone (docs/languages.md).
+    similarity.update((pid, 0.0) for pid in pids if rows[pid]["language"] != ENGLISH)
     # Coverage is needed for keyword strength and for a match by words below the floor; a passage
     # relevant by meaning alone skips the tokenising.
     wanted = [pid for pid in pids if pid in keyword_set or similarity[pid] < options.floor]
     coverage = dict.fromkeys(pids, math.nan)
-    coverage.update(zip(wanted, term_coverages(terms, [rows[pid]["text"] for pid in wanted], found.alternatives,
-                                               index.stemmer)))
+    for stemmed in (True, False):  # English words by stem, other languages' as written (see keyword.FTS_TABLES)
+        some = [pid for pid in wanted if (rows[pid]["language"] == ENGLISH) == stemmed]
+        coverage.update(zip(some, term_coverages(terms, [rows[pid]["text"] for pid in some], found.alternatives,
+                                                 index.stemmer, stemmed=stemmed)))
     strength = keyword_strength(found.keyword_hits, coverage)
     scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
     return scores, dict(zip(pids, groups))
@@ -437,9 +443,11 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
         segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
         speaker = None
         if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
-            seg_scores = segment_vectors[s.pid] @ found.qvec + np.array(
+            english = row["language"] == ENGLISH
+            by_meaning = segment_vectors[s.pid] @ found.qvec if english else np.zeros(len(segs))
+            seg_scores = by_meaning + np.array(
                 [SEGMENT_WORDS_BONUS * c for c in term_coverages(terms, [g.text for g in segs], found.alternatives,
-                                                                 index.stemmer)])
+                                                                 index.stemmer, stemmed=english)])
             best = int(np.argmax(seg_scores))
             if _is_question(segs[best].text):
                 # The best match asks the question: the clip is the question and the answer that follows,
@@ -468,9 +476,10 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             show=ep["show"], episode=ep["episode"], guid=ep["guid"], key=row["key"], published=(ep["published"] or "")[:10] or None,
             start=start, end=end, text=text, score=round(s.fused, 4), audio_url=ep["audio_url"], source=ep["source"],
             link=ep["link"], chapter=chapter_at(chapters_from_json(ep["chapters"]), min(start + LEAD_IN, end)),
-            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker,
+            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker, language=row["language"],
             confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
-                                  else term_coverage(terms, text, found.alternatives, index.stemmer)),
+                                  else term_coverages(terms, [text], found.alternatives, index.stemmer,
+                                                      stemmed=row["language"] == ENGLISH)[0]),
         ))
         if len(hits) >= options.k:
             break

@@ -21,6 +21,7 @@ import numpy as np
 from podsearch.index import vectors
 from podsearch.index.keyword import DocFrequencies, Stemmer
 from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
+from podsearch.core.languages import ENGLISH, primary
 from podsearch.core.migrations import Migrations, open_database
 from podsearch.core.records import Chapter, Passage, Segment, Transcript, to_dict
 
@@ -100,6 +101,30 @@ ALTER TABLE episodes ADD COLUMN guid TEXT;
 UPDATE episodes SET guid = key;
 ALTER TABLE segments RENAME COLUMN guid TO key;
 ALTER TABLE passages RENAME COLUMN guid TO key;
+""")
+
+# Each passage's spoken language (core.languages.primary). English passages stay in `passages_fts`
+# (Porter stemming is English); the others go to `passages_fts_plain`, folded but not stemmed. Older rows
+# are English: they were transcribed by the English model.
+MIGRATIONS.sql("m004_passage_languages", """
+ALTER TABLE passages ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts_plain USING fts5(
+    text, content='passages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+DROP TRIGGER IF EXISTS passages_ai;
+DROP TRIGGER IF EXISTS passages_ad;
+CREATE TRIGGER passages_ai AFTER INSERT ON passages WHEN new.language = 'en' BEGIN
+    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER passages_ad AFTER DELETE ON passages WHEN old.language = 'en' BEGIN
+    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER passages_plain_ai AFTER INSERT ON passages WHEN new.language != 'en' BEGIN
+    INSERT INTO passages_fts_plain(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER passages_plain_ad AFTER DELETE ON passages WHEN old.language != 'en' BEGIN
+    INSERT INTO passages_fts_plain(passages_fts_plain, rowid, text) VALUES ('delete', old.id, old.text);
+END;
 """)
 
 
@@ -240,6 +265,7 @@ class SearchIndex:
         key = transcript.id
         if self.indexed_hash(key) == content_hash:
             return self._count_for(key)
+        language = primary(transcript.language) or ENGLISH
         segments = searchable_segments(transcript, max_words)
         passages = make_passages(transcript, min_seconds=min_seconds, max_seconds=max_seconds, max_words=max_words)
         passages += soundbite_passages(transcript, segments)
@@ -272,10 +298,10 @@ class SearchIndex:
                 )
                 self._db.executemany(
                     "INSERT INTO passages(key, start, end, text, first_segment, last_segment, flagged, kind,"
-                    " embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " language, embedding) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     [
                         (key, p.start, p.end, p.text, p.first_segment, p.last_segment, int(p.flagged), p.kind,
-                         pas_vecs[i].tobytes())
+                         language, pas_vecs[i].tobytes())
                         for i, p in enumerate(passages)
                     ],
                 )
@@ -485,7 +511,8 @@ class SearchIndex:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        columns = "p.id, p.key, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind, p.embedding"
+        columns = ("p.id, p.key, p.start, p.end, p.text, p.first_segment, p.last_segment, p.flagged, p.kind,"
+                   " p.language, p.embedding")
         if not episodes:
             return {r["id"]: r for r in self._db.execute(f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", ids)}
         episode = ", ".join(f"e.{c}" for c in _HIT_EPISODE_COLUMNS)
@@ -555,5 +582,5 @@ def passage_from_row(row: sqlite3.Row) -> Passage:
         guid=row["guid"], key=row["key"], show=row["show"], episode=row["episode"], start=row["start"], end=row["end"],
         text=row["text"], source=row["source"], published=row["published"], audio_url=row["audio_url"],
         link=row["link"], first_segment=row["first_segment"], last_segment=row["last_segment"],
-        flagged=bool(row["flagged"]), kind=row["kind"],
+        flagged=bool(row["flagged"]), kind=row["kind"], language=row["language"],
     )

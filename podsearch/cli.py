@@ -252,8 +252,10 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
         _echo(f"error: {message}", err=True)
     for _, message in report.episode_errors:
         _echo(f"error: {message}", err=True)
+    for _, message in report.held:  # not failures: waiting for a model of their language (docs/languages.md)
+        _echo(f"held: {clean_line(message)}", err=True)
     _echo(f"indexed {len(report.indexed)} episode(s); {len(report.episode_errors)} failed; "
-               f"{len(report.feed_errors)} feed(s) failed")
+               f"{len(report.feed_errors)} feed(s) failed" + (f"; {len(report.held)} held" if report.held else ""))
     if report.feed_errors or report.episode_errors:
         ctx.exit(1)
 
@@ -297,7 +299,7 @@ class _TqdmProgress:
         return self.bars[title]
 
     def __call__(self, p: Progress) -> None:
-        if p.stage in (Stage.FEED_FAILED, Stage.EPISODE_FAILED):
+        if p.stage in (Stage.FEED_FAILED, Stage.EPISODE_FAILED, Stage.EPISODE_HELD):
             self._close(p.title)  # the command lists every failure once, as an error, when it ends
         elif p.stage == Stage.WARNING:
             self._write(f"warning: {p.message}")

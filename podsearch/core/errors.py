@@ -63,3 +63,7 @@ class AmbiguousEpisodeError(PodsearchError):
         """The one line for the guid `ident`, naming every candidate: (key, "show / title")."""
         choices = "; ".join(f"{key} ({what})" for key, what in candidates)
         return cls(f"guid {ident!r} is used by {len(candidates)} episodes; give one of their keys: {choices}")
+
+
+class LanguageUnavailable(PodsearchError):
+    """An episode is in a language no installed Whisper model transcribes: it is held, not indexed."""

@@ -167,6 +167,8 @@ class Episode:
     soundbites: tuple[Soundbite, ...] = ()
     funding: tuple[Funding, ...] = ()
     license: License | None = None
+    # The language the feed declares for this item (its own `<language>`, else the channel's), as written.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,7 @@ class Passage:
     flagged: bool = False
     kind: str = "speech"  # the kind of all its segments (KINDS), or SOUNDBITE: a clip the publisher chose
     key: str = ""  # the episode key (Episode.key)
+    language: str = "en"  # what is spoken in it (core.languages.primary): decides its keyword table
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,7 @@ class Hit:
     kind: str = "speech"  # speech, sponsor, intro or outro (KINDS), or SOUNDBITE
     confidence: str = "partial"  # strong, partial or weak (CONFIDENCES): absolute, comparable across queries
     speaker: str | None = None  # who says the clip's answer, where known
+    language: str = "en"  # what is spoken in the clip (core.languages.primary of its transcript's language)
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for `--json` output and the app."""

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podsearch.core.config import Settings
-from podsearch.core.errors import PodsearchError
+from podsearch.core.errors import LanguageUnavailable, PodsearchError
 from podsearch.service.home import Home
-from podsearch.service.library import FAILED, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, Library
+from podsearch.service.library import FAILED, HELD, INDEXED, NEW, SKIPPED, TRANSCRIBED, EpisodeRow, Library
 from podsearch.service.models import Models
 from podsearch.service.progress import Progress, ProgressFn, Stage, ignore, locked
 from podsearch.service.sources import LocalSource, TranscriptSource, resumable, whisper_workers
@@ -35,6 +35,8 @@ class IngestReport:
     indexed: list[str] = field(default_factory=list)
     episode_errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Episodes not indexed because no installed model transcribes their language: (title, message).
+    held: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Ingester:
@@ -101,6 +103,11 @@ class Ingester:
                 self.library.set_status(row.id, INDEXED, source=transcript.source, error=episode_note(transcript))
                 report.indexed.append(ep.title)
                 self.progress(Progress(Stage.EPISODE_DONE, ep.title))
+            except LanguageUnavailable as exc:
+                message = f"{row.show_title} / {ep.title}: {exc}"
+                self.library.set_status(row.id, HELD, error=str(exc))
+                report.held.append((ep.title, message))
+                self.progress(Progress(Stage.EPISODE_HELD, ep.title, message=message))
             except PodsearchError as exc:
                 message = f"{row.show_title} / {ep.title}: {exc}"
                 self.library.set_status(row.id, FAILED, error=str(exc))

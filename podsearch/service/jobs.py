@@ -33,10 +33,11 @@ STAGES: dict[str, str] = {
     Stage.WARNING: "Warning",
     Stage.EPISODE_DONE: "Indexed",
     Stage.EPISODE_FAILED: "Failed",
+    Stage.EPISODE_HELD: "Held",
     DONE: "Finished",
 }
 _EPISODE_STAGES = {Stage.DOWNLOAD, Stage.TRANSCRIBE, Stage.INDEX, Stage.EMBED, Stage.EPISODE_DONE,
-                   Stage.EPISODE_FAILED, Stage.WARNING}
+                   Stage.EPISODE_FAILED, Stage.EPISODE_HELD, Stage.WARNING}
 
 
 @dataclass
@@ -132,7 +133,7 @@ def _tracker(settings: Settings, limit: int | None, state: JobState):  # noqa: A
             state.log.append(f"warning: {p.title}: {p.message}")
             return
         state.stage, state.title = p.stage, p.title
-        if p.stage in (Stage.EPISODE_DONE, Stage.EPISODE_FAILED):
+        if p.stage in (Stage.EPISODE_DONE, Stage.EPISODE_FAILED, Stage.EPISODE_HELD):
             state.episodes_done += 1
             state.partial.pop(p.title, None)
             state.log.append(p.message or f"indexed: {p.title}")

@@ -130,6 +130,9 @@ def m005_relative_transcript_paths(db: sqlite3.Connection) -> None:
 
 # Episode status values, in pipeline order.
 NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
+# Not indexed because no installed model transcribes its language (the error says which and what to
+# install); the next `ingest` tries again.
+HELD = "held"
 
 
 def now() -> str:

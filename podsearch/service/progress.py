@@ -28,6 +28,7 @@ class Stage(StrEnum):
     WARNING = "warning"  # something worth telling that did not stop the episode (message)
     EPISODE_DONE = "episode-done"  # an episode is indexed (or, diarizing, labelled)
     EPISODE_FAILED = "episode-failed"  # an episode failed (message: the one line why)
+    EPISODE_HELD = "episode-held"  # not indexed: no installed model transcribes its language (message: the line)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podsearch.core.config import Settings, usable_cores
-from podsearch.core.errors import AudioError, PodsearchError
+from podsearch.core.errors import AudioError, LanguageUnavailable, PodsearchError
 from podsearch.core.records import Chapter, Episode, Segment, Transcript
-from podsearch.service.library import EpisodeRow
+from podsearch.service.library import HELD, EpisodeRow
 from podsearch.service.models import Models
 from podsearch.service.progress import Progress, ProgressFn, Stage, ignore
 
@@ -96,6 +97,8 @@ class Transcriber:
         self.workers = workers  # threads that call transcribe() at once
         self.threads = threads  # CPU threads for each (None: the cores shared among workers)
         self._engine = None
+        self._multilingual = None
+        self._multilingual_missing: str | None = None
         self._diarizer = None
         self._lock = threading.Lock()
         # Set to abandon transcriptions in flight (an interrupted ingest); they stop within a window.
@@ -112,6 +115,37 @@ class Transcriber:
                     keep_freed_memory=self.settings.keep_freed_memory,
                 )
         return self._engine
+
+    def multilingual(self):  # noqa: ANN201 - ingest.transcribe.Engine | None
+        """The model for languages other than English (settings.multilingual_model), loaded on first use;
+        None when it is not installed (`multilingual_missing` then says why). A multilingual main model
+        (PODSEARCH_WHISPER_MODEL=small, say) is its own."""
+        from podsearch.core.errors import ModelError
+        from podsearch.ingest.transcribe import model_missing
+
+        if not getattr(self.engine, "english_only", True):
+            return self.engine
+        with self._lock:
+            if self._multilingual is None and self._multilingual_missing is None:
+                model = self.settings.multilingual_model
+                self._multilingual_missing = model_missing(model)
+                if self._multilingual_missing is None:
+                    try:
+                        self._multilingual = self.models.engine(
+                            self.settings.engine, model, device=self.settings.device,
+                            models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
+                            keep_freed_memory=self.settings.keep_freed_memory)
+                    except ModelError as exc:
+                        self._multilingual_missing = str(exc)
+                if self._multilingual is not None and self._multilingual.english_only:
+                    self._multilingual, self._multilingual_missing = None, f"{model} is an English-only model"
+        return self._multilingual
+
+    @property
+    def multilingual_missing(self) -> str | None:
+        """Why there is no multilingual model (None when there is one)."""
+        self.multilingual()
+        return self._multilingual_missing
 
     @property
     def diarizer(self):  # noqa: ANN201 - ingest.diarize.Diarizer
@@ -167,10 +201,21 @@ class Transcriber:
             self.progress(Progress(Stage.WARNING, ep.title, message=(
                 f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
             notes.append(f"publisher transcript unusable, transcribed by Whisper: {exc}")
+
+        from podsearch.core.languages import primary
+        from podsearch.service import languages
+
+        language = primary(ep.language)  # what the feed declares (item, else channel); None: detected below
         if segments is None:
             from podsearch.ingest.audio import audio_seconds, stream_audio
             from podsearch.ingest.transcribe import transcribe_stream
 
+            # Held before anything is downloaded when no installed model speaks the declared language, or
+            # (undeclared) when this episode was held as not English and still nothing can tell its language.
+            if languages.needs_multilingual(language) and self.multilingual() is None:
+                raise languages.hold(language, self.multilingual_missing or "")
+            if language is None and row.status == HELD and row.error and self.multilingual() is None:
+                raise LanguageUnavailable(row.error)
             self.progress(Progress(Stage.DOWNLOAD, ep.title))
             path = audio.result() if audio is not None else self.download_audio(row, local_ok)
             # The headers' length for the bar; the decoded length replaces it when done.
@@ -190,12 +235,27 @@ class Transcriber:
 
                 features = SpeakerFeatures()
                 blocks = features.tee(blocks)
+            options, engine = self.options(row), self.engine
             try:
-                result = transcribe_stream(self.engine, blocks, self.options(row), progress=on_progress)
+                if language is None and self.multilingual() is not None:
+                    head, blocks = languages.read_ahead(blocks)
+                    language = self.multilingual().detect_language(head)[0]
+                elif language is None:
+                    # Only the English model: its first minute tells before the whole episode is spent on
+                    # sound-alike English (slow too: every window falls back through the temperatures).
+                    head, blocks = languages.read_ahead(blocks, languages.PROBE_SECONDS)
+                    if languages.probe_not_english(engine, head, options):
+                        raise languages.hold(None, self.multilingual_missing or "")
+                if languages.needs_multilingual(language):
+                    options, engine = replace(options, language=language), self.multilingual()
+                result = transcribe_stream(engine, blocks, options, progress=on_progress)
             except AudioError:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
                 raise
+            if language is None and result.likely_not_english:
+                # Not indexed as English nonsense: held until a model can tell (and transcribe) its language.
+                raise languages.hold(None, self.multilingual_missing or "")
             duration = result.duration
             for warning in result.warnings:
                 self.progress(Progress(Stage.WARNING, ep.title, message=warning))

@@ -108,6 +108,8 @@ def feed_list() -> None:
                 for r in rows:
                     if r.status == "failed":
                         st.error(f"{md(r.episode.title)}: {md(r.error or 'failed')}")
+                    elif r.status == "held":  # its language needs a model that is not installed
+                        st.warning(f"{md(r.episode.title)}: {md(r.error or 'held')}")
                 st.dataframe(
                     [{"status": r.status, "published": (r.episode.published or "")[:10], "episode": r.episode.title,
                       "transcript": r.source or "", "error": r.error or ""} for r in rows],

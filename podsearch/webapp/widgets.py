@@ -14,6 +14,7 @@ import streamlit as st
 from podsearch.core.clock import timestamp
 from podsearch.core.markup import escape_markdown
 from podsearch.core.errors import PodsearchError
+from podsearch.core.languages import is_english, language_name
 from podsearch.core.records import SOUNDBITE, Hit
 from podsearch.index.search import Filters, SearchOptions, context
 from podsearch.service import exports
@@ -223,6 +224,8 @@ def hit_card(i: int, hit: Hit, query: str) -> None:
             meta.append(KIND_LABELS[hit.kind])
         meta.append(CONFIDENCE_BADGES.get(hit.confidence, CONFIDENCE_BADGES["weak"]))
         meta.append(f":blue-badge[{SOURCE_LABELS.get(hit.source) or md(hit.source)}]")
+        if not is_english(hit.language):  # found by its words: the sentence model is English-only
+            meta.append(f":violet-badge[:material/translate: {md(language_name(hit.language))}, matched by words]")
         meta.append(":orange-badge[:material/warning: may contain transcription errors]" if hit.flagged
                     else ":green-badge[:material/check: no quality warnings]")
         st.caption(" · ".join(meta))
