@@ -47,6 +47,7 @@ import argparse
 import array
 import datetime as dt
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -62,27 +63,55 @@ ROOT = Path(__file__).resolve().parent.parent
 RATE_WPM = 150
 SAMPLE_RATE = 22050  # espeak-ng's native rate: no resampling anywhere
 BITRATE = "32k"
-VOICES = {"host": "en-us", "guest": "en-us+steph"}
 LEAD_IN = 0.5  # seconds of silence before the first sentence
 TAIL = 1.0  # after the last one
 SENTENCE_GAP = 0.3  # between sentences of one paragraph
 PARAGRAPH_GAP = 0.7  # between paragraphs (and speakers)
 TRIM_THRESHOLD = 200  # |sample| above this counts as speech when trimming
 TRIM_MARGIN = 0.02  # seconds kept around the speech when trimming
+TARGET_RMS_DB = -20.0  # festival/flite sentences are levelled to this (dBFS), espeak-ng's kept as they come
 
-# Respellings fed to espeak-ng instead of the written word (case-sensitive,
-# whole words). The reference transcript keeps the written word.
-SAY: dict[str, str] = {
-    "amoxicillin": "amoxy-silin",
+# Respellings fed to a synthesiser instead of the written word (case-sensitive,
+# whole words), per engine. The reference transcript keeps the written word.
+SAY: dict[str, dict[str, str]] = {
+    "espeak": {"amoxicillin": "amoxy-silin"},
+    "festival": {},
+    "flite": {},
+}
+
+# The programs each speech engine runs (tool -> Debian packages).
+TOOLS: dict[str, dict[str, str]] = {
+    "espeak": {"espeak-ng": "espeak-ng"},
+    "festival": {"text2wave": "festival festvox-us-slt-hts", "sox": "sox"},
+    "flite": {"flite": "flite", "sox": "sox"},
 }
 
 # Podcasting 2.0 namespace for podcast:guid (UUIDv5 of the feed URL without scheme).
 PODCAST_GUID_NS = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 
 
+@dataclass(frozen=True)
+class Voice:
+    """How one speaker is synthesised."""
+
+    engine: str  # "espeak" (espeak-ng), "festival" (text2wave) or "flite"
+    name: str  # the engine's voice name
+    stretch: float = 1.0  # festival/flite: duration stretch, > 1 speaks slower
+    f0: int = 0  # flite: mean pitch in Hz (0: the voice's own)
+    effects: tuple[str, ...] = ()  # sox effects applied after synthesis (festival/flite)
+
+    def describe(self) -> str:
+        """The voice as written into the timings file."""
+        if self.engine == "espeak":
+            return self.name  # as the eval set's timings have always said
+        settings = [f"stretch {self.stretch}"] + ([f"f0 {self.f0} Hz"] if self.f0 else [])
+        settings += [f"sox {' '.join(self.effects)}"] if self.effects else []
+        return f"{self.engine} {self.name} ({', '.join(settings)})"
+
+
 @dataclass
 class Paragraph:
-    speaker: str  # key of VOICES
+    speaker: str  # "host" or "guest": key of the show's (or episode's) voices
     sentences: list[str | tuple[str, str]]  # plain text, or (label, text) for eval targets
 
 
@@ -96,6 +125,8 @@ class Episode:
     pub_date: dt.datetime
     paragraphs: list[Paragraph]
     prefix: str = "ep"
+    cast: dict[str, str] = field(default_factory=dict)  # speaker key -> the name said in the episode
+    voices: dict[str, Voice] = field(default_factory=dict)  # overrides the show's voices
 
     @property
     def stem(self) -> str:
@@ -113,6 +144,7 @@ class Show:
     feed_url: str
     category: str
     episodes: list[Episode]
+    voices: dict[str, Voice]
     queries: list[dict] = field(default_factory=list)
 
 
@@ -140,9 +172,12 @@ DEMO_EPISODES = [
                 "an angry relative in the waiting room.",
                 "My guest is Priya, a ward manager with twenty years of experience.",
             ]),
+            # The greeting is its own turn, as in a real show: the advice answers a question.
+            Paragraph(G, ["Thanks, Jordan.", "It is good to be here."]),
+            Paragraph(H, ["Where do you start?"]),
             Paragraph(G, [
-                "Thanks, Jordan.",
-                "The first thing I teach is to acknowledge the feeling before you try to fix anything.",
+                "When you are calming an angry relative, the first thing I teach is to acknowledge the feeling "
+                "before you try to fix anything.",
                 "You might say, I can see you are really worried about your mother, and I want to help.",
                 "People calm down when they feel heard.",
             ]),
@@ -171,6 +206,7 @@ DEMO_EPISODES = [
                 "Thank you, Priya.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Priya"},
     ),
     Episode(
         2, "delays-and-bad-news", "calm-care-ep2",
@@ -181,6 +217,7 @@ DEMO_EPISODES = [
         [
             Paragraph(H, [
                 "Welcome back to Calm Care.",
+                "I am your host, Jordan.",
                 "Today we talk about giving people news they do not want to hear, "
                 "such as a long wait or a cancelled appointment.",
                 "My guest is Grace, who runs a busy outpatient clinic.",
@@ -217,6 +254,7 @@ DEMO_EPISODES = [
                 "Thank you, Grace.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Grace"},
     ),
     Episode(
         3, "pharmacy-counter", "calm-care-ep3",
@@ -227,13 +265,14 @@ DEMO_EPISODES = [
         _d(2, 9),
         [
             Paragraph(H, [
-                "This is Calm Care.",
+                "This is Calm Care, and I am your host, Jordan.",
                 "Today we are at the pharmacy counter, where patients ask about their medicines "
                 "while a queue builds up behind them.",
                 "My guest is Helen, a community pharmacist.",
             ]),
+            Paragraph(G, ["Thank you, Jordan.", "It is good to be here."]),
+            Paragraph(H, ["What comes first at the counter?"]),
             Paragraph(G, [
-                "Thank you.",
                 "The first point is privacy.",
                 "Nobody wants to discuss their tablets in front of strangers, "
                 "so offer the consultation room, even for a quick question.",
@@ -264,6 +303,7 @@ DEMO_EPISODES = [
                 "Thanks, Helen.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Helen"},
     ),
     Episode(
         4, "phone-and-complaints", "calm-care-ep4",
@@ -274,6 +314,7 @@ DEMO_EPISODES = [
         [
             Paragraph(H, [
                 "Welcome to the last episode of this series of Calm Care.",
+                "I am your host, Jordan.",
                 "Today we cover the telephone and complaints.",
                 "My guest is Sarah, who leads the patient experience team at a large hospital.",
             ]),
@@ -306,8 +347,14 @@ DEMO_EPISODES = [
                 "Thank you, Sarah, and thank you all for listening to Calm Care.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Sarah"},
     ),
 ]
+
+DEMO_VOICES = {
+    "host": Voice("flite", "rms"),
+    "guest": Voice("festival", "cmu_us_slt_arctic_hts"),
+}
 
 DEMO = Show(
     key="demo",
@@ -321,6 +368,7 @@ DEMO = Show(
     feed_url="https://example.org/calm-care/feed.xml",
     category="Health &amp; Fitness",
     episodes=DEMO_EPISODES,
+    voices=DEMO_VOICES,
 )
 
 # ---------------------------------------------------------------------------
@@ -412,6 +460,7 @@ EVAL = Show(
     feed_url="https://example.org/ward-notes/feed.xml",
     category="Health &amp; Fitness",
     episodes=EVAL_EPISODES,
+    voices={"host": Voice("espeak", "en-us"), "guest": Voice("espeak", "en-us+steph")},
 )
 
 # ---------------------------------------------------------------------------
@@ -462,33 +511,67 @@ def _plain(s: str | tuple[str, str]) -> str:
     return s[1] if isinstance(s, tuple) else s
 
 
-def _spoken_form(text: str) -> str:
-    for written, said in SAY.items():
+def _spoken_form(text: str, engine: str) -> str:
+    for written, said in SAY[engine].items():
         text = re.sub(rf"\b{re.escape(written)}\b", said, text)
     return text
 
 
-def synthesize(text: str, voice: str, tmp: Path) -> array.array:
-    """One sentence as int16 samples at SAMPLE_RATE, leading/trailing silence trimmed."""
-    wav = tmp / "sentence.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(RATE_WPM), "-w", str(wav), _spoken_form(text)],
-        check=True,
-    )
-    with wave.open(str(wav), "rb") as w:
+def _read_wav(path: Path, what: str) -> array.array:
+    """A 16-bit mono WAV at SAMPLE_RATE as native-order int16 samples."""
+    with wave.open(str(path), "rb") as w:
         if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
-            raise SystemExit(f"unexpected espeak-ng output format for {voice}: {w.getparams()}")
+            raise SystemExit(f"unexpected audio format from {what}: {w.getparams()}")
         samples = array.array("h", w.readframes(w.getnframes()))
     if sys.byteorder == "big":
         samples.byteswap()
+    return samples
+
+
+def _trim(samples: array.array, text: str) -> array.array:
     loud = [i for i, v in enumerate(samples) if abs(v) > TRIM_THRESHOLD]
     if not loud:
-        raise SystemExit(f"espeak-ng produced silence for {text!r}")
+        raise SystemExit(f"the synthesiser produced silence for {text!r}")
     margin = int(TRIM_MARGIN * SAMPLE_RATE)
     return samples[max(0, loud[0] - margin): loud[-1] + 1 + margin]
 
 
-def build_episode(ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
+def _to_level(samples: array.array) -> array.array:
+    """Scaled to TARGET_RMS_DB (peaks held under full scale), so voices from different engines match."""
+    rms = math.sqrt(sum(v * v for v in samples) / len(samples)) / 32768
+    peak = max(abs(v) for v in samples) / 32768
+    gain = min(10 ** (TARGET_RMS_DB / 20) / rms, 0.97 / peak)
+    return array.array("h", (int(round(v * gain)) for v in samples))
+
+
+def synthesize(text: str, voice: Voice, tmp: Path) -> array.array:
+    """One sentence as int16 samples at SAMPLE_RATE, leading/trailing silence trimmed."""
+    said = _spoken_form(text, voice.engine)
+    raw = tmp / "raw.wav"
+    if voice.engine == "espeak":
+        # The eval set's voices: espeak-ng speaks at SAMPLE_RATE already, used as it comes.
+        subprocess.run(["espeak-ng", "-v", voice.name, "-s", str(RATE_WPM), "-w", str(raw), said], check=True)
+        return _trim(_read_wav(raw, voice.describe()), text)
+    if voice.engine == "festival":
+        (tmp / "sentence.txt").write_text(said + "\n", encoding="utf-8")
+        subprocess.run(["text2wave", "-eval", f"(voice_{voice.name})", "-eval",
+                        f"(Parameter.set 'Duration_Stretch {voice.stretch})",
+                        "-o", str(raw), str(tmp / "sentence.txt")], check=True, capture_output=True)
+    elif voice.engine == "flite":
+        command = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={voice.stretch}"]
+        if voice.f0:
+            command += ["--setf", f"int_f0_target_mean={voice.f0}"]
+        subprocess.run(command + ["-t", said, "-o", str(raw)], check=True)
+    else:
+        raise SystemExit(f"unknown speech engine {voice.engine!r}")
+    wav = tmp / "sentence.wav"
+    # sox -R: repeatable output; mono 16-bit at SAMPLE_RATE, then the voice's own effects.
+    subprocess.run(["sox", "-R", str(raw), "-b", "16", "-c", "1", str(wav), *voice.effects,
+                    "rate", "-v", str(SAMPLE_RATE)], check=True)
+    return _to_level(_trim(_read_wav(wav, voice.describe()), text))
+
+
+def build_episode(show: Show, ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
     """All sentences joined with pauses, and each sentence's placement."""
     audio = array.array("h", bytes(2 * int(LEAD_IN * SAMPLE_RATE)))
     timings: list[dict] = []
@@ -497,7 +580,7 @@ def build_episode(ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
             if timings:
                 gap = PARAGRAPH_GAP if s_index == 0 else SENTENCE_GAP
                 audio.extend(array.array("h", bytes(2 * int(gap * SAMPLE_RATE))))
-            voice = VOICES[para.speaker]
+            voice = ep.voices.get(para.speaker) or show.voices[para.speaker]
             clip = synthesize(_plain(sentence), voice, tmp)
             start = len(audio)
             audio.extend(clip)
@@ -505,7 +588,7 @@ def build_episode(ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
                 "index": len(timings),
                 "paragraph": p_index,
                 "speaker": para.speaker,
-                "voice": voice,
+                "voice": voice.describe(),
                 "start": round(start / SAMPLE_RATE, 3),
                 "end": round(len(audio) / SAMPLE_RATE, 3),
                 "text": _plain(sentence),
@@ -606,6 +689,10 @@ def write_feed(show: Show, items: list[dict]) -> Path:
 # ---------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def make_show(show: Show) -> list[dict]:
     if show.key == "eval":
         check_eval_queries()
@@ -615,7 +702,7 @@ def make_show(show: Show) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="podsearch-demo-") as tmp_name:
         tmp = Path(tmp_name)
         for ep in show.episodes:
-            audio, timings = build_episode(ep, tmp)
+            audio, timings = build_episode(show, ep, tmp)
             rel = f"episodes/{ep.stem}.mp3"
             mp3 = show.out_dir / rel
             encode_mp3(audio, mp3, show, ep, tmp)
@@ -635,6 +722,10 @@ def make_show(show: Show) -> list[dict]:
                 "sample_rate": SAMPLE_RATE,
                 "sentences": timings,
             }
+            if ep.cast:
+                item["speakers"] = [{"id": key, "name": name, "role": key,
+                                     "voice": (ep.voices.get(key) or show.voices[key]).describe()}
+                                    for key, name in ep.cast.items()]
             items.append(item)
             (scripts / f"{ep.stem}.txt").write_text(
                 "\n".join(" ".join(_plain(s) for s in p.sentences) for p in ep.paragraphs) + "\n",
@@ -644,7 +735,7 @@ def make_show(show: Show) -> list[dict]:
                 json.dumps({k: v for k, v in item.items() if k != "bytes"}, indent=1) + "\n",
                 encoding="utf-8",
             )
-            print(f"{mp3.relative_to(ROOT)}: {wav_seconds:6.2f} s, {item['bytes']:7d} bytes, "
+            print(f"{_shown(mp3)}: {wav_seconds:6.2f} s, {item['bytes']:7d} bytes, "
                   f"{len(timings)} sentences")
     write_feed(show, items)
     if show.key == "eval":
@@ -656,7 +747,7 @@ def make_show(show: Show) -> list[dict]:
                             "end": target["end"], "kind": kind, "answer": target["text"]})
         (show.out_dir / "queries.json").write_text(json.dumps(queries, indent=1) + "\n", encoding="utf-8")
     total = sum(f.stat().st_size for f in show.out_dir.rglob("*") if f.is_file() and f.name != "make_demo.py")
-    print(f"{show.out_dir.relative_to(ROOT)}/: {total / 1024:.0f} KiB in total")
+    print(f"{_shown(show.out_dir)}/: {total / 1024:.0f} KiB in total")
     return items
 
 
@@ -715,10 +806,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true",
                         help="afterwards decode with PyAV and transcribe with Whisper tiny.en")
     args = parser.parse_args(argv)
-    for tool in ("espeak-ng", "ffmpeg", "ffprobe"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is required (apt-get install espeak-ng ffmpeg)")
     shows = [DEMO, EVAL] if args.all else [EVAL] if args.eval else [DEMO]
+    engines = {v.engine for show in shows for v in show.voices.values()}
+    engines |= {v.engine for show in shows for ep in show.episodes for v in ep.voices.values()}
+    needed = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg"}  # tool -> Debian package(s)
+    for engine in engines:
+        needed |= TOOLS[engine]
+    for tool, package in needed.items():
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is required (apt-get install {package})")
     for show in shows:
         make_show(show)
     if args.check:
