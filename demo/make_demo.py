@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Generate the bundled demo podcast and the spoken evaluation set (maintainers only).
 
-Users never run this: its outputs are committed. It needs the system tools
-``espeak-ng`` (speech synthesis) and ``ffmpeg`` (MP3 encoding, ``ffprobe`` for
-measuring) and only the Python standard library.
+Users never run this: its outputs are committed. It needs the Python standard
+library and these Debian packages: for the demo ``festival``,
+``festvox-us-slt-hts``, ``flite`` and ``sox``; for the eval set ``espeak-ng``;
+for both ``ffmpeg`` (MP3 encoding, ``ffprobe`` for measuring).
 
     python demo/make_demo.py           # demo/: "Calm Care" show, 4 episodes, 2 voices
     python demo/make_demo.py --eval    # tests/data/eval/: "Ward Notes", 3 short episodes + queries.json
@@ -11,34 +12,41 @@ measuring) and only the Python standard library.
     python demo/make_demo.py --all --check   # also decode with PyAV and transcribe
                                              # with the bundled Whisper tiny.en (needs the venv)
 
-How the audio is built: every sentence is synthesised on its own
-(``espeak-ng -s 150``, 22,050 Hz mono), its leading and trailing silence is
-trimmed, and the sentences are joined with fixed pauses (short within a
-paragraph, longer between paragraphs / speakers). Because we place every
-sentence ourselves, its start and end in the final file are known exactly;
-they are written to ``scripts/<stem>.timings.json``. The joined WAV is encoded
-to MP3 (libmp3lame, 32 kbit/s CBR, mono, 22,050 Hz, bit-exact flags so a rerun
-gives identical bytes on the same ffmpeg version).
+How the audio is built: every sentence is synthesised on its own, brought to
+22,050 Hz mono (festival/flite through ``sox -R``, then levelled to -20 dBFS
+RMS so the two engines sound equally loud; espeak-ng speaks at that rate and
+is used as it comes), its leading and trailing silence is trimmed, and the
+sentences are joined with fixed pauses (short within a paragraph, longer
+between paragraphs / speakers). Because we place every sentence ourselves,
+its start and end in the final file are known exactly; they are written to
+``scripts/<stem>.timings.json``. The joined WAV is encoded to MP3
+(libmp3lame, 32 kbit/s CBR, mono, 22,050 Hz, bit-exact flags so a rerun gives
+identical bytes on the same tool versions).
 
 Outputs (per set): ``episodes/<stem>.mp3``, ``scripts/<stem>.txt`` (the exact
 words spoken, one paragraph per line: reference transcript for word error
 rate), ``scripts/<stem>.timings.json`` and ``feed.xml`` (RSS 2.0 + iTunes +
 Podcasting 2.0 namespaces; enclosure URLs are relative to the feed file; no
-``podcast:transcript``, so the app has to run Whisper). The eval set also gets
+``podcast:transcript``, so the app has to run Whisper). The demo's timings
+also list its ``speakers`` (id, name, role, voice). The eval set also gets
 ``queries.json``: [{"query", "guid", "start", "end", "kind", "answer"}], where
 start/end (seconds) span the sentence that answers the query.
 
-Voices: the host is ``en-us`` and the guest ``en-us+steph``. They were chosen
-because the bundled Whisper tiny.en transcribes them best of the espeak-ng
-English voices (about 9 % and 11 % word error rate on a test paragraph; the
-British voices scored about 16 % and worse).
+Voices (``Voice``): the demo's host (Jordan, male) is flite's ``rms``
+(CMU ARCTIC, US male) and its guests (all women) festival's HTS voice
+``cmu_us_slt_arctic_hts`` (CMU ARCTIC, US female): two very different voices,
+so the diarizer tells them apart, and natural enough that the bundled Whisper
+tiny.en gets about 3 % of the words wrong (espeak-ng: about 9 %; see
+docs/demo.md). The eval set keeps espeak-ng's ``en-us`` (host) and
+``en-us+steph`` (guest), so its audio and the figures measured on it do not
+change.
 
 Keyword terms: Whisper tiny.en mangles most drug names spoken by espeak-ng
 ("warfarin" -> "warfare in", "clopidogrel" -> "clapping on the ..."). The eval
 set's "keyword" queries therefore use rare terms that tiny.en was checked to
 transcribe exactly (a made-up ward, centre and entrance name, acronyms, one
-drug). The demo keeps the drug names the show needs; ``SAY`` holds a few
-respellings that only change what espeak-ng is given, never the reference text.
+drug). ``SAY`` holds respellings, per engine, that only change what a
+synthesiser is given, never the reference text.
 """
 
 from __future__ import annotations
@@ -168,15 +176,15 @@ DEMO_EPISODES = [
             Paragraph(H, [
                 "Welcome to Calm Care, the show about customer service in healthcare.",
                 "I am your host, Jordan.",
-                "Today we talk about a situation every receptionist and nurse will meet sooner or later: "
+                "Today we talk about a situation that every nurse and receptionist will meet sooner or later: "
                 "an angry relative in the waiting room.",
-                "My guest is Priya, a ward manager with twenty years of experience.",
+                "My guest is Priya, who has managed a hospital ward for twenty years.",
             ]),
             # The greeting is its own turn, as in a real show: the advice answers a question.
             Paragraph(G, ["Thanks, Jordan.", "It is good to be here."]),
             Paragraph(H, ["Where do you start?"]),
             Paragraph(G, [
-                "When you are calming an angry relative, the first thing I teach is to acknowledge the feeling "
+                "To calm down an angry relative, the first thing I teach is to acknowledge the feeling "
                 "before you try to fix anything.",
                 "You might say, I can see you are really worried about your mother, and I want to help.",
                 "People calm down when they feel heard.",
@@ -212,14 +220,14 @@ DEMO_EPISODES = [
         2, "delays-and-bad-news", "calm-care-ep2",
         "Breaking delays and bad news to patients",
         "Clinic coordinator Grace on telling patients about long waits and cancelled "
-        "appointments: tell people early, be specific, give a warning shot and offer a next step.",
+        "operations: tell people early, be specific, give a warning shot and offer a next step.",
         _d(1, 26),
         [
             Paragraph(H, [
                 "Welcome back to Calm Care.",
                 "I am your host, Jordan.",
                 "Today we talk about giving people news they do not want to hear, "
-                "such as a long wait or a cancelled appointment.",
+                "such as a long wait or a cancelled operation.",
                 "My guest is Grace, who runs a busy outpatient clinic.",
             ]),
             Paragraph(G, [
@@ -231,11 +239,11 @@ DEMO_EPISODES = [
             Paragraph(H, ["How do you actually say it?"]),
             Paragraph(G, [
                 "Be honest and specific.",
-                "Instead of saying it will not be long, say the doctor is running about forty minutes behind "
+                "Instead of saying it will not be long, say the doctor is running about forty-five minutes behind "
                 "because of an emergency.",
                 "Then apologise sincerely, once, and do not blame your colleagues.",
             ]),
-            Paragraph(H, ["And a cancelled appointment?"]),
+            Paragraph(H, ["And a cancelled operation?"]),
             Paragraph(G, [
                 "Give a warning shot first, for example, I am afraid I have some disappointing news.",
                 "Pause, then give the news in plain words.",
@@ -267,7 +275,7 @@ DEMO_EPISODES = [
             Paragraph(H, [
                 "This is Calm Care, and I am your host, Jordan.",
                 "Today we are at the pharmacy counter, where patients ask about their medicines "
-                "while a queue builds up behind them.",
+                "while other people wait in line behind them.",
                 "My guest is Helen, a community pharmacist.",
             ]),
             Paragraph(G, ["Thank you, Jordan.", "It is good to be here."]),
@@ -287,8 +295,8 @@ DEMO_EPISODES = [
             ]),
             Paragraph(H, ["And antibiotics?"]),
             Paragraph(G, [
-                "With amoxicillin, people often stop once they feel better.",
-                "I explain kindly why finishing the course matters, and I always ask about a penicillin "
+                "With an antibiotic such as amoxicillin, people often stop once they feel better.",
+                "I explain kindly why it is important to finish the course, and I always ask about a penicillin "
                 "allergy before I hand it over.",
             ]),
             Paragraph(H, ["And if a patient wants to complain?"]),
@@ -299,7 +307,7 @@ DEMO_EPISODES = [
                 "In the United States, a similar question about privacy would fall under a law called HIPAA.",
             ]),
             Paragraph(H, [
-                "Privacy first, check the record, explain why, and know where to send a concern.",
+                "Privacy first, check the record, explain why, and tell people where to send a concern.",
                 "Thanks, Helen.",
             ]),
         ],
