@@ -32,9 +32,11 @@ from whisper.normalizers import EnglishTextNormalizer
 
 from podsearch.core.config import load_settings
 from podsearch.index.search import search
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest, open_index
 from podsearch.service.queries import search_options
+from podsearch.service.subscriptions import add_feed
 from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
 from podsearch.transcripts.store import find_transcripts_by_guid, load_transcript
 
@@ -82,13 +84,10 @@ def measure(demo: Path, home: Path, cast: dict[str, list[dict]], queries: tuple[
         out["episodes"][Path(item["audio"]).stem] = (jiwer.wer(ref, hyp), score.share, labels)
     out["wer"] = jiwer.wer(refs, hyps)
     out["speakers"] = right / speech if speech else 0.0
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         for q in queries:
             hits = search(index, q, search_options(settings, k=5))
             out["hits"][q] = hits[0] if hits else None
-    finally:
-        index.close()
     return out
 
 
