@@ -7,7 +7,7 @@ one warm-up run each (openai-whisper compiles its word-alignment code then).
 Prints seconds, real-time factor (seconds of compute per second of audio),
 the ratio openai/faster, and each engine's WER against the reference.
 
-A second table does the same on one episode of the demo podcast (espeak
+A second table does the same on one episode of the demo podcast (festival and flite
 speech, ~95 s) with the ingest's own settings (VAD on, greedy), WER against
 the episode's script: openai-whisper, faster-whisper one window at a time,
 and faster-whisper batched (the default of `podsearch ingest`).

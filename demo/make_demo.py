@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Generate the bundled demo podcast and the spoken evaluation set (maintainers only).
 
-Users never run this: its outputs are committed. It needs the system tools
-``espeak-ng`` (speech synthesis) and ``ffmpeg`` (MP3 encoding, ``ffprobe`` for
-measuring) and only the Python standard library.
+Users never run this: its outputs are committed. It needs the Python standard
+library and these Debian packages: for the demo ``festival``,
+``festvox-us-slt-hts``, ``flite`` and ``sox``; for the eval set ``espeak-ng``;
+for both ``ffmpeg`` (MP3 encoding, ``ffprobe`` for measuring).
 
     python demo/make_demo.py           # demo/: "Calm Care" show, 4 episodes, 2 voices
     python demo/make_demo.py --eval    # tests/data/eval/: "Ward Notes", 3 short episodes + queries.json
@@ -11,34 +12,41 @@ measuring) and only the Python standard library.
     python demo/make_demo.py --all --check   # also decode with PyAV and transcribe
                                              # with the bundled Whisper tiny.en (needs the venv)
 
-How the audio is built: every sentence is synthesised on its own
-(``espeak-ng -s 150``, 22,050 Hz mono), its leading and trailing silence is
-trimmed, and the sentences are joined with fixed pauses (short within a
-paragraph, longer between paragraphs / speakers). Because we place every
-sentence ourselves, its start and end in the final file are known exactly;
-they are written to ``scripts/<stem>.timings.json``. The joined WAV is encoded
-to MP3 (libmp3lame, 32 kbit/s CBR, mono, 22,050 Hz, bit-exact flags so a rerun
-gives identical bytes on the same ffmpeg version).
+How the audio is built: every sentence is synthesised on its own, brought to
+22,050 Hz mono (festival/flite through ``sox -R``, then levelled to -20 dBFS
+RMS so the two engines sound equally loud; espeak-ng speaks at that rate and
+is used as it comes), its leading and trailing silence is trimmed, and the
+sentences are joined with fixed pauses (short within a paragraph, longer
+between paragraphs / speakers). Because we place every sentence ourselves,
+its start and end in the final file are known exactly; they are written to
+``scripts/<stem>.timings.json``. The joined WAV is encoded to MP3
+(libmp3lame, 32 kbit/s CBR, mono, 22,050 Hz, bit-exact flags so a rerun gives
+identical bytes on the same tool versions).
 
 Outputs (per set): ``episodes/<stem>.mp3``, ``scripts/<stem>.txt`` (the exact
 words spoken, one paragraph per line: reference transcript for word error
 rate), ``scripts/<stem>.timings.json`` and ``feed.xml`` (RSS 2.0 + iTunes +
 Podcasting 2.0 namespaces; enclosure URLs are relative to the feed file; no
-``podcast:transcript``, so the app has to run Whisper). The eval set also gets
+``podcast:transcript``, so the app has to run Whisper). The demo's timings
+also list its ``speakers`` (id, name, role, voice). The eval set also gets
 ``queries.json``: [{"query", "guid", "start", "end", "kind", "answer"}], where
 start/end (seconds) span the sentence that answers the query.
 
-Voices: the host is ``en-us`` and the guest ``en-us+steph``. They were chosen
-because the bundled Whisper tiny.en transcribes them best of the espeak-ng
-English voices (about 9 % and 11 % word error rate on a test paragraph; the
-British voices scored about 16 % and worse).
+Voices (``Voice``): the demo's host (Jordan, male) is flite's ``rms``
+(CMU ARCTIC, US male) and its guests (all women) festival's HTS voice
+``cmu_us_slt_arctic_hts`` (CMU ARCTIC, US female): two very different voices,
+so the diarizer tells them apart, and natural enough that the bundled Whisper
+tiny.en gets about 3 % of the words wrong (espeak-ng: about 9 %; see
+docs/demo.md). The eval set keeps espeak-ng's ``en-us`` (host) and
+``en-us+steph`` (guest), so its audio and the figures measured on it do not
+change.
 
 Keyword terms: Whisper tiny.en mangles most drug names spoken by espeak-ng
 ("warfarin" -> "warfare in", "clopidogrel" -> "clapping on the ..."). The eval
 set's "keyword" queries therefore use rare terms that tiny.en was checked to
 transcribe exactly (a made-up ward, centre and entrance name, acronyms, one
-drug). The demo keeps the drug names the show needs; ``SAY`` holds a few
-respellings that only change what espeak-ng is given, never the reference text.
+drug). ``SAY`` holds respellings, per engine, that only change what a
+synthesiser is given, never the reference text.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import argparse
 import array
 import datetime as dt
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -62,27 +71,55 @@ ROOT = Path(__file__).resolve().parent.parent
 RATE_WPM = 150
 SAMPLE_RATE = 22050  # espeak-ng's native rate: no resampling anywhere
 BITRATE = "32k"
-VOICES = {"host": "en-us", "guest": "en-us+steph"}
 LEAD_IN = 0.5  # seconds of silence before the first sentence
 TAIL = 1.0  # after the last one
 SENTENCE_GAP = 0.3  # between sentences of one paragraph
 PARAGRAPH_GAP = 0.7  # between paragraphs (and speakers)
 TRIM_THRESHOLD = 200  # |sample| above this counts as speech when trimming
 TRIM_MARGIN = 0.02  # seconds kept around the speech when trimming
+TARGET_RMS_DB = -20.0  # festival/flite sentences are levelled to this (dBFS), espeak-ng's kept as they come
 
-# Respellings fed to espeak-ng instead of the written word (case-sensitive,
-# whole words). The reference transcript keeps the written word.
-SAY: dict[str, str] = {
-    "amoxicillin": "amoxy-silin",
+# Respellings fed to a synthesiser instead of the written word (case-sensitive,
+# whole words), per engine. The reference transcript keeps the written word.
+SAY: dict[str, dict[str, str]] = {
+    "espeak": {"amoxicillin": "amoxy-silin"},
+    "festival": {},
+    "flite": {},
+}
+
+# The programs each speech engine runs (tool -> Debian packages).
+TOOLS: dict[str, dict[str, str]] = {
+    "espeak": {"espeak-ng": "espeak-ng"},
+    "festival": {"text2wave": "festival festvox-us-slt-hts", "sox": "sox"},
+    "flite": {"flite": "flite", "sox": "sox"},
 }
 
 # Podcasting 2.0 namespace for podcast:guid (UUIDv5 of the feed URL without scheme).
 PODCAST_GUID_NS = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 
 
+@dataclass(frozen=True)
+class Voice:
+    """How one speaker is synthesised."""
+
+    engine: str  # "espeak" (espeak-ng), "festival" (text2wave) or "flite"
+    name: str  # the engine's voice name
+    stretch: float = 1.0  # festival/flite: duration stretch, > 1 speaks slower
+    f0: int = 0  # flite: mean pitch in Hz (0: the voice's own)
+    effects: tuple[str, ...] = ()  # sox effects applied after synthesis (festival/flite)
+
+    def describe(self) -> str:
+        """The voice as written into the timings file."""
+        if self.engine == "espeak":
+            return self.name  # as the eval set's timings have always said
+        settings = [f"stretch {self.stretch}"] + ([f"f0 {self.f0} Hz"] if self.f0 else [])
+        settings += [f"sox {' '.join(self.effects)}"] if self.effects else []
+        return f"{self.engine} {self.name} ({', '.join(settings)})"
+
+
 @dataclass
 class Paragraph:
-    speaker: str  # key of VOICES
+    speaker: str  # "host" or "guest": key of the show's (or episode's) voices
     sentences: list[str | tuple[str, str]]  # plain text, or (label, text) for eval targets
 
 
@@ -96,6 +133,8 @@ class Episode:
     pub_date: dt.datetime
     paragraphs: list[Paragraph]
     prefix: str = "ep"
+    cast: dict[str, str] = field(default_factory=dict)  # speaker key -> the name said in the episode
+    voices: dict[str, Voice] = field(default_factory=dict)  # overrides the show's voices
 
     @property
     def stem(self) -> str:
@@ -113,6 +152,7 @@ class Show:
     feed_url: str
     category: str
     episodes: list[Episode]
+    voices: dict[str, Voice]
     queries: list[dict] = field(default_factory=list)
 
 
@@ -136,13 +176,16 @@ DEMO_EPISODES = [
             Paragraph(H, [
                 "Welcome to Calm Care, the show about customer service in healthcare.",
                 "I am your host, Jordan.",
-                "Today we talk about a situation every receptionist and nurse will meet sooner or later: "
+                "Today we talk about a situation that every nurse and receptionist will meet sooner or later: "
                 "an angry relative in the waiting room.",
-                "My guest is Priya, a ward manager with twenty years of experience.",
+                "My guest is Priya, who has managed a hospital ward for twenty years.",
             ]),
+            # The greeting is its own turn, as in a real show: the advice answers a question.
+            Paragraph(G, ["Thanks, Jordan.", "It is good to be here."]),
+            Paragraph(H, ["Where do you start?"]),
             Paragraph(G, [
-                "Thanks, Jordan.",
-                "The first thing I teach is to acknowledge the feeling before you try to fix anything.",
+                "To calm down an angry relative, the first thing I teach is to acknowledge the feeling "
+                "before you try to fix anything.",
                 "You might say, I can see you are really worried about your mother, and I want to help.",
                 "People calm down when they feel heard.",
             ]),
@@ -171,18 +214,20 @@ DEMO_EPISODES = [
                 "Thank you, Priya.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Priya"},
     ),
     Episode(
         2, "delays-and-bad-news", "calm-care-ep2",
         "Breaking delays and bad news to patients",
         "Clinic coordinator Grace on telling patients about long waits and cancelled "
-        "appointments: tell people early, be specific, give a warning shot and offer a next step.",
+        "operations: tell people early, be specific, give a warning shot and offer a next step.",
         _d(1, 26),
         [
             Paragraph(H, [
                 "Welcome back to Calm Care.",
+                "I am your host, Jordan.",
                 "Today we talk about giving people news they do not want to hear, "
-                "such as a long wait or a cancelled appointment.",
+                "such as a long wait or a cancelled operation.",
                 "My guest is Grace, who runs a busy outpatient clinic.",
             ]),
             Paragraph(G, [
@@ -194,11 +239,11 @@ DEMO_EPISODES = [
             Paragraph(H, ["How do you actually say it?"]),
             Paragraph(G, [
                 "Be honest and specific.",
-                "Instead of saying it will not be long, say the doctor is running about forty minutes behind "
+                "Instead of saying it will not be long, say the doctor is running about forty-five minutes behind "
                 "because of an emergency.",
                 "Then apologise sincerely, once, and do not blame your colleagues.",
             ]),
-            Paragraph(H, ["And a cancelled appointment?"]),
+            Paragraph(H, ["And a cancelled operation?"]),
             Paragraph(G, [
                 "Give a warning shot first, for example, I am afraid I have some disappointing news.",
                 "Pause, then give the news in plain words.",
@@ -217,6 +262,7 @@ DEMO_EPISODES = [
                 "Thank you, Grace.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Grace"},
     ),
     Episode(
         3, "pharmacy-counter", "calm-care-ep3",
@@ -227,13 +273,14 @@ DEMO_EPISODES = [
         _d(2, 9),
         [
             Paragraph(H, [
-                "This is Calm Care.",
+                "This is Calm Care, and I am your host, Jordan.",
                 "Today we are at the pharmacy counter, where patients ask about their medicines "
-                "while a queue builds up behind them.",
+                "while other people wait in line behind them.",
                 "My guest is Helen, a community pharmacist.",
             ]),
+            Paragraph(G, ["Thank you, Jordan.", "It is good to be here."]),
+            Paragraph(H, ["What comes first at the counter?"]),
             Paragraph(G, [
-                "Thank you.",
                 "The first point is privacy.",
                 "Nobody wants to discuss their tablets in front of strangers, "
                 "so offer the consultation room, even for a quick question.",
@@ -248,8 +295,8 @@ DEMO_EPISODES = [
             ]),
             Paragraph(H, ["And antibiotics?"]),
             Paragraph(G, [
-                "With amoxicillin, people often stop once they feel better.",
-                "I explain kindly why finishing the course matters, and I always ask about a penicillin "
+                "With an antibiotic such as amoxicillin, people often stop once they feel better.",
+                "I explain kindly why it is important to finish the course, and I always ask about a penicillin "
                 "allergy before I hand it over.",
             ]),
             Paragraph(H, ["And if a patient wants to complain?"]),
@@ -260,10 +307,11 @@ DEMO_EPISODES = [
                 "In the United States, a similar question about privacy would fall under a law called HIPAA.",
             ]),
             Paragraph(H, [
-                "Privacy first, check the record, explain why, and know where to send a concern.",
+                "Privacy first, check the record, explain why, and tell people where to send a concern.",
                 "Thanks, Helen.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Helen"},
     ),
     Episode(
         4, "phone-and-complaints", "calm-care-ep4",
@@ -274,6 +322,7 @@ DEMO_EPISODES = [
         [
             Paragraph(H, [
                 "Welcome to the last episode of this series of Calm Care.",
+                "I am your host, Jordan.",
                 "Today we cover the telephone and complaints.",
                 "My guest is Sarah, who leads the patient experience team at a large hospital.",
             ]),
@@ -306,8 +355,14 @@ DEMO_EPISODES = [
                 "Thank you, Sarah, and thank you all for listening to Calm Care.",
             ]),
         ],
+        cast={"host": "Jordan", "guest": "Sarah"},
     ),
 ]
+
+DEMO_VOICES = {
+    "host": Voice("flite", "rms"),
+    "guest": Voice("festival", "cmu_us_slt_arctic_hts"),
+}
 
 DEMO = Show(
     key="demo",
@@ -321,6 +376,7 @@ DEMO = Show(
     feed_url="https://example.org/calm-care/feed.xml",
     category="Health &amp; Fitness",
     episodes=DEMO_EPISODES,
+    voices=DEMO_VOICES,
 )
 
 # ---------------------------------------------------------------------------
@@ -412,6 +468,7 @@ EVAL = Show(
     feed_url="https://example.org/ward-notes/feed.xml",
     category="Health &amp; Fitness",
     episodes=EVAL_EPISODES,
+    voices={"host": Voice("espeak", "en-us"), "guest": Voice("espeak", "en-us+steph")},
 )
 
 # ---------------------------------------------------------------------------
@@ -462,33 +519,67 @@ def _plain(s: str | tuple[str, str]) -> str:
     return s[1] if isinstance(s, tuple) else s
 
 
-def _spoken_form(text: str) -> str:
-    for written, said in SAY.items():
+def _spoken_form(text: str, engine: str) -> str:
+    for written, said in SAY[engine].items():
         text = re.sub(rf"\b{re.escape(written)}\b", said, text)
     return text
 
 
-def synthesize(text: str, voice: str, tmp: Path) -> array.array:
-    """One sentence as int16 samples at SAMPLE_RATE, leading/trailing silence trimmed."""
-    wav = tmp / "sentence.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(RATE_WPM), "-w", str(wav), _spoken_form(text)],
-        check=True,
-    )
-    with wave.open(str(wav), "rb") as w:
+def _read_wav(path: Path, what: str) -> array.array:
+    """A 16-bit mono WAV at SAMPLE_RATE as native-order int16 samples."""
+    with wave.open(str(path), "rb") as w:
         if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
-            raise SystemExit(f"unexpected espeak-ng output format for {voice}: {w.getparams()}")
+            raise SystemExit(f"unexpected audio format from {what}: {w.getparams()}")
         samples = array.array("h", w.readframes(w.getnframes()))
     if sys.byteorder == "big":
         samples.byteswap()
+    return samples
+
+
+def _trim(samples: array.array, text: str) -> array.array:
     loud = [i for i, v in enumerate(samples) if abs(v) > TRIM_THRESHOLD]
     if not loud:
-        raise SystemExit(f"espeak-ng produced silence for {text!r}")
+        raise SystemExit(f"the synthesiser produced silence for {text!r}")
     margin = int(TRIM_MARGIN * SAMPLE_RATE)
     return samples[max(0, loud[0] - margin): loud[-1] + 1 + margin]
 
 
-def build_episode(ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
+def _to_level(samples: array.array) -> array.array:
+    """Scaled to TARGET_RMS_DB (peaks held under full scale), so voices from different engines match."""
+    rms = math.sqrt(sum(v * v for v in samples) / len(samples)) / 32768
+    peak = max(abs(v) for v in samples) / 32768
+    gain = min(10 ** (TARGET_RMS_DB / 20) / rms, 0.97 / peak)
+    return array.array("h", (int(round(v * gain)) for v in samples))
+
+
+def synthesize(text: str, voice: Voice, tmp: Path) -> array.array:
+    """One sentence as int16 samples at SAMPLE_RATE, leading/trailing silence trimmed."""
+    said = _spoken_form(text, voice.engine)
+    raw = tmp / "raw.wav"
+    if voice.engine == "espeak":
+        # The eval set's voices: espeak-ng speaks at SAMPLE_RATE already, used as it comes.
+        subprocess.run(["espeak-ng", "-v", voice.name, "-s", str(RATE_WPM), "-w", str(raw), said], check=True)
+        return _trim(_read_wav(raw, voice.describe()), text)
+    if voice.engine == "festival":
+        (tmp / "sentence.txt").write_text(said + "\n", encoding="utf-8")
+        subprocess.run(["text2wave", "-eval", f"(voice_{voice.name})", "-eval",
+                        f"(Parameter.set 'Duration_Stretch {voice.stretch})",
+                        "-o", str(raw), str(tmp / "sentence.txt")], check=True, capture_output=True)
+    elif voice.engine == "flite":
+        command = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={voice.stretch}"]
+        if voice.f0:
+            command += ["--setf", f"int_f0_target_mean={voice.f0}"]
+        subprocess.run(command + ["-t", said, "-o", str(raw)], check=True)
+    else:
+        raise SystemExit(f"unknown speech engine {voice.engine!r}")
+    wav = tmp / "sentence.wav"
+    # sox -R: repeatable output; mono 16-bit at SAMPLE_RATE, then the voice's own effects.
+    subprocess.run(["sox", "-R", str(raw), "-b", "16", "-c", "1", str(wav), *voice.effects,
+                    "rate", "-v", str(SAMPLE_RATE)], check=True)
+    return _to_level(_trim(_read_wav(wav, voice.describe()), text))
+
+
+def build_episode(show: Show, ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
     """All sentences joined with pauses, and each sentence's placement."""
     audio = array.array("h", bytes(2 * int(LEAD_IN * SAMPLE_RATE)))
     timings: list[dict] = []
@@ -497,7 +588,7 @@ def build_episode(ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
             if timings:
                 gap = PARAGRAPH_GAP if s_index == 0 else SENTENCE_GAP
                 audio.extend(array.array("h", bytes(2 * int(gap * SAMPLE_RATE))))
-            voice = VOICES[para.speaker]
+            voice = ep.voices.get(para.speaker) or show.voices[para.speaker]
             clip = synthesize(_plain(sentence), voice, tmp)
             start = len(audio)
             audio.extend(clip)
@@ -505,7 +596,7 @@ def build_episode(ep: Episode, tmp: Path) -> tuple[array.array, list[dict]]:
                 "index": len(timings),
                 "paragraph": p_index,
                 "speaker": para.speaker,
-                "voice": voice,
+                "voice": voice.describe(),
                 "start": round(start / SAMPLE_RATE, 3),
                 "end": round(len(audio) / SAMPLE_RATE, 3),
                 "text": _plain(sentence),
@@ -606,6 +697,10 @@ def write_feed(show: Show, items: list[dict]) -> Path:
 # ---------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def make_show(show: Show) -> list[dict]:
     if show.key == "eval":
         check_eval_queries()
@@ -615,7 +710,7 @@ def make_show(show: Show) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="podsearch-demo-") as tmp_name:
         tmp = Path(tmp_name)
         for ep in show.episodes:
-            audio, timings = build_episode(ep, tmp)
+            audio, timings = build_episode(show, ep, tmp)
             rel = f"episodes/{ep.stem}.mp3"
             mp3 = show.out_dir / rel
             encode_mp3(audio, mp3, show, ep, tmp)
@@ -635,6 +730,10 @@ def make_show(show: Show) -> list[dict]:
                 "sample_rate": SAMPLE_RATE,
                 "sentences": timings,
             }
+            if ep.cast:
+                item["speakers"] = [{"id": key, "name": name, "role": key,
+                                     "voice": (ep.voices.get(key) or show.voices[key]).describe()}
+                                    for key, name in ep.cast.items()]
             items.append(item)
             (scripts / f"{ep.stem}.txt").write_text(
                 "\n".join(" ".join(_plain(s) for s in p.sentences) for p in ep.paragraphs) + "\n",
@@ -644,7 +743,7 @@ def make_show(show: Show) -> list[dict]:
                 json.dumps({k: v for k, v in item.items() if k != "bytes"}, indent=1) + "\n",
                 encoding="utf-8",
             )
-            print(f"{mp3.relative_to(ROOT)}: {wav_seconds:6.2f} s, {item['bytes']:7d} bytes, "
+            print(f"{_shown(mp3)}: {wav_seconds:6.2f} s, {item['bytes']:7d} bytes, "
                   f"{len(timings)} sentences")
     write_feed(show, items)
     if show.key == "eval":
@@ -656,7 +755,7 @@ def make_show(show: Show) -> list[dict]:
                             "end": target["end"], "kind": kind, "answer": target["text"]})
         (show.out_dir / "queries.json").write_text(json.dumps(queries, indent=1) + "\n", encoding="utf-8")
     total = sum(f.stat().st_size for f in show.out_dir.rglob("*") if f.is_file() and f.name != "make_demo.py")
-    print(f"{show.out_dir.relative_to(ROOT)}/: {total / 1024:.0f} KiB in total")
+    print(f"{_shown(show.out_dir)}/: {total / 1024:.0f} KiB in total")
     return items
 
 
@@ -715,10 +814,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true",
                         help="afterwards decode with PyAV and transcribe with Whisper tiny.en")
     args = parser.parse_args(argv)
-    for tool in ("espeak-ng", "ffmpeg", "ffprobe"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is required (apt-get install espeak-ng ffmpeg)")
     shows = [DEMO, EVAL] if args.all else [EVAL] if args.eval else [DEMO]
+    engines = {v.engine for show in shows for v in show.voices.values()}
+    engines |= {v.engine for show in shows for ep in show.episodes for v in ep.voices.values()}
+    needed = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg"}  # tool -> Debian package(s)
+    for engine in engines:
+        needed |= TOOLS[engine]
+    for tool, package in needed.items():
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is required (apt-get install {package})")
     for show in shows:
         make_show(show)
     if args.check:

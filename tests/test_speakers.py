@@ -53,7 +53,7 @@ def test_names_come_from_self_introductions_and_the_hosts_introductions() -> Non
 
 
 def test_introductions_that_open_a_sentence_or_leave_out_today_name_too() -> None:
-    # The demo's first episode as Whisper heard it, and other common openings.
+    # The demo's first episode as Whisper heard its espeak-ng version, and other common openings.
     segments = [seg(0, 5, "I am your host, Jordan.", "Speaker 1"),
                 seg(5, 9, "My guest is Priya, a ward manager with 20 years of experience.", "Speaker 1"),
                 seg(9, 12, "Thanks, Jordan.", "Speaker 2"),
