@@ -380,13 +380,8 @@ class Transcriber:
             if self.settings.speakers and segments:
                 self.progress(Progress("speakers", ep.title))
                 segments = self.speakers(features, tuple(segments))
-        from podsearch.transcripts.kinds import mark_kinds
-        from podsearch.transcripts.speakers import feed_candidates, name_speakers
-
-        return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key,
-            segments=mark_kinds(name_speakers(segments, ep.persons,
-                                                 candidates=feed_candidates(ep.persons, ep.description))),
+        return Transcript(  # annotated (speakers named, kinds, chapters) by the Ingester, which knows the renames
+            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key, segments=tuple(segments),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
@@ -512,11 +507,10 @@ class Ingester:
                 if transcript.key != ep.key:
                     # A file from before episode keys: it is saved again, under its key, and the old one goes.
                     transcript, saved = replace(transcript, key=ep.key), False
-                renames = self.library.speaker_names(row.id)
-                if renames and not item.saved:  # names a user gave before this episode was transcribed again
-                    from podsearch.transcripts.speakers import name_speakers
+                if not item.saved:  # new: named (with names a user gave before it was transcribed again), kinds, chapters
+                    from podsearch.transcripts.annotate import annotate
 
-                    transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
+                    transcript = annotate(transcript, ep, self.library.speaker_names(row.id))
                 if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
@@ -764,7 +758,7 @@ def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool =
 def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int:
     import shutil
 
-    from podsearch.transcripts.kinds import mark_kinds
+    from podsearch.transcripts.annotate import annotate
     from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
 
     library = open_library(settings)
@@ -779,8 +773,7 @@ def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int
     try:
         for i, path in enumerate(files):
             # Transcripts saved before segment kinds existed get them now.
-            transcript = load_transcript(path)
-            transcript = replace(transcript, segments=mark_kinds(transcript.segments))
+            transcript = annotate(load_transcript(path))
             emit(Progress("index", transcript.episode, i, len(files)))
             index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                                  max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)

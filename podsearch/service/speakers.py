@@ -47,6 +47,7 @@ def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Tr
 def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models: Models | None = None) -> int:
     """Call the speaker shown as `shown` in episode `guid` (its key, or a guid only it has) `name` from now on;
     returns segments renamed."""
+    from podsearch.transcripts.annotate import annotate
     from podsearch.transcripts.store import load_transcript
 
     name = " ".join(name.split())
@@ -62,9 +63,8 @@ def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models:
             raise PodsearchError(f"no speaker {shown!r} in {row.episode.title!r}; its speakers: {listed}")
         if name in speakers - {shown}:
             raise PodsearchError(f"{name!r} already names another speaker of {row.episode.title!r}; choose another name")
-        segments = tuple(replace(s, speaker=name) if s.speaker == shown else s for s in transcript.segments)
         library.name_speaker(row.id, shown, name)
-        _store(settings, library, row, replace(transcript, segments=segments), models)
+        _store(settings, library, row, annotate(transcript, renames={shown: name}), models)
         return sum(s.speaker == shown for s in transcript.segments)
     finally:
         library.close()
@@ -74,8 +74,7 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             models: Models | None = None) -> list[str]:
     """Label who speaks in already-ingested Whisper episodes (all, or those of `guids`) from their
     audio (the cache, or downloaded again), without transcribing again; returns the titles done."""
-    from podsearch.transcripts.kinds import mark_kinds
-    from podsearch.transcripts.speakers import feed_candidates, name_speakers
+    from podsearch.transcripts.annotate import annotate
     from podsearch.transcripts.store import load_transcript
 
     emit = progress or (lambda p: None)
@@ -95,10 +94,8 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             emit(Progress("speakers", row.episode.title))
             audio = transcriber.download_audio(row, local_ok=row.feed_id in local_feeds)
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
-            segments = name_speakers(transcriber.speakers(audio, unlabelled), row.episode.persons,
-                                     renames=library.speaker_names(row.id),
-                                     candidates=feed_candidates(row.episode.persons, row.episode.description))
-            _store(settings, library, row, replace(transcript, segments=mark_kinds(segments)), models)
+            labelled = replace(transcript, segments=transcriber.speakers(audio, unlabelled))
+            _store(settings, library, row, annotate(labelled, row.episode, library.speaker_names(row.id)), models)
             emit(Progress("episode-done", row.episode.title))
             done.append(row.episode.title)
         return done
