@@ -509,7 +509,7 @@ def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> No
     from podsearch.transcripts.store import load_transcript
 
     _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output,
-          is_json=fmt.endswith("json"))
+          is_json="json" in WRITERS[fmt].media_type)
 
 
 def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:

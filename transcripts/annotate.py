@@ -6,23 +6,21 @@ them wrote its file last.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-import numpy as np
-
 from podsearch.core.records import Episode, Segment, Transcript
+from podsearch.transcripts.chapters import Embed, generate_chapters
 from podsearch.transcripts.kinds import mark_kinds
 from podsearch.transcripts.speakers import feed_candidates, name_speakers
-
-# Texts in, one unit vector per text out (the service passes its sentence model's `encode`).
-Embed = Callable[[list[str]], np.ndarray]
 
 
 def annotate(transcript: Transcript, episode: Episode | None = None, renames: Mapping[str, str] | None = None,
              embed: Embed | None = None) -> Transcript:
     """`transcript` with its speakers named, segment kinds marked and chapters set.
 
+    Chapters: the publisher's always win; without them, `embed` (the sentence model) generates them
+    from the text (`transcripts.chapters`); without `embed` the chapters the transcript has are kept.
     `episode`: its speaker labels are new (transcribed or diarized just now), so they are named from the
     evidence the episode gives (persons, description); None keeps the names the file has. `renames`
     (a user's names by shown label) win over any evidence.
@@ -32,7 +30,10 @@ def annotate(transcript: Transcript, episode: Episode | None = None, renames: Ma
         segments = name_speakers(segments, episode.persons, renames=renames,
                                  candidates=feed_candidates(episode.persons, episode.description))
     segments = mark_kinds(apply_renames(segments, renames))
-    return replace(transcript, segments=segments)
+    chapters = transcript.chapters
+    if embed is not None and all(c.generated for c in chapters):
+        chapters = generate_chapters(segments, embed)
+    return replace(transcript, segments=segments, chapters=chapters)
 
 
 def apply_renames(segments: Sequence[Segment], renames: Mapping[str, str] | None) -> tuple[Segment, ...]:

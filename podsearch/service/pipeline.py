@@ -510,7 +510,8 @@ class Ingester:
                 if not item.saved:  # new: named (with names a user gave before it was transcribed again), kinds, chapters
                     from podsearch.transcripts.annotate import annotate
 
-                    transcript = annotate(transcript, ep, self.library.speaker_names(row.id))
+                    transcript = annotate(transcript, ep, self.library.speaker_names(row.id),
+                                          embed=self.models.encoder(self.settings.embed_model))
                 if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path))
@@ -759,21 +760,27 @@ def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int
     import shutil
 
     from podsearch.transcripts.annotate import annotate
-    from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
+    from podsearch.transcripts.store import (content_hash, iter_transcript_files, load_transcript, save_transcript,
+                                             transcript_path)
 
     library = open_library(settings)
     try:
         upgrade_transcripts(settings, library)
     finally:
         library.close()
+    models = models or Models()  # one sentence model for the chapters and the index
     tmp_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     index = open_index(settings, tmp_dir, models)
     files = list(iter_transcript_files(settings.transcripts_dir))
     try:
         for i, path in enumerate(files):
-            # Transcripts saved before segment kinds existed get them now.
-            transcript = annotate(load_transcript(path))
+            # Kinds and generated chapters are made anew (older files get them now), and the file keeps them.
+            saved = load_transcript(path)
+            transcript = annotate(saved, embed=models.encoder(settings.embed_model))
+            if transcript != saved and transcript_path(settings.transcripts_dir, saved.show, saved.episode,
+                                                       saved.id) == path:
+                save_transcript(transcript, settings.transcripts_dir)
             emit(Progress("index", transcript.episode, i, len(files)))
             index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                                  max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)

@@ -95,7 +95,8 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             audio = transcriber.download_audio(row, local_ok=row.feed_id in local_feeds)
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
             labelled = replace(transcript, segments=transcriber.speakers(audio, unlabelled))
-            _store(settings, library, row, annotate(labelled, row.episode, library.speaker_names(row.id)), models)
+            _store(settings, library, row, annotate(labelled, row.episode, library.speaker_names(row.id),
+                                                         embed=models.encoder(settings.embed_model)), models)
             emit(Progress("episode-done", row.episode.title))
             done.append(row.episode.title)
         return done
