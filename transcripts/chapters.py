@@ -49,7 +49,8 @@ _APOSTROPHE = re.compile(r"['’]")
 _SENTENCE = re.compile(r"(?<=[.!?;:,])\s+")
 
 
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """Words no title or label starts or ends with: English stopwords and Whisper's filler."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS) | FILLER
@@ -176,13 +177,13 @@ def _snap(segs: Sequence[Segment], t: float) -> float:
 _SENTENCE_END = re.compile(r"[.!?]['\"”]?\s*$")
 
 
-def _phrases(text: str, stop: frozenset[str]) -> list[str]:
-    """Candidate title phrases of `text`: 1-4 words within a clause, not starting or ending with a
-    stopword, with no filler inside."""
+def phrases(text: str, stop: frozenset[str], longest: int = 4) -> list[str]:
+    """Candidate title phrases of `text`: 1 to `longest` words within a clause, not starting or ending
+    with a stopword (`stopwords()`), with no filler inside."""
     out = []
     for clause in _SENTENCE.split(text):
         words = _WORD.findall(clause)
-        for n in range(1, 5):
+        for n in range(1, longest + 1):
             for i in range(len(words) - n + 1):
                 gram = words[i:i + n]
                 low = [w.lower() for w in gram]
@@ -199,7 +200,7 @@ def _titles(pieces: list[_Span]) -> list[str]:
     """One distinct, readable title per piece."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-    stop = _stopwords()
+    stop = stopwords()
     docs = [" ".join(s.text.strip() for s in p.segments if s.kind != "sponsor" and not s.flagged) for p in pieces]
     titles: list[str] = []
     taken: set[str] = set()
@@ -207,7 +208,7 @@ def _titles(pieces: list[_Span]) -> list[str]:
     surface: dict[str, str] = {}
     if any(docs):
         def analyse(doc: str) -> list[str]:
-            found = _phrases(doc, stop)
+            found = phrases(doc, stop)
             for f in found:
                 surface.setdefault(f.lower(), f)
             return [f.lower() for f in found]

@@ -736,6 +736,9 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
             if rows:
                 local = {f.id for f in library.feeds() if f.local}
                 Ingester(settings, library, index, emit, vocabulary, source, models).run(rows, local, report)
+                from podsearch.service.topics import refresh_topics
+
+                refresh_topics(index)  # the new episodes' passages join the topic map
         finally:
             index.close()
         return report
@@ -784,6 +787,9 @@ def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int
             emit(Progress("index", transcript.episode, i, len(files)))
             index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                                  max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
+        from podsearch.service.topics import refresh_topics
+
+        refresh_topics(index, rebuild=True)
     finally:
         index.close()
     # Swap directories only when the new index is complete.
