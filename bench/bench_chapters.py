@@ -126,3 +126,145 @@ def boundary_scores(found: list[float], joins: list[float], length: float) -> di
     k = max(2, int(round(length / (len(joins) + 1) / 2)))
     return {"precision": precision, "recall": recall, "f1": f1, "pk": pk(ref, hyp, k=k),
             "windowdiff": windowdiff(ref, hyp, k)}
+
+
+def ingest_feed(feed: Path, home: Path, models: Models) -> float:
+    """Ingest `feed` into `home` (unless already done); the wall seconds it took (0 when reused)."""
+    settings = load_settings(home)
+    if any(settings.transcripts_dir.glob("*/*.json")):
+        return 0.0
+    add_feed(settings, str(feed))
+    t0 = time.perf_counter()
+    report = ingest(settings, models=models)
+    if report.episode_errors:
+        raise SystemExit(f"ingest failed: {report.episode_errors}")
+    return time.perf_counter() - t0
+
+
+def chapters_report(name: str, work: Path, models: Models) -> dict:
+    """Boundary scores of the joined episode's generated chapters, its titles, and the chapter step's cost."""
+    from podsearch.transcripts.annotate import annotate
+    from podsearch.transcripts.store import iter_transcript_files, load_transcript
+
+    feed, joins = joined_feed(name, work / name / "audio-joined")
+    wall = ingest_feed(feed, work / name / "home-joined", models)
+    settings = load_settings(work / name / "home-joined")
+    transcript = load_transcript(next(iter_transcript_files(settings.transcripts_dir)))
+    encode = models.encoder(settings.embed_model)
+    encode(["warm-up"])
+    t0 = time.perf_counter()
+    plain = annotate(replace_chapters(transcript))
+    t1 = time.perf_counter()
+    made = annotate(replace_chapters(transcript), embed=encode)
+    t2 = time.perf_counter()
+    length = transcript.segments[-1].end
+    scores = boundary_scores([c.start for c in made.chapters[1:]], joins, length)
+    titles = [c.title for c in made.chapters]
+    return {**scores, "joins": len(joins), "chapters": len(made.chapters), "audio_s": transcript.duration or length,
+            "titles_ok": all(3 <= len(t) <= 60 for t in titles) and len({t.lower() for t in titles}) == len(titles),
+            "titles": titles, "ingest_s": wall, "chapters_s": (t2 - t1) - (t1 - t0), "plain": len(plain.chapters)}
+
+
+def replace_chapters(transcript):  # noqa: ANN001, ANN201 - Transcript
+    """The transcript without chapters (as Whisper leaves it)."""
+    from dataclasses import replace
+
+    return replace(transcript, chapters=())
+
+
+def topics_report(name: str, work: Path, models: Models) -> dict:
+    """Purity of the topics of a library with one theme per episode, and what building them costs."""
+    from podsearch.service.pipeline import open_index
+    from podsearch.service.topics import refresh_topics, topic_map
+
+    feed, themes = separate_feed(name, work / name / "audio-sep")
+    wall = ingest_feed(feed, work / name / "home-sep", models)
+    index = open_index(load_settings(work / name / "home-sep"), models=models)
+    try:
+        t0 = time.perf_counter()
+        refresh_topics(index, rebuild=True)
+        build_s = time.perf_counter() - t0
+        found = topic_map(index, clips=100_000)
+        passages = index.db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech'").fetchone()[0]
+    finally:
+        index.close()
+    led: set[str] = set()
+    purities = []
+    for topic in found:
+        eps = [c["key"] for c in topic["clips"]]
+        main = max(set(eps), key=eps.count)
+        purity = eps.count(main) / len(eps)
+        purities.append((topic["label"], len(eps), purity))
+        if purity >= 0.8:
+            led.add(main)
+    return {"themes": len(themes), "led": len(led), "topics": len(found), "passages": passages,
+            "purities": purities, "build_s": build_s, "ingest_s": wall}
+
+
+def scale_report(n: int, dim: int = 384, themes: int = 200) -> float:
+    """Seconds to build the topic map of `n` synthetic passages (vectors around `themes` centres, words
+    drawn per theme) in a real index database."""
+    from podsearch.index import topics
+    from podsearch.index.store import SearchIndex
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(themes, dim)).astype(np.float32)
+    words = [f"term{i}" for i in range(themes * 20)]
+    folder = Path(tempfile.mkdtemp(prefix="bench-topics-"))
+    try:
+        index = SearchIndex(folder, embedder=None)
+        theme = rng.integers(0, themes, size=n)
+        vecs = centres[theme] + 0.8 * rng.normal(size=(n, dim)).astype(np.float32)
+        rows = [(f"ep{t % 2000}", 0.0, 30.0, " ".join(rng.choice(words[t * 20:(t + 1) * 20], 40)), 0, 0, 0, "speech",
+                 v.astype(np.float32).tobytes()) for t, v in zip(theme.tolist(), vecs)]
+        with index.db:
+            index.db.executemany("INSERT INTO episodes(key, guid, content_hash, show, episode, source) VALUES"
+                                 " (?,?,'-','Show',?,'whisper')", [(f"ep{e}", f"ep{e}", f"Episode {e}") for e in range(2000)])
+            index.db.executemany("INSERT INTO passages(key, start, end, text, first_segment, last_segment, flagged,"
+                                 " kind, embedding) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        t0 = time.perf_counter()
+        topics.build(index.db)
+        seconds = time.perf_counter() - t0
+        index.close()
+        return seconds
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a folder to keep (and reuse) the ingested homes in")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--passages", type=int, default=100_000, help="synthetic passages for the scale run (0: skip)")
+    args = parser.parse_args()
+    work = args.home or Path(tempfile.mkdtemp(prefix="bench-chapters-"))
+    models = Models()
+    try:
+        for name in args.sets:
+            c = chapters_report(name, work, models)
+            print(f"\n{name}: chapters of the joined episode ({c['audio_s']:.0f} s, {c['joins']} joins): "
+                  f"{c['chapters']} chapters, boundary P {c['precision']:.2f} R {c['recall']:.2f} F1 {c['f1']:.2f} "
+                  f"(+-{TOLERANCE:.0f} s), Pk {c['pk']:.3f}, WindowDiff {c['windowdiff']:.3f}; titles 3-60 chars and "
+                  f"distinct: {'yes' if c['titles_ok'] else 'NO'}")
+            print("  titles: " + " | ".join(c["titles"]))
+            if c["ingest_s"]:
+                print(f"  cost: ingest {c['ingest_s']:.1f} s wall, chapter step {c['chapters_s']:.2f} s "
+                      f"({c['chapters_s'] / max(c['ingest_s'] - c['chapters_s'], 1e-9):.1%} added)")
+            else:
+                print(f"  cost: chapter step {c['chapters_s']:.2f} s (ingest reused: rerun without --home for the ratio)")
+            t = topics_report(name, work, models)
+            print(f"{name}: topics of {t['themes']} one-theme episodes ({t['passages']} passages): {t['topics']} topics, "
+                  f"themes leading a topic >= 80% pure: {t['led']}/{t['themes']} ({t['led'] / t['themes']:.0%}); "
+                  f"built in {t['build_s']:.2f} s" + (f" (ingest {t['ingest_s']:.1f} s: "
+                                                     f"{t['build_s'] / t['ingest_s']:.1%})" if t["ingest_s"] else ""))
+            for label, size, purity in t["purities"]:
+                print(f"  {label:<40} {size:>4} clips  purity {purity:.0%}")
+        if args.passages:
+            print(f"\ntopics of {args.passages:,} synthetic passages built in {scale_report(args.passages):.1f} s")
+    finally:
+        if args.home is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,12 +22,14 @@ import numpy as np
 from podsearch.transcripts.chapters import phrases, stopwords
 
 MAX_TOPICS = 80  # at most this many topics
-DIRECT = 3000  # up to this many passages, full k-means; beyond, mini-batch k-means
+DIRECT = 3000  # up to this many passages, full k-means; beyond, mini-batch k-means on FIT_SAMPLE of them
+FIT_SAMPLE = 20_000
 SAME_TOPIC = 0.85  # topics whose centres are this similar (cosine) are joined
 MIN_PASSAGES = 3  # a topic needs at least this many passages
 ASSIGN_SIMILARITY = 0.35  # a new passage joins the nearest topic this similar (cosine), else waits
 DRIFT = 0.5  # share of an update's new passages fitting no topic at which the map is built again
 CLIPS = 20  # clips kept per topic, best first
+LABEL_PASSAGES = 60  # passages nearest a topic's centre that its label is drawn from
 TERMS = 6  # terms kept per topic
 SEED = 0  # clustering is repeatable: the same library gives the same map
 
@@ -82,7 +84,12 @@ def cluster(vecs: np.ndarray, episodes: int) -> np.ndarray:
     if n <= DIRECT:
         model = KMeans(n_clusters=k, random_state=SEED, n_init=4).fit(vecs)
     else:  # big libraries: mini-batches (100k passages in seconds)
-        model = MiniBatchKMeans(n_clusters=k, random_state=SEED, n_init=1, batch_size=4096).fit(vecs)
+        # Fitted on a sample (k-means++ and every pass cost grows with n), then every passage to its nearest centre.
+        sample = np.random.default_rng(SEED).choice(n, size=min(n, FIT_SAMPLE), replace=False)
+        model = MiniBatchKMeans(n_clusters=k, random_state=SEED, n_init=1, batch_size=4096,
+                                init_size=min(len(sample), 20 * k)).fit(vecs[sample])
+        model.labels_ = np.concatenate([(vecs[i:i + 8192] @ _unit(model.cluster_centers_).T).argmax(axis=1)
+                                        for i in range(0, n, 8192)])
     labels = model.labels_
     centres = _unit(model.cluster_centers_)
     # Two topics about the same thing (a long-running theme split in two) are one.
@@ -113,10 +120,10 @@ def labels(texts_by_topic: list[str]) -> list[tuple[str, tuple[str, ...]]]:
         return out
 
     try:
-        counts = CountVectorizer(analyzer=analyse, min_df=1).fit(texts_by_topic)
+        counts = CountVectorizer(analyzer=analyse, min_df=1)
+        matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts.fit_transform(texts_by_topic))
     except ValueError:  # no words at all
         return [("", ())] * len(texts_by_topic)
-    matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts.transform(texts_by_topic))
     vocab = counts.get_feature_names_out()
     out = []
     for row in matrix:
@@ -137,18 +144,24 @@ def build(db: sqlite3.Connection) -> int:
     """The map built from scratch over every passage; returns how many topics it has."""
     ids, vecs, texts, keys = _passages(db)
     numbers = cluster(vecs, len(set(keys))) if len(ids) else np.zeros(0, dtype=int)
-    found = sorted(set(numbers.tolist()) - {-1})
-    named = labels([" ".join(texts[i] for i in np.flatnonzero(numbers == t)) for t in found]) if found else []
+    unit = _unit(vecs) if len(ids) else vecs
+    found, centres, scored = [], [], []
+    for t in sorted(set(numbers.tolist()) - {-1}):
+        where = np.flatnonzero(numbers == t)
+        centre = _unit(unit[where].mean(axis=0, keepdims=True))[0]
+        scores = unit[where] @ centre
+        found.append(where[np.argsort(-scores)])  # best first
+        centres.append(centre)
+        scored.append(np.sort(scores)[::-1])
+    # Labels from the passages nearest each centre: they say what the topic is, and a big library stays fast.
+    named = labels([" ".join(texts[i] for i in where[:LABEL_PASSAGES]) for where in found]) if found else []
     rows, members = [], []
-    for t, (label, terms) in zip(found, named):
+    for where, centre, scores, (label, terms) in zip(found, centres, scored, named):
         if not label:
             continue
-        where = np.flatnonzero(numbers == t)
-        centre = _unit(vecs[where].mean(axis=0, keepdims=True))[0]
         topic_id = len(rows) + 1
         rows.append((topic_id, label, json.dumps(terms), centre.astype(np.float32).tobytes(), len(where)))
-        scores = _unit(vecs[where]) @ centre
-        members.extend((int(ids[i]), topic_id, float(s)) for i, s in zip(where, scores))
+        members.extend((int(ids[i]), topic_id, float(sc)) for i, sc in zip(where, scores))
     placed = {m[0] for m in members}
     # Every passage considered is recorded, in a topic or not (-1), so `assign` knows what is new.
     members.extend((int(i), -1, 0.0) for i in ids if int(i) not in placed)

@@ -25,7 +25,7 @@ from podsearch.core.records import Chapter, Segment
 Embed = Callable[[list[str]], np.ndarray]
 
 BLOCK = 20.0  # seconds of speech compared as one unit (shorter in a short episode: LENGTH_BLOCKS of them)
-LENGTH_BLOCKS = 50
+LENGTH_BLOCKS = 20
 WINDOW = 4  # blocks either side of a gap
 MIN_CHAPTER = 35.0  # seconds: no body chapter is shorter (longer episodes: MIN_SHARE of them)
 MIN_SHARE = 1 / 40
