@@ -174,12 +174,12 @@ def replace_chapters(transcript):  # noqa: ANN001, ANN201 - Transcript
 
 def topics_report(name: str, work: Path, models: Models) -> dict:
     """Purity of the topics of a library with one theme per episode, and what building them costs."""
-    from podsearch.service.pipeline import open_index
+    from podsearch.service.home import Home
     from podsearch.service.topics import refresh_topics, topic_map
 
     feed, themes = separate_feed(name, work / name / "audio-sep")
     wall = ingest_feed(feed, work / name / "home-sep", models)
-    index = open_index(load_settings(work / name / "home-sep"), models=models)
+    index = Home(load_settings(work / name / "home-sep"), models).open_index()
     try:
         t0 = time.perf_counter()
         refresh_topics(index, rebuild=True)

@@ -24,7 +24,8 @@ from podsearch.core.config import load_settings
 from podsearch.core.records import Chapter, Segment, Transcript, chapter_at
 from podsearch.index.search import SearchOptions, search
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, episode_transcript, ingest, open_index, reindex
+from podsearch.service.home import Home
+from podsearch.service.pipeline import add_feed, ingest, reindex
 from podsearch.service.topics import topic_clips
 from podsearch.transcripts.annotate import annotate
 from podsearch.transcripts.chapters import FILLER
@@ -80,7 +81,7 @@ def own_home(home: Path, tmp_path: Path) -> Path:
 
 
 def joined_transcript(home: Path) -> Transcript:
-    return load_transcript(episode_transcript(load_settings(home), "joined"))
+    return load_transcript(Home(load_settings(home)).transcript("joined"))
 
 
 # -- chapters ---------------------------------------------------------------------------------
@@ -125,13 +126,13 @@ def test_publisher_chapters_always_win(home: Path, models: Models) -> None:
 @pytest.mark.slow
 def test_reindex_recomputes_generated_chapters(own_home: Path, models: Models) -> None:
     settings = load_settings(own_home)
-    path = episode_transcript(settings, "joined")
+    path = Home(settings).transcript("joined")
     made = load_transcript(path).chapters
     stale = (Chapter(start=0.0, title="Old title", generated=True),)
     save_transcript(replace(load_transcript(path), chapters=stale), settings.transcripts_dir)
     reindex(settings, models=models)
     assert load_transcript(path).chapters == made
-    index = open_index(settings, models=models)
+    index = Home(settings, models).open_index()
     try:
         indexed = next(e for e in index.episodes() if e.guid == "joined").chapters
     finally:
@@ -141,7 +142,7 @@ def test_reindex_recomputes_generated_chapters(own_home: Path, models: Models) -
 
 @pytest.mark.slow
 def test_hits_carry_their_generated_chapter(home: Path, models: Models) -> None:
-    index = open_index(load_settings(home), models=models)
+    index = Home(load_settings(home), models).open_index()
     try:
         hits = search(index, "pupils shouting in a classroom", SearchOptions(k=3))
     finally:
@@ -209,7 +210,7 @@ def test_topics_cli_json(home: Path, run) -> None:  # noqa: ANN001
 
 @pytest.mark.slow
 def test_topic_clips_are_best_first_and_exclude_sponsor_reads(home: Path, models: Models) -> None:
-    index = open_index(load_settings(home), models=models)
+    index = Home(load_settings(home), models).open_index()
     try:
         found = topic_clips(index)
         kinds = {r[0] for r in index.db.execute("SELECT p.kind FROM passage_topics t JOIN passages p"
@@ -226,7 +227,7 @@ def test_topic_clips_are_best_first_and_exclude_sponsor_reads(home: Path, models
 @pytest.mark.slow
 def test_a_new_episode_joins_the_existing_topics(own_home: Path, models: Models, tmp_path: Path) -> None:
     settings = load_settings(own_home)
-    index = open_index(settings, models=models)
+    index = Home(settings, models).open_index()
     try:
         before = index.db.execute("SELECT id, label FROM topics ORDER BY id").fetchall()
     finally:
@@ -235,7 +236,7 @@ def test_a_new_episode_joins_the_existing_topics(own_home: Path, models: Models,
     add_feed(settings, str(write_feed(tmp_path / "more", "More Conversations", [
         {"title": "Stitches", "guid": "bm2", "date": "Mon, 09 Mar 2026 09:00:00 GMT", "vtt": vtt(rows)}])))
     assert ingest(settings, models=models).indexed == ["Stitches"]
-    index = open_index(settings, models=models)
+    index = Home(settings, models).open_index()
     try:
         after = index.db.execute("SELECT id, label FROM topics ORDER BY id").fetchall()
         seen = index.db.execute("SELECT COUNT(*) FROM passage_topics t JOIN passages p ON p.id = t.passage_id"
@@ -317,7 +318,7 @@ def test_episode_view_lists_generated_chapters_that_jump(home: Path, open_app) -
     from podsearch.webapp.episode import GENERATED_NOTE
 
     chapters = joined_transcript(home).chapters
-    key = load_transcript(episode_transcript(load_settings(home), "joined")).key
+    key = load_transcript(Home(load_settings(home)).transcript("joined")).key
     at = open_app(home, episode=key)
     assert any(e.label == f"Chapters ({len(chapters)}, generated)" for e in at.expander)
     assert GENERATED_NOTE in [c.value for c in at.caption]

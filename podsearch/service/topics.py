@@ -88,14 +88,11 @@ def library_topics(settings: Settings, show: str | None = None, rebuild: bool = 
                    models: Models | None = None) -> list[dict[str, Any]]:
     """The home's topic map (built first if it has none yet, or on `rebuild`, under the writer lock)."""
     from podsearch.index import topics
+    from podsearch.service.home import Home
     from podsearch.service.homelock import writing
-    from podsearch.service.pipeline import open_index
 
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         if rebuild or topics.needs_build(index.db):
             with writing(settings, "topics"):
                 refresh_topics(index, rebuild=rebuild)
         return topic_map(index, show)
-    finally:
-        index.close()
