@@ -63,7 +63,7 @@ def _passages(db: sqlite3.Connection, ids: list[int] | None = None) -> tuple[np.
     rows = db.execute(f"SELECT id, key, text, embedding FROM passages WHERE {where} ORDER BY id", args).fetchall()
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), [], []
-    vecs = np.vstack([np.frombuffer(r[3], dtype=np.float32) for r in rows])
+    vecs = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1)  # one copy
     return np.array([r[0] for r in rows], dtype=np.int64), vecs, [r[2] for r in rows], [r[1] for r in rows]
 
 
