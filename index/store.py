@@ -128,6 +128,24 @@ END;
 """)
 
 
+# The topic map (index.topics): topics with their centres, and each passage's topic (-1: none yet fits).
+MIGRATIONS.sql("m005_topics", """
+CREATE TABLE IF NOT EXISTS topics (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    terms TEXT NOT NULL DEFAULT '[]',
+    centroid BLOB NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS passage_topics (
+    passage_id INTEGER PRIMARY KEY,
+    topic INTEGER NOT NULL,
+    score REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS passage_topics_topic ON passage_topics(topic);
+""")
+
+
 @dataclass(frozen=True)
 class IndexedEpisode:
     """An episode as the index knows it."""

@@ -36,7 +36,8 @@ from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
 from podsearch.transcripts.store import find_transcript, load_transcript
 
-FORMATS = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json", "txt": "text/plain"}
+FORMATS = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json", "txt": "text/plain",
+           "chapters": "application/json+chapters"}
 
 
 class ApiError(HTTPException):
@@ -187,6 +188,14 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
             raise ApiError(404, f"episode {episode_id!r} has no transcript yet (status {row.status}); "
                                 "an admin can POST /api/ingest")
         return Response(write_transcript(load_transcript(path), format), media_type=FORMATS[format])
+
+    @app.get("/api/topics", summary="The library's topics, each with its best clips first")
+    def topics(show: Annotated[str | None, Query(description="only this show's clips (its title)")] = None,
+               ) -> dict[str, Any]:
+        from podsearch.service.topics import topic_map
+
+        with state["readers"].reader() as index:
+            return {"topics": topic_map(index, show)}
 
     @app.post("/api/feeds", status_code=201, dependencies=[Admin], summary="Subscribe to a feed (admin)")
     def post_feed(body: FeedRequest) -> dict[str, Any]:

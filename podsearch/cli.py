@@ -538,7 +538,29 @@ def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> No
     if not has_catalog(_settings(ctx)):
         raise PodsearchError(f"{episode}: {NO_EPISODES}")
     _emit(write_transcript(load_transcript(_home(ctx).transcript(episode)), fmt), output,
-          is_json=fmt.endswith("json"))
+          is_json="json" in WRITERS[fmt].media_type)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the map as JSON.")
+@click.option("--show", help="Only this show's clips (its title).")
+@click.option("--rebuild", is_flag=True, help="Build the map from scratch first.")
+@click.pass_context
+def topics(ctx: click.Context, as_json: bool, show: str | None, rebuild: bool) -> None:
+    """The library's topics: clusters of passages across episodes, each with its best clips."""
+    from podsearch.core.clock import timestamp
+    from podsearch.service.topics import library_topics
+
+    found = library_topics(_settings(ctx), show=show, rebuild=rebuild, models=_models(ctx))
+    if as_json:
+        click.echo(clean_json(json.dumps(found, ensure_ascii=False)))
+        return
+    if not found:
+        _echo("no topics yet: ingest a few episodes first" + (f" (or check the show name {show!r})" if show else ""))
+    for topic in found:
+        _echo(f"{topic['label']}  ({topic['episodes']} episode(s); {', '.join(topic['terms'])})")
+        for clip in topic["clips"][:5]:
+            _echo(f"    {timestamp(clip['start'])}  {clip['show']} / {clip['episode']}  [{clip['key']}]")
 
 
 def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:

@@ -1,8 +1,8 @@
 """The MCP server (`podsearch mcp`, stdio): lets an AI assistant search the home and cite clips.
 
-Tools: `search` (timestamped clips with show, episode, link and a playable audio URL at the moment)
-and `transcript` (one episode's transcript as vtt, srt, json or txt). Read-only: it never changes
-the home, and searches on read-only connections beside any running ingest.
+Tools: `search` (timestamped clips with show, episode, link and a playable audio URL at the moment),
+`transcript` (one episode's transcript as vtt, srt, json, txt or chapters) and `topics` (the topic map).
+Read-only: it never changes the home, and searches on read-only connections beside any running ingest.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
 from podsearch.transcripts.store import load_transcript
 
-FORMATS = ("txt", "vtt", "srt", "json")
+FORMATS = ("txt", "vtt", "srt", "json", "chapters")
 
 
 def clock(seconds: float) -> str:
@@ -78,7 +78,8 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
 
     @server.tool()
     def transcript(guid: str, format: str = "txt") -> str:  # noqa: A002 - the tool's parameter name
-        """One episode's full transcript by the key (or guid) of a search hit, as txt, vtt, srt or json."""
+        """One episode's full transcript by the key (or guid) of a search hit, as txt, vtt, srt or json (chapters
+        each with `generated` when podsearch made them), or its chapters alone (Podcasting 2.0 JSON)."""
         if format not in FORMATS:
             raise ToolError(f"format {format!r} is unknown; choose one of: {', '.join(FORMATS)}")
         try:
@@ -86,6 +87,15 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
         except PodsearchError as exc:
             raise ToolError(f"{exc}; take the key from a search hit") from None
         return write_transcript(load_transcript(path), format)
+
+    @server.tool()
+    def topics(show: str | None = None) -> dict[str, Any]:
+        """The library's topics (label, distinctive terms, episodes) with their best clips first;
+        `show`: only that show's clips."""
+        from podsearch.service.topics import topic_map
+
+        with readers().reader() as index:
+            return {"topics": topic_map(index, show)}
 
     return server
 

@@ -67,7 +67,7 @@ def _flat(text: str) -> str:
 
 
 def test_registry_lists_every_format() -> None:
-    assert set(WRITERS) == {"vtt", "srt", "json", "txt", "podcast-json"}
+    assert set(WRITERS) == {"vtt", "srt", "json", "txt", "podcast-json", "chapters"}
     assert all(name == w.name for name, w in WRITERS.items())
     assert len({w.extension for w in WRITERS.values()}) == len(WRITERS)  # one file name per format
 

@@ -121,6 +121,26 @@ def write_podcast_json(t: Transcript) -> str:
     return json.dumps({"version": "1.0.0", "segments": segments}, ensure_ascii=False, indent=2) + "\n"
 
 
+def write_chapters(t: Transcript) -> str:
+    """Podcasting 2.0 JSON chapters: {"version": "1.2.0", "chapters": [{"startTime", "title", ...}]}.
+
+    Generated chapters (podsearch's own, not the publisher's) say so in the file's `author` field.
+    """
+    chapters = []
+    for c in sorted(t.chapters, key=lambda c: c.start):
+        item: dict[str, Any] = {"startTime": round(c.start, 3), "title": _one_line(c.title)}
+        if c.end is not None and c.end > c.start:
+            item["endTime"] = round(c.end, 3)
+        if c.url:
+            item["url"] = c.url
+        chapters.append(item)
+    doc: dict[str, Any] = {"version": "1.2.0", "chapters": chapters}
+    if t.chapters and all(c.generated for c in t.chapters):
+        doc["author"] = "podsearch (generated from the transcript)"
+    doc.update(title=_one_line(t.episode), podcastName=_one_line(t.show))
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
 @dataclass(frozen=True)
 class Writer:
     """One export format: its name, how it writes, and its file details (whisper's writer habit)."""
@@ -137,6 +157,7 @@ WRITERS: dict[str, Writer] = {w.name: w for w in (
     Writer("json", write_json, ".json", "application/json"),
     Writer("txt", write_txt, ".txt", "text/plain"),
     Writer("podcast-json", write_podcast_json, ".podcast.json", "application/json"),
+    Writer("chapters", write_chapters, ".chapters.json", "application/json+chapters"),
 )}
 
 

@@ -59,6 +59,7 @@ class Chapter:
     title: str
     end: float | None = None
     url: str | None = None
+    generated: bool = False  # made by podsearch from what is said (transcripts.chapters), not the publisher's
 
 
 def chapter_at(chapters: Iterable[Chapter], t: float) -> str | None:

@@ -82,11 +82,11 @@ class Ingester:
                 if transcript.key != ep.key:
                     # A file from before episode keys: it is saved again, under its key, and the old one goes.
                     transcript, saved = replace(transcript, key=ep.key), False
-                renames = self.library.speaker_names(row.id)
-                if renames and not item.saved:  # names a user gave before this episode was transcribed again
-                    from podsearch.transcripts.speakers import name_speakers
+                if not item.saved:  # new: named (with names a user gave before it was transcribed again), kinds, chapters
+                    from podsearch.transcripts.annotate import annotate
 
-                    transcript = replace(transcript, segments=name_speakers(transcript.segments, renames=renames))
+                    transcript = annotate(transcript, ep, self.library.speaker_names(row.id),
+                                          embed=self.models.encoder(self.settings.embed_model))
                 if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path),
@@ -184,4 +184,7 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
                 Ingester(settings, library, index, emit, vocabulary, source, models).run(rows, local, report)
                 # The sentence model is loaded now: export its query side, so no later search pays for it.
                 models.export_queries(settings.embed_model, settings.models_dir)
+                from podsearch.service.topics import refresh_topics
+
+                refresh_topics(index)  # the new episodes' passages join the topic map
         return report

@@ -88,6 +88,11 @@ class Models:
             return True
         return self.embedder(name).export_queries(cache_dir)
 
+    def encoder(self, name: str = DEFAULT_EMBED_MODEL) -> Callable[[list[str]], Any]:
+        """The sentence model `name` as a function of texts (unit vectors), loaded on its first call:
+        what stages that compare text take (transcripts.annotate) without importing the index."""
+        return lambda texts: self.embedder(name).encode(texts)
+
     def reranker(self, name: str) -> Reranker:
         """The cross-encoder `name`."""
         from podsearch.index.rerank import Reranker

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from podsearch.core.config import Settings
 from podsearch.service.home import Home
 from podsearch.service.models import Models
@@ -27,8 +25,9 @@ def reindex(settings: Settings, progress: ProgressFn | None = None, wait: bool =
 def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int:
     import shutil
 
-    from podsearch.transcripts.kinds import mark_kinds
-    from podsearch.transcripts.store import content_hash, iter_transcript_files, load_transcript
+    from podsearch.transcripts.annotate import annotate
+    from podsearch.transcripts.store import (content_hash, iter_transcript_files, load_transcript, save_transcript,
+                                             transcript_path)
 
     home = Home(settings, models)
     with home.catalog() as library:
@@ -38,12 +37,18 @@ def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int
     files = list(iter_transcript_files(settings.transcripts_dir))
     with home.index(tmp_dir) as index:
         for i, path in enumerate(files):
-            # Transcripts saved before segment kinds existed get them now.
-            transcript = load_transcript(path)
-            transcript = replace(transcript, segments=mark_kinds(transcript.segments))
+            # Kinds and generated chapters are made anew (older files get them now), and the file keeps them.
+            saved = load_transcript(path)
+            transcript = annotate(saved, embed=home.models.encoder(settings.embed_model))
+            if transcript != saved and transcript_path(settings.transcripts_dir, saved.show, saved.episode,
+                                                       saved.id) == path:
+                save_transcript(transcript, settings.transcripts_dir)
             emit(Progress(Stage.INDEX, transcript.episode, i, len(files)))
             index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                                  max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
+        from podsearch.service.topics import refresh_topics
+
+        refresh_topics(index, rebuild=True)
     # Swap directories only when the new index is complete.
     old = settings.index_dir.with_name(settings.index_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

@@ -44,6 +44,7 @@ def _store(home: Home, library: Library, row: EpisodeRow, transcript: Transcript
 def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models: Models | None = None) -> int:
     """Call the speaker shown as `shown` in episode `guid` (its key, or a guid only it has) `name` from now on;
     returns segments renamed."""
+    from podsearch.transcripts.annotate import annotate
     from podsearch.transcripts.store import load_transcript
 
     name = " ".join(name.split())
@@ -59,9 +60,8 @@ def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models:
             raise PodsearchError(f"no speaker {shown!r} in {row.episode.title!r}; its speakers: {listed}")
         if name in speakers - {shown}:
             raise PodsearchError(f"{name!r} already names another speaker of {row.episode.title!r}; choose another name")
-        segments = tuple(replace(s, speaker=name) if s.speaker == shown else s for s in transcript.segments)
         library.name_speaker(row.id, shown, name)
-        _store(home, library, row, replace(transcript, segments=segments))
+        _store(home, library, row, annotate(transcript, renames={shown: name}))
         return sum(s.speaker == shown for s in transcript.segments)
 
 
@@ -69,8 +69,7 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             models: Models | None = None) -> list[str]:
     """Label who speaks in already-ingested Whisper episodes (all, or those of `guids`) from their
     audio (the cache, or downloaded again), without transcribing again; returns the titles done."""
-    from podsearch.transcripts.kinds import mark_kinds
-    from podsearch.transcripts.speakers import feed_candidates, name_speakers
+    from podsearch.transcripts.annotate import annotate
     from podsearch.transcripts.store import load_transcript
 
     emit = progress or ignore
@@ -90,10 +89,9 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             emit(Progress(Stage.SPEAKERS, row.episode.title))
             audio = transcriber.download_audio(row, local_ok=row.feed_id in local_feeds)
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
-            segments = name_speakers(transcriber.speakers(audio, unlabelled), row.episode.persons,
-                                     renames=library.speaker_names(row.id),
-                                     candidates=feed_candidates(row.episode.persons, row.episode.description))
-            _store(home, library, row, replace(transcript, segments=mark_kinds(segments)))
+            labelled = replace(transcript, segments=transcriber.speakers(audio, unlabelled))
+            _store(home, library, row, annotate(labelled, row.episode, library.speaker_names(row.id),
+                                                embed=home.models.encoder(settings.embed_model)))
             emit(Progress(Stage.EPISODE_DONE, row.episode.title))
             done.append(row.episode.title)
         return done

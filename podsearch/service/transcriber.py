@@ -264,13 +264,8 @@ class Transcriber:
             if self.settings.speakers and segments:
                 self.progress(Progress(Stage.SPEAKERS, ep.title))
                 segments = self.speakers(features, tuple(segments))
-        from podsearch.transcripts.kinds import mark_kinds
-        from podsearch.transcripts.speakers import feed_candidates, name_speakers
-
-        return Transcript(
-            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key,
-            segments=mark_kinds(name_speakers(segments, ep.persons,
-                                                 candidates=feed_candidates(ep.persons, ep.description))),
+        return Transcript(  # annotated (speakers named, kinds, chapters) by the Ingester, which knows the renames
+            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key, segments=tuple(segments),
             published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
             engine=engine_name, model=model_name, duration=duration,
             # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from podsearch.webapp import collections, episode, library, search
+from podsearch.webapp import collections, episode, library, search, topics
 
-MENU = ("Search", "Library", "Collections")  # the pages in the menu; the episode view is reached from clips
+MENU = ("Search", "Topics", "Library", "Collections")  # the pages in the menu; the episode view is reached from clips
 
 
 def pages() -> dict[str, st.Page]:
     """Every page by name."""
     return {
         "Search": st.Page(search.render, title="Search", icon=":material/search:", url_path="search", default=True),
+        "Topics": st.Page(topics.render, title="Topics", icon=":material/hub:", url_path="topics"),
         "Library": st.Page(library.render, title="Library", icon=":material/video_library:", url_path="library"),
         "Collections": st.Page(collections.render, title="Collections", icon=":material/bookmarks:",
                                url_path="collections"),
