@@ -99,6 +99,12 @@ class Settings:
     # API server processes (PODSEARCH_SERVE_WORKERS, `serve --workers`). One by default: on 2 cores two gave
     # more throughput but a longer tail at 32 clients (kept-alive connections spread unevenly over them).
     serve_workers: int = 1
+    # Where people reach the app (PODSEARCH_APP_URL, e.g. https://podsearch.example.org): links that
+    # leave the app (watch feeds) open the episode there. None: only the audio links.
+    app_url: str | None = None
+    # Seconds the webhooks of one ingest may add to it, however many endpoints are down
+    # (PODSEARCH_WEBHOOK_BUDGET); undelivered posts are retried at the next ingest.
+    webhook_budget: float = 5.0
 
     def __post_init__(self) -> None:
         if self.index_kind not in INDEX_KINDS:
@@ -198,6 +204,10 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: objec
         env["serve_readers"] = _env_int("PODSEARCH_SERVE_READERS")
     if os.environ.get("PODSEARCH_SERVE_WORKERS"):
         env["serve_workers"] = _env_int("PODSEARCH_SERVE_WORKERS")
+    if os.environ.get("PODSEARCH_APP_URL", "").strip():
+        env["app_url"] = os.environ["PODSEARCH_APP_URL"].strip()
+    if os.environ.get("PODSEARCH_WEBHOOK_BUDGET"):
+        env["webhook_budget"] = float(_env_int("PODSEARCH_WEBHOOK_BUDGET"))
     if os.environ.get("PODSEARCH_INDEX_KIND"):
         env["index_kind"] = os.environ["PODSEARCH_INDEX_KIND"].strip().lower()
     return Settings(home=root).with_(**env).with_(**overrides)
