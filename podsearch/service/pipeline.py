@@ -741,6 +741,9 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
             if rows:
                 local = {f.id for f in library.feeds() if f.local}
                 Ingester(settings, library, index, emit, vocabulary, source, models).run(rows, local, report)
+            from podsearch.service.watches import after_ingest  # saved searches: new clips, feeds, webhooks
+
+            after_ingest(settings, index, lambda m: emit(Progress("warning", "watches", message=m)))
         finally:
             index.close()
         return report
