@@ -400,6 +400,14 @@ def after_ingest(settings: Settings, index: Any, warn: Warn) -> WatchCheck:
         return WatchCheck()
 
 
+def public_watch(watch: Watch) -> dict[str, Any]:
+    """What anyone who may search sees of a watch: no webhook address or delivery error (they may hold secrets)."""
+    data = watch.to_json()
+    for private in ("webhook", "last_error", "webhook_state"):
+        data.pop(private)
+    return {**data, "webhook": bool(watch.webhook)}
+
+
 def delivery_problems(settings: Settings) -> list[str]:
     """One line per watch whose webhook has undelivered posts (for `status`)."""
     with watch_book(settings) as book:
