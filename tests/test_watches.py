@@ -190,3 +190,43 @@ def test_the_atom_feed_of_hostile_feed_text_parses_cleanly(tmp_path: Path) -> No
     assert entry.link == 'https://example.org/a.mp3?x=1&y="2"#t=65'
     assert entry.id == "urn:podsearch:clip:k1:65.4"
     assert "<script>" not in text  # escaped, never markup
+
+
+def test_the_watching_page_shows_the_entries_and_the_search_page_makes_watches(
+        open_app, tmp_path: Path, http_server: LocalServer, models) -> None:  # noqa: ANN001 - fixtures
+    from podsearch.service.pipeline import add_feed, ingest
+
+    home = tmp_path / "home"
+    settings = load_settings(home, allow_private=True)
+    add_feed(settings, publish(http_server, EPISODES))
+    ingest(settings, models=models)
+    with watch_book(settings) as book:
+        book.add(QUERY, "clopidogrel")
+        book.add(OFF_TOPIC, "physics")
+    publish(http_server, {**EPISODES, **NEW})
+    ingest(settings, models=models)
+    with watch_book(settings) as book:
+        entries = book.entries("clopidogrel")
+    assert entries
+
+    at = open_app(home, page="Watching")
+    assert at.header[0].value == "Watching"
+    table = at.dataframe[0].value
+    assert table.set_index("Watch").loc["clopidogrel", "New"] == len(entries)
+    assert table.set_index("Watch").loc["physics", "Entries"] == 0
+    at.selectbox(key="watch").set_value("clopidogrel").run()
+    cards = [m.value for m in at.markdown if m.value.startswith("**Care Talk**")]
+    assert cards == ["**Care Talk** · Before the operation"] * len(entries)
+    assert at.query_params["watch"] in ("clopidogrel", ["clopidogrel"])
+    at.button(key="watch_read").click().run()
+    assert not at.exception
+    with watch_book(settings) as book:
+        assert book.get("clopidogrel").unread == 0
+
+    found = open_app(home, q=QUERY)
+    found.text_input(key="watch_name").set_value("from the app")
+    found.button(key="watch_add").click().run()
+    assert not found.exception
+    assert any("Watching" in s.value for s in found.success)
+    with watch_book(settings) as book:
+        assert book.get("from the app").query == QUERY and book.get("from the app").entries == 0
