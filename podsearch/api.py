@@ -29,6 +29,7 @@ from podsearch.service import admin
 from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.pipeline import add_feed, is_local_source, open_library
 from podsearch.service.queries import MAX_K, MODES, search_json, search_options
+from podsearch.service.queries import episode_json as _episode_json
 from podsearch.service.models import Models
 from podsearch.service.readers import IndexReaders
 from podsearch.service.watches import public_watch, watch_book
@@ -65,13 +66,6 @@ class IngestRequest(BaseModel):
     """Body of POST /api/ingest."""
 
     limit: int | None = Field(None, ge=1, description="Process at most N episodes this run")
-
-
-def _episode_json(row: Any) -> dict[str, Any]:  # library.EpisodeRow
-    ep = row.episode
-    return {"key": ep.key, "guid": ep.guid, "show": row.show_title, "title": ep.title, "published": ep.published,
-            "duration": ep.duration, "audio_url": ep.audio_url, "link": ep.link, "status": row.status,
-            "error": row.error, "source": row.source}
 
 
 def _one_line(exc: RequestValidationError) -> str:

@@ -638,7 +638,7 @@ def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_header
 @cli.command("mcp")
 @click.pass_context
 def mcp_command(ctx: click.Context) -> None:
-    """Run the MCP server on stdio (tools: search, transcript) for an AI assistant."""
+    """Run the MCP server on stdio for an AI assistant (search, transcripts, watches; writes need the admin secret)."""
     from podsearch.mcp import run
 
     run(_settings(ctx))
