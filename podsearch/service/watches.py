@@ -37,6 +37,8 @@ from podsearch.service.library import MIGRATIONS, now
 ATOM = "http://www.w3.org/2005/Atom"
 # Posts sent at once; more endpoints than this share the same budget (one that is down costs no more).
 DELIVERY_WORKERS = 16
+# New episodes searched together by one watch's search (whose answer holds at most queries.MAX_K clips).
+EPISODES_PER_SEARCH = 20
 _NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f/\\]{1,80}")
 
 Warn = Callable[[str], None]
@@ -219,21 +221,23 @@ class WatchBook:
         """Search the episodes indexed since the last check for every watch, record the clips found,
         then post every undelivered entry to its webhook."""
         pending = [tuple(r) for r in self.db.execute("SELECT key, indexed_at FROM watch_pending")]
-        found = 0
+        found, failed = 0, False
         for watch in self.watches() if pending else ():
-            checked = {r[0] for r in self.db.execute(
-                "SELECT key FROM watch_checked WHERE watch_id = (SELECT id FROM watches WHERE name = ?) AND key IN"
-                f" ({','.join('?' * len(pending))})", (watch.name, *(k for k, _ in pending)))}
-            keys = [k for k, indexed_at in pending if indexed_at >= watch.created_at and k not in checked]
-            if not keys:
-                continue
-            try:
-                hits = self._matches(index, watch, keys)
-            except PodsearchError as exc:
-                warn(f"watch {watch.name!r}: {exc}")
-                continue
-            found += self._record(watch, keys, hits)
-        if pending:
+            # Episodes indexed since the watch was made that it has not looked at yet (never twice).
+            keys = [r[0] for r in self.db.execute(
+                "SELECT p.key FROM watch_pending p WHERE p.indexed_at >= ? AND NOT EXISTS (SELECT 1 FROM watch_checked c"
+                " WHERE c.watch_id = (SELECT id FROM watches WHERE name = ?) AND c.key = p.key) ORDER BY p.key",
+                (watch.created_at, watch.name))]
+            # A few episodes per search, so one search's clips (at most MAX_K) hold all their matches.
+            for chunk in (keys[i:i + EPISODES_PER_SEARCH] for i in range(0, len(keys), EPISODES_PER_SEARCH)):
+                try:
+                    hits = self._matches(index, watch, chunk)
+                except PodsearchError as exc:
+                    warn(f"watch {watch.name!r}: {exc}; its new episodes are checked again at the next ingest")
+                    failed = True
+                    break
+                found += self._record(watch, chunk, hits)
+        if pending and not failed:
             with self.db:
                 self.db.executemany("DELETE FROM watch_pending WHERE key = ? AND indexed_at = ?", pending)
         delivered, failed = self.deliver(warn)
