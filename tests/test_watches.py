@@ -230,3 +230,55 @@ def test_the_watching_page_shows_the_entries_and_the_search_page_makes_watches(
     assert any("Watching" in s.value for s in found.success)
     with watch_book(settings) as book:
         assert book.get("from the app").query == QUERY and book.get("from the app").entries == 0
+
+
+def test_filters_confidence_and_sponsor_reads(tmp_path: Path, http_server: LocalServer, models) -> None:  # noqa: ANN001
+    from podsearch.index.search import search
+    from podsearch.service.pipeline import add_feed, ingest, open_index
+    from podsearch.service.queries import search_options
+
+    settings = load_settings(tmp_path / "home", allow_private=True)
+    add_feed(settings, publish(http_server, EPISODES))  # Care Talk
+    cues = [("Host", "Hello, and thanks for tuning in."),
+            ("Host", "This episode is brought to you by Acme Pharmacy: use the code SURGERY for ten percent off "
+                     "clopidogrel refills before your operation, visit acme dot com."),
+            ("Host", "Now, back to the show."),
+            ("Guest", "Clopidogrel should only be stopped before surgery when the cardiologist agrees to it."),
+            ("Host", "And the patient should bring a list of every medicine to the pre-assessment."),
+            ("Host", "Thanks for listening, see you next week.")]
+    http_server.route("/clinic-1.vtt", ("WEBVTT\n\n" + "\n".join(
+        f"00:00:{8 * i:02d}.000 --> 00:00:{8 * i + 8:02d}.000\n<v {who}>{text}\n" for i, (who, text) in enumerate(cues))
+    ).encode(), content_type="text/vtt")
+    http_server.route("/clinic-1.flac", b"", content_type="audio/flac")
+    http_server.route("/clinic.xml", FEED.format(show="Clinic Talk", items="").encode(), content_type="application/rss+xml")
+    add_feed(settings, http_server.url("/clinic.xml"))
+    ingest(settings, models=models)
+    with watch_book(settings) as book:
+        book.add(QUERY, "care-only", show="Care Talk")
+        book.add(QUERY, "clinic-only", show="Clinic Talk", min_confidence="weak")
+        book.add(QUERY, "guest", speaker="Guest", min_confidence="weak")
+        book.add(QUERY, "nobody", speaker="Ward manager", min_confidence="weak")
+        book.add(QUERY, "everything", min_confidence="weak")
+        book.add(QUERY, "strong-only", min_confidence="strong")
+    http_server.route("/clinic.xml", FEED.format(show="Clinic Talk", items=item(
+        http_server.url(""), "clinic-1", "Stopping blood thinners", "Sat, 21 Mar 2026 09:00:00 GMT")).encode(),
+        content_type="application/rss+xml")
+    ingest(settings, models=models)
+
+    index = open_index(settings, models=models)
+    try:
+        with_ads = search(index, QUERY, search_options(settings, k=20, shows=("Clinic Talk",), include_ads=True))
+    finally:
+        index.close()
+    assert any(h.kind == "sponsor" and "Acme" in h.text for h in with_ads)  # the ad matches the query...
+    with watch_book(settings) as book:
+        watched = {w.name: [e.hit for e in book.entries(w.name)] for w in book.watches()}
+    assert all("Acme" not in h["text"] and h["kind"] != "sponsor" for hits in watched.values() for h in hits)  # ...but is no entry
+    assert watched["care-only"] == [] and watched["nobody"] == []
+    assert watched["clinic-only"] and {h["show"] for h in watched["clinic-only"]} == {"Clinic Talk"}
+    assert watched["guest"] and all(h["speaker"] == "Guest" for h in watched["guest"])
+    assert {h["start"] for h in watched["everything"]} >= {h["start"] for h in watched["guest"]}
+    # The lowest confidence a watch accepts: a strong-only watch of the same query keeps exactly the strong ones.
+    assert watched["strong-only"] and {h["confidence"] for h in watched["strong-only"]} == {"strong"}
+    assert sorted((h["key"], h["start"]) for h in watched["strong-only"]) == sorted(
+        (h["key"], h["start"]) for h in watched["everything"] if h["confidence"] == "strong")
