@@ -1,6 +1,6 @@
 """What watches (saved searches that alert) add to an ingest: 20 watches against none, in one run.
 
-    .venv/bin/python bench/bench_watches.py [--library 20 80] [--new 5] [--watches 20] [--repeat 3]
+    .venv/bin/python bench/bench_watches.py [--library 20 80] [--new 5] [--watches 20] [--repeat 3] [--cues 120]
 
 For each library size, a home is built from a local feed of `library` episodes with publisher transcripts
 (VTT, ~120 cues each, so no Whisper: the figures are the watches' cost, not transcription's). Then `new`
@@ -96,11 +96,12 @@ def add_watches(home: Path, count: int) -> None:
                      min_confidence=("strong", "partial", "weak")[i % 3])
 
 
-def timed_ingest(home: Path, models: Models) -> float:
-    started = time.perf_counter()
+def timed_ingest(home: Path, models: Models) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all threads) of one ingest."""
+    started, cpu = time.perf_counter(), time.process_time()
     report = ingest(load_settings(home), models=models)
     assert not report.episode_errors, report.episode_errors
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def measure(tmp: Path, library: int, new: int, watches: int, repeat: int, cues: int, models: Models) -> dict:
@@ -138,15 +139,18 @@ def measure(tmp: Path, library: int, new: int, watches: int, repeat: int, cues: 
                 book.db.executemany("INSERT INTO watch_pending(key, indexed_at) VALUES (?, '9999')", [(k,) for k in keys])
         index = open_index(settings, models=models)
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             after_ingest(settings, index, lambda m: None)
-            hook.append(time.perf_counter() - started)
+            hook.append((time.perf_counter() - started, time.process_time() - cpu))
         finally:
             index.close()
         shutil.rmtree(plain)
         shutil.rmtree(watched)
-    return {"library": library, "base_ingest": base_seconds, "without": statistics.median(without),
-            "with": statistics.median(with_), "hook": statistics.median(hook), "entries": entries}
+    def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+        return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+    return {"library": library, "base_ingest": base_seconds, "without": median(without), "with": median(with_),
+            "hook": median(hook), "entries": entries}
 
 
 def main() -> None:
@@ -160,14 +164,16 @@ def main() -> None:
     models = Models()
     print(f"load average {os.getloadavg()[0]:.2f}; {args.new} new episodes of {args.cues} cues, "
           f"{args.watches} watches, median of {args.repeat}")
-    print(f"{'library':>8} {'no watches':>11} {'20 watches':>11} {'cost/new ep':>12} {'hook alone':>11} "
-          f"{'hook/new ep':>12} {'entries':>8}".replace("20 watches", f"{args.watches} watches"))
+    print("seconds: wall / CPU of this process (CPU time is what a busy shared machine distorts least)")
+    print(f"{'library':>8} {'no watches':>15} {'20 watches':>15} {'cost/new ep':>15} {'hook alone':>15} "
+          f"{'hook/new ep':>15} {'entries':>8}".replace("20 watches", f"{args.watches} watches"))
     with tempfile.TemporaryDirectory(prefix="bench-watches-") as tmp:
         for size in args.library:
             m = measure(Path(tmp), size, args.new, args.watches, args.repeat, args.cues, models)
-            print(f"{m['library']:>8} {m['without']:>10.2f}s {m['with']:>10.2f}s "
-                  f"{(m['with'] - m['without']) / args.new:>11.3f}s {m['hook']:>10.3f}s "
-                  f"{m['hook'] / args.new:>11.3f}s {m['entries']:>8}")
+            cost = tuple((w - o) / args.new for w, o in zip(m["with"], m["without"]))
+            per = tuple(h / args.new for h in m["hook"])
+            cells = [f"{a:.2f} / {b:.2f}" for a, b in (m["without"], m["with"], cost, m["hook"], per)]
+            print(f"{m['library']:>8} " + " ".join(f"{c:>15}" for c in cells) + f" {m['entries']:>8}")
     print(f"load average {os.getloadavg()[0]:.2f}; target: under 1 s per new episode")
 
 

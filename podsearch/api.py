@@ -221,7 +221,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
     def watches() -> dict[str, Any]:
         with watch_book(settings) as book:
             # A webhook's address may carry a secret: readers see only whether one is set.
-            return {"watches": [{**public_watch(w)} for w in book.watches()]}
+            return {"watches": [public_watch(w) for w in book.watches()]}
 
     @app.get("/api/watches/{name}/feed.xml", summary="A watch's entries as an Atom 1.0 feed",
              response_class=Response)

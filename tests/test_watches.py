@@ -192,22 +192,30 @@ def test_the_atom_feed_of_hostile_feed_text_parses_cleanly(tmp_path: Path) -> No
     assert "<script>" not in text  # escaped, never markup
 
 
-def test_the_watching_page_shows_the_entries_and_the_search_page_makes_watches(
-        open_app, tmp_path: Path, http_server: LocalServer, models) -> None:  # noqa: ANN001 - fixtures
+def watched_library(home: Path, server: LocalServer, models, **more: str):  # noqa: ANN001, ANN201
+    """A library of EPISODES watched for QUERY as "clopidogrel" (and `more` watches, name=query), then NEW
+    published and ingested; (settings, the clopidogrel watch's entries)."""
     from podsearch.service.pipeline import add_feed, ingest
 
-    home = tmp_path / "home"
     settings = load_settings(home, allow_private=True)
-    add_feed(settings, publish(http_server, EPISODES))
+    add_feed(settings, publish(server, EPISODES))
     ingest(settings, models=models)
     with watch_book(settings) as book:
         book.add(QUERY, "clopidogrel")
-        book.add(OFF_TOPIC, "physics")
-    publish(http_server, {**EPISODES, **NEW})
+        for name, query in more.items():
+            book.add(query, name)
+    publish(server, {**EPISODES, **NEW})
     ingest(settings, models=models)
     with watch_book(settings) as book:
         entries = book.entries("clopidogrel")
     assert entries
+    return settings, entries
+
+
+def test_the_watching_page_shows_the_entries_and_the_search_page_makes_watches(
+        open_app, tmp_path: Path, http_server: LocalServer, models) -> None:  # noqa: ANN001 - fixtures
+    home = tmp_path / "home"
+    settings, entries = watched_library(home, http_server, models, physics=OFF_TOPIC)
 
     at = open_app(home, page="Watching")
     assert at.header[0].value == "Watching"

@@ -11,11 +11,9 @@ import pytest
 from appserver import wait_healthy
 from httpserver import LocalServer
 from test_browser import ROOT, WAIT_MS, browser, free_port, shot  # noqa: F401 - `browser` is a fixture
-from test_watches import EPISODES, NEW, QUERY, publish
+from test_watches import watched_library
 
-from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest
 from podsearch.service.watches import watch_book
 
 pytestmark = pytest.mark.browser
@@ -23,16 +21,7 @@ pytestmark = pytest.mark.browser
 
 def test_the_watching_page_in_chromium_shows_new_clips_and_marks_them_read(
         tmp_path: Path, http_server: LocalServer, browser, models: Models) -> None:  # noqa: ANN001 - Browser
-    settings = load_settings(tmp_path / "home", allow_private=True)
-    add_feed(settings, publish(http_server, EPISODES))
-    ingest(settings, models=models)
-    with watch_book(settings) as book:
-        book.add(QUERY, "clopidogrel")
-    publish(http_server, {**EPISODES, **NEW})
-    ingest(settings, models=models)
-    with watch_book(settings) as book:
-        entries = book.entries("clopidogrel")
-    assert entries
+    settings, entries = watched_library(tmp_path / "home", http_server, models)
 
     port = free_port()
     log_path = tmp_path / "streamlit.log"
