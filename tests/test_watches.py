@@ -173,7 +173,7 @@ def test_watch_commands_refuse_bad_input_with_one_line(run, tmp_path: Path) -> N
 
 
 def test_the_atom_feed_of_hostile_feed_text_parses_cleanly(tmp_path: Path) -> None:
-    hostile = "Care <script>alert(1)</script> ]]> & \x1b[31m\x07 \x00 \ufffe Talk"
+    hostile = "Care <script>alert(1)</script> ]]> & \x1b[31m\x07 \x00 \ufffe \x9b Talk"
     hit = {"show": hostile, "episode": "Ep ]]><![CDATA[ \x0c", "guid": "g", "key": "k1", "start": 65.4, "end": 80.0,
            "text": "<b>bold</b> &amp; \x08 said ]]>", "audio_url": "https://example.org/a.mp3?x=1&y=\"2\"",
            "link": None, "published": "2026-03-01"}
@@ -184,8 +184,8 @@ def test_the_atom_feed_of_hostile_feed_text_parses_cleanly(tmp_path: Path) -> No
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert parsed.version == "atom10"
     entry, = parsed.entries
-    assert entry.title == "Care <script>alert(1)</script> ]]> & \x1b[31m\x07 \ufffd \ufffd Talk — Ep ]]><![CDATA[ \ufffd (1:05)".replace(
-        "\x1b", "\ufffd").replace("\x07", "\ufffd")
+    # Markup stays text; every control (C0, C1) and non-character becomes U+FFFD.
+    assert entry.title == "Care <script>alert(1)</script> ]]> & \ufffd[31m\ufffd \ufffd \ufffd \ufffd Talk — Ep ]]><![CDATA[ \ufffd (1:05)"
     assert entry.summary == "<b>bold</b> &amp; \ufffd said ]]>"
     assert entry.link == 'https://example.org/a.mp3?x=1&y="2"#t=65'
     assert entry.id == "urn:podsearch:clip:k1:65.4"

@@ -35,7 +35,8 @@ def escape_markdown(text: object) -> str:
 
 # Characters XML 1.0 cannot carry at all, not even as references: C0 controls but tab and line breaks,
 # lone surrogates, U+FFFE/U+FFFF. An XML writer escapes <, > and &, but writes these raw: a malformed document.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# DEL and the C1 controls are allowed but discouraged, and a terminal showing the feed would obey C1's CSI.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_text(text: object) -> str:
