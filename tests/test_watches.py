@@ -290,3 +290,16 @@ def test_filters_confidence_and_sponsor_reads(tmp_path: Path, http_server: Local
     assert watched["strong-only"] and {h["confidence"] for h in watched["strong-only"]} == {"strong"}
     assert sorted((h["key"], h["start"]) for h in watched["strong-only"]) == sorted(
         (h["key"], h["start"]) for h in watched["everything"] if h["confidence"] == "strong")
+
+
+def test_a_webhook_post_goes_through_the_ssrf_guard_and_follows_no_redirect(tmp_path: Path) -> None:
+    from podsearch.service.watches import post_webhook
+
+    settings = load_settings(tmp_path)
+    with Receiver() as hook:
+        refused = post_webhook(settings, hook.url, b'{"a": 1}', 2)
+        assert refused and "--allow-private" in refused and hook.posts == []
+        assert post_webhook(settings.with_(allow_private=True), hook.url, b'{"a": 1}', 2) is None
+        assert hook.wait_for(1) == [{"content_type": "application/json", "a": 1}]
+        hook.status = 302
+        assert "HTTP 302" in post_webhook(settings.with_(allow_private=True), hook.url, b'{"a": 2}', 2)
