@@ -25,7 +25,8 @@ from pathlib import Path
 
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest, open_index
+from podsearch.service.home import Home
+from podsearch.service.pipeline import add_feed, ingest
 from podsearch.service.watches import after_ingest, watch_book
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
@@ -137,13 +138,10 @@ def measure(tmp: Path, library: int, new: int, watches: int, repeat: int, cues: 
                 "?" * new), [f"ep-{n}" for n in range(library, library + new)])]
             with book.db:
                 book.db.executemany("INSERT INTO watch_pending(key, indexed_at) VALUES (?, '9999')", [(k,) for k in keys])
-        index = open_index(settings, models=models)
-        try:
+        with Home(settings, models).index() as index:
             started, cpu = time.perf_counter(), time.process_time()
             after_ingest(settings, index, lambda m: None)
             hook.append((time.perf_counter() - started, time.process_time() - cpu))
-        finally:
-            index.close()
         shutil.rmtree(plain)
         shutil.rmtree(watched)
     def median(runs: list[tuple[float, float]]) -> tuple[float, float]:

@@ -21,15 +21,15 @@ from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import to_dict
 from podsearch.service import admin
+from podsearch.service.home import Home
 from podsearch.service.ingest_process import IngestProcess
-from podsearch.service.pipeline import add_feed as subscribe
-from podsearch.service.pipeline import is_local_source, open_library
 from podsearch.service.queries import episode_json, search_json, search_options
+from podsearch.service.subscriptions import add_feed as subscribe
+from podsearch.service.subscriptions import is_local_source
 from podsearch.service.watches import watch_book
 from podsearch.service.models import Models
 from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
-from podsearch.service.pipeline import episode_transcript
 from podsearch.transcripts.store import load_transcript
 
 FORMATS = ("txt", "vtt", "srt", "json")
@@ -53,13 +53,14 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
     server = MCPServer("podsearch", version="0.1.0",
                        instructions="Search podcast transcripts. Cite a clip as show, episode, start_time, "
                                     "and give its play_url (the audio from that moment) or link.")
+    home = Home(settings, models)
     lock = threading.Lock()
     opened: list[IndexReaders] = []
 
     def readers() -> IndexReaders:
         with lock:
             if not opened:
-                opened.append(IndexReaders(settings, size=2, models=models))
+                opened.append(IndexReaders(settings, size=2, models=home.models))
             return opened[0]
 
     @server.tool()
@@ -90,7 +91,7 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
         if format not in FORMATS:
             raise ToolError(f"format {format!r} is unknown; choose one of: {', '.join(FORMATS)}")
         try:
-            path = episode_transcript(settings, guid)  # a key, or a guid only one show uses
+            path = home.transcript(guid)  # a key, or a guid only one show uses
         except PodsearchError as exc:
             raise ToolError(f"{exc}; take the key from a search hit") from None
         return write_transcript(load_transcript(path), format)
@@ -99,28 +100,22 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
     @server.resource("podsearch://episodes", mime_type="application/json",
                      description="Every episode of the home: key, show, title, date, status, audio URL")
     def episodes() -> dict[str, Any]:
-        library = open_library(settings)
-        try:
+        with home.catalog() as library:
             return {"episodes": [episode_json(r) for r in library.episodes()]}
-        finally:
-            library.close()
 
     @server.resource("podsearch://feeds", mime_type="application/json",
                      description="The podcast feeds the home follows, with their refresh state")
     def feeds() -> dict[str, Any]:
-        library = open_library(settings)
-        try:
+        with home.catalog() as library:
             return {"feeds": [{"url": f.url, "title": f.title, "status": f.status, "error": f.error,
                                "refreshed_at": f.refreshed_at, "episodes": len(library.episodes(feed_id=f.id))}
                               for f in library.feeds()]}
-        finally:
-            library.close()
 
     @server.resource("podsearch://transcripts/{key}", mime_type="text/plain",
                      description="One episode's transcript (by its key, or a guid only one show uses)")
     def transcript_resource(key: str) -> str:
         try:
-            return write_transcript(load_transcript(episode_transcript(settings, key)), "txt")
+            return write_transcript(load_transcript(home.transcript(key)), "txt")
         except PodsearchError as exc:
             raise ToolError(str(exc)) from None
 

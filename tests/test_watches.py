@@ -242,7 +242,8 @@ def test_the_watching_page_shows_the_entries_and_the_search_page_makes_watches(
 
 def test_filters_confidence_and_sponsor_reads(tmp_path: Path, http_server: LocalServer, models) -> None:  # noqa: ANN001
     from podsearch.index.search import search
-    from podsearch.service.pipeline import add_feed, ingest, open_index
+    from podsearch.service.home import Home
+    from podsearch.service.pipeline import add_feed, ingest
     from podsearch.service.queries import search_options
 
     settings = load_settings(tmp_path / "home", allow_private=True)
@@ -273,11 +274,8 @@ def test_filters_confidence_and_sponsor_reads(tmp_path: Path, http_server: Local
         content_type="application/rss+xml")
     ingest(settings, models=models)
 
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         with_ads = search(index, QUERY, search_options(settings, k=20, shows=("Clinic Talk",), include_ads=True))
-    finally:
-        index.close()
     assert any(h.kind == "sponsor" and "Acme" in h.text for h in with_ads)  # the ad matches the query...
     with watch_book(settings) as book:
         watched = {w.name: [e.hit for e in book.entries(w.name)] for w in book.watches()}
