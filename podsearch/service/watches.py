@@ -222,16 +222,20 @@ class WatchBook:
         then post every undelivered entry to its webhook."""
         pending = [tuple(r) for r in self.db.execute("SELECT key, indexed_at FROM watch_pending")]
         found, failed = 0, False
-        for watch in self.watches() if pending else ():
-            # Episodes indexed since the watch was made that it has not looked at yet (never twice).
-            keys = [r[0] for r in self.db.execute(
-                "SELECT p.key FROM watch_pending p WHERE p.indexed_at >= ? AND NOT EXISTS (SELECT 1 FROM watch_checked c"
-                " WHERE c.watch_id = (SELECT id FROM watches WHERE name = ?) AND c.key = p.key) ORDER BY p.key",
-                (watch.created_at, watch.name))]
+        # Episodes indexed since each watch was made that it has not looked at yet (never twice).
+        todo = [(watch, [r[0] for r in self.db.execute(
+            "SELECT p.key FROM watch_pending p WHERE p.indexed_at >= ? AND NOT EXISTS (SELECT 1 FROM watch_checked c"
+            " WHERE c.watch_id = (SELECT id FROM watches WHERE name = ?) AND c.key = p.key) ORDER BY p.key",
+            (watch.created_at, watch.name))]) for watch in (self.watches() if pending else ())]
+        todo = [(watch, keys) for watch, keys in todo if keys]
+        # Every watch's query embedded in one batch: one model call instead of one per watch (bench_watches).
+        queries = list(dict.fromkeys(watch.query for watch, _ in todo))
+        vectors = dict(zip(queries, index.embedder.encode(queries))) if queries else {}
+        for watch, keys in todo:
             # A few episodes per search, so one search's clips (at most MAX_K) hold all their matches.
             for chunk in (keys[i:i + EPISODES_PER_SEARCH] for i in range(0, len(keys), EPISODES_PER_SEARCH)):
                 try:
-                    hits = self._matches(index, watch, chunk)
+                    hits = self._matches(index, watch, chunk, vectors[watch.query])
                 except PodsearchError as exc:
                     warn(f"watch {watch.name!r}: {exc}; its new episodes are checked again at the next ingest")
                     failed = True
@@ -243,7 +247,7 @@ class WatchBook:
         delivered, failed = self.deliver(warn)
         return WatchCheck(episodes=len(pending), entries=found, delivered=delivered, failed=failed)
 
-    def _matches(self, index: Any, watch: Watch, keys: list[str]) -> list[dict[str, Any]]:
+    def _matches(self, index: Any, watch: Watch, keys: list[str], qvec: Any = None) -> list[dict[str, Any]]:
         """The watch's clips among the episodes `keys`, at or above its confidence, sponsor reads left out."""
         from podsearch.index.search import search
         from podsearch.service.queries import MAX_K, hit_json, search_options
@@ -252,7 +256,7 @@ class WatchBook:
                                  speaker=watch.speaker)
         options = replace(options, filters=replace(options.filters, keys=tuple(keys)))
         lowest = CONFIDENCES.index(watch.min_confidence)
-        return [hit_json(h) for h in search(index, watch.query, options)
+        return [hit_json(h) for h in search(index, watch.query, options, qvec)
                 if h.kind != "sponsor" and CONFIDENCES.index(h.confidence if h.confidence in CONFIDENCES
                                                               else CONFIDENCES[-1]) <= lowest]
 
