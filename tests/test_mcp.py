@@ -114,7 +114,9 @@ def test_mcp_resources_writes_with_the_admin_token_and_watches(tmp_path: Path, m
         out["local_feed"] = await session.call_tool("add_feed", {"url": "/etc/passwd", "admin_token": TOKEN})
         out["started"] = await session.call_tool("start_ingest", {"admin_token": TOKEN})
         deadline = time.monotonic() + 300
-        while payload(status := await session.call_tool("ingest_status", {"admin_token": TOKEN}))["running"]:
+        # Until the ingest has ended and the server has reaped it (its exit code is recorded a moment later).
+        while (state := payload(status := await session.call_tool("ingest_status", {"admin_token": TOKEN})))[
+                "running"] or state["exit_code"] is None:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.5)
         out["status"] = payload(status)
