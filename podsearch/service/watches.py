@@ -221,7 +221,7 @@ class WatchBook:
         """Search the episodes indexed since the last check for every watch, record the clips found,
         then post every undelivered entry to its webhook."""
         pending = [tuple(r) for r in self.db.execute("SELECT key, indexed_at FROM watch_pending")]
-        found, failed = 0, False
+        found, search_failed = 0, False
         # Episodes indexed since each watch was made that it has not looked at yet (never twice).
         todo = [(watch, [r[0] for r in self.db.execute(
             "SELECT p.key FROM watch_pending p WHERE p.indexed_at >= ? AND NOT EXISTS (SELECT 1 FROM watch_checked c"
@@ -238,10 +238,10 @@ class WatchBook:
                     hits = self._matches(index, watch, chunk, vectors[watch.query])
                 except PodsearchError as exc:
                     warn(f"watch {watch.name!r}: {exc}; its new episodes are checked again at the next ingest")
-                    failed = True
+                    search_failed = True
                     break
                 found += self._record(watch, chunk, hits)
-        if pending and not failed:
+        if pending and not search_failed:
             with self.db:
                 self.db.executemany("DELETE FROM watch_pending WHERE key = ? AND indexed_at = ?", pending)
         delivered, failed = self.deliver(warn)
