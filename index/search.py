@@ -273,8 +273,12 @@ def check_query(query: str, options: SearchOptions = SearchOptions()) -> str:
     return query
 
 
-def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
-    """The best clips for `query`, most relevant first; [] when nothing is relevant."""
+def search(index: SearchIndex, query: str, options: SearchOptions = SearchOptions(),
+           qvec: np.ndarray | None = None) -> list[Hit]:
+    """The best clips for `query`, most relevant first; [] when nothing is relevant.
+
+    `qvec`: the query's vector when the caller has embedded it already (several queries in one batch).
+    """
     query = check_query(query, options)
     total = index.passage_count()
     if total == 0:
@@ -283,7 +287,7 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     allowed = allowed_ids(index, options.filters)
     if allowed is not None and not len(allowed):
         return []
-    found = retrieve(index, query, terms, options, allowed, total)
+    found = retrieve(index, query, terms, options, allowed, total, qvec)
     # The candidates' own columns; their episodes' only for the few that become hits (to_hits).
     rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]), episodes=False)
     scores, segment_vectors = score(index, rows, found, terms, options)
@@ -303,7 +307,7 @@ def allowed_ids(index: SearchIndex, filters: Filters) -> np.ndarray | None:
 
 
 def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOptions, allowed: np.ndarray | None,
-             total: int) -> Retrieved:
+             total: int, qvec: np.ndarray | None = None) -> Retrieved:
     """Stage 2: candidates by meaning (FAISS) and by words (FTS5 BM25), fetched concurrently.
 
     FTS5 runs while the model embeds the query: both release the GIL, and together they are most of a
@@ -319,9 +323,10 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
     keyword_job = index.background.submit(lookup) if by_words and index.overlap_keyword else None
     try:
         faiss_index = index.faiss_index() if options.mode in ("hybrid", "dense") else None
-        embedder = index.embedder
-        encode_query = getattr(embedder, "encode_query", None)
-        qvec = encode_query(query) if encode_query else embedder.encode([query])[0]
+        if qvec is None:
+            embedder = index.embedder
+            encode_query = getattr(embedder, "encode_query", None)
+            qvec = encode_query(query) if encode_query else embedder.encode([query])[0]
         dense_ids = ([int(i) for i in vectors.search(faiss_index, qvec, CANDIDATES, allowed)[1]]
                      if faiss_index is not None else [])
     finally:

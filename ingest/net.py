@@ -301,6 +301,33 @@ def open_url(
             response.close()
 
 
+def post_json(url: str, body: bytes, *, settings: Settings, seconds: float | None = None,
+              resolver: Resolver = socket.getaddrinfo) -> int:
+    """POST the JSON `body` to `url` (a webhook) through the SSRF guard; returns the HTTP status.
+
+    The connection is pinned to the checked address like a GET's; redirects are not followed (a 3xx is
+    the answer). The whole exchange ends within `seconds` (at most settings.transfer_deadline).
+    Raises BlockedAddressError for refused addresses, DownloadError for transport failures and deadlines.
+    """
+    deadline = Deadline(min(seconds, settings.transfer_deadline) if seconds is not None else settings.transfer_deadline)
+    verify = _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    addresses = resolve_checked(url, allow_private=settings.allow_private, resolver=resolver)
+    with httpx.Client(timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+                      follow_redirects=False, trust_env=False, transport=_transport(deadline, verify),
+                      headers={"User-Agent": settings.user_agent}) as client:
+        response = _send_pinned(client, url, addresses, {"Content-Type": "application/json"}, settings, deadline,
+                                method="POST", content=body)
+        try:
+            _read_capped(Opened(url, url, response, None), 64 << 10)  # the answer is not used; a little is read
+        except DownloadError:
+            pass  # a large or broken answer body does not undo a delivery the status confirms
+        except httpx.HTTPError as exc:
+            raise _as_download_error(url, exc, settings, deadline) from exc
+        finally:
+            response.close()
+    return response.status_code
+
+
 def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
     """Verifying TLS context: the CA bundle the environment names, else certifi's.
 
@@ -319,18 +346,21 @@ def _send_pinned(
     headers: Mapping[str, str],
     settings: Settings,
     deadline: Deadline,
+    method: str = "GET",
+    content: bytes | None = None,
 ) -> httpx.Response:
-    """Send the GET to the checked addresses in turn (never re-resolving the name)."""
+    """Send the request (a GET unless `method`) to the checked addresses in turn (never re-resolving the name)."""
     target = httpx.URL(url)
     host_header = target.netloc.decode("ascii")
     extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
     error: httpx.HTTPError | None = None
     for address in addresses:
         request = client.build_request(
-            "GET",
+            method,
             target.copy_with(host=address.split("%", 1)[0]),
             headers={**headers, "Host": host_header},
             extensions=extensions,
+            content=content,
         )
         try:
             return client.send(request, stream=True)

@@ -30,9 +30,11 @@ from podsearch.service.homes import empty_reason
 from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.home import Home
 from podsearch.service.queries import MAX_K, MODES, search_json, search_options
+from podsearch.service.queries import episode_json as _episode_json
 from podsearch.service.models import Models
 from podsearch.service.subscriptions import add_feed, is_local_source
 from podsearch.service.readers import IndexReaders
+from podsearch.service.watches import public_watch, watch_book
 from podsearch.transcripts.formats import write_transcript
 from podsearch.transcripts.store import find_transcript, load_transcript
 
@@ -52,17 +54,21 @@ class FeedRequest(BaseModel):
     limit: int | None = Field(None, ge=1, description="Only the newest N episodes")
 
 
+class WatchRequest(BaseModel):
+    """Body of POST /api/watches (the CLI's `watch add`)."""
+
+    query: str = Field(description="What to listen for")
+    name: str = Field(description="The watch's name (its feed is /api/watches/{name}/feed.xml)")
+    show: str | None = Field(None, description="Only this show")
+    speaker: str | None = Field(None, description="Only clips where this speaker speaks")
+    min_confidence: str = Field("partial", description="strong, partial or weak: the weakest match reported")
+    webhook: str | None = Field(None, description="POST each new clip here as JSON")
+
+
 class IngestRequest(BaseModel):
     """Body of POST /api/ingest."""
 
     limit: int | None = Field(None, ge=1, description="Process at most N episodes this run")
-
-
-def _episode_json(row: Any) -> dict[str, Any]:  # library.EpisodeRow
-    ep = row.episode
-    return {"key": ep.key, "guid": ep.guid, "show": row.show_title, "title": ep.title, "published": ep.published,
-            "duration": ep.duration, "audio_url": ep.audio_url, "link": ep.link, "status": row.status,
-            "error": row.error, "source": row.source}
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -217,6 +223,37 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
     @app.get("/api/ingest", dependencies=[Admin], summary="The running or last ingest started here (admin)")
     def get_ingest() -> dict[str, Any]:
         return to_dict(state["ingest"].status())
+
+    @app.get("/api/watches", summary="Saved searches with their entry counts")
+    def watches() -> dict[str, Any]:
+        with watch_book(settings) as book:
+            # A webhook's address may carry a secret: readers see only whether one is set.
+            return {"watches": [public_watch(w) for w in book.watches()]}
+
+    @app.get("/api/watches/{name}/feed.xml", summary="A watch's entries as an Atom 1.0 feed",
+             response_class=Response)
+    def watch_feed(name: str) -> Response:
+        with watch_book(settings) as book:
+            _known_watch(book, name)
+            return Response(book.feed(name), media_type="application/atom+xml")
+
+    @app.post("/api/watches", status_code=201, dependencies=[Admin], summary="Add a watch (admin)")
+    def post_watch(body: WatchRequest) -> dict[str, Any]:
+        with watch_book(settings) as book:
+            watch = book.add(body.query, body.name, show=body.show, speaker=body.speaker,
+                             min_confidence=body.min_confidence, webhook=body.webhook)
+        return watch.to_json()
+
+    @app.delete("/api/watches/{name}", dependencies=[Admin], summary="Remove a watch and its entries (admin)")
+    def delete_watch(name: str) -> dict[str, Any]:
+        with watch_book(settings) as book:
+            _known_watch(book, name)
+            book.remove(name)
+        return {"removed": name}
+
+    def _known_watch(book: Any, name: str) -> None:
+        if name not in {w.name for w in book.watches()}:
+            raise ApiError(404, f"no watch named {name!r}; GET /api/watches lists them")
 
     app.state.podsearch = state
     return app

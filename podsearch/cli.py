@@ -371,6 +371,10 @@ def status(ctx: click.Context, keys: bool) -> None:
                 date = clean_line((row.episode.published or "")[:10])
                 line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + clean_line(row.episode.title)
                 _echo(line + (f"  ({clean_line(row.error)})" if row.error else ""))
+    from podsearch.service.watches import delivery_problems
+
+    for problem in delivery_problems(_settings(ctx)):
+        _echo(clean_line(problem))
 
 
 # -- search ---------------------------------------------------------------------
@@ -574,6 +578,90 @@ def _emit(text: str, output: str | None, *, is_json: bool = False) -> None:
         _echo(text, nl=not text.endswith("\n"))
 
 
+# -- watches (saved searches that alert) ----------------------------------------------
+@cli.group("watch")
+def watch_group() -> None:
+    """Saved searches that report clips of newly ingested episodes (Atom feed, webhook)."""
+
+
+@watch_group.command("add")
+@click.argument("query")
+@click.option("--name", required=True, help="What to call the watch (its feed is `watch feed NAME`).")
+@click.option("--show", help="Only this show.")
+@click.option("--speaker", help="Only clips where this speaker (a name or label like 'Speaker 2') speaks.")
+@click.option("--min-confidence", type=click.Choice(["strong", "partial", "weak"]), default="partial",
+              show_default=True, help="The weakest match reported.")
+@click.option("--webhook", metavar="URL", help="POST each new clip here as JSON (private addresses need --allow-private).")
+@click.pass_context
+def watch_add(ctx: click.Context, query: str, name: str, show: str | None, speaker: str | None,
+              min_confidence: str, webhook: str | None) -> None:
+    """Watch for QUERY in episodes ingested from now on."""
+    from podsearch.service.watches import watch_book
+
+    with watch_book(_settings(ctx)) as book:
+        watch = book.add(query, name, show=show, speaker=speaker, min_confidence=min_confidence, webhook=webhook)
+    _echo(f"watching {clean_line(watch.query)!r} as {clean_line(watch.name)!r}; new episodes are checked at each ingest")
+
+
+@watch_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of the watches.")
+@click.pass_context
+def watch_list(ctx: click.Context, as_json: bool) -> None:
+    """List watches: query, filters, entries, new since last read, webhook state."""
+    from podsearch.service.watches import watch_book
+
+    with watch_book(_settings(ctx)) as book:
+        watches = book.watches()
+    if as_json:
+        click.echo(clean_json(json.dumps([w.to_json() for w in watches], ensure_ascii=False)))
+        return
+    if not watches:
+        _echo("no watches yet; add one with `podsearch watch add QUERY --name NAME`")
+    for w in watches:
+        filters = "".join(f"  {label}: {clean_line(v)}" for label, v in (("show", w.show), ("speaker", w.speaker)) if v)
+        _echo(f"{clean_line(w.name)}: {clean_line(w.query)!r}  min {w.min_confidence}{filters}  "
+              f"{w.entries} entr{'y' if w.entries == 1 else 'ies'}, {w.unread} new  webhook: {clean_line(w.webhook_state)}")
+
+
+@watch_group.command("rm")
+@click.argument("name")
+@click.pass_context
+def watch_rm(ctx: click.Context, name: str) -> None:
+    """Delete a watch and its entries."""
+    from podsearch.service.watches import watch_book
+
+    with watch_book(_settings(ctx)) as book:
+        book.remove(name)
+    _echo(f"removed watch {clean_line(name)!r}")
+
+
+@watch_group.command("feed")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.pass_context
+def watch_feed(ctx: click.Context, name: str, output: str | None) -> None:
+    """Print the watch's entries as an Atom 1.0 feed."""
+    from podsearch.service.watches import watch_book
+
+    with watch_book(_settings(ctx)) as book:
+        text = book.feed(name)
+    if output:
+        _emit(text, output)
+    else:
+        click.echo(text, nl=False)  # XML: every control is escaped or replaced already
+
+
+@watch_group.command("read")
+@click.argument("name")
+@click.pass_context
+def watch_read(ctx: click.Context, name: str) -> None:
+    """Mark the watch's entries as read."""
+    from podsearch.service.watches import watch_book
+
+    with watch_book(_settings(ctx)) as book:
+        count = book.mark_read(name)
+    _echo(f"marked {count} new entr{'y' if count == 1 else 'ies'} of {clean_line(name)!r} as read")
+
 # -- serving a team -------------------------------------------------------------------
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -603,7 +691,7 @@ def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_header
 @cli.command("mcp")
 @click.pass_context
 def mcp_command(ctx: click.Context) -> None:
-    """Run the MCP server on stdio (tools: search, transcript) for an AI assistant."""
+    """Run the MCP server on stdio for an AI assistant (search, transcripts, watches; writes need the admin secret)."""
     from podsearch.mcp import run
     from podsearch.service.homes import require_home
 

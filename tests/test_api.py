@@ -174,6 +174,28 @@ def test_writes_refused_without_an_admin_secret(api: httpx.Client) -> None:
     assert "read-only" in error_of(api.post("/api/ingest", headers={"Authorization": f"Bearer {TOKEN}"}), 403)
 
 
+def test_watches_are_read_openly_and_written_with_the_admin_secret(api: httpx.Client, home: Path,
+                                                                   run: Callable[..., Result]) -> None:
+    watch = {"query": "warfarin and vitamin K in spinach", "name": "anticoagulation"}
+    assert "read-only" in error_of(api.post("/api/watches", json=watch), 403)
+    result = run(home, "admin", "set-password", "--password", TOKEN)
+    assert result.exit_code == 0, result.output
+    assert "admin secret" in error_of(api.post("/api/watches", json=watch), 401)
+    assert "admin secret" in error_of(api.delete("/api/watches/anticoagulation"), 401)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert "min-confidence 'sure'" in error_of(api.post("/api/watches", json={**watch, "min_confidence": "sure"},
+                                                        headers=auth), 400)
+    made = api.post("/api/watches", json=watch, headers=auth)
+    assert made.status_code == 201 and made.json()["name"] == "anticoagulation", made.text
+    assert "exists already" in error_of(api.post("/api/watches", json=watch, headers=auth), 422)
+    listed = api.get("/api/watches").json()["watches"]
+    assert [(w["name"], w["query"], w["entries"], w["webhook"]) for w in listed] == [
+        ("anticoagulation", watch["query"], 0, False)]
+    feed = api.get("/api/watches/anticoagulation/feed.xml")
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("application/atom+xml")
+    assert "no watch named 'nope'" in error_of(api.get("/api/watches/nope/feed.xml"), 404)
+
+
 @pytest.mark.slow
 def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, home: Path, http_server: LocalServer,
                                                            run: Callable[..., Result]) -> None:
@@ -234,6 +256,20 @@ def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, h
     hits = api.get("/api/search", params=query).json()["hits"]
     assert hits and hits[0]["guid"] == guid and hits[0]["show"] == "Clinic Talk"
     assert api.get(f"/api/episodes/{guid}").json()["status"] == "indexed"
+
+
+def test_the_watch_made_over_the_api_reports_the_ingests_new_episode(api: httpx.Client) -> None:
+    import feedparser
+
+    guid = LATE[0]
+    parsed = feedparser.parse(api.get("/api/watches/anticoagulation/feed.xml").content)
+    assert parsed.bozo == 0 and parsed.entries, parsed
+    assert all(e.title.startswith(f"Clinic Talk — {LATE[1]} (") and f"/{guid}.flac#t=" in e.link for e in parsed.entries)
+    assert api.get("/api/watches").json()["watches"][0]["entries"] == len(parsed.entries)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert api.delete("/api/watches/anticoagulation", headers=auth).json() == {"removed": "anticoagulation"}
+    assert api.get("/api/watches").json()["watches"] == []
+    assert "no watch named" in error_of(api.delete("/api/watches/anticoagulation", headers=auth), 404)
 
 
 def test_every_connection_gets_tcp_nodelay_even_on_a_socket_made_without_proto() -> None:

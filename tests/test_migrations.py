@@ -123,3 +123,21 @@ def test_a_moved_home_still_finds_its_transcripts(v0_home: Path, tmp_path: Path)
     renamed = _podsearch(moved, "rename-speaker", "2", "Ruth Adeyemi", "Ruth A.")
     assert renamed.returncode == 0, renamed.stderr
     assert "Ruth A.:" in _podsearch(moved, "export", "2", "--format", "txt").stdout
+
+
+def test_a_v0_home_gains_the_watch_tables_and_queues_newly_indexed_episodes(v0_home: Path) -> None:
+    from podsearch.service.library import INDEXED, TRANSCRIBED, Library
+
+    library = Library(v0_home / "data" / "library.sqlite")
+    try:
+        assert "m006_watches" in CATALOG_MIGRATIONS.applied(library._db)
+        row = library.episodes()[0]
+        assert library._db.execute("SELECT COUNT(*) FROM watch_pending").fetchone()[0] == 0
+        # Only a change *to* indexed queues the episode for the watches' check.
+        library.set_status(row.id, TRANSCRIBED)
+        assert library._db.execute("SELECT COUNT(*) FROM watch_pending").fetchone()[0] == 0
+        library.set_status(row.id, INDEXED)
+        library.set_status(row.id, INDEXED)
+        assert [r[0] for r in library._db.execute("SELECT key FROM watch_pending")] == [row.episode.key]
+    finally:
+        library.close()

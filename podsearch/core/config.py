@@ -98,6 +98,12 @@ class Settings:
     # API server processes (PODSEARCH_SERVE_WORKERS, `serve --workers`). One by default: on 2 cores two gave
     # more throughput but a longer tail at 32 clients (kept-alive connections spread unevenly over them).
     serve_workers: int = 1
+    # Where people reach the app (PODSEARCH_APP_URL, e.g. https://podsearch.example.org): links that
+    # leave the app (watch feeds) open the episode there. None: only the audio links.
+    app_url: str | None = None
+    # Seconds the webhooks of one ingest may add to it, however many endpoints are down
+    # (PODSEARCH_WEBHOOK_BUDGET); undelivered posts are retried at the next ingest.
+    webhook_budget: float = 5.0
 
     def __post_init__(self) -> None:
         # Every declared setting is checked, whether it came from the environment, a flag or the caller.
@@ -279,6 +285,12 @@ SETTINGS: tuple[Setting, ...] = (
     _yes_no("read_only", "The app hides every admin action."),
     _count("serve_readers", 1, "Index connections the API searches on at once."),
     _count("serve_workers", 1, "API server processes (`serve --workers`)."),
+    Setting("app_url", "an http(s) address",
+            "Where people reach the app (e.g. https://podsearch.example.org): watch feeds link to the episode "
+            "view there.", check=lambda v: v is None or (isinstance(v, str) and v.startswith(("http://", "https://")))),
+    Setting("webhook_budget", "a number of seconds above 0",
+            "Seconds the webhooks of one ingest may add to it, however many endpoints are down (failed posts "
+            "are retried at the next ingest).", _seconds, _positive),
 )
 
 # Variables read outside a home's settings (the documentation lists them under the table).

@@ -31,3 +31,14 @@ def escape_markdown(text: object) -> str:
     if match and match.group(2)[0].isdigit():
         return out[: match.end()] + "\\" + out[match.end():]  # `1\.`: the marker is the `.` or `)` after the number
     return _LINE_START.sub(r"\1\\\2", out, count=1)
+
+
+# Characters XML 1.0 cannot carry at all, not even as references: C0 controls but tab and line breaks,
+# lone surrogates, U+FFFE/U+FFFF. An XML writer escapes <, > and &, but writes these raw: a malformed document.
+# DEL and the C1 controls are allowed but discouraged, and a terminal showing the feed would obey C1's CSI.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: object) -> str:
+    """`text` with every character XML 1.0 forbids replaced by U+FFFD, ready for an XML writer (Atom feeds)."""
+    return _NOT_XML.sub("\ufffd", str(text))

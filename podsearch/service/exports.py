@@ -6,7 +6,7 @@ import csv
 import html
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 # The index's own query words: what is highlighted is what the keyword search looked for.
@@ -65,7 +65,7 @@ def clip_params(hit: dict) -> dict[str, str]:
     return {"episode": hit.get("key") or hit["guid"], "t": url_seconds(hit["start"]), "end": url_seconds(hit["end"])}
 
 
-def share_url(base: str, params: dict[str, str | list[str]]) -> str:
+def share_url(base: str, params: Mapping[str, str | list[str]]) -> str:
     """`base` (its own query and fragment dropped) with `params` as its query string."""
     parts = urlsplit(base)
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(params, doseq=True), ""))

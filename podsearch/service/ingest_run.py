@@ -187,4 +187,7 @@ def _ingest(settings: Settings, limit: int | None, refresh: bool, emit: Progress
                 from podsearch.service.topics import refresh_topics
 
                 refresh_topics(index)  # the new episodes' passages join the topic map
+            from podsearch.service.watches import after_ingest  # saved searches: new clips, feeds, webhooks
+
+            after_ingest(settings, index, lambda m: emit(Progress(Stage.WARNING, "watches", message=m)))
         return report

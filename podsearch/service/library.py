@@ -128,6 +128,55 @@ def m005_relative_transcript_paths(db: sqlite3.Connection) -> None:
                        (f"{path.parent.name}/{path.name}", episode_id))
 
 
+# Saved searches that alert (podsearch.service.watches). An episode that becomes indexed is queued in
+# watch_pending by a trigger, so the check at the end of an ingest looks at the new episodes only (its cost
+# does not grow with the library), and an ingest interrupted before its check leaves them queued for the
+# next one. watch_checked remembers which episodes each watch has looked at, so no clip is reported twice
+# (an episode downloaded again, a restart); each entry's webhook delivery is kept until it succeeds.
+MIGRATIONS.sql("m006_watches", """
+CREATE TABLE watches (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    query TEXT NOT NULL,
+    show TEXT,
+    speaker TEXT,
+    min_confidence TEXT NOT NULL DEFAULT 'partial',
+    webhook TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE watch_entries (
+    id INTEGER PRIMARY KEY,
+    watch_id INTEGER NOT NULL REFERENCES watches(id) ON DELETE CASCADE,
+    clip TEXT NOT NULL,
+    hit TEXT NOT NULL,
+    found_at TEXT NOT NULL,
+    read INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (watch_id, clip)
+);
+CREATE TABLE watch_checked (
+    watch_id INTEGER NOT NULL REFERENCES watches(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    PRIMARY KEY (watch_id, key)
+);
+CREATE TABLE watch_deliveries (
+    entry_id INTEGER PRIMARY KEY REFERENCES watch_entries(id) ON DELETE CASCADE,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    tried_at TEXT,
+    delivered_at TEXT
+);
+CREATE TABLE watch_pending (
+    key TEXT PRIMARY KEY,
+    indexed_at TEXT NOT NULL
+);
+CREATE TRIGGER watch_queue_indexed AFTER UPDATE OF status ON episodes
+WHEN NEW.status = 'indexed' AND OLD.status != 'indexed' AND NEW.key IS NOT NULL
+BEGIN
+    INSERT OR REPLACE INTO watch_pending(key, indexed_at) VALUES (NEW.key, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'));
+END;
+""")
+
+
 # Episode status values, in pipeline order.
 NEW, DOWNLOADED, TRANSCRIBED, INDEXED, FAILED, SKIPPED = "new", "downloaded", "transcribed", "indexed", "failed", "skipped"
 # Not indexed because no installed model transcribes its language (the error says which and what to

@@ -55,6 +55,14 @@ def search_options(settings: Settings, *, k: int = 5, mode: str = "hybrid", show
                          rerank_model=rerank_model, include_ads=include_ads, filters=filters)
 
 
+def episode_json(row: Any) -> dict[str, Any]:  # library.EpisodeRow
+    """One episode of the catalog as the API and the MCP server list it."""
+    ep = row.episode
+    return {"key": ep.key, "guid": ep.guid, "show": row.show_title, "title": ep.title, "published": ep.published,
+            "duration": ep.duration, "audio_url": ep.audio_url, "link": ep.link, "status": row.status,
+            "error": row.error, "source": row.source}
+
+
 def hit_json(hit: Hit) -> dict[str, Any]:
     """One clip as `search --json` prints it (and the API and MCP server answer)."""
     return hit.to_json()

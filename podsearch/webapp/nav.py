@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from podsearch.webapp import collections, episode, library, search, topics
+from podsearch.webapp import collections, episode, library, search, topics, watching
 
-MENU = ("Search", "Topics", "Library", "Collections")  # the pages in the menu; the episode view is reached from clips
+MENU = ("Search", "Topics", "Library", "Collections", "Watching")  # the pages in the menu; the episode view is reached from clips
 
 
 def pages() -> dict[str, st.Page]:
@@ -22,6 +22,7 @@ def pages() -> dict[str, st.Page]:
         "Library": st.Page(library.render, title="Library", icon=":material/video_library:", url_path="library"),
         "Collections": st.Page(collections.render, title="Collections", icon=":material/bookmarks:",
                                url_path="collections"),
+        "Watching": st.Page(watching.render, title="Watching", icon=":material/notifications:", url_path="watching"),
         "Episode": st.Page(episode.render, title="Episode", icon=":material/subject:", url_path="episode",
                            visibility="hidden"),
     }

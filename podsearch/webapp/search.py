@@ -11,7 +11,7 @@ from podsearch.core.records import Hit, chapter_at
 from podsearch.index.search import LEAD_IN
 from podsearch.service import exports
 from podsearch.service.homes import empty_reason
-from podsearch.webapp import state
+from podsearch.webapp import state, watching
 from podsearch.webapp.addresses import seed_search_from_url, share, sync_url
 from podsearch.webapp.widgets import filters_ui, hit_card, md, plural, widget_default
 
@@ -56,6 +56,7 @@ def results() -> None:
     st.session_state["_search_params"] = {key: v for key, v in params.items() if v}
     if not query:
         return
+    watching.watch_this_search(query, options)
     try:
         hits = state.run_search(query, replace(options, floor=state.settings().relevance_floor))
     except PodsearchError as exc:
