@@ -16,7 +16,7 @@ Cost: the wall time of the joined ingest, and what the chapter step (annotate wi
 without) and the topic update take of it (target: <= 10% added), all in this run. And topics for
 --passages synthetic passages (default 100,000) clustered from scratch (target: < 60 s).
 
-    .venv/bin/python bench/bench_chapters.py [--home DIR] [--passages 100000] [--sets conversations eval]
+    .venv/bin/python -m bench.bench_chapters [--home DIR] [--passages 100000] [--sets conversations eval]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,8 +65,7 @@ def joined_feed(name: str, folder: Path) -> tuple[Path, list[float]]:
     """A feed of one episode: the set's episodes cut to their speech and joined; and the join times."""
     from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from audiofiles import write_flac  # the tests' PyAV FLAC writer
+    from tests.audiofiles import write_flac  # the tests' PyAV FLAC writer
 
     parts, joins, at = [], [], 0.0
     for t in timings(SETS[name]):
@@ -86,8 +84,7 @@ def separate_feed(name: str, folder: Path) -> tuple[Path, dict[str, str]]:
     """A feed of the set's episodes one by one (cut like the joined one); and each guid's theme (its stem)."""
     from podsearch.ingest.audio import SAMPLE_RATE, decode_audio
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from audiofiles import write_flac
+    from tests.audiofiles import write_flac
 
     folder.mkdir(parents=True, exist_ok=True)
     items, themes = [], {}

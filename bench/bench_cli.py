@@ -1,6 +1,6 @@
 """A cold one-off `podsearch search` against `podsearch --version`: wall time and peak memory, in one run.
 
-    .venv/bin/python bench/bench_cli.py [--home HOME] [--repeats 5] [--query TEXT]
+    .venv/bin/python -m bench.bench_cli [--home HOME] [--repeats 5] [--query TEXT]
         [--baseline-python ../main/.venv/bin/python]
 
 Every measurement is a fresh process (python -m podsearch.cli ...), as a shell loop or script calls the

@@ -13,7 +13,7 @@ already holds that demo's feed). Prints, baseline against current:
 - searches: the first hit of each of the README's example searches (hybrid, k 5, the home's floor):
   its kind ("speech" is advice; "intro"/"outro" are not), speaker, episode and text.
 
-    .venv/bin/python bench/bench_demo.py [--home DIR] [--baseline REV] [--query Q ...]
+    .venv/bin/python -m bench.bench_demo [--home DIR] [--baseline REV] [--query Q ...]
 """
 
 from __future__ import annotations

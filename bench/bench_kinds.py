@@ -6,7 +6,7 @@ each sentence marked by hand). Each sentence becomes one segment with its speake
 no times, so each lasts its word count / 2.6 s. The conversations set's sponsor reads (synthetic, exact
 times) are scored the same way from their timings files, sentence by sentence.
 
-    .venv/bin/python bench/bench_kinds.py
+    .venv/bin/python -m bench.bench_kinds
 """
 
 from __future__ import annotations

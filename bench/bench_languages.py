@@ -5,7 +5,7 @@ decides `TranscriptionResult.likely_not_english`, and the time that takes: a who
 ingest's probe (`languages.probe_not_english`: the first minute, greedy only); and the multilingual base
 model's `detect_language` (language, probability, time), all in the same run.
 
-    python bench/bench_languages.py [AUDIO ...]   # default: the Spanish, German and English test clips
+    python -m bench.bench_languages [AUDIO ...]   # default: the Spanish, German and English test clips
 """
 
 from __future__ import annotations

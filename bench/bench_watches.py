@@ -1,6 +1,6 @@
 """What watches (saved searches that alert) add to an ingest: 20 watches against none, in one run.
 
-    .venv/bin/python bench/bench_watches.py [--library 20 80] [--new 5] [--watches 20] [--repeat 3] [--cues 120]
+    .venv/bin/python -m bench.bench_watches [--library 20 80] [--new 5] [--watches 20] [--repeat 3] [--cues 120]
 
 For each library size, a home is built from a local feed of `library` episodes with publisher transcripts
 (VTT, ~120 cues each, so no Whisper: the figures are the watches' cost, not transcription's). Then `new`
