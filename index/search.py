@@ -75,6 +75,10 @@ MAX_EARLY_SECONDS = 4.0
 # Candidates turned into clips beyond the k shown, so a later clip that overlaps a shown one and matches
 # better can take its place (the overlap keeps the better window, not the first seen).
 EXTRA_CLIPS = 10
+# A window admits its passage on its own when its cosine clears the floor by this much (hand-set: one short
+# line scores noisily; on the conversations set the off-topic queries' best windows reach 0.32, answers'
+# 0.40 and up).
+WINDOW_FLOOR_MARGIN = 0.05
 # Clips one passage may give (non-overlapping windows): a long turn can answer two questions.
 WINDOWS_PER_PASSAGE = 2
 
@@ -430,8 +434,8 @@ def fuse(scores: dict[int, Scores], found: Retrieved, options: SearchOptions) ->
 def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> list[Scores]:
     """Stage 5: the candidates that clear the floor, weighted by what they are, best first.
 
-    Relevant by meaning: similarity, or its best window's alone, at least `floor` (a strong short answer
-    in a long passage about something else is never hidden). Relevant by words: at least `min_coverage` of
+    Relevant by meaning: similarity, or its best window's alone less `WINDOW_FLOOR_MARGIN`, at least `floor`
+    (a strong short answer in a long passage about something else is never hidden). Relevant by words: at least `min_coverage` of
     the query words. Anything else is dropped, so an off-topic query gets no clip at all. Sponsor
     reads are dropped unless `include_ads`; intros, outros and likely hallucinations are weighted down.
     """
@@ -440,7 +444,7 @@ def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> li
         kind = rows[s.pid]["kind"]
         if kind == "sponsor" and not options.include_ads:
             continue
-        by_meaning = options.mode != "keyword" and max(s.similarity, s.window) >= options.floor
+        by_meaning = options.mode != "keyword" and max(s.similarity, s.window - WINDOW_FLOOR_MARGIN) >= options.floor
         by_words = options.mode != "dense" and s.coverage >= options.min_coverage and s.coverage > 0  # NaN is False
         if by_meaning or by_words:
             weight = (FLAGGED_WEIGHT if rows[s.pid]["flagged"] else 1.0) * (FRAME_WEIGHT if kind in ("intro", "outro") else 1.0)
