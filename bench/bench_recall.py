@@ -12,7 +12,9 @@ Dev sets: conversations (tests/data/conversations, real Whisper), spoken (tests/
 Whisper) and the real-transcript library (bench/data/reallib, publisher transcripts, no Whisper).
 Each is built once in DIR/<set> and reused (`podsearch reindex` re-passages without transcribing).
 
-    .venv/bin/python bench/bench_recall.py --homes DIR [--sets conversations spoken reallib]
+    .venv/bin/python bench/bench_recall.py --homes DIR [--sets conversations spoken reallib] [--base REV]
+
+`--base REV` also measures that git revision's `index/search.py` on the same index (before and after).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ SETS = {
 }
 
 
-def run_set(name: str, home: Path, models: Models) -> None:
+def run_set(name: str, home: Path, models: Models, base=None) -> None:  # noqa: ANN001 - a search module
     """Build (once) and measure one dev set."""
     feed, queries_path, offtopic_path = SETS[name]
     if feed is None:
@@ -77,6 +79,10 @@ def run_set(name: str, home: Path, models: Models) -> None:
         t0 = time.perf_counter()
         windows = naive_windows(index, home / "naive-windows.npz")
         built = time.perf_counter() - t0
+        if base is not None:
+            before = oracle_report(index, queries, windows,
+                                   search_fn=lambda ix, q, o: base.search(ix, q, base.SearchOptions(k=o.k)))
+            print(f"\n{format_oracle(before, name + ' [base: ' + base.REVISION + ']')}")
         report = oracle_report(index, queries, windows)
         print(f"\n{format_oracle(report, name)}\n({len(windows.texts)} naive windows, built/loaded in {built:.1f} s)")
         if offtopic_path is not None and offtopic_path.is_file():
@@ -92,11 +98,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--homes", type=Path, required=True, help="folder keeping one home per dev set")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--base", help="also measure this git revision's index/search.py (before and after)")
     args = parser.parse_args()
+    base = None
+    if args.base:
+        from bench_search_ab import load_base
+
+        base = load_base(args.base)
+        base.REVISION = args.base
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     models = Models()
     for name in args.sets:
-        run_set(name, args.homes / name, models)
+        run_set(name, args.homes / name, models, base)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

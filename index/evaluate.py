@@ -445,12 +445,14 @@ class OracleReport:
 
 
 def oracle_report(index: SearchIndex, queries: Sequence[EvalQuery], windows: NaiveWindows, k: int = 10,
-                  options: SearchOptions | None = None) -> OracleReport:
-    """Naive windows vs the project (hybrid, as a user is shown it unless `options` say otherwise)."""
+                  options: SearchOptions | None = None,
+                  search_fn: Callable[[SearchIndex, str, SearchOptions], list[Hit]] = search) -> OracleReport:
+    """Naive windows vs the project (hybrid, as a user is shown it unless `options` say otherwise;
+    `search_fn`: another version's search, to compare before and after in one run)."""
     if not queries:
         raise PodsearchError("no queries to evaluate")
     options = options or SearchOptions(k=k)
-    project = [search(index, q.query, options) for q in queries]
+    project = [search_fn(index, q.query, options) for q in queries]
     naive = [naive_search(windows, index.embedder.encode([q.query])[0], k) for q in queries]
     wanted = ("R@1", "R@5", "MRR")
 
