@@ -36,7 +36,9 @@ from podsearch.core.config import load_settings
 from podsearch.index.evaluate import (MODES, STRICT_LEAD, format_strict, load_offtopic,
                                       load_queries, load_sponsor_ranges, strict_report)
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest, open_index
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 from podsearch.transcripts.speaker_eval import RefTurn, speaker_score
 from podsearch.transcripts.store import find_transcripts_by_guid, load_transcript
 
@@ -186,7 +188,7 @@ def der_report(models: Models) -> None:
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     from podsearch.ingest.audio import decode_audio
-    from podsearch.service.pipeline import Transcriber
+    from podsearch.service.transcriber import Transcriber
 
     home = Path(tempfile.mkdtemp(prefix="bench-der-"))
     transcriber = Transcriber(load_settings(home), models=models)
@@ -224,8 +226,7 @@ def search_report(home: Path, models: Models) -> None:
     offtopic = load_offtopic(DATA / "offtopic.json")
     sponsors = load_sponsor_ranges(DATA / "scripts")
     settings = load_settings(home)
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         report = strict_report(index, queries, offtopic, sponsors, MODES, 10)
         print(format_strict(report, len(queries)))
         from podsearch.index.search import SearchOptions
@@ -235,8 +236,6 @@ def search_report(home: Path, models: Models) -> None:
         s = shown.strict["hybrid"]
         print(f"hybrid strict as shown to a user (floor {SearchOptions().floor}, coverage "
               f"{SearchOptions().min_coverage}): R@1 {s['R@1']:.3f}  R@5 {s['R@5']:.3f}  MRR {s['MRR']:.3f}")
-    finally:
-        index.close()
     paragraphs = {t["guid"]: t["paragraphs"] for t in timings()}
     heard = {t["guid"]: load_transcript(transcript_of(settings, t["guid"])).segments
              for t in timings()}

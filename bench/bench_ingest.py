@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from podsearch.core.config import load_settings
-from podsearch.service.pipeline import add_feed, ingest, whisper_workers
+from podsearch.service.ingest_run import ingest
+from podsearch.service.sources import whisper_workers
+from podsearch.service.subscriptions import add_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 

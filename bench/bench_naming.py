@@ -33,7 +33,9 @@ from bench_conversations import DATA, self_introduced, timings
 from podsearch.core.config import load_settings
 from podsearch.core.records import Segment, Transcript, to_dict, transcript_from_dict
 from podsearch.service.library import INDEXED
-from podsearch.service.pipeline import add_feed, ingest, open_library
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 from podsearch.transcripts.speakers import UNNAMED, feed_candidates, name_speakers
 from podsearch.transcripts.store import load_transcript
 
@@ -92,11 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     home = args.home.resolve()
     settings = load_settings(home)
-    library = open_library(settings)
-    try:
+    with Home(settings).catalog() as library:
         rows = {r.episode.guid: r for r in library.episodes(status=INDEXED)}
-    finally:
-        library.close()
     if not all(t["guid"] in rows for t in timings()):
         add_feed(settings, str(DATA / "feed.xml"))
         if ingest(settings).episode_errors:

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from podsearch.core.config import load_settings
-from podsearch.service.pipeline import add_feed, ingest
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 

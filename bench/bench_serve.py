@@ -40,7 +40,7 @@ import bench_search  # noqa: E402 - the 100k builder lives there (bench/ is not 
 from podsearch.core.config import load_settings  # noqa: E402
 from podsearch.index.search import search  # noqa: E402
 from podsearch.service.models import Models  # noqa: E402
-from podsearch.service.pipeline import open_index  # noqa: E402
+from podsearch.service.home import Home  # noqa: E402
 from podsearch.service.queries import search_options  # noqa: E402
 
 TARGET_P95_MS = 250.0
@@ -51,8 +51,7 @@ def build_home(home: Path, passages: int, seed: int, models: Models) -> tuple[li
     settings = load_settings(home)
     corpus = bench_search.Corpus.make(seed)
     started = time.perf_counter()
-    ix = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as ix:
         embedder = ix.embedder
         if ix.passage_count() < passages:
             centroids = embedder.encode([corpus.text(90, t) for t in range(bench_search.TOPICS)])
@@ -60,8 +59,6 @@ def build_home(home: Path, passages: int, seed: int, models: Models) -> tuple[li
         ix.faiss_index()  # built and saved here, as the writer would; the server only loads it
         print(f"home {home}: {ix.passage_count():,} passages, {type(ix.faiss_index()).__name__}, "
               f"ready in {time.perf_counter() - started:.0f} s", flush=True)
-    finally:
-        ix.close()
     queries = list(dict.fromkeys(corpus.query(int(corpus.rng.integers(bench_search.TOPICS))) for _ in range(20_000)))
     return queries, time.perf_counter() - started
 
@@ -69,8 +66,7 @@ def build_home(home: Path, passages: int, seed: int, models: Models) -> tuple[li
 def in_process_baseline(home: Path, queries: list[str], models: Models) -> list[float]:
     """ms per search() in this process, no HTTP, one at a time (query embedding included)."""
     settings = load_settings(home)
-    ix = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as ix:
         ix.embedder.prepare_queries()
         options = search_options(settings, k=5)
         for q in queries[:5]:
@@ -81,8 +77,6 @@ def in_process_baseline(home: Path, queries: list[str], models: Models) -> list[
             search(ix, q, options)
             times.append((time.perf_counter() - t0) * 1000)
         return times
-    finally:
-        ix.close()
 
 
 def start_server(home: Path, port: int, readers: int | None, workers: int = 1,

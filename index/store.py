@@ -92,7 +92,7 @@ def chapters_from_json(text: str | None) -> tuple[Chapter, ...]:
 
 
 # Episodes are keyed by their feed-scoped key (Transcript.key), not the publisher's guid: two shows may
-# reuse guid "1". Old rows keep their guid as key; the pipeline maps them to keys (pipeline.reconcile).
+# reuse guid "1". Old rows keep their guid as key; the pipeline maps them to keys (service.upgrades.reconcile).
 # RENAME COLUMN carries the primary key, the foreign keys and the passages index along.
 MIGRATIONS.sql("m003_episode_keys", """
 ALTER TABLE episodes RENAME COLUMN guid TO key;

@@ -23,13 +23,14 @@ from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from podsearch.core.config import Settings
-from podsearch.core.errors import PodsearchError, QueryError
+from podsearch.core.errors import AmbiguousEpisodeError, PodsearchError, QueryError, UnknownEpisodeError
 from podsearch.core.records import to_dict
 from podsearch.service import admin
 from podsearch.service.ingest_process import IngestProcess
-from podsearch.service.pipeline import add_feed, is_local_source, open_library
+from podsearch.service.home import Home
 from podsearch.service.queries import MAX_K, MODES, search_json, search_options
 from podsearch.service.models import Models
+from podsearch.service.subscriptions import add_feed, is_local_source
 from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
 from podsearch.transcripts.store import find_transcript, load_transcript
@@ -73,6 +74,7 @@ def _one_line(exc: RequestValidationError) -> str:
 def create_app(settings: Settings, readers: IndexReaders | None = None, models: Models | None = None) -> FastAPI:
     """The API for the home in `settings` (`readers`: an existing pool, else one is opened at startup with
     `models`, the server process's models; None: the pool loads its own, once)."""
+    home = Home(settings, models)
     state: dict[str, Any] = {"ingest": IngestProcess(settings)}
 
     @asynccontextmanager
@@ -105,8 +107,10 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
 
     @app.exception_handler(PodsearchError)
     async def podsearch_error(_: Request, exc: PodsearchError) -> JSONResponse:
-        # Bad requests name what to change; anything else is the home's or a feed's problem.
-        status = 400 if isinstance(exc, (QueryError, ValueError)) else 422
+        # Bad requests name what to change; an episode nobody has is not found, a guid several have a conflict;
+        # anything else is the home's or a feed's problem.
+        status = 400 if isinstance(exc, (QueryError, ValueError)) else 404 if isinstance(exc, UnknownEpisodeError) \
+            else 409 if isinstance(exc, AmbiguousEpisodeError) else 422
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     def require_admin(request: Request) -> None:
@@ -150,25 +154,12 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
 
     @app.get("/api/episodes", summary="Every episode of the home with its status")
     def episodes() -> dict[str, Any]:
-        library = open_library(settings)
-        try:
+        with home.catalog() as library:
             return {"episodes": [_episode_json(r) for r in library.episodes()]}
-        finally:
-            library.close()
 
     def _row(ident: str) -> Any:
-        """The episode with key `ident`, or the one episode whose guid it is."""
-        library = open_library(settings)
-        try:
-            rows = library.find_episodes(ident)
-        finally:
-            library.close()
-        if not rows:
-            raise ApiError(404, f"no episode with key or guid {ident!r}; GET /api/episodes lists them")
-        if len(rows) > 1:
-            keys = ", ".join(f"{r.episode.key} ({r.show_title})" for r in rows)
-            raise ApiError(409, f"guid {ident!r} is used by {len(rows)} episodes; ask by key: {keys}")
-        return rows[0]
+        """The episode with key `ident`, or the one episode whose guid it is (404 for none, 409 for several)."""
+        return home.episode(ident, hint="GET /api/episodes lists them")
 
     @app.get("/api/episodes/{episode_id}", summary="One episode (by key, or guid when unambiguous)")
     def episode(episode_id: str) -> dict[str, Any]:

@@ -13,9 +13,11 @@ import click
 from podsearch.core.clock import timestamp
 from podsearch.transcripts.formats import WRITERS
 from podsearch.core.config import ENGINES, Settings, load_settings
-from podsearch.core.errors import PodsearchError
+from podsearch.core.errors import PodsearchError, SettingError
 from podsearch.core.terminal import clean, clean_json, clean_line
+from podsearch.service.home import Home
 from podsearch.service.models import Models
+from podsearch.service.progress import Progress, Stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEED = REPO_ROOT / "demo" / "feed.xml"
@@ -29,11 +31,15 @@ def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
 
 
 class _Group(click.Group):
-    """Turns our errors into one line on stderr and a non-zero exit."""
+    """Turns our errors into one line on stderr and a non-zero exit (2 for a setting it cannot take, as for a
+    bad flag)."""
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201
         try:
             return super().invoke(ctx)
+        except SettingError as exc:
+            _echo(f"error: {exc}", err=True)
+            ctx.exit(2)
         except PodsearchError as exc:
             _echo(f"error: {exc}", err=True)
             ctx.exit(1)
@@ -42,17 +48,18 @@ class _Group(click.Group):
             ctx.exit(130)
 
 
+def _home(ctx: click.Context, **overrides: object) -> Home:
+    """This command's home, with `overrides` (its flags; None: not given) applied to its settings."""
+    return ctx.obj.with_(**overrides) if overrides else ctx.obj
+
+
 def _settings(ctx: click.Context, **overrides: object) -> Settings:
-    return ctx.obj.with_(**overrides)
-
-
-# Where the command's models live in click's context (`meta` is shared by the group and its command).
-_MODELS = "podsearch.models"
+    return _home(ctx, **overrides).settings
 
 
 def _models(ctx: click.Context) -> Models:
     """This command's models (one process, one command: each loaded once)."""
-    return ctx.meta[_MODELS]
+    return ctx.obj.models
 
 
 @click.group(cls=_Group)
@@ -65,8 +72,8 @@ def _models(ctx: click.Context) -> Models:
 def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> None:
     """Search podcast transcripts and jump to the moment something was said."""
     # A caller running several commands in one process (the tests) passes its Models as `obj` to share them.
-    ctx.meta[_MODELS] = ctx.obj if isinstance(ctx.obj, Models) else Models()
-    ctx.obj = load_settings(home, allow_private=allow_private or None)
+    ctx.obj = Home(load_settings(home, allow_private=allow_private or None),
+                   ctx.obj if isinstance(ctx.obj, Models) else None)
 
 
 # -- feeds ----------------------------------------------------------------------
@@ -77,7 +84,7 @@ def cli(ctx: click.Context, home: str | None, allow_private: bool | None) -> Non
 @click.pass_context
 def add(ctx: click.Context, target: str, since: str | None, limit: int | None) -> None:
     """Subscribe to a feed (URL or local file) and list its episodes."""
-    from podsearch.service.pipeline import add_feed
+    from podsearch.service.subscriptions import add_feed
 
     show, count = add_feed(_settings(ctx), target, since=_iso_date(since), limit=limit)
     _echo(f"{show.title}: {count} episode{'s' if count != 1 else ''}")
@@ -153,7 +160,7 @@ def _print_feed_info(info: dict) -> None:
 def import_opml(ctx: click.Context, file: str) -> None:
     """Subscribe to every feed listed in an OPML file."""
     from podsearch.ingest.opml import parse_opml
-    from podsearch.service.pipeline import add_feed
+    from podsearch.service.subscriptions import add_feed
 
     try:
         data = Path(file).read_bytes()
@@ -177,13 +184,9 @@ def import_opml(ctx: click.Context, file: str) -> None:
 def export_opml(ctx: click.Context, output: str | None) -> None:
     """Print the subscriptions as OPML."""
     from podsearch.ingest.opml import write_opml
-    from podsearch.service.pipeline import open_library
 
-    library = open_library(_settings(ctx))
-    try:
+    with _home(ctx).catalog() as library:
         text = write_opml([(f.title or f.url, f.url) for f in library.feeds()])
-    finally:
-        library.close()
     _emit(text, output)
 
 
@@ -220,7 +223,7 @@ def ingest(ctx: click.Context, limit: int | None, engine: str | None, model: str
     """Refresh feeds, transcribe new episodes and index them (resumable)."""
     from contextlib import ExitStack
 
-    from podsearch.service.pipeline import ingest as run_ingest
+    from podsearch.service.ingest_run import ingest as run_ingest
 
     if ray_workers and not ray_address:
         raise PodsearchError("--ray-workers needs --ray auto (or the address of a Ray cluster)")
@@ -285,23 +288,23 @@ class _TqdmProgress:
             self.bars[title].slot = position
         return self.bars[title]
 
-    def __call__(self, p) -> None:  # noqa: ANN001 - pipeline.Progress
-        if p.stage in ("feed-failed", "episode-failed"):
+    def __call__(self, p: Progress) -> None:
+        if p.stage in (Stage.FEED_FAILED, Stage.EPISODE_FAILED):
             self._close(p.title)  # the command lists every failure once, as an error, when it ends
-        elif p.stage == "warning":
+        elif p.stage == Stage.WARNING:
             self._write(f"warning: {p.message}")
-        elif p.stage == "waiting":
+        elif p.stage == Stage.WAITING:
             self._write(p.message or "")
-        elif p.stage == "redownload":
+        elif p.stage == Stage.REDOWNLOAD:
             self._write(f"downloading again: {p.title}")
-        elif p.stage == "transcribe":
+        elif p.stage == Stage.TRANSCRIBE:
             if not p.total:
                 return  # length not known yet (a Ray worker has not decoded the audio yet)
             bar = self._bar(p.title, p.total)
             bar.total = round(p.total, 1)  # the feed's duration first, the decoded length later
             bar.n = round(min(p.done, p.total), 1)
             bar.refresh()
-        elif p.stage == "embed" and p.total:
+        elif p.stage == Stage.EMBED and p.total:
             # Only long episodes report while embedding; the bar for their audio has finished.
             key = f"{p.title} (embedding)"
             bar = self._bar(key, p.total, unit="texts")
@@ -309,7 +312,7 @@ class _TqdmProgress:
             bar.refresh()
             if p.done >= p.total:
                 self._close(key)
-        elif p.stage == "episode-done":
+        elif p.stage == Stage.EPISODE_DONE:
             bar = self.bars.get(p.title)
             if bar is not None:
                 bar.n = bar.total
@@ -323,10 +326,10 @@ class _TqdmProgress:
 @click.pass_context
 def reindex(ctx: click.Context, no_wait: bool) -> None:
     """Rebuild the search index from the transcript files."""
-    from podsearch.service.pipeline import reindex as run_reindex
+    from podsearch.service.reindex import reindex as run_reindex
 
-    def waiting(p) -> None:  # noqa: ANN001 - pipeline.Progress
-        if p.stage == "waiting":
+    def waiting(p: Progress) -> None:
+        if p.stage == Stage.WAITING:
             _echo(p.message, err=True)
 
     count = run_reindex(_settings(ctx), waiting, wait=not no_wait, models=_models(ctx))
@@ -338,10 +341,7 @@ def reindex(ctx: click.Context, no_wait: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, keys: bool) -> None:
     """List feeds and episodes with their status and any error."""
-    from podsearch.service.pipeline import open_library
-
-    library = open_library(_settings(ctx))
-    try:
+    with _home(ctx).catalog() as library:
         for feed in library.feeds():
             # Feed text one line per field: a newline in a title must not forge a line.
             _echo(f"{clean_line(feed.title or feed.url)}  [{feed.status}]  {clean_line(feed.url)}")
@@ -351,8 +351,6 @@ def status(ctx: click.Context, keys: bool) -> None:
                 date = clean_line((row.episode.published or "")[:10])
                 line = f"  {row.status:<11} {date:<10} " + (f"{row.episode.key}  " if keys else "") + clean_line(row.episode.title)
                 _echo(line + (f"  ({clean_line(row.error)})" if row.error else ""))
-    finally:
-        library.close()
 
 
 # -- search ---------------------------------------------------------------------
@@ -378,16 +376,15 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
     """Find clips. QUERY '-' reads one query per line from stdin."""
     from podsearch.core.errors import QueryError
     from podsearch.index.search import search as run_search
-    from podsearch.service.pipeline import open_index
     from podsearch.service.queries import hit_json, search_options
 
-    settings = _settings(ctx)
+    home = _home(ctx)
+    settings = home.settings
     options = search_options(settings, k=k, mode=mode, shows=shows, sources=sources, date_from=date_from,
                              date_to=date_to, person=person, speaker=speaker, per_episode=per_episode,
                              rerank_model=rerank_model, include_ads=include_ads,
                              names={"k": "-k", "from": "--from", "to": "--to", "per_episode": "--per-episode"})
-    index = open_index(settings, models=_models(ctx))
-    try:
+    with home.index() as index:
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
         for q in queries:
             try:
@@ -402,8 +399,6 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, mode: str, sho
             else:
                 _print_hits(q, hits)
             sys.stdout.flush()
-    finally:
-        index.close()
 
 
 def _print_hits(query: str, hits: list) -> None:
@@ -440,7 +435,6 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool, s
     from podsearch.index.evaluate import (MODES, by_kind as split_by_kind, format_strict, format_table,
                                           load_offtopic, load_queries, load_sponsor_ranges, relevance_lists,
                                           strict_report, summarize)
-    from podsearch.service.pipeline import open_index
 
     queries = load_queries(Path(queries_file))
     if strict:
@@ -451,14 +445,11 @@ def eval_command(ctx: click.Context, queries_file: str, k: int, by_kind: bool, s
         if timings_dir and not timings_path.is_dir():
             raise PodsearchError(f"--timings {timings_dir} is not a folder; give the folder of *.timings.json files")
         sponsors = load_sponsor_ranges(timings_path) if timings_path.is_dir() else {}
-    index = open_index(_settings(ctx), models=_models(ctx))
-    try:
+    with _home(ctx).index() as index:
         if strict:
             report = strict_report(index, queries, offtopic, sponsors, MODES, k)
         else:
             lists = relevance_lists(index, queries, MODES, k)
-    finally:
-        index.close()
     if strict:
         _echo(format_strict(report, len(queries)))
         return
@@ -504,11 +495,10 @@ def diarize(ctx: click.Context, guids: tuple[str, ...]) -> None:
 @click.pass_context
 def export(ctx: click.Context, episode: str, fmt: str, output: str | None) -> None:
     """Export one episode's transcript (by key, or by guid when only one show uses it)."""
-    from podsearch.service.pipeline import episode_transcript
     from podsearch.transcripts.formats import write_transcript
     from podsearch.transcripts.store import load_transcript
 
-    _emit(write_transcript(load_transcript(episode_transcript(_settings(ctx), episode)), fmt), output,
+    _emit(write_transcript(load_transcript(_home(ctx).transcript(episode)), fmt), output,
           is_json=fmt.endswith("json"))
 
 
@@ -569,7 +559,7 @@ def admin_set_password(ctx: click.Context, password: str) -> None:
     """Set the admin password; only its Argon2 hash is stored in the home."""
     from podsearch.service.admin import set_password
 
-    settings = ctx.obj
+    settings = _settings(ctx)
     set_password(settings, password)
     click.echo(f"admin password set ({settings.admin_hash_file})")
 
@@ -608,8 +598,8 @@ def app(ctx: click.Context, port: int | None, read_only: bool | None) -> None:
 @click.pass_context
 def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
     """Ingest the bundled demo podcast (offline) and open the app."""
-    from podsearch.service.pipeline import add_feed
-    from podsearch.service.pipeline import ingest as run_ingest
+    from podsearch.service.ingest_run import ingest as run_ingest
+    from podsearch.service.subscriptions import add_feed
 
     settings = _settings(ctx)
     show, count = add_feed(settings, str(DEMO_FEED))
@@ -625,6 +615,25 @@ def demo(ctx: click.Context, no_app: bool, port: int | None) -> None:
         ctx.exit(1)
     if not no_app:
         _run_app(settings, port)
+
+
+# -- settings -------------------------------------------------------------------------
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the documentation's table (docs/settings.md) instead.")
+@click.pass_context
+def settings_command(ctx: click.Context, markdown: bool) -> None:
+    """List every setting: its environment variable, this home's value and the default."""
+    from podsearch.core.config import SETTINGS, settings_markdown, shown
+
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
+    settings = _settings(ctx)
+    width = max(len(s.env) for s in SETTINGS)
+    for s in SETTINGS:
+        value = getattr(settings, s.name)
+        text, default = "(set)" if s.secret and value else shown(value) or "(none)", shown(s.default) or "(none)"
+        _echo(f"{s.env:<{width}}  {text}" + ("" if value == s.default else f"  (default {default})"))
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
+from podsearch.service.home import Home
 from podsearch.service.queries import search_json, search_options
 from podsearch.service.models import Models
 from podsearch.service.readers import IndexReaders
 from podsearch.transcripts.formats import write_transcript
-from podsearch.service.pipeline import episode_transcript
 from podsearch.transcripts.store import load_transcript
 
 FORMATS = ("txt", "vtt", "srt", "json")
@@ -43,13 +43,14 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
     server = MCPServer("podsearch", version="0.1.0",
                        instructions="Search podcast transcripts. Cite a clip as show, episode, start_time, "
                                     "and give its play_url (the audio from that moment) or link.")
+    home = Home(settings, models)
     lock = threading.Lock()
     opened: list[IndexReaders] = []
 
     def readers() -> IndexReaders:
         with lock:
             if not opened:
-                opened.append(IndexReaders(settings, size=2, models=models))
+                opened.append(IndexReaders(settings, size=2, models=home.models))
             return opened[0]
 
     @server.tool()
@@ -80,7 +81,7 @@ def build_server(settings: Settings, models: Models | None = None) -> MCPServer:
         if format not in FORMATS:
             raise ToolError(f"format {format!r} is unknown; choose one of: {', '.join(FORMATS)}")
         try:
-            path = episode_transcript(settings, guid)  # a key, or a guid only one show uses
+            path = home.transcript(guid)  # a key, or a guid only one show uses
         except PodsearchError as exc:
             raise ToolError(f"{exc}; take the key from a search hit") from None
         return write_transcript(load_transcript(path), format)

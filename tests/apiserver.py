@@ -15,7 +15,8 @@ import httpx
 
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">

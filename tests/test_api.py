@@ -81,18 +81,15 @@ def test_concurrent_searches_give_the_in_process_results(api: httpx.Client, home
     changes no hit: each answer equals search() run alone in this process."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from podsearch.service.pipeline import open_index
+    from podsearch.service.home import Home
     from podsearch.service.queries import search_json, search_options
 
     with ThreadPoolExecutor(8) as pool:  # twice over, so the second round meets the caches the first filled
         served = list(pool.map(lambda q: api.get("/api/search", params={"q": q, "k": 4}).json()["hits"],
                                CONCURRENT_QUERIES * 2))
     settings = load_settings(home)
-    index = open_index(settings)
-    try:
+    with Home(settings).index() as index:
         alone = [search_json(index, q, search_options(settings, k=4)) for q in CONCURRENT_QUERIES]
-    finally:
-        index.close()
     assert any(alone) and served == alone * 2
 
 
@@ -134,7 +131,7 @@ def test_episodes_and_one_episode(api: httpx.Client) -> None:
     assert all(e["status"] == "indexed" and e["show"] == "Care Talk" for e in episodes)
     one = api.get("/api/episodes/desk-2").json()
     assert one["title"] == "Front desk" and one["transcript"] is True and one["published"].startswith("2026-03-10")
-    assert "no episode with key or guid 'nope'" in error_of(api.get("/api/episodes/nope"), 404)
+    assert "no episode has the key or guid 'nope'; GET /api/episodes lists them" in error_of(api.get("/api/episodes/nope"), 404)
 
 
 @pytest.mark.parametrize(("fmt", "media", "needle"), [
@@ -149,7 +146,7 @@ def test_transcript_formats(api: httpx.Client, fmt: str, media: str, needle: str
 def test_transcript_bad_input(api: httpx.Client) -> None:
     assert "format 'docx' is unknown" in error_of(
         api.get("/api/episodes/pharm-1/transcript", params={"format": "docx"}), 400)
-    assert "no episode with key or guid 'nope'" in error_of(api.get("/api/episodes/nope/transcript"), 404)
+    assert "no episode has the key or guid 'nope'; GET /api/episodes lists them" in error_of(api.get("/api/episodes/nope/transcript"), 404)
 
 
 def test_openapi_without_html_docs(api: httpx.Client) -> None:

@@ -27,7 +27,10 @@ from podsearch.core.markup import escape_markdown
 from podsearch.service.exports import clock
 from podsearch.service.jobs import shared_jobs
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest, open_index, open_library
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
+from podsearch.service.progress import Stage
 
 DATA = Path(__file__).parent / "data"
 
@@ -146,11 +149,8 @@ def texts(elements) -> list[str]:  # noqa: ANN001 - AppTest element lists
 def expected_hits(models: Models, home: Path, query: str, **filters: object) -> list:
     """What the index answers directly (with `models`): the cards must show exactly this."""
     settings = load_settings(home)
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         return search(index, query, SearchOptions(k=5, filters=Filters(**filters), floor=settings.relevance_floor))
-    finally:
-        index.close()
 
 
 def card_headers(at: AppTest) -> list[str]:
@@ -364,11 +364,8 @@ def test_opml_import_adds_each_feed_and_reports_failures(tmp_path: Path, open_ap
     assert any(e.startswith("Gone show: ") and "404" in e for e in texts(at.error))
     # An OPML document may not subscribe to local files (issue #14, item 8).
     assert any(e.startswith("Local show: ") and escape_markdown("must be http(s)") in e for e in texts(at.error))
-    library = open_library(load_settings(tmp_path / "home"))
-    try:
+    with Home(load_settings(tmp_path / "home")).catalog() as library:
         assert [f.title for f in library.feeds()] == ["Pharmacy Hour"]
-    finally:
-        library.close()
 
     at.file_uploader(key="opml").upload("bad.opml", b"<html>not opml</html>", "text/xml").run()
     at.button(key="import_opml").click().run()
@@ -407,7 +404,7 @@ def test_ingest_job_progress_survives_reload_and_reports_statuses(
         at.button(key="ingest").click().run()
         assert shared_jobs().state(settings).running
         assert at.get("progress") and at.button(key="ingest").disabled
-        wait_for(lambda: shared_jobs().state(settings).stage == "feed")  # then it holds on the transcript
+        wait_for(lambda: shared_jobs().state(settings).stage == Stage.FEED)  # then it holds on the transcript
         at.run()
         bar = at.get("progress")[0].proto
         assert 0 <= bar.value < 100 and bar.text == escape_markdown("Refreshing feed: Classroom Voices")  # held on its transcript
@@ -469,8 +466,7 @@ def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_ap
     audio = [a.proto for a in col.get("audio")]
     assert len(audio) == 2 and all(a.end_time > a.start_time for a in audio)
 
-    library = open_library(load_settings(own_home))
-    try:
+    with Home(load_settings(own_home)).catalog() as library:
         ids = [i["id"] for i in library.collection_items("Week 1")]
         col.button(key=f"down_{ids[0]}").click().run()
         assert item_titles(col) == ["**1. Calming an angry parent** · Classroom Voices", "**2. Blood thinners** · Pharmacy Hour"]
@@ -498,8 +494,6 @@ def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_ap
         assert "This collection is empty. Save clips into it from search results." in texts(col.info)
         col.button(key="delete_collection").click().run()
         assert library.collections() == ["Week 1"]
-    finally:
-        library.close()
 
 
 def test_empty_home_explains_what_to_do(tmp_path: Path, open_app) -> None:
@@ -544,10 +538,7 @@ def test_hostile_titles_appear_literally_everywhere(tmp_path: Path, open_app, mo
     assert shown_literally(episode.header[0].value, title) and shown_literally(episode.caption[0].value, show)
     assert shown_literally(episode.button(key="chapter_0").label, "Chapter " + HOSTILE)
 
-    library = open_library(load_settings(home))
-    try:
+    with Home(load_settings(home)).catalog() as library:
         library.add_to_collection("Evidence", expected_hits(models, home, "lower your voice")[0].to_json(), "")
-    finally:
-        library.close()
     col = open_app(home, page="Collections")
     assert shown_literally(item_titles(col)[0], title) and shown_literally(item_titles(col)[0], show)

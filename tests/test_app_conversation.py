@@ -21,7 +21,10 @@ from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Segment, Transcript, Word
 from podsearch.index.search import Filters, SearchOptions, search
 from podsearch.service.models import Models
-from podsearch.service.pipeline import Produced, add_feed, ingest, open_index, open_library
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
+from podsearch.service.sources import Produced
+from podsearch.service.subscriptions import add_feed
 from podsearch.service.words import clip_words, unsure_chunks
 from podsearch.webapp.widgets import CONFIDENCE_BADGES, KIND_LABELS, UNSURE_TITLE, quote_html
 
@@ -117,12 +120,9 @@ def own_home(home: Path, tmp_path: Path) -> Path:
 def expected(models: Models, home: Path, query: str, include_ads: bool = False, **filters: object) -> list:
     """What the index answers directly, as the app asks (five clips, the home's floor)."""
     settings = load_settings(home)
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         return search(index, query, SearchOptions(k=5, filters=Filters(**filters), floor=settings.relevance_floor,
                                                   include_ads=include_ads))
-    finally:
-        index.close()
 
 
 def card_metas(at) -> list[str]:  # noqa: ANN001 - AppTest
@@ -219,11 +219,8 @@ def test_unsure_chunks_follow_the_quote_and_stay_literal() -> None:
 
 
 def test_an_unreadable_transcript_file_still_shows_the_quote(own_home: Path, open_app) -> None:
-    library = open_library(load_settings(own_home))
-    try:
+    with Home(load_settings(own_home)).catalog() as library:
         path = Path(library.episode_by_guid("ns-1").transcript_path)
-    finally:
-        library.close()
     path.write_text("{ not json")
     at = open_app(own_home, q="warfarin INR result")
     assert any("warfarin" in q for q in quotes(at))

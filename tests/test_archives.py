@@ -11,7 +11,7 @@ from httpserver import LocalServer
 from podsearch.cli import cli
 from podsearch.core.config import load_settings
 from podsearch.service.library import Library
-from podsearch.service.pipeline import refresh_feed
+from podsearch.service.subscriptions import refresh_feed
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"

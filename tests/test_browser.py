@@ -26,7 +26,8 @@ from appserver import wait_healthy
 
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 pytestmark = pytest.mark.browser
 
@@ -195,15 +196,12 @@ def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], brows
                                                   models: Models) -> None:
     from test_app import expected_hits
 
-    from podsearch.service.pipeline import open_library
+    from podsearch.service.home import Home
 
     base, home = server
     clip = expected_hits(models, home, QUERY)[0]
-    library = open_library(load_settings(home))
-    try:
+    with Home(load_settings(home)).catalog() as library:
         library.add_to_collection("Week 1", clip.to_json(), "Ask the cardiologist first")
-    finally:
-        library.close()
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     try:
         page.goto(f"{base}/?page=Collections", wait_until="domcontentloaded")  # an older address: still works

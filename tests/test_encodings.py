@@ -13,7 +13,7 @@ from podsearch.cli import cli
 from podsearch.core.config import load_settings
 from podsearch.ingest import feeds
 from podsearch.ingest.feeds import parse_feed
-from podsearch.service import pipeline
+from podsearch.service import ingest_run
 from podsearch.service.library import Library
 
 ENCODINGS = Path(__file__).parent / "data" / "encodings"
@@ -89,8 +89,8 @@ def test_ingest_isolates_a_failing_feed(tmp_path: Path, http_server: LocalServer
                           etag=f'"{name}-v2"')
     settings = load_settings(home, allow_private=True)
     # Refresh only: the episodes' audio is not served, transcription is not what is tested here.
-    monkeypatch.setattr(pipeline, "pending_episodes", lambda library, limit=None: [])
-    report = pipeline.ingest(settings)
+    monkeypatch.setattr(ingest_run, "pending_episodes", lambda library, limit=None: [])
+    report = ingest_run.ingest(settings)
     assert report.feeds_refreshed == 2
     ((url, message),) = report.feed_errors
     assert url.endswith("/big5.xml") and "\n" not in message and "big5.xml" in message

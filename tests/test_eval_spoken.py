@@ -9,7 +9,9 @@ import pytest
 from podsearch.index.evaluate import evaluate, load_queries
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest, open_index
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 EVAL = Path(__file__).parent / "data" / "eval"
 
@@ -21,11 +23,8 @@ def test_hybrid_is_at_least_as_good_as_either_mode_alone(tmp_path: Path, models:
     report = ingest(settings, models=models)
     assert len(report.indexed) == 3 and not report.episode_errors
     queries = load_queries(EVAL / "queries.json")
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         results = evaluate(index, queries)
-    finally:
-        index.close()
     hybrid, dense, keyword = results["hybrid"], results["dense"], results["keyword"]
     assert hybrid["MRR"] >= max(dense["MRR"], keyword["MRR"]) - 1e-9, results
     assert hybrid["R@5"] >= max(dense["R@5"], keyword["R@5"]) - 1e-9, results

@@ -17,7 +17,10 @@ from podsearch.ingest.transcribe import auto_workers
 from podsearch.core.config import load_settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.library import EpisodeRow, Library
-from podsearch.service.pipeline import Ingester, LocalSource, Transcriber
+from podsearch.service.ingest_run import Ingester
+from podsearch.service.sources import LocalSource
+from podsearch.service.progress import Stage
+from podsearch.service.transcriber import Transcriber
 from podsearch.core.records import Episode, Segment, Transcript, TranscriptLink
 
 
@@ -108,7 +111,7 @@ def test_stopping_abandons_a_transcription_in_flight(tmp_path: Path, models) -> 
     started = threading.Event()
 
     def progress(p) -> None:  # noqa: ANN001 - Progress
-        if p.stage == "transcribe" and p.done > 0:
+        if p.stage == Stage.TRANSCRIBE and p.done > 0:
             reports.append(p.done)
             started.set()
 

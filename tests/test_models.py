@@ -7,7 +7,8 @@ from pathlib import Path
 
 from podsearch.core.config import load_settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import Transcriber, open_index
+from podsearch.service.home import Home
+from podsearch.service.transcriber import Transcriber
 
 
 def test_each_model_is_loaded_once_even_when_asked_from_several_threads() -> None:
@@ -31,11 +32,8 @@ def test_each_model_is_loaded_once_even_when_asked_from_several_threads() -> Non
 
 def test_the_index_and_the_transcriber_use_the_models_passed_in(tmp_path: Path, models: Models) -> None:
     settings = load_settings(tmp_path)
-    index = open_index(settings, models=models)
-    try:
+    with Home(settings, models).index() as index:
         assert index.embedder is models.embedder(settings.embed_model)
-    finally:
-        index.close()
     transcriber = Transcriber(settings, models=models)
     assert transcriber.diarizer.encoder is models.speaker_encoder()
 

@@ -145,7 +145,8 @@ Thank you for listening.
 def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_path: Path, open_app,  # noqa: ANN001
                                                                           models: Models) -> None:
     from podsearch.core.config import load_settings
-    from podsearch.service.pipeline import add_feed, ingest
+    from podsearch.service.ingest_run import ingest
+    from podsearch.service.subscriptions import add_feed
 
     feeds = tmp_path / "feeds"
     feeds.mkdir()
@@ -156,13 +157,10 @@ def test_the_episode_view_offers_the_publishers_clips_support_and_licence(tmp_pa
     add_feed(settings, str(feeds / "feed.xml"))
     assert len(ingest(settings, models=models).indexed) == 1
 
-    from podsearch.service.pipeline import open_library
+    from podsearch.service.home import Home
 
-    library = open_library(settings)
-    try:
+    with Home(settings).catalog() as library:
         key = library.episodes()[0].episode.key
-    finally:
-        library.close()
     at = open_app(settings.home, episode=key, t="0")
     clips = [b for b in at.button if b.key and b.key.startswith("soundbite_")]
     assert [b.label for b in clips] == ["`0:04–0:09` How to lower the temperature", "`0:09–0:11` Untitled clip"]

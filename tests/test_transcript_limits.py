@@ -15,7 +15,7 @@ from podsearch.core.errors import TranscriptError
 from podsearch.core.records import Segment, Transcript
 from podsearch.index import store
 from podsearch.service.models import Models
-from podsearch.service.pipeline import open_index
+from podsearch.service.home import Home
 from podsearch.transcripts.limits import check_plausible, merge_tiny
 
 
@@ -56,11 +56,8 @@ def test_long_embedding_reports_progress(tmp_path: Path, monkeypatch: pytest.Mon
     segments = tuple(Segment(i * 3.0, i * 3.0 + 3.0, f"sentence number {i} about the pharmacy") for i in range(60))
     transcript = Transcript(show="S", episode="E", guid="g1", segments=segments)
     seen: list[tuple[int, int]] = []
-    index = open_index(load_settings(tmp_path), models=models)
-    try:
+    with Home(load_settings(tmp_path), models).index() as index:
         passages = index.add_transcript(transcript, "h1", progress=lambda done, total: seen.append((done, total)))
-    finally:
-        index.close()
     total = seen[-1][1]
     assert passages > 0 and total > 60 and len(seen) >= 4
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total

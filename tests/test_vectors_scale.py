@@ -223,13 +223,12 @@ def test_unknown_index_kind_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_index_settings_reach_the_search_index(tmp_path, monkeypatch):
-    from podsearch.service.pipeline import open_index
+    from podsearch.service.home import Home
 
     assert (Settings(home=tmp_path).approx_threshold, Settings(home=tmp_path).index_kind) == (50_000, "auto")
     monkeypatch.setenv("PODSEARCH_INDEX_KIND", "IVFPQ")
     monkeypatch.setenv("PODSEARCH_APPROX_THRESHOLD", "1_000")
     settings = load_settings(tmp_path)
-    ix = open_index(settings)
-    assert ix.vector_config == IndexConfig(kind="ivfpq", approx_threshold=1000)
-    ix.close()
+    with Home(settings).index() as ix:
+        assert ix.vector_config == IndexConfig(kind="ivfpq", approx_threshold=1000)
     assert load_settings(tmp_path, index_kind="flat").index_kind == "flat"  # explicit beats env

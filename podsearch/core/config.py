@@ -1,16 +1,22 @@
 """The one place for configuration: paths under the data home, models, limits.
 
 Every value has a default; environment variables (PODSEARCH_*) override the
-defaults and explicit arguments (CLI flags) override both.
+defaults and explicit arguments (CLI flags) override both. The variables are
+declared once, in `SETTINGS` (name, variable, what it takes, parser, check and
+help; the default is the `Settings` field's), in the style of datasette's
+`Setting` list: loading a home reads and checks them there, and
+`podsearch settings --markdown` prints the table `docs/settings.md` holds.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 
-from podsearch.core.errors import ConfigError
+from podsearch.core.errors import SettingError
 
 DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -23,18 +29,6 @@ USER_AGENT = "podsearch/0.1 (+offline podcast search; polite polling)"
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity: a container's or taskset's limit), at least 1."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _env_bool(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_int(name: str) -> int:
-    raw = os.environ[name].strip().replace("_", "")
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {os.environ[name]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -101,21 +95,11 @@ class Settings:
     serve_workers: int = 1
 
     def __post_init__(self) -> None:
-        if self.index_kind not in INDEX_KINDS:
-            raise ConfigError(f"unknown index kind {self.index_kind!r} (PODSEARCH_INDEX_KIND); "
-                              f"choose one of: {', '.join(INDEX_KINDS)}")
-        if self.transfer_deadline <= 0 or self.min_download_rate <= 0 or self.feed_workers < 1:
-            raise ConfigError("transfer_deadline, min_download_rate (PODSEARCH_TRANSFER_DEADLINE, "
-                              "PODSEARCH_MIN_DOWNLOAD_RATE) and feed_workers must be positive")
-        if self.max_feed_pages < 1:
-            raise ConfigError(f"max_feed_pages (PODSEARCH_MAX_FEED_PAGES) must be 1 or more, got {self.max_feed_pages}")
-        if self.serve_workers < 1:
-            raise ConfigError(f"serve_workers (PODSEARCH_SERVE_WORKERS) must be 1 or more, got {self.serve_workers}")
-        if self.serve_readers < 1:
-            raise ConfigError(f"serve_readers (PODSEARCH_SERVE_READERS) must be 1 or more, got {self.serve_readers}")
-        if self.approx_threshold < 0:
-            raise ConfigError(f"approx_threshold (PODSEARCH_APPROX_THRESHOLD) must be 0 or more, "
-                              f"got {self.approx_threshold}")
+        # Every declared setting is checked, whether it came from the environment, a flag or the caller.
+        for setting in SETTINGS:
+            value = getattr(self, setting.name)
+            if not setting.check(value):
+                raise SettingError(f"{setting.name} ({setting.env}) must be {setting.takes}, got {value!r}")
 
     @property
     def transcripts_dir(self) -> Path:
@@ -156,48 +140,180 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+# -- declared settings ---------------------------------------------------------------
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _whole(raw: str) -> int:
+    return int(raw.replace("_", ""))
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw.replace("_", ""))
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() not in _TRUE + _FALSE:
+        raise ValueError(raw)
+    return raw.lower() in _TRUE
+
+
+def _lower(raw: str) -> str:
+    return raw.lower()
+
+
+def _emails(raw: str) -> tuple[str, ...]:
+    return tuple(e.strip().lower() for e in raw.split(",") if e.strip())
+
+
+def _at_least(minimum: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= minimum
+
+
+def _positive(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def _anything(_: object) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting a home takes from the environment.
+
+    `name` is its `Settings` field (whose default is the setting's; its variable `env` is PODSEARCH_ and the
+    name in capitals), `takes` what it accepts in words (the error line and the docs say it), `type` turns the variable's text (stripped,
+    never empty) into a value or raises ValueError (as argparse's `type=`), and `check` tells whether a
+    value is allowed (for values from flags and code too).
+    """
+
+    name: str
+    takes: str
+    help: str
+    type: Callable[[str], object] = str
+    check: Callable[[object], bool] = _anything
+    secret: bool = False  # never shown, only whether it is set
+
+    @property
+    def env(self) -> str:
+        """The environment variable."""
+        return f"PODSEARCH_{self.name.upper()}"
+
+    @property
+    def default(self) -> object:
+        """The `Settings` field's default."""
+        spec = next(f for f in fields(Settings) if f.name == self.name)
+        return spec.default if spec.default is not MISSING else spec.default_factory()  # type: ignore[misc]
+
+    def read(self, environ: Mapping[str, str]) -> object | None:
+        """The value the environment gives, None when the variable is unset or blank; SettingError (one line
+        naming the variable and what it takes) for a value it does not take."""
+        raw = environ.get(self.env, "").strip()
+        if not raw:
+            return None
+        try:
+            value = self.type(raw)
+        except ValueError:
+            value = None
+        if value is None or not self.check(value):
+            raise SettingError(f"{self.env} must be {self.takes}, got {environ[self.env]!r}")
+        return value
+
+
+YES_NO = "yes or no (1/0, true/false, on/off)"
+
+
+def _yes_no(name: str, help: str) -> Setting:  # noqa: A002 - the Setting's field
+    return Setting(name, YES_NO, help, _flag)
+
+
+def _count(name: str, minimum: int, help: str, unit: str = "") -> Setting:  # noqa: A002
+    return Setting(name, f"a whole number{unit}, {minimum} or more", help, _whole, _at_least(minimum))
+
+
+def _one_of(name: str, choices: tuple[str, ...], help: str) -> Setting:  # noqa: A002
+    return Setting(name, "one of " + ", ".join(choices), help, _lower, lambda v: v in choices)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    _one_of("engine", ENGINES, "The Whisper implementation that transcribes."),
+    Setting("whisper_model", "a model name or path",
+            "The Whisper model: a name (tiny.en, base, ...), a local path, or bundled:tiny.en."),
+    Setting("embed_model", "a model name or path", "The sentence model passages and queries are embedded with."),
+    _yes_no("allow_private", "Allow feeds and enclosures on private and loopback addresses."),
+    _count("beam_size", 1, "Whisper's beam width (1: greedy; 5 is slower, a little more accurate)."),
+    _count("batch_size", 1, "30 s windows faster-whisper decodes at once (1: one at a time)."),
+    _count("transcribe_workers", 0, "Episodes transcribed at once (0: as suits the cores this process may use)."),
+    _yes_no("speakers", "Tell speakers apart in Whisper transcripts (publisher labels are kept)."),
+    _yes_no("feed_vocabulary", "Give Whisper the feed's names and terms (show, host, guests, sponsor) as its prompt."),
+    _yes_no("keep_freed_memory",
+            "Keep transcription's freed buffers for the next window (faster ingest; off: less resident memory)."),
+    _count("max_download_bytes", 1, "Size cap for one download.", " of bytes"),
+    Setting("transfer_deadline", "a number of seconds above 0",
+            "Whole-transfer deadline of a feed, transcript or chapters download (enclosures get 1 s more per "
+            "PODSEARCH_MIN_DOWNLOAD_RATE bytes received).", _seconds, _positive),
+    _count("min_download_rate", 1, "The slowest download rate an enclosure's deadline allows for.",
+           " of bytes per second"),
+    _count("feed_workers", 1, "Feeds refreshed at once, so one slow feed does not hold up the rest."),
+    _count("max_feed_pages", 1,
+           "Documents read per refresh of a paged or archived feed (RFC 5005), the first included."),
+    _count("approx_threshold", 0, "Exact vector search below this many passages, PODSEARCH_INDEX_KIND above."),
+    _one_of("index_kind", INDEX_KINDS,
+            "The vector index past PODSEARCH_APPROX_THRESHOLD passages (auto: HNSW; flat: always exact)."),
+    Setting("admin_token", "a secret",
+            "The admin secret: the API's bearer token for writes and the app's admin password.", secret=True),
+    Setting("admin_emails", "e-mail addresses, comma-separated",
+            "With OIDC sign-in in the app: whose verified e-mail makes them an admin.", _emails),
+    _yes_no("read_only", "The app hides every admin action."),
+    _count("serve_readers", 1, "Index connections the API searches on at once."),
+    _count("serve_workers", 1, "API server processes (`serve --workers`)."),
+)
+
+# Variables read outside a home's settings (the documentation lists them under the table).
+OTHER_VARIABLES: tuple[tuple[str, str], ...] = (
+    ("PODSEARCH_HOME", "The data home (default: the current directory); `--home` overrides it."),
+    ("PODSEARCH_MODELS_DIR", "Where converted model checkpoints are cached (default: $XDG_CACHE_HOME/podsearch/models)."),
+    ("PODSEARCH_RERANK_MODEL", "A cross-encoder `search --rerank` re-orders the top results with."),
+    ("PODSEARCH_NEW_ADMIN_PASSWORD", "The secret `admin set-password` sets, instead of prompting."),
+)
+
+
+def shown(value: object) -> str:
+    """A setting's value as the docs and `podsearch settings` show it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table, then the other variables: what `docs/settings.md` holds."""
+    def cell(text: object) -> str:  # our own words: only a bar would break the table
+        return str(text).replace("|", "\\|")
+
+    lines = ["# Settings", "",
+             "Every setting has a default; an environment variable overrides it and a command-line flag overrides "
+             "both. A value a setting does not take stops the command with one line naming the variable (exit "
+             "code 2). `podsearch settings` shows this home's values; this page is its `--markdown` output.", "",
+             "| Variable | Takes | Default | What it does |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = shown(s.default)
+        lines.append(f"| `{s.env}` | {cell(s.takes)} | {f'`{default}`' if default else '(none)'} | {cell(s.help)} |")
+    lines += ["", "Also read from the environment:", ""]
+    lines += [f"- `{env}`: {cell(text)}" for env, text in OTHER_VARIABLES]
+    return "\n".join(lines) + "\n"
+
+
 def load_settings(home: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
-    """Settings for `home` (or PODSEARCH_HOME, or the current directory)."""
+    """Settings for `home` (or PODSEARCH_HOME, or the current directory), the declared settings read from the
+    environment (SettingError, one line, for a value one does not take) and `overrides` (None: not given) on top."""
     root = Path(home or os.environ.get("PODSEARCH_HOME") or os.getcwd()).expanduser().resolve()
-    env: dict[str, object] = {}
-    if os.environ.get("PODSEARCH_ENGINE"):
-        env["engine"] = os.environ["PODSEARCH_ENGINE"]
-    if os.environ.get("PODSEARCH_WHISPER_MODEL"):
-        env["whisper_model"] = os.environ["PODSEARCH_WHISPER_MODEL"]
-    if os.environ.get("PODSEARCH_EMBED_MODEL"):
-        env["embed_model"] = os.environ["PODSEARCH_EMBED_MODEL"]
-    if _env_bool("PODSEARCH_ALLOW_PRIVATE"):
-        env["allow_private"] = True
-    for key in ("beam_size", "batch_size", "transcribe_workers"):
-        if os.environ.get(f"PODSEARCH_{key.upper()}"):
-            env[key] = int(os.environ[f"PODSEARCH_{key.upper()}"])
-    if os.environ.get("PODSEARCH_SPEAKERS"):
-        env["speakers"] = _env_bool("PODSEARCH_SPEAKERS")
-    if os.environ.get("PODSEARCH_FEED_VOCABULARY"):
-        env["feed_vocabulary"] = _env_bool("PODSEARCH_FEED_VOCABULARY")
-    if os.environ.get("PODSEARCH_KEEP_FREED_MEMORY"):
-        env["keep_freed_memory"] = _env_bool("PODSEARCH_KEEP_FREED_MEMORY")
-    if os.environ.get("PODSEARCH_MAX_DOWNLOAD_BYTES"):
-        env["max_download_bytes"] = int(os.environ["PODSEARCH_MAX_DOWNLOAD_BYTES"])
-    if os.environ.get("PODSEARCH_TRANSFER_DEADLINE"):
-        env["transfer_deadline"] = float(_env_int("PODSEARCH_TRANSFER_DEADLINE"))
-    for key in ("min_download_rate", "feed_workers"):
-        if os.environ.get(f"PODSEARCH_{key.upper()}"):
-            env[key] = _env_int(f"PODSEARCH_{key.upper()}")
-    if os.environ.get("PODSEARCH_MAX_FEED_PAGES"):
-        env["max_feed_pages"] = _env_int("PODSEARCH_MAX_FEED_PAGES")
-    if os.environ.get("PODSEARCH_APPROX_THRESHOLD"):
-        env["approx_threshold"] = _env_int("PODSEARCH_APPROX_THRESHOLD")
-    if os.environ.get("PODSEARCH_ADMIN_TOKEN", "").strip():
-        env["admin_token"] = os.environ["PODSEARCH_ADMIN_TOKEN"].strip()
-    if os.environ.get("PODSEARCH_ADMIN_EMAILS", "").strip():
-        env["admin_emails"] = tuple(e.strip().lower() for e in os.environ["PODSEARCH_ADMIN_EMAILS"].split(",") if e.strip())
-    if _env_bool("PODSEARCH_READ_ONLY"):
-        env["read_only"] = True
-    if os.environ.get("PODSEARCH_SERVE_READERS"):
-        env["serve_readers"] = _env_int("PODSEARCH_SERVE_READERS")
-    if os.environ.get("PODSEARCH_SERVE_WORKERS"):
-        env["serve_workers"] = _env_int("PODSEARCH_SERVE_WORKERS")
-    if os.environ.get("PODSEARCH_INDEX_KIND"):
-        env["index_kind"] = os.environ["PODSEARCH_INDEX_KIND"].strip().lower()
+    env = {s.name: s.read(os.environ) for s in SETTINGS}
     return Settings(home=root).with_(**env).with_(**overrides)

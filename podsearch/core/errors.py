@@ -1,5 +1,7 @@
 """User-facing errors: one clear line that names the thing and what to do."""
 
+from __future__ import annotations
+
 
 class PodsearchError(Exception):
     """An error the CLI prints as one line on stderr (no traceback)."""
@@ -7,6 +9,10 @@ class PodsearchError(Exception):
 
 class ConfigError(PodsearchError, ValueError):
     """A setting has a value podsearch cannot use."""
+
+
+class SettingError(ConfigError):
+    """A declared setting (an environment variable, a flag) has a value it does not take; the CLI exits with 2."""
 
 
 class FeedError(PodsearchError):
@@ -39,3 +45,17 @@ class TranscriptError(PodsearchError):
 
 class HomeBusyError(PodsearchError):
     """Another podsearch process is writing to the home (and the caller chose not to wait)."""
+
+
+class UnknownEpisodeError(PodsearchError):
+    """No episode has the key or guid a user gave."""
+
+
+class AmbiguousEpisodeError(PodsearchError):
+    """A publisher guid names several episodes (of different shows); the user must give a key."""
+
+    @classmethod
+    def listing(cls, ident: str, candidates: list[tuple[str, str]]) -> AmbiguousEpisodeError:
+        """The one line for the guid `ident`, naming every candidate: (key, "show / title")."""
+        choices = "; ".join(f"{key} ({what})" for key, what in candidates)
+        return cls(f"guid {ident!r} is used by {len(candidates)} episodes; give one of their keys: {choices}")

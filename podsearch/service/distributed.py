@@ -27,7 +27,8 @@ from podsearch.core import errors
 from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.service.library import EpisodeRow
-from podsearch.service.pipeline import Produced, Progress, ProgressFn, resumable
+from podsearch.service.progress import Progress, ProgressFn, Stage, ignore
+from podsearch.service.sources import Produced, resumable
 from podsearch.service.producer import Emit, Producers
 
 INSTALL_HINT = "pip install 'podsearch[ray]'"
@@ -68,7 +69,7 @@ class TranscribeWorker:
     """
 
     def __init__(self, settings: Settings, vocabulary: tuple[str, ...], driver_machine: str) -> None:
-        from podsearch.service.pipeline import Transcriber
+        from podsearch.service.transcriber import Transcriber
 
         self.same_machine = machine_id() == driver_machine
         if not self.same_machine:
@@ -150,12 +151,12 @@ class _Relay:
         return next(iter(self.latest), None)
 
     def started(self, row: EpisodeRow) -> None:
-        self.latest[row.id] = Progress("transcribe", row.episode.title, 0.0, row.episode.duration)
+        self.latest[row.id] = Progress(Stage.TRANSCRIBE, row.episode.title, 0.0, row.episode.duration)
         if self._focus() == row.id:
             self.emit(self.latest[row.id])
 
     def event(self, row: EpisodeRow, p: Progress) -> None:
-        if p.stage not in ("download", "transcribe"):
+        if p.stage not in (Stage.DOWNLOAD, Stage.TRANSCRIBE):
             self.emit(p)  # warnings are never held back
             return
         if row.id in self.latest:
@@ -166,8 +167,8 @@ class _Relay:
     def ended(self, row: EpisodeRow, finished: bool) -> None:
         focus = self._focus() == row.id
         last = self.latest.pop(row.id, None)
-        if focus and finished and last is not None and last.stage == "transcribe" and last.total:
-            self.emit(Progress("transcribe", last.title, last.total, last.total))
+        if focus and finished and last is not None and last.stage == Stage.TRANSCRIBE and last.total:
+            self.emit(Progress(Stage.TRANSCRIBE, last.title, last.total, last.total))
         nxt = self._focus()
         if focus and nxt is not None:
             self.emit(self.latest[nxt])
@@ -188,7 +189,7 @@ class RaySource:
         if importlib.util.find_spec("ray") is None:
             raise PodsearchError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}")
         self.settings = settings
-        self.progress = progress or (lambda p: None)
+        self.progress = progress or ignore
         self.vocabulary = vocabulary
         self.address = address or "auto"
         self.workers = workers
@@ -375,7 +376,7 @@ class RaySource:
             relay.ended(row, finished=False)
             self._replace(task.worker)
             if task.attempt < self.max_attempts:
-                relay.emit(Progress("warning", row.episode.title, message=(
+                relay.emit(Progress(Stage.WARNING, row.episode.title, message=(
                     f"{row.episode.title}: Ray worker on {task.worker.host} died mid-episode; retrying "
                     f"(attempt {task.attempt + 1} of {self.max_attempts})")))
                 todo.appendleft((row, task.attempt + 1))

@@ -18,7 +18,7 @@ def feed_info(settings: Settings, source: str) -> dict[str, Any]:
     from podsearch.ingest.feeds import parse_feed_page
     from podsearch.service.archives import page_fetcher, read_archives
     from podsearch.service.moves import follow_moves, same_url
-    from podsearch.service.pipeline import is_local_source, local_path
+    from podsearch.service.subscriptions import is_local_source, local_path
 
     local = is_local_source(source)
     if local:

@@ -12,23 +12,31 @@ from datetime import datetime, timezone
 
 from podsearch.core.config import Settings
 from podsearch.service.models import Models
-from podsearch.service.pipeline import IngestReport, Progress
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import IngestReport, pending_episodes
+from podsearch.service.progress import Progress, Stage
 
-# Human wording of the pipeline's stages.
-STAGES = {
-    "starting": "Starting",
-    "feed": "Refreshing feed",
-    "feed-failed": "Feed failed",
-    "download": "Downloading",
-    "transcribe": "Transcribing",
-    "index": "Indexing",
-    "embed": "Embedding",
-    "warning": "Warning",
-    "episode-done": "Indexed",
-    "episode-failed": "Failed",
-    "done": "Finished",
+# A job's own states, before its first report and after its end.
+STARTING, DONE = "starting", "done"
+# Human wording of the job's states and the ingest's stages.
+STAGES: dict[str, str] = {
+    STARTING: "Starting",
+    Stage.WAITING: "Waiting",
+    Stage.REDOWNLOAD: "Redownload",
+    Stage.FEED: "Refreshing feed",
+    Stage.FEED_FAILED: "Feed failed",
+    Stage.DOWNLOAD: "Downloading",
+    Stage.TRANSCRIBE: "Transcribing",
+    Stage.SPEAKERS: "Speakers",
+    Stage.INDEX: "Indexing",
+    Stage.EMBED: "Embedding",
+    Stage.WARNING: "Warning",
+    Stage.EPISODE_DONE: "Indexed",
+    Stage.EPISODE_FAILED: "Failed",
+    DONE: "Finished",
 }
-_EPISODE_STAGES = {"download", "transcribe", "index", "embed", "episode-done", "episode-failed", "warning"}
+_EPISODE_STAGES = {Stage.DOWNLOAD, Stage.TRANSCRIBE, Stage.INDEX, Stage.EMBED, Stage.EPISODE_DONE,
+                   Stage.EPISODE_FAILED, Stage.WARNING}
 
 
 @dataclass
@@ -80,7 +88,7 @@ class IngestJobs:
             thread = self._threads.get(key)
             if thread is not None and thread.is_alive():
                 return False
-            state = JobState(running=True, stage="starting", started_at=_now())
+            state = JobState(running=True, stage=STARTING, started_at=_now())
             self._states[key] = state
             thread = threading.Thread(target=self._run, args=(settings, limit, state, models), daemon=True, name=f"ingest:{key}")
             self._threads[key] = thread
@@ -98,7 +106,7 @@ class IngestJobs:
     @staticmethod
     def _run(settings: Settings, limit: int | None, state: JobState, models: Models | None) -> None:
         from podsearch.core.errors import PodsearchError
-        from podsearch.service.pipeline import ingest
+        from podsearch.service.ingest_run import ingest
 
         try:
             state.report = ingest(settings, limit=limit, progress=_tracker(settings, limit, state), models=models)
@@ -108,7 +116,7 @@ class IngestJobs:
             state.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
             state.fraction = 1.0
-            state.stage, state.title = "done", ""
+            state.stage, state.title = DONE, ""
             state.finished_at = _now()
             state.running = False  # last: readers that see False find everything else final
 
@@ -120,11 +128,11 @@ def _tracker(settings: Settings, limit: int | None, state: JobState):  # noqa: A
         if p.stage in _EPISODE_STAGES and state.episodes_total is None:
             # Feeds are refreshed by now, so the pending list is the one ingest works through.
             state.episodes_total = _pending_count(settings, limit)
-        if p.stage == "warning":
+        if p.stage == Stage.WARNING:
             state.log.append(f"warning: {p.title}: {p.message}")
             return
         state.stage, state.title = p.stage, p.title
-        if p.stage in ("episode-done", "episode-failed"):
+        if p.stage in (Stage.EPISODE_DONE, Stage.EPISODE_FAILED):
             state.episodes_done += 1
             state.partial.pop(p.title, None)
             state.log.append(p.message or f"indexed: {p.title}")
@@ -139,7 +147,7 @@ def _fraction(state: JobState, p: Progress) -> float:
     """Finished episodes plus the transcribed share of those in flight, over all episodes."""
     if not state.episodes_total:
         return state.fraction
-    if p.total and p.stage == "transcribe":
+    if p.total and p.stage == Stage.TRANSCRIBE:
         state.partial[p.title] = max(0.0, min(1.0, p.done / p.total))
     done = state.episodes_done + sum(state.partial.values())
     # Never move backwards: a new episode starting must not undo the bar.
@@ -147,13 +155,8 @@ def _fraction(state: JobState, p: Progress) -> float:
 
 
 def _pending_count(settings: Settings, limit: int | None) -> int:
-    from podsearch.service.pipeline import open_library, pending_episodes
-
-    library = open_library(settings)
-    try:
+    with Home(settings).catalog() as library:
         return len(pending_episodes(library, limit))
-    finally:
-        library.close()
 
 
 def _now() -> str:

@@ -2,7 +2,7 @@
 
 A `Models` is created by whoever owns the process's lifetime (the CLI
 command, the app's `st.cache_resource`, the API server, a test session) and
-passed down to `open_index`, `IndexReaders`, `Transcriber` and `ingest`, so a
+passed down to `Home`, `IndexReaders`, `Transcriber` and `ingest`, so a
 long-lived process loads each model once and a test can start from none.
 """
 

@@ -13,34 +13,30 @@ from pathlib import Path
 from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.core.records import Transcript
+from podsearch.service.home import Home
 from podsearch.service.library import INDEXED, EpisodeRow, Library
 from podsearch.service.models import Models
-from podsearch.service.pipeline import Progress, ProgressFn, Transcriber, open_index, open_library
+from podsearch.service.progress import Progress, ProgressFn, Stage, ignore
+from podsearch.service.transcriber import Transcriber
 
 
-def _episode(library: Library, ident: str) -> EpisodeRow:
-    """The episode whose key (or, when only one episode has it, publisher guid) is `ident`."""
-    rows = library.find_episodes(ident)
-    if len(rows) > 1:
-        keys = ", ".join(r.episode.key for r in rows)
-        raise PodsearchError(f"several episodes have the guid {ident!r}; name one by its key: {keys}")
-    row = rows[0] if rows else None
-    if row is None or not row.transcript_path or not Path(row.transcript_path).exists():
-        raise PodsearchError(f"no transcribed episode with key or guid {ident!r}; `podsearch status` lists episodes")
+def _transcribed(home: Home, ident: str) -> EpisodeRow:
+    """The episode `ident` names (see `Home.episode`), which must have its transcript file."""
+    row = home.episode(ident)
+    if not row.transcript_path or not Path(row.transcript_path).exists():
+        raise PodsearchError(f"{row.show_title} / {row.episode.title} has no transcript yet ({row.status}); "
+                             "run `podsearch ingest` first")
     return row
 
 
-def _store(settings: Settings, library: Library, row: EpisodeRow, transcript: Transcript,
-           models: Models | None) -> None:
+def _store(home: Home, library: Library, row: EpisodeRow, transcript: Transcript) -> None:
     from podsearch.transcripts.store import content_hash, save_transcript
 
+    settings = home.settings
     path = save_transcript(transcript, settings.transcripts_dir)
-    index = open_index(settings, models=models)
-    try:
+    with home.index() as index:
         index.add_transcript(transcript, content_hash(transcript), min_seconds=settings.min_passage_seconds,
                              max_seconds=settings.max_passage_seconds, max_words=settings.max_passage_words)
-    finally:
-        index.close()
     library.set_status(row.id, INDEXED, source=transcript.source, transcript_path=str(path))
 
 
@@ -52,9 +48,9 @@ def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models:
     name = " ".join(name.split())
     if not name:
         raise PodsearchError("the new speaker name is empty; give the name to show, e.g. \"Ward manager\"")
-    library = open_library(settings)
-    try:
-        row = _episode(library, guid)
+    home = Home(settings, models)
+    row = _transcribed(home, guid)
+    with home.catalog() as library:
         transcript = load_transcript(Path(row.transcript_path))
         speakers = {s.speaker for s in transcript.segments if s.speaker}
         if shown not in speakers:
@@ -64,10 +60,8 @@ def rename_speaker(settings: Settings, guid: str, shown: str, name: str, models:
             raise PodsearchError(f"{name!r} already names another speaker of {row.episode.title!r}; choose another name")
         segments = tuple(replace(s, speaker=name) if s.speaker == shown else s for s in transcript.segments)
         library.name_speaker(row.id, shown, name)
-        _store(settings, library, row, replace(transcript, segments=segments), models)
+        _store(home, library, row, replace(transcript, segments=segments))
         return sum(s.speaker == shown for s in transcript.segments)
-    finally:
-        library.close()
 
 
 def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressFn | None = None,
@@ -78,29 +72,27 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
     from podsearch.transcripts.speakers import feed_candidates, name_speakers
     from podsearch.transcripts.store import load_transcript
 
-    emit = progress or (lambda p: None)
-    library = open_library(settings)
-    try:
-        rows = [_episode(library, g) for g in guids] if guids else [
+    emit = progress or ignore
+    home = Home(settings, models)
+    rows = [_transcribed(home, g) for g in guids]
+    with home.catalog() as library:
+        rows = rows or [
             r for r in library.episodes(status=INDEXED) if r.transcript_path and Path(r.transcript_path).exists()]
-        models = models or Models()
-        transcriber = Transcriber(settings, emit, models=models)
+        transcriber = Transcriber(settings, emit, models=home.models)
         local_feeds = {f.id for f in library.feeds() if f.local}
         done: list[str] = []
         for row in rows:
             transcript = load_transcript(Path(row.transcript_path))
             if transcript.source != "whisper":
-                emit(Progress("warning", row.episode.title, message="publisher transcript: its own speaker labels are kept"))
+                emit(Progress(Stage.WARNING, row.episode.title, message="publisher transcript: its own speaker labels are kept"))
                 continue
-            emit(Progress("speakers", row.episode.title))
+            emit(Progress(Stage.SPEAKERS, row.episode.title))
             audio = transcriber.download_audio(row, local_ok=row.feed_id in local_feeds)
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
             segments = name_speakers(transcriber.speakers(audio, unlabelled), row.episode.persons,
                                      renames=library.speaker_names(row.id),
                                      candidates=feed_candidates(row.episode.persons, row.episode.description))
-            _store(settings, library, row, replace(transcript, segments=mark_kinds(segments)), models)
-            emit(Progress("episode-done", row.episode.title))
+            _store(home, library, row, replace(transcript, segments=mark_kinds(segments)))
+            emit(Progress(Stage.EPISODE_DONE, row.episode.title))
             done.append(row.episode.title)
         return done
-    finally:
-        library.close()

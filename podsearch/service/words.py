@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 from podsearch.core.config import Settings
-from podsearch.core.errors import PodsearchError
+from podsearch.core.errors import AmbiguousEpisodeError, PodsearchError, UnknownEpisodeError
 from podsearch.core.records import Word
-from podsearch.service.pipeline import open_library
+from podsearch.service.home import Home
 
 # How many recognised words a quote's word may lie ahead of the last one matched (text trimmed or
 # re-punctuated between Whisper's words and the passage).
@@ -28,13 +28,11 @@ def clip_words(settings: Settings, key: str, start: float, end: float) -> tuple[
     """
     from podsearch.transcripts.store import load_transcript
 
-    library = open_library(settings)
     try:
-        rows = library.find_episodes(key)
-    finally:
-        library.close()
-    row = rows[0] if len(rows) == 1 else None
-    if row is None or not row.transcript_path or not Path(row.transcript_path).exists():
+        row = Home(settings).episode(key)
+    except (UnknownEpisodeError, AmbiguousEpisodeError):
+        return ()
+    if not row.transcript_path or not Path(row.transcript_path).exists():
         return ()
     try:
         transcript = load_transcript(Path(row.transcript_path))

@@ -11,7 +11,7 @@ from podsearch.core.config import Settings
 from podsearch.service import exports
 from podsearch.service.clips import clips_zip
 from podsearch.service.library import Library
-from podsearch.service.pipeline import playable_audio
+from podsearch.service.playback import playable_audio
 from podsearch.webapp import state
 from podsearch.webapp.addresses import open_episode, sync_url
 from podsearch.webapp.widgets import call_library, md, player

@@ -8,7 +8,7 @@ from podsearch.core.config import Settings
 from podsearch.core.errors import PodsearchError
 from podsearch.ingest.opml import parse_opml
 from podsearch.service.jobs import JobState
-from podsearch.service.pipeline import add_feed
+from podsearch.service.subscriptions import add_feed
 from podsearch.webapp import roles, state
 from podsearch.webapp.addresses import sync_url
 from podsearch.webapp.widgets import md, when

@@ -1,4 +1,4 @@
-"""What every page shares: the settings, the opened index (one per server process) and the ingest jobs."""
+"""What every page shares: the home (settings and models), the opened index (one per server process) and the ingest jobs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from podsearch.index.search import SearchOptions, search
 from podsearch.service.jobs import IngestJobs, shared_jobs
 from podsearch.service.library import Library
 from podsearch.service.models import Models
-from podsearch.service.pipeline import open_index, open_library
+from podsearch.service.home import Home
 from podsearch.service.words import clip_words as read_clip_words
 
 
@@ -29,16 +29,21 @@ def models() -> Models:
     return Models()
 
 
+def home() -> Home:
+    """This run's home, with the server process's models."""
+    return Home(settings(), models())
+
+
 @st.cache_resource(show_spinner="Loading the search index and sentence model…")
-def _index(home: str):  # noqa: ANN202 - index.store.SearchIndex
-    index = open_index(settings(), models=models())
+def _index(home_path: str):  # noqa: ANN202 - index.store.SearchIndex
+    index = home().open_index()
     embedder = index.embedder  # load the sentence model once, before the first query
     embedder.prepare_queries(background=True)  # the app lives long: embed queries with ONNX Runtime
     return index
 
 
 @st.cache_resource
-def _index_lock(home: str) -> threading.Lock:
+def _index_lock(home_path: str) -> threading.Lock:
     # One SQLite connection and one torch model serve all sessions: serialise their use.
     return threading.Lock()
 
@@ -46,9 +51,9 @@ def _index_lock(home: str) -> threading.Lock:
 @contextlib.contextmanager
 def locked_index() -> Iterator:
     """The home's index, held exclusively by this session while in use."""
-    home = str(settings().home)
-    index = _index(home)
-    with _index_lock(home):
+    home_path = str(settings().home)
+    index = _index(home_path)
+    with _index_lock(home_path):
         yield index
 
 
@@ -74,14 +79,9 @@ def clip_words(key: str, start: float, end: float) -> tuple[Word, ...]:
     return _clip_words(str(settings().home), key, start, end, generation)
 
 
-@contextlib.contextmanager
-def library() -> Iterator[Library]:
+def library() -> contextlib.AbstractContextManager[Library]:
     """The catalog on its own connection, closed when the block ends."""
-    opened = open_library(settings())
-    try:
-        yield opened
-    finally:
-        opened.close()
+    return home().catalog()
 
 
 def jobs() -> IngestJobs:

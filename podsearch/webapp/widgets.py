@@ -18,7 +18,7 @@ from podsearch.core.records import SOUNDBITE, Hit
 from podsearch.index.search import Filters, SearchOptions, context
 from podsearch.service import exports
 from podsearch.service.words import unsure_chunks
-from podsearch.service.pipeline import playable_audio
+from podsearch.service.playback import playable_audio
 from podsearch.webapp import roles, state
 from podsearch.webapp.addresses import SOURCES, open_episode, parse_date, share
 

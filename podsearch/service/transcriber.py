@@ -1,0 +1,208 @@
+"""The transcriber: one episode into a Transcript in this process, the publisher's or Whisper's.
+
+A publisher transcript we can read is used as it is (after a plausibility check); otherwise the
+audio is downloaded into the home's cache and streamed through Whisper, with speakers told apart
+from the same decoded blocks. The feed's chapters, persons and soundbites travel with the transcript.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from podsearch.core.config import Settings, usable_cores
+from podsearch.core.errors import AudioError, PodsearchError
+from podsearch.core.records import Chapter, Episode, Segment, Transcript
+from podsearch.service.library import EpisodeRow
+from podsearch.service.models import Models
+from podsearch.service.progress import Progress, ProgressFn, Stage, ignore
+
+if TYPE_CHECKING:  # torch and friends load when speakers are first asked for
+    from podsearch.ingest.diarize import SpeakerFeatures
+
+# Publisher transcript types we can read, best first (JSON and VTT carry speakers).
+TRANSCRIPT_TYPES = ("application/json", "text/vtt", "application/x-subrip", "application/srt", "text/html")
+
+
+def _pick_transcript(episode: Episode):  # noqa: ANN202 - TranscriptLink | None
+    ranked = [t for t in episode.transcripts if t.type.split(";")[0].strip().lower() in TRANSCRIPT_TYPES]
+    ranked.sort(key=lambda t: TRANSCRIPT_TYPES.index(t.type.split(";")[0].strip().lower()))
+    return ranked[0] if ranked else None
+
+
+def publisher_segments(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Segment, ...] | None:
+    """The publisher's own transcript of the episode, or None if it has none we can read.
+
+    Raises TranscriptError when it is denser than speech for the episode's length.
+    """
+    from podsearch.ingest.download import download
+    from podsearch.transcripts.formats import parse_transcript
+    from podsearch.transcripts.limits import check_plausible, merge_tiny
+
+    link = _pick_transcript(episode)
+    if link is None:
+        return None
+    path = download(link.url, settings.audio_dir, settings=settings, expected_type="transcript", local_ok=local_ok)
+    segments = parse_transcript(path.read_bytes(), link.type)
+    # Refuse a transcript denser than speech before any of it is embedded; join tiny cues.
+    check_plausible(segments, episode.duration, episode.title)
+    return merge_tiny(segments, max_words=settings.max_passage_words) or None
+
+
+def episode_chapters(settings: Settings, episode: Episode, local_ok: bool) -> tuple[Chapter, ...]:
+    """The episode's Podcasting 2.0 chapters, or () when absent or unreadable."""
+    if not episode.chapters_url:
+        return ()
+    from podsearch.ingest.download import download
+    from podsearch.ingest.feeds import parse_chapters
+
+    try:
+        path = download(episode.chapters_url, settings.audio_dir, settings=settings, expected_type="any", local_ok=local_ok)
+        return parse_chapters(path.read_bytes())
+    except (PodsearchError, ValueError):
+        return ()  # chapters are a nicety; never fail an episode for them
+
+
+class Cancelled(Exception):
+    """A transcription abandoned because the ingest is stopping; the episode stays pending."""
+
+
+def forget_cached(settings: Settings, path: Path) -> None:
+    """Delete a file from the home's download cache (never anything outside it)."""
+    if path.resolve().parent == settings.audio_dir.resolve():
+        path.unlink(missing_ok=True)
+
+
+class Transcriber:
+    """Turns one episode into a Transcript in this process: publisher's, or Whisper's."""
+
+    def __init__(self, settings: Settings, progress: ProgressFn | None = None, vocabulary: tuple[str, ...] = (),
+                 workers: int = 1, threads: int | None = None, models: Models | None = None) -> None:
+        self.settings = settings
+        self.models = models or Models()  # the process's models (None: models of its own)
+        self.progress = progress or ignore
+        self.vocabulary = vocabulary
+        self.workers = workers  # threads that call transcribe() at once
+        self.threads = threads  # CPU threads for each (None: the cores shared among workers)
+        self._engine = None
+        self._diarizer = None
+        self._lock = threading.Lock()
+        # Set to abandon transcriptions in flight (an interrupted ingest); they stop within a window.
+        self.cancel = threading.Event()
+
+    @property
+    def engine(self):  # noqa: ANN201 - ingest.transcribe.Engine
+        """The Whisper engine, loaded on first use (never for publisher transcripts)."""
+        with self._lock:  # workers ask at once; load the model once
+            if self._engine is None:
+                self._engine = self.models.engine(
+                    self.settings.engine, self.settings.whisper_model, device=self.settings.device,
+                    models_dir=self.settings.models_dir, workers=self.workers, threads=self.threads,
+                    keep_freed_memory=self.settings.keep_freed_memory,
+                )
+        return self._engine
+
+    @property
+    def diarizer(self):  # noqa: ANN201 - ingest.diarize.Diarizer
+        """The speaker model, loaded on first use (never when speakers are off)."""
+        with self._lock:
+            if self._diarizer is None:
+                from podsearch.ingest.diarize import Diarizer
+
+                self._diarizer = Diarizer(encoder=self.models.speaker_encoder(), parallel=usable_cores())
+        return self._diarizer
+
+    def speakers(self, audio: Path | SpeakerFeatures, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
+        """`segments` labelled by who speaks them, from the speaker features gathered while Whisper's decode
+        streamed, or from an audio file decoded again a block at a time (memory stays bounded either way)."""
+        from podsearch.ingest.diarize import SpeakerFeatures
+        from podsearch.transcripts.speakers import label_segments
+
+        speech = [(s.start, s.end) for s in segments if s.text.strip()]
+        if isinstance(audio, SpeakerFeatures):
+            turns = self.diarizer.run_features(audio, speech).turns
+        else:
+            from podsearch.ingest.audio import stream_audio
+
+            turns = self.diarizer.diarize_stream(stream_audio(audio), speech)
+        return label_segments(segments, turns)
+
+    def options(self, row: EpisodeRow | None = None):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
+        """The decoding settings of this home; for `row`, with the names and terms its feed gives."""
+        from podsearch.ingest.transcribe import TranscribeOptions
+        from podsearch.service.vocabulary import episode_vocabulary
+
+        vocabulary = self.vocabulary if row is None else episode_vocabulary(
+            self.vocabulary, row.show_title, row.episode, from_feed=self.settings.feed_vocabulary)
+        return TranscribeOptions(vocabulary=vocabulary, beam_size=self.settings.beam_size,
+                                 batch_size=self.settings.batch_size)
+
+    def download_audio(self, row: EpisodeRow, local_ok: bool) -> Path:
+        """The episode's audio file in the home's cache, downloaded if needed."""
+        from podsearch.ingest.download import download
+
+        return download(row.episode.audio_url, self.settings.audio_dir, settings=self.settings,
+                        expected_type="audio", local_ok=local_ok)
+
+    def transcribe(self, row: EpisodeRow, local_ok: bool, audio: Future | None = None) -> Transcript:
+        """A Transcript for the episode: the publisher's if offered, else Whisper's."""
+        ep = row.episode
+        segments: tuple[Segment, ...] | None = None
+        source, engine_name, model_name, language, duration = "publisher", None, None, None, ep.duration
+        try:
+            segments = publisher_segments(self.settings, ep, local_ok)
+        except PodsearchError as exc:
+            self.progress(Progress(Stage.WARNING, ep.title, message=(
+                f"{row.show_title} / {ep.title}: publisher transcript unusable, using Whisper: {exc}")))
+        if segments is None:
+            from podsearch.ingest.audio import audio_seconds, stream_audio
+            from podsearch.ingest.transcribe import transcribe_stream
+
+            self.progress(Progress(Stage.DOWNLOAD, ep.title))
+            path = audio.result() if audio is not None else self.download_audio(row, local_ok)
+            # The headers' length for the bar; the decoded length replaces it when done.
+            expected = audio_seconds(path) or ep.duration
+            self.progress(Progress(Stage.TRANSCRIBE, ep.title, 0.0, expected))
+            def on_progress(done: float) -> None:
+                if self.cancel.is_set():
+                    raise Cancelled(ep.title)
+                self.progress(Progress(Stage.TRANSCRIBE, ep.title, done, max(expected or 0.0, done) or None))
+
+            # Decoded and transcribed a chunk at a time: memory does not grow with the episode. The speaker
+            # encoder's features are taken from the same blocks on their way (the audio is decoded once).
+            features = None
+            blocks = stream_audio(path)
+            if self.settings.speakers:
+                from podsearch.ingest.diarize import SpeakerFeatures
+
+                features = SpeakerFeatures()
+                blocks = features.tee(blocks)
+            try:
+                result = transcribe_stream(self.engine, blocks, self.options(row), progress=on_progress)
+            except AudioError:
+                # A broken download must not be reused: the next ingest fetches the enclosure again.
+                forget_cached(self.settings, path)
+                raise
+            duration = result.duration
+            for warning in result.warnings:
+                self.progress(Progress(Stage.WARNING, ep.title, message=warning))
+            segments, source = result.segments, "whisper"
+            engine_name, model_name, language = result.engine, result.model, result.language
+            if self.settings.speakers and segments:
+                self.progress(Progress(Stage.SPEAKERS, ep.title))
+                segments = self.speakers(features, tuple(segments))
+        from podsearch.transcripts.kinds import mark_kinds
+        from podsearch.transcripts.speakers import feed_candidates, name_speakers
+
+        return Transcript(
+            show=row.show_title, episode=ep.title, guid=ep.guid, key=ep.key,
+            segments=mark_kinds(name_speakers(segments, ep.persons,
+                                                 candidates=feed_candidates(ep.persons, ep.description))),
+            published=ep.published, audio_url=ep.audio_url, link=ep.link, source=source, language=language,
+            engine=engine_name, model=model_name, duration=duration,
+            # JSON chapters when the feed links them, else the ones it gives inline (Podlove Simple Chapters).
+            chapters=episode_chapters(self.settings, ep, local_ok) or ep.chapters, persons=ep.persons,
+            soundbites=ep.soundbites,
+        )
