@@ -30,7 +30,9 @@ from podsearch.index.evaluate import (format_oracle, load_offtopic, load_queries
                                       oracle_report)
 from podsearch.index.search import SearchOptions, search
 from podsearch.service.models import Models
-from podsearch.service.pipeline import add_feed, ingest, open_index
+from podsearch.service.home import Home
+from podsearch.service.ingest_run import ingest
+from podsearch.service.subscriptions import add_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -74,7 +76,7 @@ def run_set(name: str, home: Path, models: Models, base=None) -> None:  # noqa: 
     else:
         ensure_feed(home, feed, models)
     queries = load_queries(queries_path)
-    index = open_index(load_settings(home), models=models)
+    index = Home(load_settings(home), models).open_index()
     try:
         t0 = time.perf_counter()
         windows = naive_windows(index, home / "naive-windows.npz")

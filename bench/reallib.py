@@ -108,7 +108,7 @@ def episodes() -> list[Transcript]:
 def index_reallib(home: Path, models) -> None:  # noqa: ANN001 - service.models.Models
     """Save the library's transcripts into `home` and index them (skipped when already indexed)."""
     from podsearch.core.config import load_settings
-    from podsearch.service.pipeline import reindex
+    from podsearch.service.reindex import reindex
     from podsearch.transcripts.store import find_transcript, save_transcript
 
     settings = load_settings(home)

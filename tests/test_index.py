@@ -128,8 +128,8 @@ def test_keyword_finds_rare_drug_name_and_clip_starts_there(index):
     hits = search(index, "warfarin", SearchOptions(k=3))
     assert hits[0].guid == "care"
     assert "warfarin" in hits[0].text
-    # The warfarin sentence is segment 7: it starts at 49 s; 1.5 s of lead-in.
-    assert hits[0].start == pytest.approx(49.0 - 1.5)
+    # The warfarin sentence is segment 7: it starts at 49 s; 0.5 s of lead-in (search.LEAD_IN).
+    assert hits[0].start == pytest.approx(49.0 - 0.5)
     assert hits[0].end >= 55.5
 
 
