@@ -31,6 +31,7 @@ def load_base(rev: str):  # noqa: ANN201 - a module
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("search_base", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["search_base"] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 

@@ -47,6 +47,15 @@ def make_index(tmp_path, models):  # noqa: ANN001
         ix.close()
 
 
+def scored(ix: SearchIndex, query: str) -> tuple:
+    """The search's own stages up to scoring: terms, options, retrieved, candidate rows, scores, vectors."""
+    terms, options = query_terms(query), S.SearchOptions()
+    found = S.retrieve(ix, query, terms, options, None, ix.passage_count())
+    rows = ix.passages_by_id(dict.fromkeys(found.dense_ids), episodes=False)
+    scores, vectors = S.score(ix, rows, found, terms, options)
+    return terms, options, found, rows, scores, vectors
+
+
 def covers(hit, seg: Segment) -> bool:  # noqa: ANN001 - Hit
     return hit.start <= seg.start + 0.01 and hit.end >= seg.end - 0.01
 
@@ -74,11 +83,7 @@ def test_overlapping_candidates_keep_the_better_matching_clip(make_index) -> Non
     lines[shared - 1] = "Warfarin thins the blood, and the dose is set by those test results."  # one side matches more
     ix = make_index(transcript("inr", lines))
     query = "blood tests for people on warfarin"
-    terms = query_terms(query)
-    options = S.SearchOptions()
-    found = S.retrieve(ix, query, terms, options, None, ix.passage_count())
-    rows = ix.passages_by_id(dict.fromkeys(found.dense_ids), episodes=False)
-    scores, vectors = S.score(ix, rows, found, terms, options)
+    terms, options, found, rows, scores, vectors = scored(ix, query)
     holding = [pid for pid in rows if rows[pid]["first_segment"] <= shared <= rows[pid]["last_segment"]]
     assert len(holding) == 2, "the answer should sit in the segment two passages share"
     clips = {pid: S._clips(ix, scores[pid], rows[pid], vectors[pid], found, terms, options)[0] for pid in holding}
@@ -97,11 +102,7 @@ def test_floor_never_hides_a_window_that_clears_it_alone(make_index) -> None:
     long_turn.insert(5, "Patients on warfarin need regular INR blood tests.")
     ix = make_index(transcript("long", long_turn, step=4.0))
     query = "blood tests for warfarin patients"
-    terms = query_terms(query)
-    options = S.SearchOptions()
-    found = S.retrieve(ix, query, terms, options, None, ix.passage_count())
-    rows = ix.passages_by_id(dict.fromkeys(found.dense_ids), episodes=False)
-    scores, _ = S.score(ix, rows, found, terms, options)
+    _, options, _, rows, scores, _ = scored(ix, query)
     holder = next(s for s in scores.values() if "warfarin" in rows[s.pid]["text"])
     assert holder.window - S.WINDOW_FLOOR_MARGIN >= options.floor
     hits = S.search(ix, query, S.SearchOptions(mode="dense"))
