@@ -565,7 +565,8 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
                                 match, rank, (segs[first].start, answer[-1].end)))
             continue
         start, end, a, b = window_clip(segs, first, last)
-        out.append(Clip(s, row, start, end, " ".join(g.text for g in segs[a : b + 1]), segs[first].speaker, match, rank,
+        who = first + int(np.argmax(cos[first : last + 1, 0]))  # who says the answer: the window's best segment
+        out.append(Clip(s, row, start, end, " ".join(g.text for g in segs[a : b + 1]), segs[who].speaker, match, rank,
                         (segs[a].start, segs[b].end)))
     return out
 
