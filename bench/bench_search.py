@@ -41,7 +41,8 @@ from podsearch.index import vectors
 from podsearch.index.embed import Embedder, resolve_embed_model
 from podsearch.index.keyword import STOPWORDS, keyword_search, query_terms, term_coverage
 from podsearch.index.passages import make_passages, searchable_segments
-from podsearch.index.search import CANDIDATES, RRF_K, SearchOptions, fine_similarities, rrf, search, trim_clip
+from podsearch.index.search import (CANDIDATES, RRF_K, SearchOptions, rrf, search, window_clip, window_cosines,
+                                    window_similarities)
 from podsearch.index.store import SearchIndex
 from podsearch.core.config import DEFAULT_EMBED_MODEL
 from podsearch.core.records import Segment, Transcript
@@ -301,7 +302,7 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
         def score() -> list[int]:
             pids = list(fused)
             passage = np.vstack([np.frombuffer(rows[p]["embedding"], dtype=np.float32) for p in pids]) @ qvec
-            sims = np.maximum(passage, fine_similarities(stacked, sizes, qvec))
+            sims = np.maximum(passage, window_similarities(stacked, sizes, qvec).similarity)
             keep = [p for i, p in enumerate(pids)
                     if sims[i] >= DEFAULTS.floor
                     or term_coverage(terms, rows[p]["text"], stemmer=ix.stemmer) >= DEFAULTS.min_coverage]
@@ -314,8 +315,10 @@ def stage_breakdown(ix: SearchIndex, queries: list[str], k: int = 10) -> dict[st
                 row = rows[pid]
                 segs = ix.segments(row["key"], row["first_segment"], row["last_segment"])
                 seg_vecs = spans[pid]
-                words = np.array([0.5 * term_coverage(terms, s.text, stemmer=ix.stemmer) for s in segs])
-                trim_clip(segs, seg_vecs @ qvec + words)
+                words = np.array([0.1 * term_coverage(terms, s.text, stemmer=ix.stemmer) for s in segs])
+                cos = window_cosines(seg_vecs, np.zeros(len(seg_vecs), dtype=np.int64), qvec)
+                first, size = divmod(int(np.argmax(cos + words[:, None])), cos.shape[1])
+                window_clip(segs, first, first + size)
 
         timed("trim", trim)
         stages["total"].append((time.perf_counter() - t_start) * 1000)

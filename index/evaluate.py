@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from podsearch.index.search import Mode, SearchOptions, search
 from podsearch.index.store import SearchIndex
 from podsearch.core.errors import PodsearchError
@@ -367,4 +369,114 @@ def format_table(results: dict[str, dict[str, float]], title: str | None = None)
     lines.append("-" * (label + (width + 2) * len(columns)))
     for mode, metrics in results.items():
         lines.append(mode.ljust(label) + "".join(f"{metrics.get(c, float('nan')):.3f}".rjust(width + 2) for c in columns))
+    return "\n".join(lines)
+
+
+# -- the oracle: a naive window search over the same transcripts -------------------
+NAIVE_WINDOW = 3  # windows of 1..3 consecutive segments (Whisper phrases or transcript sentences)
+
+
+@dataclass(frozen=True)
+class NaiveWindows:
+    """Every window of 1..`NAIVE_WINDOW` consecutive indexed segments of each episode, embedded by the
+    index's own sentence model: the naive search the project must never lose an answer to."""
+
+    keys: list[str]
+    guids: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    texts: list[str]
+    vectors: np.ndarray  # one unit row per window
+
+
+def naive_windows(index: SearchIndex, cache: Path | None = None) -> NaiveWindows:
+    """Build (or load from `cache`, an .npz keyed by the index's generation) the naive windows of `index`."""
+    rows = index.db.execute("SELECT e.key, e.guid, s.idx, s.start, s.end, s.text FROM segments s"
+                            " JOIN episodes e ON e.key = s.key ORDER BY e.key, s.idx").fetchall()
+    keys, guids, starts, ends, texts = [], [], [], [], []
+    for n, row in enumerate(rows):
+        for size in range(1, NAIVE_WINDOW + 1):
+            last = n + size - 1
+            if last >= len(rows) or rows[last][0] != row[0]:
+                break
+            keys.append(row[0])
+            guids.append(row[1] or row[0])
+            starts.append(float(row[3]))
+            ends.append(float(rows[last][4]))
+            texts.append(" ".join(r[5] for r in rows[n : last + 1]))
+    stamp = f"{index.generation()}:{len(texts)}"
+    if cache is not None and Path(cache).is_file():
+        saved = np.load(cache, allow_pickle=False)
+        if str(saved["stamp"]) == stamp:
+            return NaiveWindows(keys, guids, np.array(starts), np.array(ends), texts, saved["vectors"])
+    vecs = np.asarray(index.embedder.encode(texts), dtype=np.float32) if texts else np.zeros((0, 384), np.float32)
+    if cache is not None:
+        np.savez(cache, stamp=np.array(stamp), vectors=vecs)
+    return NaiveWindows(keys, guids, np.array(starts), np.array(ends), texts, vecs)
+
+
+def naive_search(windows: NaiveWindows, qvec: np.ndarray, k: int = 10) -> list[Hit]:
+    """The naive search: windows by cosine with the query, a window overlapping a better one dropped."""
+    if not len(windows.texts):
+        return []
+    sims = windows.vectors @ np.asarray(qvec, dtype=np.float32)
+    taken: list[int] = []
+    for i in np.argsort(-sims, kind="stable"):
+        if not any(windows.keys[j] == windows.keys[i] and windows.starts[i] < windows.ends[j]
+                   and windows.ends[i] > windows.starts[j] for j in taken):
+            taken.append(int(i))
+            if len(taken) >= k:
+                break
+    return [Hit(show="", episode="", guid=windows.guids[i], key=windows.keys[i], published=None,
+                start=float(windows.starts[i]), end=float(windows.ends[i]), text=windows.texts[i],
+                score=round(float(sims[i]), 4), audio_url=None, source="whisper") for i in taken]
+
+
+@dataclass(frozen=True)
+class OracleReport:
+    """The project against the naive window search on the same queries (strict judge, top 5)."""
+
+    naive: dict[str, float]  # R@1, R@5, MRR
+    project: dict[str, float]
+    union_r5: float  # share of queries either one has in its top 5: the figure to beat
+    lost: list[EvalQuery]  # answers naive has in its top 5 that the project does not
+    project_hits: list[list[Hit]]
+    naive_hits: list[list[Hit]]
+
+
+def oracle_report(index: SearchIndex, queries: Sequence[EvalQuery], windows: NaiveWindows, k: int = 10,
+                  options: SearchOptions | None = None,
+                  search_fn: Callable[[SearchIndex, str, SearchOptions], list[Hit]] = search) -> OracleReport:
+    """Naive windows vs the project (hybrid, as a user is shown it unless `options` say otherwise;
+    `search_fn`: another version's search, to compare before and after in one run)."""
+    if not queries:
+        raise PodsearchError("no queries to evaluate")
+    options = options or SearchOptions(k=k)
+    project = [search_fn(index, q.query, options) for q in queries]
+    naive = [naive_search(windows, index.embedder.encode([q.query])[0], k) for q in queries]
+    wanted = ("R@1", "R@5", "MRR")
+
+    def rels(lists: list[list[Hit]]) -> list[list[bool]]:
+        return [[is_strictly_right(h, q) for h in found] for q, found in zip(queries, lists)]
+
+    p_rel, n_rel = rels(project), rels(naive)
+    lost = [q for q, p, n in zip(queries, p_rel, n_rel) if any(n[:5]) and not any(p[:5])]
+    union = sum(any(p[:5]) or any(n[:5]) for p, n in zip(p_rel, n_rel)) / len(queries)
+    return OracleReport(naive={m: v for m, v in summarize(n_rel, k).items() if m in wanted},
+                        project={m: v for m, v in summarize(p_rel, k).items() if m in wanted},
+                        union_r5=union, lost=lost, project_hits=project, naive_hits=naive)
+
+
+def format_oracle(report: OracleReport, title: str) -> str:
+    """The oracle's three columns (naive, project, lost) and the union to beat, one block."""
+    n = len(report.project_hits)
+    lines = [f"{title}: {n} queries, strict judge", f"{'':<10}{'R@1':>8}{'R@5':>8}{'MRR':>8}"]
+    for name, row in (("naive", report.naive), ("project", report.project)):
+        lines.append(f"{name:<10}" + "".join(f"{row[m]:>8.3f}" for m in ("R@1", "R@5", "MRR")))
+    lines.append(f"lost (naive top 5, project not): {len(report.lost)}; union R@5 (the figure to beat): "
+                 f"{report.union_r5:.3f}")
+    lines += [f"  lost: {q.query!r} ({q.guid} {q.start:.1f}-{q.end:.1f})" for q in report.lost]
+    clips = sorted(h.end - h.start for found in report.project_hits for h in found[:1])
+    if clips:
+        lines.append(f"project top clips: median {clips[len(clips) // 2]:.1f} s, longest {clips[-1]:.1f} s")
     return "\n".join(lines)

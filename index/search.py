@@ -42,7 +42,9 @@ PASSAGE_SHARE = 0.3
 # Candidates each retriever hands to scoring: enough that a short answer inside a long passage,
 # ranked low by the passage vector, is still re-scored by its best sentence.
 CANDIDATES = 50
-LEAD_IN = 1.5  # seconds of context before the answer starts
+# Seconds of context before the answer's first word: Whisper's segment edges already sit in the pause
+# before it, and the strict judge (index.evaluate) allows a clip to open little before its answer.
+LEAD_IN = 0.5
 # A passage Whisper likely hallucinated (flagged) keeps half its score (hand-set): it sinks below
 # trustworthy passages of similar relevance but is not hidden.
 FLAGGED_WEIGHT = 0.5
@@ -57,13 +59,29 @@ PARTIAL_SIMILARITY = 0.40
 AGREEING_COVERAGE = 0.5
 # How far past a question to look for its answer, in segments (sentences).
 ANSWER_SEGMENTS = 12
-# Clip trimming, as shares of the best segment's score (hand-set): the segment before the best one
-# opens the clip when it scores nearly as well; following segments stay while still clearly relevant.
-OPEN_EARLIER_SHARE = 0.9
-KEEP_GOING_SHARE = 0.6
-# Inside a passage, a segment's score is its similarity plus this much per share of query words it
-# contains (hand-set), so the clip starts at the sentence that says the searched words.
-SEGMENT_WORDS_BONUS = 0.5
+# Windows of 1..WINDOW consecutive segments are the units scored inside each candidate passage, and
+# each clip is built around its passage's best window: a short answer is never trimmed to a neighbour
+# that scores better alone, and never diluted by the passage around it (bench/bench_recall.py).
+WINDOW = 3
+# Inside a passage, a window's score for choosing the clip is its cosine plus this much per share of
+# the query words its best segment contains (hand-set, small: a tie-breaker towards the sentence that
+# says a searched name, never enough to move the clip off a window that paraphrases the question).
+WINDOW_WORDS_BONUS = 0.1
+# A clip runs on to the end of its sentence and at least MIN_CLIP_SECONDS (a lone "Photos." says
+# nothing), never past CLIP_SECONDS from its start; it opens at most MAX_EARLY_SECONDS before its
+# window (the head of a sentence the window ends). Hand-set for the issue's targets (median <= 20 s).
+CLIP_SECONDS = 20.0
+MIN_CLIP_SECONDS = 8.0
+MAX_EARLY_SECONDS = 4.0
+# Candidates turned into clips beyond the k shown, so a later clip that overlaps a shown one and matches
+# better can take its place (the overlap keeps the better window, not the first seen).
+EXTRA_CLIPS = 10
+# A window admits its passage on its own when its cosine clears the floor by this much (hand-set: one short
+# line scores noisily; on the conversations set the off-topic queries' best windows reach 0.32, answers'
+# 0.40 and up).
+WINDOW_FLOOR_MARGIN = 0.05
+# Clips one passage may give (non-overlapping windows): a long turn can answer two questions.
+WINDOWS_PER_PASSAGE = 2
 
 
 _SPEAKS_IN_PASSAGE = ("EXISTS (SELECT 1 FROM segments s WHERE s.key = p.key"
@@ -149,14 +167,15 @@ class Scores(NamedTuple):
     """
 
     pid: int
-    similarity: float  # best cosine of the query with the passage, one of its segments or two adjacent ones
+    similarity: float  # the passage's cosine blended with its best window's (see PASSAGE_SHARE)
     coverage: float  # share of query words in the passage; NaN where no stage needs it
     keyword: float  # 0..1: BM25 relative to the best keyword hit, times coverage; 0 without a keyword hit
     fused: float = 0.0  # the signals combined for ranking (see `fuse`)
+    window: float = -1.0  # cosine of the query with the passage's best window of 1..WINDOW segments
 
     def with_fused(self, fused: float) -> "Scores":
         """A copy with another ranking score."""
-        return Scores(self[0], self[1], self[2], self[3], fused)
+        return Scores(self[0], self[1], self[2], self[3], fused, self[5])
 
 
 @dataclass(frozen=True)
@@ -179,53 +198,80 @@ def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float
     return scores
 
 
-def fine_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray) -> np.ndarray:
-    """Per passage, the best cosine of the query with one of its segments or two adjacent ones.
+class Windows(NamedTuple):
+    """Per candidate passage, its best window of 1..`WINDOW` consecutive segments (`window_similarities`)."""
 
-    All passages at once: their segment vectors stacked in one matrix (`sizes` rows each, as
-    `SearchIndex.stacked_span_vectors` reads them), one matrix product; -1 for a passage without any.
+    similarity: np.ndarray  # best window cosine per passage; -1 for a passage without segments
+    first: np.ndarray  # the best window's first segment, as an offset inside its passage
+    last: np.ndarray  # ...and its last one
+
+
+def window_cosines(stacked: np.ndarray, group: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+    """Cosine of the query with every window of 1..`WINDOW` consecutive rows of `stacked`: an (n, WINDOW)
+    matrix, row i the windows starting at row i, -inf for a window that runs past its group's end.
+
+    A window's vector is the sum of its segments' unit vectors (cos(a + b, q) = (a.q + b.q) / |a + b|,
+    |a + b| from the rows' norms and dots), which finds the answers that embedding each window's text
+    finds (bench/bench_recall.py) without embedding anything at search time.
     """
-    out = np.full(len(sizes), -1.0, dtype=np.float32)
-    if not sizes.sum():
+    n = len(stacked)
+    out = np.full((n, WINDOW), -np.inf, dtype=np.float32)
+    if not n:
         return out
     stacked = stacked.astype(np.float32, copy=False)
     sims = stacked @ qvec
-    # Adjacent pairs: cos(a + b, q) = (a.q + b.q) / |a + b|, with |a + b| from the rows' norms and dot.
     norms2 = np.einsum("ij,ij->i", stacked, stacked)
-    dots = np.einsum("ij,ij->i", stacked[:-1], stacked[1:])
-    pair = (sims[:-1] + sims[1:]) / np.sqrt(np.maximum(norms2[:-1] + norms2[1:] + 2 * dots, 1e-18))
-    best = np.concatenate([np.maximum(sims[:-1], pair), sims[-1:]]) if len(sims) > 1 else sims
-    ends = np.cumsum(sizes[sizes > 0])
-    starts = ends - sizes[sizes > 0]
-    # A pair must not straddle two passages: each group's last row keeps its own score.
-    best[ends - 1] = sims[ends - 1]
-    out[sizes > 0] = np.maximum.reduceat(best, starts)
+    out[:, 0] = sims
+    dot_sum, sim_sum, norm_sum = np.zeros(n, np.float32), sims.copy(), norms2.copy()
+    for size in range(2, WINDOW + 1):
+        m = n - size + 1
+        if m <= 0:
+            break
+        # The new row (offset size-1) against every row already in the window.
+        dot_sum = dot_sum[:m] + sum(np.einsum("ij,ij->i", stacked[j : j + m], stacked[size - 1 : size - 1 + m])
+                                    for j in range(size - 1))
+        sim_sum, norm_sum = sim_sum[:m] + sims[size - 1 :], norm_sum[:m] + norms2[size - 1 :]
+        cos = sim_sum / np.sqrt(np.maximum(norm_sum + 2 * dot_sum, 1e-18))
+        same = group[:m] == group[size - 1 :]
+        out[:m, size - 1] = np.where(same, cos, -np.inf)
     return out
 
 
-def trim_clip(
-    segments: list[Segment], scores: np.ndarray, lead_in: float = LEAD_IN, max_seconds: float = 30.0,
-    min_seconds: float = 8.0,
-) -> tuple[float, float, int, int]:
-    """Start/end of the clip inside a passage: from the best-matching segment on.
+def window_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray) -> Windows:
+    """Per passage, its best window of 1..`WINDOW` of its segments (cosine, first and last offset).
 
-    The clip starts where the answer starts (the best segment, or the one
-    before it when that scores nearly as well) with a short lead-in, and runs
-    on while following segments stay relevant, up to `max_seconds`.
+    All passages at once: their segment vectors stacked in one matrix (`sizes` rows each, as
+    `SearchIndex.stacked_span_vectors` reads them); a window never straddles two passages.
     """
-    best = int(np.argmax(scores))
-    first = best
-    if best > 0 and (scores[best - 1] >= OPEN_EARLIER_SHARE * scores[best] or not _ends_sentence(segments[best - 1].text)):
-        first = best - 1  # the answer starts earlier, or the best segment is the tail of a sentence
-    last = best
+    best = np.full(len(sizes), -1.0, dtype=np.float32)
+    first, last = np.zeros(len(sizes), dtype=np.int64), np.zeros(len(sizes), dtype=np.int64)
+    if not sizes.sum():
+        return Windows(best, first, last)
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    cos = window_cosines(stacked, group, qvec)
+    flat = cos.max(axis=1)
+    ends = np.cumsum(sizes)
+    for g in np.flatnonzero(sizes):
+        lo = ends[g] - sizes[g]
+        row = lo + int(np.argmax(flat[lo : ends[g]]))
+        size = int(np.argmax(cos[row]))
+        best[g], first[g], last[g] = cos[row, size], row - lo, row - lo + size
+    return Windows(best, first, last)
+
+
+def window_clip(segments: list[Segment], first: int, last: int, lead_in: float = LEAD_IN,
+                max_seconds: float = CLIP_SECONDS, min_seconds: float = MIN_CLIP_SECONDS) -> tuple[float, float, int, int]:
+    """Start/end of the clip said by `segments[first..last]` (the best window): it starts `lead_in`
+    before the window (a little earlier only when the window opens mid-sentence) and runs on to the end
+    of the sentence and at least `min_seconds`, never past `max_seconds`. Returns (start, end, first, last).
+    """
+    if first > 0 and not _ends_sentence(segments[first - 1].text) \
+            and segments[first].start - segments[first - 1].start <= MAX_EARLY_SECONDS:
+        first -= 1  # the window is the tail of a sentence: start at its head
 
     def fits(j: int) -> bool:
         return j < len(segments) and segments[j].end - segments[first].start <= max_seconds
 
-    while fits(last + 1) and scores[last + 1] >= KEEP_GOING_SHARE * scores[best]:
-        last += 1
-    # Whisper's segments are often fragments: finish the sentence and give the
-    # listener enough to follow.
     while fits(last + 1) and (
         not _ends_sentence(segments[last].text) or segments[last].end - segments[first].start < min_seconds
     ):
@@ -338,7 +384,7 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
 
 def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
           options: SearchOptions) -> tuple[dict[int, Scores], dict[int, np.ndarray]]:
-    """Stage 3: each candidate's similarity (best of passage, segment and segment-pair vectors),
+    """Stage 3: each candidate's similarity (its passage vector blended with its best window's),
     word coverage and keyword strength; also each passage's segment vectors, for trimming."""
     pids = list(rows)
     stacked, sizes = index.stacked_span_vectors([(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])
@@ -347,8 +393,8 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     groups = [stacked[end - n : end] for n, end in zip(sizes.tolist(), ends)]
     passage_sims = (np.frombuffer(b"".join([rows[p]["embedding"] for p in pids]), dtype=np.float32)
                     .reshape(len(pids), -1) @ found.qvec if pids else np.zeros(0, dtype=np.float32))
-    # The passage vector alone drowns a short answer in a long passage: its best sentence counts too.
-    fine = fine_similarities(stacked, sizes, found.qvec)
+    # The passage vector alone drowns a short answer in a long passage: its best window counts too.
+    fine = window_similarities(stacked, sizes, found.qvec).similarity
     keyword_set = {pid for pid, _ in found.keyword_hits}
     # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
     similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))
@@ -365,7 +411,9 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
         coverage.update(zip(some, term_coverages(terms, [rows[pid]["text"] for pid in some], found.alternatives,
                                                  index.stemmer, stemmed=stemmed)))
     strength = keyword_strength(found.keyword_hits, coverage)
-    scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0)) for pid in pids}
+    scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0), 0.0,
+                          window if rows[pid]["language"] == ENGLISH else 0.0)
+              for pid, window in zip(pids, fine.tolist())}
     return scores, dict(zip(pids, groups))
 
 
@@ -404,7 +452,8 @@ def fuse(scores: dict[int, Scores], found: Retrieved, options: SearchOptions) ->
 def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> list[Scores]:
     """Stage 5: the candidates that clear the floor, weighted by what they are, best first.
 
-    Relevant by meaning: similarity at least `floor`. Relevant by words: at least `min_coverage` of
+    Relevant by meaning: similarity, or its best window's alone less `WINDOW_FLOOR_MARGIN`, at least `floor`
+    (a strong short answer in a long passage about something else is never hidden). Relevant by words: at least `min_coverage` of
     the query words. Anything else is dropped, so an off-topic query gets no clip at all. Sponsor
     reads are dropped unless `include_ads`; intros, outros and likely hallucinations are weighted down.
     """
@@ -413,7 +462,7 @@ def relevant(fused: dict[int, Scores], rows: dict, options: SearchOptions) -> li
         kind = rows[s.pid]["kind"]
         if kind == "sponsor" and not options.include_ads:
             continue
-        by_meaning = options.mode != "keyword" and s.similarity >= options.floor
+        by_meaning = options.mode != "keyword" and max(s.similarity, s.window - WINDOW_FLOOR_MARGIN) >= options.floor
         by_words = options.mode != "dense" and s.coverage >= options.min_coverage and s.coverage > 0  # NaN is False
         if by_meaning or by_words:
             weight = (FLAGGED_WEIGHT if rows[s.pid]["flagged"] else 1.0) * (FRAME_WEIGHT if kind in ("intro", "outro") else 1.0)
@@ -434,42 +483,44 @@ def confidence(similarity: float, coverage: float) -> str:
     return "weak"
 
 
+class Clip(NamedTuple):
+    """One candidate clip: a window of a candidate passage, cut to what a listener hears."""
+
+    scores: Scores
+    row: sqlite3.Row  # the passage's own columns
+    start: float
+    end: float
+    text: str
+    speaker: str | None
+    match: float  # cosine of the query with the clip's window
+    rank: float  # the passage's ranking score with this window in place of its best one
+    said: tuple[float, float]  # from the first word to the last (the clip without its lead-in)
+
+
 def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
             found: Retrieved, terms: list[str], options: SearchOptions) -> list[Hit]:
-    """Stage 6: each passage trimmed to the clip that answers; overlaps and per-episode excess dropped.
+    """Stage 6: each candidate passage cut to clips around its best windows (up to `WINDOWS_PER_PASSAGE`
+    that do not overlap), ranked by their own windows; of two overlapping clips the better matching one
+    stays; an intro or outro never above an answer of its own episode; per-episode excess dropped.
 
     `rows` are passages' own columns (passages_by_id(episodes=False)): the episode's are read per hit.
     """
+    clips: list[Clip] = []
+    for s in ranked[: options.k + EXTRA_CLIPS]:
+        clips += _clips(index, s, rows[s.pid], segment_vectors[s.pid], found, terms, options)
+    kept: list[Clip] = []
+    for clip in sorted(clips, key=lambda c: -c.rank):
+        # The same moment through an overlapping passage or window: the better-matching clip stays.
+        same = [n for n, c in enumerate(kept) if c.row["key"] == clip.row["key"] and clip.said[0] < c.said[1]
+                and clip.said[1] > c.said[0]]
+        if not same:
+            kept.append(clip)
+        elif len(same) == 1 and clip.match > kept[same[0]].match:
+            kept[same[0]] = clip._replace(rank=kept[same[0]].rank)  # in the better-ranked one's place
     hits: list[Hit] = []
     episodes: dict[str, sqlite3.Row | None] = {}
-    for s in ranked:
-        row = rows[s.pid]
-        start, end, text = float(row["start"]), float(row["end"]), row["text"]
-        segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
-        speaker = None
-        if segs and row["kind"] != SOUNDBITE:  # a soundbite is played as the publisher cut it
-            english = row["language"] == ENGLISH
-            by_meaning = segment_vectors[s.pid] @ found.qvec if english else np.zeros(len(segs))
-            seg_scores = by_meaning + np.array(
-                [SEGMENT_WORDS_BONUS * c for c in term_coverages(terms, [g.text for g in segs], found.alternatives,
-                                                                 index.stemmer, stemmed=english)])
-            best = int(np.argmax(seg_scores))
-            if _is_question(segs[best].text):
-                # The best match asks the question: the clip is the question and the answer that follows,
-                # which may run past this passage. A question nobody answers is not a clip.
-                after = index.segments(row["key"], row["first_segment"] + best, row["first_segment"] + best + ANSWER_SEGMENTS)
-                answer = answer_after(after)
-                if not answer:
-                    continue
-                start, end = max(0.0, after[0].start - LEAD_IN), answer[-1].end
-                text = " ".join(g.text for g in [after[0], *answer])
-                speaker = answer[0].speaker
-            else:
-                start, end, first, last = trim_clip(segs, seg_scores)
-                text = " ".join(g.text for g in segs[first : last + 1])
-                speaker = segs[best].speaker  # who says the answer
-        if any(h.key == row["key"] and start < h.end and end > h.start for h in hits):
-            continue  # same moment already found through an overlapping passage
+    for clip in _answers_before_frames(kept):
+        s, row = clip.scores, clip.row
         if options.per_episode and sum(h.key == row["key"] for h in hits) >= options.per_episode:
             continue
         if row["key"] not in episodes:
@@ -479,16 +530,82 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             continue  # the episode was removed since the passage was read (a writer beside this reader)
         hits.append(Hit(
             show=ep["show"], episode=ep["episode"], guid=ep["guid"], key=row["key"], published=(ep["published"] or "")[:10] or None,
-            start=start, end=end, text=text, score=round(s.fused, 4), audio_url=ep["audio_url"], source=ep["source"],
-            link=ep["link"], chapter=chapter_at(chapters_from_json(ep["chapters"]), min(start + LEAD_IN, end)),
-            flagged=bool(row["flagged"]), kind=row["kind"], speaker=speaker, language=row["language"],
-            confidence=confidence(s.similarity, s.coverage if not math.isnan(s.coverage)
-                                  else term_coverages(terms, [text], found.alternatives, index.stemmer,
+            start=clip.start, end=clip.end, text=clip.text, score=round(clip.rank, 4), audio_url=ep["audio_url"],
+            source=ep["source"], link=ep["link"],
+            chapter=chapter_at(chapters_from_json(ep["chapters"]), min(clip.start + LEAD_IN, clip.end)),
+            flagged=bool(row["flagged"]), kind=row["kind"], speaker=clip.speaker, language=row["language"],
+            confidence=confidence(max(s.similarity, clip.match), s.coverage if not math.isnan(s.coverage)
+                                  else term_coverages(terms, [clip.text], found.alternatives, index.stemmer,
                                                       stemmed=row["language"] == ENGLISH)[0]),
         ))
         if len(hits) >= options.k:
             break
     return hits
+
+
+def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, found: Retrieved, terms: list[str],
+           options: SearchOptions) -> list[Clip]:
+    """The clips a candidate passage gives, each built around one of its best windows (none for a best
+    match that is a question nobody answers)."""
+    segs = index.segments(row["key"], row["first_segment"], row["last_segment"]) if options.trim else []
+    if not segs or row["kind"] == SOUNDBITE or len(segs) != len(vecs):  # a soundbite plays as the publisher cut it
+        match = max(s.similarity, s.window)
+        return [Clip(s, row, float(row["start"]), float(row["end"]), row["text"], None, match, s.fused,
+                     (float(row["start"]), float(row["end"])))]
+    english = row["language"] == ENGLISH
+    cos = window_cosines(vecs, np.zeros(len(vecs), dtype=np.int64), found.qvec)
+    if not english:  # the English-only sentence model says nothing here: the window is chosen by its words
+        cos = np.where(np.isfinite(cos), np.float32(0.0), cos)
+    words = np.array(term_coverages(terms, [g.text for g in segs], found.alternatives, index.stemmer,
+                                    stemmed=english), dtype=np.float32)
+    scored = cos.copy()
+    for size in range(1, WINDOW + 1):  # a window's words: the best share among its segments
+        for i in range(len(segs) - size + 1):
+            scored[i, size - 1] += WINDOW_WORDS_BONUS * words[i : i + size].max()
+    out: list[Clip] = []
+    taken: list[tuple[int, int]] = []
+    for flat in np.argsort(-scored, axis=None, kind="stable"):
+        first, size = divmod(int(flat), WINDOW)
+        last = first + size
+        if len(out) >= WINDOWS_PER_PASSAGE or not np.isfinite(scored[first, size]):
+            break
+        if any(first <= b and last >= a for a, b in taken):
+            continue
+        taken.append((first, last))
+        match = float(cos[first, size])
+        # This window in place of the passage's best one, in the ranking score's own blend.
+        rank = s.fused - (1 - PASSAGE_SHARE) * max(0.0, s.window - match)
+        if all(_is_question(g.text) for g in segs[first : last + 1]):
+            # The window asks the question: the clip is the question and the answer that follows, which
+            # may run past this passage. A question nobody answers is not a clip.
+            after = index.segments(row["key"], row["first_segment"] + last,
+                                   row["first_segment"] + last + ANSWER_SEGMENTS)
+            answer = answer_after(after)
+            answer = [g for g in answer if g.end - segs[first].start <= CLIP_SECONDS + 10] or answer[:1]
+            if answer:
+                out.append(Clip(s, row, max(0.0, segs[first].start - LEAD_IN), answer[-1].end,
+                                " ".join(g.text for g in [*segs[first : last + 1], *answer]), answer[0].speaker,
+                                match, rank, (segs[first].start, answer[-1].end)))
+            continue
+        start, end, a, b = window_clip(segs, first, last)
+        who = first + int(np.argmax(cos[first : last + 1, 0]))  # who says the answer: the window's best segment
+        out.append(Clip(s, row, start, end, " ".join(g.text for g in segs[a : b + 1]), segs[who].speaker, match, rank,
+                        (segs[a].start, segs[b].end)))
+    return out
+
+
+def _answers_before_frames(clips: list[Clip]) -> list[Clip]:
+    """The clips with each intro/outro moved just below the first answer (speech) of its own episode
+    that ranks under it: an intro announcing the topic is a fine second hit, never the first."""
+    out = list(clips)
+    frames = [c for c in clips if c.row["kind"] in ("intro", "outro")]
+    for clip in frames:
+        n = next(i for i, c in enumerate(out) if c is clip)
+        answer = next((m for m in range(n + 1, len(out)) if out[m].row["key"] == clip.row["key"]
+                       and out[m].row["kind"] == "speech"), None)
+        if answer is not None:
+            out.insert(answer, out.pop(n))
+    return out
 
 
 RERANK_TOP = 20

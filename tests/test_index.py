@@ -9,7 +9,7 @@ import pytest
 
 from podsearch.index import vectors
 from podsearch.index.passages import make_passages, split_long_segment
-from podsearch.index.search import Filters, SearchOptions, rrf, search, trim_clip
+from podsearch.index.search import Filters, SearchOptions, rrf, search, window_clip
 from podsearch.index.store import SearchIndex
 from podsearch.core.errors import QueryError
 from podsearch.core.records import Segment, Transcript, Word
@@ -94,20 +94,26 @@ def test_rrf_rewards_agreement():
     assert fused[3] > fused[2] and fused[4] < fused[2]
 
 
-def test_trim_clip_starts_at_the_best_segment_with_lead_in():
+def test_window_clip_starts_at_the_window_with_lead_in():
     segs = [Segment(i * 5.0, i * 5.0 + 5.0, f"Sentence {i}.") for i in range(6)]
-    start, end, first, last = trim_clip(segs, np.array([0.1, 0.1, 0.2, 0.9, 0.7, 0.1]))
+    start, end, first, last = window_clip(segs, 3, 4)
     assert (first, last) == (3, 4)
-    assert start == pytest.approx(15.0 - 1.5) and end == pytest.approx(25.0)
+    assert start == pytest.approx(15.0 - 0.5) and end == pytest.approx(25.0)
 
 
-def test_trim_clip_completes_sentences_and_a_minimum_length():
+def test_window_clip_completes_sentences_and_a_minimum_length():
     texts = ["Earlier topic.", "If they are shouting", "lower your voice.", "Then", "offer a seat.", "Next."]
     segs = [Segment(i * 3.0, i * 3.0 + 3.0, t) for i, t in enumerate(texts)]
-    # The best segment is a sentence's tail: the clip starts at the sentence's head.
-    start, end, first, last = trim_clip(segs, np.array([0.0, 0.2, 0.9, 0.1, 0.1, 0.0]))
+    # The window is a sentence's tail: the clip starts at the sentence's head.
+    start, end, first, last = window_clip(segs, 2, 2)
     assert (first, last) == (1, 4)  # on to 8 s and the end of the sentence "Then offer a seat."
-    assert start == pytest.approx(1.5) and end == pytest.approx(15.0)
+    assert start == pytest.approx(2.5) and end == pytest.approx(15.0)
+
+
+def test_window_clip_never_runs_past_its_limit():
+    segs = [Segment(i * 6.0, i * 6.0 + 6.0, f"words and more words {i}") for i in range(10)]  # no sentence ends
+    start, end, first, last = window_clip(segs, 0, 0)
+    assert end - segs[first].start <= 20.0 and last == 2
 
 
 # -- search on real models ---------------------------------------------------------------
@@ -124,8 +130,8 @@ def test_keyword_finds_rare_drug_name_and_clip_starts_there(index):
     hits = search(index, "warfarin", SearchOptions(k=3))
     assert hits[0].guid == "care"
     assert "warfarin" in hits[0].text
-    # The warfarin sentence is segment 7: it starts at 49 s; 1.5 s of lead-in.
-    assert hits[0].start == pytest.approx(49.0 - 1.5)
+    # The warfarin sentence is segment 7: it starts at 49 s; 0.5 s of lead-in (search.LEAD_IN).
+    assert hits[0].start == pytest.approx(49.0 - 0.5)
     assert hits[0].end >= 55.5
 
 
@@ -298,19 +304,20 @@ def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, 
         ix.close()
 
 
-def fine_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> float:
-    """The definition, one passage at a time: best cosine with one segment or the sum of two adjacent ones."""
-    if len(seg_vecs) == 0:
-        return -1.0
-    windows = [seg_vecs]
-    if len(seg_vecs) > 1:
-        pairs = seg_vecs[:-1] + seg_vecs[1:]
-        windows.append(pairs / np.maximum(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-9))
-    return float(max((w @ qvec).max() for w in windows))
+def window_similarity(seg_vecs: np.ndarray, qvec: np.ndarray) -> tuple[float, int, int]:
+    """The definition, one passage at a time: best cosine with the normalised sum of 1..3 adjacent segments."""
+    best = (-1.0, 0, 0)
+    for size in (1, 2, 3):
+        for i in range(len(seg_vecs) - size + 1):
+            v = seg_vecs[i : i + size].sum(axis=0)
+            cos = float(v @ qvec / max(np.linalg.norm(v), 1e-9))
+            if cos > best[0] + 1e-7:
+                best = (cos, i, i + size - 1)
+    return best
 
 
-def test_fine_similarities_match_one_passage_at_a_time():
-    from podsearch.index.search import fine_similarities
+def test_window_similarities_match_one_passage_at_a_time():
+    from podsearch.index.search import window_similarities
 
     rng = np.random.default_rng(3)
 
@@ -318,12 +325,16 @@ def test_fine_similarities_match_one_passage_at_a_time():
         v = rng.standard_normal((n, 16)).astype(np.float32)
         return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
 
-    groups = [unit(3), unit(1), np.zeros((0, 16), dtype=np.float32), unit(5), unit(2)]
+    groups = [unit(3), unit(1), np.zeros((0, 16), dtype=np.float32), unit(5), unit(2), unit(7)]
     q = unit(1)[0]
-    expected = [fine_similarity(g, q) for g in groups]
+    expected = [window_similarity(g, q) for g in groups]
     stacked, sizes = np.vstack(groups), np.array([len(g) for g in groups])
-    assert np.allclose(fine_similarities(stacked, sizes, q), expected, atol=1e-5)
-    assert list(fine_similarities(np.zeros((0, 16), dtype=np.float32), np.zeros(0, dtype=np.int64), q)) == []
+    got = window_similarities(stacked, sizes, q)
+    assert np.allclose(got.similarity, [e[0] for e in expected], atol=1e-4)
+    assert [(int(f), int(last)) for f, last, n in zip(got.first, got.last, sizes) if n] == \
+        [(e[1], e[2]) for e, n in zip(expected, sizes) if n]
+    empty = window_similarities(np.zeros((0, 16), dtype=np.float32), np.zeros(0, dtype=np.int64), q)
+    assert list(empty.similarity) == []
 
 
 def test_term_coverage_is_the_share_of_query_stems_among_the_texts_word_stems() -> None:

@@ -179,8 +179,8 @@ def test_publisher_transcript_is_used_without_whisper(run: Run, tmp_path: Path, 
     assert http_server.requests_to("/audio/jfk.flac") == []
     hits = json.loads(run(home, "search", "clopidogrel", "--json").stdout)
     assert hits[0]["source"] == "publisher" and hits[0]["guid"] == "pharm-1"
-    # The clip starts at the cue that answers (with 1.5 s lead-in) and ends on a cue boundary.
-    assert hits[0]["start"] == pytest.approx(5.0 - 1.5) and hits[0]["end"] in (12.0, 20.0)
+    # The clip starts at the cue that answers (with 0.5 s lead-in) and ends on a cue boundary.
+    assert hits[0]["start"] == pytest.approx(5.0 - 0.5) and hits[0]["end"] in (12.0, 20.0)
 
 
 @pytest.mark.slow

@@ -1,0 +1,121 @@
+"""Failure classes of picking the moment (issue 22), on the real sentence model, SQLite and FAISS:
+the answer next to a better-scoring neighbour, overlapping candidates, the floor against a strong
+window, an intro announcing the topic above the answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from podsearch.core.records import Segment, Transcript
+from podsearch.index import search as S
+from podsearch.index.keyword import query_terms
+from podsearch.index.passages import make_passages
+from podsearch.index.store import SearchIndex
+
+pytestmark = pytest.mark.slow
+
+FILLER = [
+    "The car park is being resurfaced next month.",
+    "Our canteen now opens at seven in the morning.",
+    "The staff choir meets on Thursdays in the chapel.",
+    "Parking permits are renewed every April.",
+    "The new lifts in the east wing are finally working.",
+    "Lockers on the third floor have been repainted.",
+]
+
+
+def transcript(key: str, lines: list[str], kinds: list[str] | None = None, step: float = 6.0) -> Transcript:
+    segs = tuple(Segment(start=i * step, end=i * step + step - 0.5, text=t, kind=(kinds or ["speech"] * len(lines))[i])
+                 for i, t in enumerate(lines))
+    return Transcript(show="Ward Talk", episode=f"Episode {key}", guid=key, key=key, segments=segs,
+                      published="2026-03-01T09:00:00+00:00", audio_url=f"https://example.org/{key}.mp3")
+
+
+@pytest.fixture()
+def make_index(tmp_path, models):  # noqa: ANN001
+    opened: list[SearchIndex] = []
+
+    def make(*transcripts: Transcript) -> SearchIndex:
+        ix = SearchIndex(tmp_path / f"index{len(opened)}", embedder=models.embedder())
+        for t in transcripts:
+            ix.add_transcript(t, f"h-{t.key}", min_seconds=20)
+        opened.append(ix)
+        return ix
+
+    yield make
+    for ix in opened:
+        ix.close()
+
+
+def scored(ix: SearchIndex, query: str) -> tuple:
+    """The search's own stages up to scoring: terms, options, retrieved, candidate rows, scores, vectors."""
+    terms, options = query_terms(query), S.SearchOptions()
+    found = S.retrieve(ix, query, terms, options, None, ix.passage_count())
+    rows = ix.passages_by_id(dict.fromkeys(found.dense_ids), episodes=False)
+    scores, vectors = S.score(ix, rows, found, terms, options)
+    return terms, options, found, rows, scores, vectors
+
+
+def covers(hit, seg: Segment) -> bool:  # noqa: ANN001 - Hit
+    return hit.start <= seg.start + 0.01 and hit.end >= seg.end - 0.01
+
+
+def test_clip_holds_the_answer_sitting_next_to_a_better_scoring_neighbour(make_index) -> None:
+    lines = FILLER[:3] + [
+        "Today we talk about relatives who shout at nurses on the ward.",  # the topic, in the query's words
+        "Lower your own voice, offer them a seat and name the feeling you see.",  # the answer
+    ] + FILLER[3:]
+    t = transcript("shout", lines)
+    ix = make_index(t)
+    hits = S.search(ix, "what to do when a relative shouts at a nurse", S.SearchOptions(k=3))
+    assert hits and hits[0].key == "shout"
+    assert covers(hits[0], t.segments[4]), (hits[0].start, hits[0].end, hits[0].text)
+    assert hits[0].start >= t.segments[3].start - 3.0  # opens at most ~3 s before the window
+
+
+def test_overlapping_candidates_keep_the_better_matching_clip(make_index) -> None:
+    lines = FILLER + FILLER[:3]
+    # Put the answer in a segment two passages share (they overlap by one segment).
+    passages = make_passages(transcript("inr", lines), min_seconds=20)
+    shared = passages[0].last_segment
+    assert passages[1].first_segment == shared
+    lines[shared] = "Warfarin patients need a regular INR blood test to check their clotting."
+    lines[shared - 1] = "Warfarin thins the blood, and the dose is set by those test results."  # one side matches more
+    ix = make_index(transcript("inr", lines))
+    query = "blood tests for people on warfarin"
+    terms, options, found, rows, scores, vectors = scored(ix, query)
+    holding = [pid for pid in rows if rows[pid]["first_segment"] <= shared <= rows[pid]["last_segment"]]
+    assert len(holding) == 2, "the answer should sit in the segment two passages share"
+    clips = {pid: S._clips(ix, scores[pid], rows[pid], vectors[pid], found, terms, options)[0] for pid in holding}
+    worse, better = sorted(holding, key=lambda pid: clips[pid].match)
+    assert clips[worse].match < clips[better].match and clips[worse].said[1] > clips[better].said[0]
+    # The worse-matching one ranks first: the first-seen rule would keep it.
+    ranked = [scores[worse].with_fused(1.0), scores[better].with_fused(0.5)]
+    hits = S.to_hits(ix, ranked, rows, vectors, found, terms, options)
+    assert (hits[0].start, hits[0].end) == (clips[better].start, clips[better].end)
+    assert all(h.start >= clips[better].said[1] or h.end <= clips[better].said[0] + 0.5 for h in hits[1:])
+    assert hits[0].score > 0.5  # in the better-ranked (worse-matching) one's place, with its rank
+
+
+def test_floor_never_hides_a_window_that_clears_it_alone(make_index) -> None:
+    long_turn = FILLER * 2
+    long_turn.insert(5, "Patients on warfarin need regular INR blood tests.")
+    ix = make_index(transcript("long", long_turn, step=4.0))
+    query = "blood tests for warfarin patients"
+    _, options, _, rows, scores, _ = scored(ix, query)
+    holder = next(s for s in scores.values() if "warfarin" in rows[s.pid]["text"])
+    assert holder.window - S.WINDOW_FLOOR_MARGIN >= options.floor
+    hits = S.search(ix, query, S.SearchOptions(mode="dense"))
+    assert any("warfarin" in h.text for h in hits[:1])
+
+
+def test_an_intro_announcing_the_topic_never_outranks_its_episodes_answer(make_index) -> None:
+    lines = ["Welcome to Ward Talk.", "Today we talk about calming an angry relative at the bedside.",
+             "Stay with us.", *FILLER[:3],
+             "When a family member is angry, speak slowly, keep your distance and let them finish before you answer.",
+             *FILLER[3:]]
+    kinds = ["intro"] * 3 + ["speech"] * (len(lines) - 3)
+    ix = make_index(transcript("calm", lines, kinds))
+    hits = S.search(ix, "calming an angry relative", S.SearchOptions(k=5))
+    assert hits and hits[0].kind == "speech", [(h.kind, h.text[:40]) for h in hits]
+    assert "speak slowly" in hits[0].text
