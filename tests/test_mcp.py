@@ -86,13 +86,14 @@ def payload(result) -> dict:  # noqa: ANN001 - mcp CallToolResult
 def test_mcp_resources_writes_with_the_admin_token_and_watches(tmp_path: Path, models: Models,
                                                                http_server) -> None:  # noqa: ANN001 - LocalServer
     import feedparser
-    from apiserver import FEED, LATE, item, vtt
+    from apiserver import LATE, item, vtt
+    from rss import channel_head, rss
 
     home = make_home(tmp_path, models)
     guid, title, date, lines = LATE
     http_server.route(f"/{guid}.vtt", vtt(lines).encode(), content_type="text/vtt")
     http_server.route(f"/{guid}.flac", b"", content_type="audio/flac")
-    http_server.route("/late.xml", FEED.format(show="Clinic Talk", items=item(http_server.url(""), guid, title, date))
+    http_server.route("/late.xml", rss("Clinic Talk", item(http_server.url(""), guid, title, date), head=channel_head(description="Test show."))
                       .encode(), content_type="application/rss+xml")
     watch = {"query": "warfarin and vitamin K in spinach", "name": "anticoagulation"}
 

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
-from apiserver import EPISODES, FEED, item, vtt
+from apiserver import EPISODES, item, vtt
+from rss import channel_head, rss
 from httpserver import LocalServer
 from webhookserver import Receiver
 
@@ -28,6 +29,8 @@ NEW = {"late-3": ("Before the operation", "Fri, 20 Mar 2026 09:00:00 GMT",
                    "Bring a list of every medicine you take to the appointment."])}
 APP_URL = "https://podsearch.example.org/team"
 
+HEAD = channel_head(description="Test show.")  # the channel as apiserver's feeds have it
+
 
 def publish(server: LocalServer, episodes: dict) -> str:
     """Serve a feed of `episodes` (each with its VTT transcript) on `server`; its URL."""
@@ -35,7 +38,7 @@ def publish(server: LocalServer, episodes: dict) -> str:
         server.route(f"/{guid}.vtt", vtt(lines).encode(), content_type="text/vtt")
         server.route(f"/{guid}.flac", b"", content_type="audio/flac")
     items = "".join(item(server.url(""), guid, title, date) for guid, (title, date, _) in episodes.items())
-    server.route("/feed.xml", FEED.format(show="Care Talk", items=items).encode(), content_type="application/rss+xml")
+    server.route("/feed.xml", rss("Care Talk", items, head=HEAD).encode(), content_type="application/rss+xml")
     return server.url("/feed.xml")
 
 
@@ -259,7 +262,7 @@ def test_filters_confidence_and_sponsor_reads(tmp_path: Path, http_server: Local
         f"00:00:{8 * i:02d}.000 --> 00:00:{8 * i + 8:02d}.000\n<v {who}>{text}\n" for i, (who, text) in enumerate(cues))
     ).encode(), content_type="text/vtt")
     http_server.route("/clinic-1.flac", b"", content_type="audio/flac")
-    http_server.route("/clinic.xml", FEED.format(show="Clinic Talk", items="").encode(), content_type="application/rss+xml")
+    http_server.route("/clinic.xml", rss("Clinic Talk", head=HEAD).encode(), content_type="application/rss+xml")
     add_feed(settings, http_server.url("/clinic.xml"))
     ingest(settings, models=models)
     with watch_book(settings) as book:
@@ -269,8 +272,8 @@ def test_filters_confidence_and_sponsor_reads(tmp_path: Path, http_server: Local
         book.add(QUERY, "nobody", speaker="Ward manager", min_confidence="weak")
         book.add(QUERY, "everything", min_confidence="weak")
         book.add(QUERY, "strong-only", min_confidence="strong")
-    http_server.route("/clinic.xml", FEED.format(show="Clinic Talk", items=item(
-        http_server.url(""), "clinic-1", "Stopping blood thinners", "Sat, 21 Mar 2026 09:00:00 GMT")).encode(),
+    http_server.route("/clinic.xml", rss("Clinic Talk", item(
+        http_server.url(""), "clinic-1", "Stopping blood thinners", "Sat, 21 Mar 2026 09:00:00 GMT"), head=HEAD).encode(),
         content_type="application/rss+xml")
     ingest(settings, models=models)
 
