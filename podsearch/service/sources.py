@@ -20,7 +20,7 @@ from podsearch.service.transcriber import Cancelled, Transcriber
 
 
 class TranscriptSource(Protocol):
-    """Where finished transcripts come from: this process, or a cluster (podsearch.distributed)."""
+    """Where finished transcripts come from: this process, or a cluster (podsearch.service.distributed)."""
 
     def transcripts(self, rows: list[EpisodeRow], local_feeds: set[int]) -> Iterator[Produced]:
         """One `Produced` per row, in any order; the caller writes them down."""
