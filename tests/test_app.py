@@ -22,7 +22,7 @@ from rss import channel_head, item, rss
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from podsearch.index.search import Filters, SearchOptions, search
+from podsearch.index.search import LEAD_IN, Filters, SearchOptions, search
 from podsearch.core.config import load_settings
 from podsearch.core.markup import escape_markdown
 from podsearch.service.exports import clock
@@ -159,7 +159,7 @@ def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> No
 
     top = expected_hits(models, home, query)[0]
     # The clopidogrel cue (4-9 s) with its lead-in; the clip ends well before the episode does (33 s).
-    assert top.guid == "ph-1" and top.start == 4.0 - 1.5 and 9.0 <= top.end <= 21.0
+    assert top.guid == "ph-1" and top.start == 4.0 - LEAD_IN and 9.0 <= top.end <= 21.0
     assert card_headers(at)[0] == "**Pharmacy Hour** · Blood thinners"
     meta = texts(at.caption)
     card_meta = next(c for c in meta if c.startswith("2026-03-02"))
@@ -177,7 +177,7 @@ def test_search_shows_evidence_cards(home: Path, open_app, models: Models) -> No
     original = at.get("link_button")[0].proto
     assert original.url == f"https://example.org/ph-1#t={int(top.start)}"
     codes = texts(at.code)
-    assert codes[0] == f"Pharmacy Hour, “Blood thinners” (2026-03-02), at 0:02–{clock(top.end)}. https://example.org/ph-1#t=2"
+    assert codes[0] == f"Pharmacy Hour, “Blood thinners” (2026-03-02), at {clock(top.start)}–{clock(top.end)}. https://example.org/ph-1#t={int(top.start)}"
     assert codes[1] == f"/?episode={top.key}&t={top.start:g}&end={top.end:g}"  # the feed-scoped key, not the guid
 
     context = [m for m in texts(at.markdown) if m.startswith(("`", "**`"))]
@@ -288,7 +288,7 @@ def test_search_within_episode(home: Path, open_app) -> None:
     assert len(hits) == 1 and "<mark>fridge</mark>" in hits[0].label
     hits[0].click().run()
     audio = at.get("audio")[0].proto
-    assert audio.start_time == int(15 - 1.5) and audio.end_time >= 21 and audio.autoplay
+    assert audio.start_time == int(15 - LEAD_IN) and audio.end_time >= 21 and audio.autoplay
     at.text_input(key="within").input("angry parent classroom").run()
     assert "Nothing relevant found in this episode." in texts(at.info)  # the other show's words don't count
 
@@ -482,7 +482,7 @@ def test_collections_save_reorder_annotate_remove_export(own_home: Path, open_ap
         assert handout.startswith("# Week 1") and handout.index("Calming an angry parent") < handout.index("Blood thinners")
         assert "> Clopidogrel should not be stopped before surgery" in handout and "Ask before stopping" in handout
         clopidogrel = library.collection_items("Week 1")[1]["hit"]
-        assert f"[0:02–{clock(clopidogrel['end'])}](https://example.org/ph-1#t=2)" in handout  # the page, at the clip
+        assert f"[{clock(clopidogrel['start'])}–{clock(clopidogrel['end'])}](https://example.org/ph-1#t={int(clopidogrel['start'])})" in handout  # the page, at the clip
         assert playlist.startswith("#EXTM3U\n#PLAYLIST:Week 1\n#EXTINF:") and "#t=" in playlist
         assert table.splitlines()[0].startswith("position,show,episode") and "Use in the role-play" in table
         labels = [d.label for d in col.get("download_button")]
