@@ -1,7 +1,7 @@
 """A cold one-off `podsearch search` against `podsearch --version`: wall time and peak memory, in one run.
 
     .venv/bin/python -m bench.bench_cli [--home HOME] [--repeats 5] [--query TEXT]
-        [--baseline-python ../main/.venv/bin/python]
+        [--baseline-python ../main/.venv/bin/python [--baseline-home HOME2]]
 
 Every measurement is a fresh process (python -m podsearch.cli ...), as a shell loop or script calls the
 CLI: its wall time and its peak resident memory (the child's own ru_maxrss, from wait4). First one
@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--query", default="calming an angry relative")
     parser.add_argument("--baseline-python", help="another environment's python, measured the same way")
+    parser.add_argument("--baseline-home", type=Path,
+                        help="the home the baseline searches (default: --home; a copy made before this checkout "
+                             "migrated it, when the baseline is older)")
     args = parser.parse_args()
     env = dict(os.environ)
     env.setdefault("PODSEARCH_MODELS_DIR", tempfile.mkdtemp(prefix="bench-cli-models-"))
@@ -87,7 +90,7 @@ def main() -> None:
     this = measure(sys.executable, home, args.query, args.repeats, env)
     report(f"this checkout ({sys.executable})", this)
     if args.baseline_python:
-        base = measure(args.baseline_python, home, args.query, args.repeats, env)
+        base = measure(args.baseline_python, args.baseline_home or home, args.query, args.repeats, env)
         report(f"baseline ({args.baseline_python})", base)
         print(f"cold search: {base['search_s'] / this['search_s']:.1f}x faster, "
               f"{base['search_rss_mb'] / this['search_rss_mb']:.1f}x less memory than the baseline")

@@ -23,6 +23,7 @@ import pytest
 from appserver import wait_healthy
 
 from podsearch.core.config import load_settings
+from podsearch.index.search import LEAD_IN
 from podsearch.service.models import Models
 from podsearch.service.ingest_run import ingest
 from podsearch.service.subscriptions import add_feed
@@ -145,7 +146,7 @@ def test_search_by_keyboard_plays_the_clip(server: tuple[str, Path], browser, mo
 
         audio = audio_state(page, ".st-key-card_0 audio")
         assert "/media/" in audio["src"] and audio["d"] == pytest.approx(33.0, abs=0.2)
-        assert audio["t"] == int(clip.start) == 2  # the answer starts at 4 s; the clip 1.5 s earlier
+        assert audio["t"] == int(clip.start) == int(4.0 - LEAD_IN)  # the answer starts at 4 s; the clip LEAD_IN earlier
         # Played (muted, fast), it stops by itself at the clip's end, long before the episode's end.
         page.eval_on_selector(".st-key-card_0 audio", "a => { a.muted = true; a.playbackRate = 4; a.play(); }")
         page.wait_for_function("() => document.querySelector('.st-key-card_0 audio').paused", timeout=WAIT_MS)
@@ -211,7 +212,7 @@ def test_collection_downloads_a_zip_of_cut_clips(server: tuple[str, Path], brows
             button.click()  # the clips are cut now, on the server, with PyAV
         with zipfile.ZipFile(download.value.path()) as zf:
             mp3s = [n for n in zf.namelist() if n.endswith(".mp3")]
-            assert mp3s == ["01 - Pharmacy Hour - Blood thinners @ 0m02s.mp3"]
+            assert mp3s == [f"01 - Pharmacy Hour - Blood thinners @ 0m{int(clip.start):02d}s.mp3"]
             with av.open(io.BytesIO(zf.read(mp3s[0]))) as container:
                 seconds = sum(f.samples / f.sample_rate for f in container.decode(audio=0))
             assert seconds == pytest.approx(clip.end - clip.start, abs=0.3)
