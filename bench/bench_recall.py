@@ -12,7 +12,7 @@ Dev sets: conversations (tests/data/conversations, real Whisper), spoken (tests/
 Whisper) and the real-transcript library (bench/data/reallib, publisher transcripts, no Whisper).
 Each is built once in DIR/<set> and reused (`podsearch reindex` re-passages without transcribing).
 
-    .venv/bin/python bench/bench_recall.py --homes DIR [--sets conversations spoken reallib] [--base REV]
+    .venv/bin/python -m bench.bench_recall --homes DIR [--sets conversations spoken reallib] [--base REV]
 
 `--base REV` also measures that git revision's `index/search.py` on the same index (before and after).
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from podsearch.service.ingest_run import ingest
 from podsearch.service.subscriptions import add_feed
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT / "tests" / "data"
 REALLIB = ROOT / "bench" / "data" / "reallib"
 
@@ -55,7 +53,7 @@ def ensure_feed(home: Path, feed: Path, models: Models) -> None:
 
 def ensure_reallib(home: Path, models: Models) -> None:
     """Index the real-transcript library's publisher transcripts into `home` (no Whisper)."""
-    from reallib import index_reallib
+    from bench.reallib import index_reallib
 
     index_reallib(home, models)
 
@@ -104,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     base = None
     if args.base:
-        from bench_search_ab import load_base
+        from bench.bench_search_ab import load_base
 
         base = load_base(args.base)
         base.REVISION = args.base

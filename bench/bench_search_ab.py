@@ -4,7 +4,7 @@ Both versions search the same index (built by `bench/bench_search.py --dir DIR`)
 interleaved query by query so machine load hits both alike. Query vectors are cached first (the
 embedder's memo), so the figures are search without query embedding. Prints p50/p95 each and the ratio.
 
-    .venv/bin/python bench/bench_search_ab.py --dir DIR [--base main] [--queries 200]
+    .venv/bin/python -m bench.bench_search_ab --dir DIR [--base main] [--queries 200]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def load_base(rev: str):  # noqa: ANN201 - a module
@@ -42,7 +41,7 @@ def main() -> None:
     parser.add_argument("--base", default="main", help="git revision to compare against")
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    from bench_search import Corpus
+    from bench.bench_search import Corpus
 
     from podsearch.index import search as current
     from podsearch.index.embed import Embedder

@@ -8,7 +8,7 @@ timestamps around it (piecewise linear); past the last timestamp at the episode'
 rate (its last timestamp over the words before it). So a segment's time is right to within the
 pace variation between two timestamps (typically 2-4 minutes apart).
 
-    .venv/bin/python bench/reallib.py HOME      # index the library into HOME (idempotent)
+    .venv/bin/python -m bench.reallib HOME      # index the library into HOME (idempotent)
 """
 
 from __future__ import annotations
