@@ -534,9 +534,11 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             source=ep["source"], link=ep["link"],
             chapter=chapter_at(chapters_from_json(ep["chapters"]), min(clip.start + LEAD_IN, clip.end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=clip.speaker, language=row["language"],
-            confidence=confidence(max(s.similarity, clip.match), s.coverage if not math.isnan(s.coverage)
-                                  else term_coverages(terms, [clip.text], found.alternatives, index.stemmer,
-                                                      stemmed=row["language"] == ENGLISH)[0]),
+            # The label describes the clip, not its passage: a passage's second window (a neighbour of the
+            # answer) is as sure as its own match, and only the words it says count.
+            confidence=confidence(max(clip.match, s.similarity - max(0.0, s.window - clip.match)),
+                                  term_coverages(terms, [clip.text], found.alternatives, index.stemmer,
+                                                 stemmed=row["language"] == ENGLISH)[0]),
         ))
         if len(hits) >= options.k:
             break
