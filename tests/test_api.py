@@ -258,6 +258,7 @@ def test_admin_adds_a_feed_and_ingests_while_readers_search(api: httpx.Client, h
     assert api.get(f"/api/episodes/{guid}").json()["status"] == "indexed"
 
 
+@pytest.mark.slow  # it reads what the admin's ingest above (slow) found for the watch made before it
 def test_the_watch_made_over_the_api_reports_the_ingests_new_episode(api: httpx.Client) -> None:
     import feedparser
 
