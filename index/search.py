@@ -534,15 +534,22 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
             source=ep["source"], link=ep["link"],
             chapter=chapter_at(chapters_from_json(ep["chapters"]), min(clip.start + LEAD_IN, clip.end)),
             flagged=bool(row["flagged"]), kind=row["kind"], speaker=clip.speaker, language=row["language"],
-            # The label describes the clip, not its passage: a passage's second window (a neighbour of the
-            # answer) is as sure as its own match, and only the words it says count.
-            confidence=confidence(max(clip.match, s.similarity - max(0.0, s.window - clip.match)),
-                                  term_coverages(terms, [clip.text], found.alternatives, index.stemmer,
-                                                 stemmed=row["language"] == ENGLISH)[0]),
+            confidence=_clip_confidence(clip, terms, found, index),
         ))
         if len(hits) >= options.k:
             break
     return hits
+
+
+def _clip_confidence(clip: Clip, terms: list[str], found: Retrieved, index: SearchIndex) -> str:
+    """The label of one clip, not of its passage: the passage's best window carries the passage's
+    similarity and words; another window of it (a neighbour of the answer) only its own match and words."""
+    s = clip.scores
+    own = term_coverages(terms, [clip.text], found.alternatives, index.stemmer,
+                         stemmed=clip.row["language"] == ENGLISH)[0]
+    if clip.match >= s.window - 1e-6:  # the passage's best window
+        return confidence(max(s.similarity, clip.match), own if math.isnan(s.coverage) else max(own, s.coverage))
+    return confidence(max(clip.match, s.similarity - (s.window - clip.match)), own)
 
 
 def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, found: Retrieved, terms: list[str],
