@@ -106,9 +106,7 @@ def export_query_encoder(model: Any, model_lock: threading.Lock, name: str, mode
                       pad_token=str(tokenizer.pad_token or "[PAD]"))
     rust = _RustTokenizer(_tokenizer_copy(tokenizer), info)
     fast = OnnxMeanPooling(rust, _session(ort, graph, 1), info.max_seq_length, info.normalize)
-    with model_lock:
-        eager = model.encode(list(PROBES), normalize_embeddings=info.normalize, convert_to_numpy=True)
-    if not all(np.allclose(fast(t), e, atol=1e-4) for t, e in zip(PROBES, eager)):
+    if not _gives_eager_vectors(fast, model, model_lock):
         return False
     folder = export_dir(cache_dir, name, model_path)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +177,13 @@ def export_graph(model: Any, model_lock: threading.Lock) -> bytes | None:  # noq
         return buffer.getvalue()
     except Exception:  # noqa: BLE001 - onnx missing, an export failure: the eager path, never a broken search
         return None
+
+
+def _gives_eager_vectors(fast: OnnxMeanPooling, model: Any, model_lock: threading.Lock) -> bool:  # noqa: ANN401
+    """True when the ONNX copy `fast` embeds the probe texts as the eager sentence-transformers `model` does."""
+    with model_lock:
+        eager = model.encode(list(PROBES), normalize_embeddings=fast.normalize, convert_to_numpy=True)
+    return all(np.allclose(fast(t), e, atol=1e-4) for t, e in zip(PROBES, eager))
 
 
 def _mean_only(pooling: Any) -> bool:  # noqa: ANN401 - sentence_transformers Pooling
@@ -276,11 +281,7 @@ class OnnxMeanPooling:
 
             fast = cls(model[0].tokenizer, _session(ort, graph, threads), int(model.max_seq_length),
                        len(list(model)) == 3)
-            with model_lock:
-                eager = model.encode(list(PROBES), normalize_embeddings=fast.normalize, convert_to_numpy=True)
-            if not all(np.allclose(fast(t), e, atol=1e-4) for t, e in zip(PROBES, eager)):
-                return None
-            return fast
+            return fast if _gives_eager_vectors(fast, model, model_lock) else None
         except Exception:  # noqa: BLE001 - onnxruntime missing: the eager path, never a broken search
             return None
 

@@ -193,7 +193,7 @@ class Transcriber:
         """A Transcript for the episode: the publisher's if offered, else Whisper's."""
         ep = row.episode
         segments: tuple[Segment, ...] | None = None
-        source, engine_name, model_name, language, duration = "publisher", None, None, None, ep.duration
+        source, engine_name, model_name, duration = "publisher", None, None, ep.duration
         notes: list[str] = []  # every fallback taken, kept with the episode for `status`
         try:
             segments = publisher_segments(self.settings, ep, local_ok)
