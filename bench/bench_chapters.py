@@ -147,7 +147,7 @@ def chapters_report(name: str, work: Path, models: Models) -> dict:
     wall = ingest_feed(feed, work / name / "home-joined", models)
     settings = load_settings(work / name / "home-joined")
     transcript = load_transcript(next(iter_transcript_files(settings.transcripts_dir)))
-    encode = models.encoder(settings.embed_model)
+    encode = models.encoder(settings.embed_model, settings.models_dir)
     encode(["warm-up"])
     t0 = time.perf_counter()
     plain = annotate(replace_chapters(transcript))

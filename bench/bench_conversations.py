@@ -19,6 +19,12 @@ reuses one with --home DIR (ingested first if it has no episodes), then prints:
   (oracle speech: speaker confusion alone).
 
     .venv/bin/python -m bench.bench_conversations [--home DIR] [--no-der] [--no-feed-vocabulary]
+
+With --precision it prints only the speaker encoder in float32 against bfloat16 (the default on CPUs with
+native bf16): the same Whisper segments of every conversation and real-speech recording labelled by
+each, their right-speaker shares and the diarization time, in one run.
+
+    .venv/bin/python -m bench.bench_conversations --precision [--home DIR]
 """
 
 from __future__ import annotations
@@ -223,6 +229,47 @@ def der_report(models: Models) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def precision_report(home: Path, models: Models) -> None:
+    """Right-speaker shares and diarization time with the speaker encoder in float32 and in bfloat16."""
+    from podsearch.ingest.audio import decode_audio
+    from podsearch.ingest.diarize import Diarizer, ResemblyzerEncoder
+    from podsearch.service.transcriber import Transcriber
+    from podsearch.transcripts.speakers import label_segments
+
+    settings = load_settings(home)
+    transcriber = Transcriber(settings, models=models)
+    cases = []  # (name, samples, unlabelled Whisper segments, reference turns)
+    for item in timings():
+        segments = load_transcript(transcript_of(settings, item["guid"])).segments
+        cases.append((Path(item["audio"]).stem, decode_audio(DATA / item["audio"]), segments,
+                      [RefTurn(s["start"], s["end"], s["speaker"]) for s in item["sentences"]]))
+    for rttm in sorted(RTTM_DIR.glob("*.rttm")):
+        audio = next(p for p in RTTM_DIR.iterdir() if p.stem == rttm.stem and p.suffix != ".rttm")
+        samples = decode_audio(audio)
+        segments = transcriber.engine.transcribe(samples, transcriber.options()).segments
+        turns = [RefTurn(seg.start, seg.end, str(label)) for seg, _, label in read_rttm(rttm).itertracks(yield_label=True)]
+        cases.append((rttm.stem[:40], samples, segments, turns))
+    encoders = {"float32": ResemblyzerEncoder(bf16=False), "bfloat16": ResemblyzerEncoder(bf16=True)}
+    print(f"\n{'recording':<42}" + "".join(f"{name + ' right':>16}{name + ' s':>12}" for name in encoders))
+    totals = {name: [0.0, 0.0, 0.0] for name in encoders}  # right s, speech s, seconds spent
+    for name, samples, segments, reference in cases:
+        row = f"{name:<42}"
+        for label, encoder in encoders.items():
+            diarizer = Diarizer(encoder=encoder)
+            t0 = time.perf_counter()
+            turns = diarizer.diarize(samples, [(s.start, s.end) for s in segments if s.text.strip()])
+            spent = time.perf_counter() - t0
+            score = speaker_score(label_segments(segments, turns), reference)
+            totals[label][0] += score.right_s
+            totals[label][1] += score.speech_s
+            totals[label][2] += spent
+            row += f"{score.share:>16.1%}{spent:>12.2f}"
+        print(row)
+    print(f"{'all':<42}" + "".join(f"{r / max(sp, 1e-9):>16.1%}{t:>12.2f}" for r, sp, t in totals.values()))
+    (_, _, t32), (_, _, t16) = totals.values()
+    print(f"diarization {t32 / max(t16, 1e-9):.2f}x faster in bfloat16")
+
+
 def search_report(home: Path, models: Models) -> None:
     """Strict and lenient tables, sponsor reads, off-topic clips and hybrid's strict misses."""
     queries = load_queries(DATA / "queries.json")
@@ -301,6 +348,8 @@ def main() -> None:
     parser.add_argument("--no-der", action="store_true", help="skip the DER of the real-speech recordings")
     parser.add_argument("--no-feed-vocabulary", action="store_true",
                         help="ingest without giving Whisper the feed's names and terms (to compare)")
+    parser.add_argument("--precision", action="store_true",
+                        help="only the speaker encoder in float32 against bfloat16 (speakers and time)")
     args = parser.parse_args()
     if args.no_feed_vocabulary:
         os.environ["PODSEARCH_FEED_VOCABULARY"] = "0"  # load_settings reads it for every settings object
@@ -311,6 +360,9 @@ def main() -> None:
         spent = ensure_ingested(home, models)
         if spent:
             print(f"ingested the dev set in {spent:.0f} s")
+        if args.precision:
+            precision_report(home, models)
+            return
         search_report(home, models)
         words_report(home)
         kinds_report(home)

@@ -19,6 +19,17 @@ times each), and the wall time, x real time and the on/off ratio printed (target
 
     .venv/bin/python -m bench.bench_ingest [--feed demo/feed.xml] [--engines faster-whisper openai-whisper]
     .venv/bin/python -m bench.bench_ingest --speakers [--repeats 1] [--baseline-python ../main/.venv/bin/python]
+
+With --naive it compares the default ingest (every stage on: speakers, kinds, chapters, topics, embedding,
+indexing) with plain faster-whisper on the same audio files: the bundled tiny.en, int8, greedy, its own
+VAD, 2 threads, transcription only. Each side runs in its own child process, alternating, --repeats
+times; model loading is untimed on both sides. It prints both speeds and the ratio (target >= 1.4).
+The default feed for --naive is the conversations dev set (tests/data/conversations/feed.xml).
+
+    .venv/bin/python -m bench.bench_ingest --naive [--feed FEED] [--repeats 2] [--profile]
+
+`--profile` also prints where the default ingest's wall time goes (cProfile's cumulative time of the
+pipeline's stages, from a separate in-process run).
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, audio_seconds, module_command
+from bench.common import ROOT, audio_seconds, load_average, module_command
 from podsearch.core.config import load_settings
 from podsearch.service.ingest_run import ingest
 from podsearch.service.sources import whisper_workers
@@ -62,7 +73,7 @@ def run(engine: str, feed: Path, limit: int | None = None, workers: int | None =
         loaded = models.engine(engine, settings.whisper_model, device=settings.device, models_dir=settings.models_dir,
                                workers=workers, keep_freed_memory=settings.keep_freed_memory)
         loaded.transcribe(np.zeros(16000, dtype=np.float32), TranscribeOptions())
-        models.embedder(settings.embed_model).encode(["warm-up"])
+        models.passage_encoder(settings.embed_model, settings.models_dir).encode(["warm-up"])
         if settings.speakers:  # the speaker encoder's load is not timed either; after Whisper's, as in an
             models.speaker_encoder()  # ingest (its malloc tuning must come before any other thread's arena)
         load_s = time.perf_counter() - t0
@@ -153,6 +164,83 @@ def speakers_cost(engine: str, repeats: int, baseline_python: str | None = None)
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def feed_audio(feed: Path) -> list[Path]:
+    """The local audio files a bench feed's enclosures name (relative to the feed's folder)."""
+    import re
+
+    urls = re.findall(r'<enclosure[^>]*url="([^"]+)"', feed.read_text(encoding="utf-8"))
+    return [(feed.parent / url).resolve() for url in urls]
+
+
+def naive_run(feed: Path, threads: int = 2) -> dict[str, float]:
+    """Plain faster-whisper over `feed`'s audio: bundled tiny.en, int8, greedy, VAD, transcription only."""
+    from faster_whisper import WhisperModel
+
+    from podsearch.ingest.audio import decode_audio
+    from podsearch.ingest.transcribe import _bundled_dir
+
+    settings = load_settings(Path(tempfile.mkdtemp(prefix="bench-naive-")))
+    model = WhisperModel(str(_bundled_dir("tiny.en", settings.models_dir)), device="cpu", compute_type="int8",
+                         cpu_threads=threads)
+    list(model.transcribe(np.zeros(16000, dtype=np.float32), beam_size=1, language="en")[0])  # warm-up
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    audio = 0.0
+    for path in feed_audio(feed):
+        samples = decode_audio(path)  # PyAV, as faster-whisper's own decode_audio
+        audio += len(samples) / 16000
+        segments, _ = model.transcribe(samples, beam_size=1, language="en", vad_filter=True)
+        list(segments)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {"episodes": len(feed_audio(feed)), "audio_s": audio, "wall_s": wall, "x_realtime": audio / wall,
+            "user_s": after.ru_utime - before.ru_utime, "max_rss_mb": after.ru_maxrss / 1024}
+
+
+def naive_child(feed: Path, naive: bool) -> dict[str, float]:
+    """`naive_run` or the default ingest (`run`) of `feed` in a fresh child process of this interpreter."""
+    flag = ["--naive-run"] if naive else ["--one-run", "default"]
+    cmd, folder = module_command(sys.executable, __spec__.name, *flag, "--feed", str(feed),
+                                 "--engines", "faster-whisper")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=folder).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def against_naive(feed: Path, repeats: int) -> None:
+    """The default ingest against plain faster-whisper on the same files, alternating child processes."""
+    from statistics import median
+
+    print(f"load average at start: {load_average()}")
+    runs: dict[str, list[dict[str, float]]] = {"plain faster-whisper": [], "podsearch ingest (defaults)": []}
+    for _ in range(repeats):
+        runs["plain faster-whisper"].append(naive_child(feed, True))
+        runs["podsearch ingest (defaults)"].append(naive_child(feed, False))
+    print(f"{'run':<30}{'episodes':>9}{'audio s':>9}{'wall s':>9}{'x real time':>13}{'CPU user s':>12}"
+          f"{'max RSS MB':>12}")
+    for name, rs in runs.items():
+        for r in rs:
+            print(f"{name:<30}{r['episodes']:>9}{r['audio_s']:>9.1f}{r['wall_s']:>9.1f}{r['x_realtime']:>13.1f}"
+                  f"{r['user_s']:>12.1f}{r['max_rss_mb']:>12.0f}")
+    naive, ours = (runs[k] for k in runs)
+    print(f"ingest speed against plain faster-whisper ({repeats} run(s) each; target >= 1.40): "
+          f"{min(r['wall_s'] for r in naive) / min(r['wall_s'] for r in ours):.2f}x best against best, "
+          f"{median(r['wall_s'] for r in naive) / median(r['wall_s'] for r in ours):.2f}x median against median")
+    print(f"load average at end: {load_average()}")
+
+
+def profile_ingest(feed: Path, top: int = 25) -> None:
+    """Where the default ingest's time goes: cProfile's cumulative times of our own functions."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run("faster-whisper", feed)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(r"(podsearch|ingest|transcripts|index)/", top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feed", type=Path, default=ROOT / "demo" / "feed.xml")
@@ -162,13 +250,28 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # the child run's output
     parser.add_argument("--speakers", action="store_true",
                         help="only the speakers on/off comparison on ~10 and ~20 minute episodes")
-    parser.add_argument("--repeats", type=int, default=1, help="with --speakers: runs of each, alternating")
+    parser.add_argument("--repeats", type=int, default=1, help="with --speakers or --naive: runs of each, alternating")
     parser.add_argument("--baseline-python", metavar="PYTHON",
                         help="with --speakers: also measure the checkout whose interpreter this is, in turn")
-    parser.add_argument("--one-run", choices=("on", "off"), help=argparse.SUPPRESS)  # a child's ingest of --feed
+    parser.add_argument("--one-run", choices=("on", "off", "default"), help=argparse.SUPPRESS)  # a child's ingest
+    parser.add_argument("--naive", action="store_true",
+                        help="only the default ingest against plain faster-whisper on the same files")
+    parser.add_argument("--naive-run", action="store_true", help=argparse.SUPPRESS)  # a child's plain run
+    parser.add_argument("--profile", action="store_true", help="with --naive: where the ingest's time goes")
     args = parser.parse_args()
+    conversations = ROOT / "tests" / "data" / "conversations" / "feed.xml"
+    feed = conversations if args.naive and "--feed" not in sys.argv else args.feed
     if args.one_run:
-        print(json.dumps(run(args.engines[0], args.feed, speakers=args.one_run == "on")))
+        speakers = None if args.one_run == "default" else args.one_run == "on"
+        print(json.dumps(run(args.engines[0], args.feed, speakers=speakers)))
+        return
+    if args.naive_run:
+        print(json.dumps(naive_run(args.feed)))
+        return
+    if args.naive:
+        if args.profile:
+            profile_ingest(feed)
+        against_naive(feed, args.repeats)
         return
     if args.speakers:
         speakers_cost(args.engines[0], args.repeats, args.baseline_python)

@@ -424,8 +424,9 @@ def hits_agreement(a: list[list], b: list[list]) -> float:
     return float(np.mean([len(set(x) & set(y)) / max(1, len(x), len(y)) for x, y in zip(a, b)]))
 
 
-def embed_probe(embedder: object, queries: list[str]) -> dict[str, float]:
-    """p50 ms of one query embedding: eager PyTorch (torch at 1 thread and its default) vs ONNX Runtime."""
+def embed_probe(embedder: Embedder, encoder: object, queries: list[str]) -> dict[str, float]:
+    """p50 ms of one query embedding: eager PyTorch (torch at 1 thread and its default) vs the exported
+    query encoder (ONNX Runtime) that searches use."""
     import torch
 
     def p50(fn: Callable[[str], object]) -> float:
@@ -442,8 +443,9 @@ def embed_probe(embedder: object, queries: list[str]) -> dict[str, float]:
         torch.set_num_threads(n)
         out[f"eager torch {n} thread(s)"] = p50(lambda q: embedder.encode([q]))
     torch.set_num_threads(default)
-    if embedder.prepare_queries():
-        out["onnxruntime (the app's, and these searches')"] = p50(embedder._fast)
+    fast = getattr(encoder, "_fast", None)
+    if fast is not None:
+        out["onnxruntime (the searches' query encoder)"] = p50(fast)
     return out
 
 
@@ -479,7 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     index_dir = args.dir or Path(tmp.name) / "index"
     started = time.perf_counter()
 
-    embedder = Embedder()
+    from podsearch.core.config import load_settings
+    from podsearch.service.models import Models
+
+    models = Models()
+    embedder = models.embedder()
+    # What searches embed their queries with (the app, the CLI, the API): the model's ONNX export.
+    encoder = models.query_encoder(embedder.name, load_settings(index_dir.parent).models_dir)
     corpus = Corpus.make(args.seed)
     topic_texts = [corpus.text(90, t) for t in range(TOPICS)]
     embedder.encode(topic_texts[:8])  # warm the model before timing it
@@ -493,10 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     queries = [corpus.query(int(corpus.rng.integers(TOPICS))) for _ in range(args.queries + args.warmup)]
     warm, queries = queries[: args.warmup], queries[args.warmup :]
     print(f"example queries: {queries[:4]}")
-    probe_ms = embed_probe(embedder, queries[:40])
+    probe_ms = embed_probe(embedder, encoder, queries[:40])
     print("query embedding p50: " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in probe_ms.items()), flush=True)
     qvecs = embedder.encode(queries)
-    probe = SearchIndex(index_dir, embedder=embedder)
+    probe = SearchIndex(index_dir, embedder=encoder)
 
     latency_rows: list[tuple[int, str, dict[str, list[float]]]] = []
     summary: list[str] = []
@@ -509,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{(index_dir / 'index.sqlite').stat().st_size / n:.0f} B/passage", flush=True)
         built: dict[str, tuple[object, dict, dict]] = {}
         for kind in ("flat", "hnsw"):
-            ix, fig = build(index_dir, embedder, kind, n)
+            ix, fig = build(index_dir, encoder, kind, n)
             print(f"  {kind}: rebuild {fig.seconds:.1f} s (of which FAISS build+save {fig.faiss_seconds:.1f} s), "
                   f"file {fig.file_bytes:.0f} B/passage, RSS held {fig.held_bytes:.0f} B/passage, "
                   f"peak {fig.peak_bytes:.0f} B/passage, load-from-file {fig.load_bytes:.0f} B/passage", flush=True)

@@ -64,8 +64,7 @@ def build_home(home: Path, passages: int, seed: int, models: Models) -> tuple[li
 def in_process_baseline(home: Path, queries: list[str], models: Models) -> list[float]:
     """ms per search() in this process, no HTTP, one at a time (query embedding included)."""
     settings = load_settings(home)
-    with Home(settings, models).index() as ix:
-        ix.embedder.prepare_queries()
+    with Home(settings, models).index(queries=lambda _notice: None) as ix:  # the query encoder, as a server
         options = search_options(settings, k=5)
         for q in queries[:5]:
             search(ix, q, options)  # warm

@@ -10,7 +10,7 @@ import numpy as np
 
 from podsearch.core.config import DEFAULT_EMBED_MODEL
 from podsearch.core.errors import ModelError
-from podsearch.index.query_encoder import OnnxMeanPooling, export_query_encoder
+from podsearch.index.query_encoder import export_query_encoder
 
 
 def resolve_embed_model(name: str) -> str:
@@ -57,8 +57,6 @@ class Embedder:
         self._lock = threading.Lock()
         # Each app interaction reruns its search: the same query, embedded once.
         self.encode_query = lru_cache(maxsize=512)(self._encode_query)
-        self._fast: OnnxMeanPooling | None = None  # an ONNX Runtime copy for single queries
-        self._fast_thread: threading.Thread | None = None
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text."""
@@ -75,39 +73,11 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _encode_query(self, text: str) -> np.ndarray:
-        """One query's vector (read-only: it is shared by every caller of the cache)."""
-        fast = self._fast
-        vector = fast(text) if fast else self.encode([text])[0]
+        """One query's vector (read-only: it is shared by every caller of the cache). Searches use the
+        light `QueryEncoder` (index/query_encoder.py); this eager path serves a model with no ONNX form."""
+        vector = self.encode([text])[0]
         vector.setflags(write=False)
         return vector
-
-    def prepare_queries(self, background: bool = False, threads: int | None = None) -> bool:
-        """Build the fast single-query encoder (ONNX Runtime) for a long-lived process: the app, a benchmark.
-
-        The export takes ~2 s, so a one-off search never pays for it. With
-        `background`, it is built in a thread while queries use the eager
-        model meanwhile (returns at once). `threads`: CPU threads per query
-        (None: up to 4; a server embedding many queries at once wants 1).
-        Returns True when queries use it; False when this model's layout or
-        environment cannot have it.
-        """
-        with self._lock:
-            if self._fast is not None:
-                return True
-            if self._fast_thread is None:
-                # Not a daemon: an interpreter exiting in the middle of an export aborts.
-                self._fast_thread = threading.Thread(target=self._build_fast, args=(threads,),
-                                                     name="podsearch-onnx-export")
-                self._fast_thread.start()
-            thread = self._fast_thread
-        if not background:
-            thread.join()
-        return self._fast is not None
-
-    def _build_fast(self, threads: int | None = None) -> None:
-        fast = OnnxMeanPooling.build(self._model, self._lock, threads)
-        with self._lock:
-            self._fast = fast
 
     def export_queries(self, cache_dir: Path) -> bool:
         """Write this model's query encoder (ONNX) into `cache_dir` for light processes; False when its

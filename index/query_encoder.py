@@ -67,8 +67,12 @@ def export_dir(cache_dir: Path, name: str, model_path: str) -> Path:
     return cache_dir / "query-encoders" / f"{safe}-{model_fingerprint(model_path)}-v{EXPORT_FORMAT}"
 
 
-def load_query_encoder(name: str, model_path: str, cache_dir: Path, threads: int | None = None) -> QueryEncoder | None:
-    """The exported query encoder of `name`, or None when it has not been exported (or the model changed)."""
+def load_query_encoder(name: str, model_path: str, cache_dir: Path, threads: int | None = None, *,
+                       spin: bool = True) -> QueryEncoder | None:
+    """The exported encoder of `name`, or None when it has not been exported (or the model changed).
+
+    `spin=False` keeps idle pool threads from spinning: for bulk encoding beside other work (an ingest's
+    Whisper workers), where a spinning thread only takes a core from them."""
     folder = export_dir(cache_dir, name, model_path)
     try:
         info = ExportInfo(**json.loads((folder / "export.json").read_text(encoding="utf-8")))
@@ -80,7 +84,7 @@ def load_query_encoder(name: str, model_path: str, cache_dir: Path, threads: int
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    session = _session(ort, str(folder / "model.onnx"), threads)
+    session = _session(ort, str(folder / "model.onnx"), threads, spin=spin)
     return QueryEncoder(info, OnnxMeanPooling(_RustTokenizer(tokenizer, info), session, info.max_seq_length,
                                               info.normalize))
 
@@ -195,14 +199,14 @@ def _mean_only(pooling: Any) -> bool:  # noqa: ANN401 - sentence_transformers Po
     return flags.get("pooling_mode_mean_tokens") is True and sum(bool(v) for v in flags.values()) == 1
 
 
-def _session(ort: Any, graph: bytes | str, threads: int | None) -> Any:  # noqa: ANN401 - onnxruntime
+def _session(ort: Any, graph: bytes | str, threads: int | None, spin: bool = True) -> Any:  # noqa: ANN401
     """An ONNX Runtime session on `threads` CPU threads per run (None: up to 4)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or min(4, usable_cores())
     options.inter_op_num_threads = 1
-    if threads == 1:
-        # Concurrent requests are the parallelism: idle pool threads spinning for work only steal
-        # cores from the other requests.
+    if threads == 1 or not spin:
+        # Concurrent requests (or an ingest's Whisper workers) are the parallelism: idle pool threads
+        # spinning for work only steal cores from them.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
@@ -225,7 +229,8 @@ class _RustTokenizer:
 
 
 class QueryEncoder:
-    """The query side of a sentence model without torch: what `SearchIndex` asks of its embedder."""
+    """A sentence model without torch (its ONNX export): what `SearchIndex` asks of its embedder, for
+    queries and, in bulk, for passages (vectors as the eager model's within 1e-5, tests/test_query_encoder.py)."""
 
     def __init__(self, info: ExportInfo, fast: OnnxMeanPooling) -> None:
         self.name, self.dim, self.max_seq_length = info.name, info.dim, info.max_seq_length
@@ -242,10 +247,14 @@ class QueryEncoder:
         """Unit-normalised float32 vectors, one row per text (as `Embedder.encode`)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        rows: list[np.ndarray] = []
-        for i in range(0, len(texts), batch_size):
-            rows.extend(self._fast._embed(texts[i : i + batch_size]))
-        return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+        # Texts of like length batched together pad little (as sentence-transformers does); each row
+        # pools over its own tokens only, so the order changes no vector.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i in range(0, len(order), batch_size):
+            chunk = order[i : i + batch_size]
+            out[chunk] = np.stack(self._fast._embed([texts[j] for j in chunk]))
+        return out
 
 
 class OnnxMeanPooling:
@@ -268,22 +277,6 @@ class OnnxMeanPooling:
         self._running = False
         # Right padding keeps each query's tokens at the positions they have alone; other tokenizers go one by one.
         self.max_batch = self.MAX_BATCH if getattr(tokenizer, "padding_side", "right") == "right" else 1
-
-    @classmethod
-    def build(cls, model: Any, model_lock: threading.Lock, threads: int | None = None) -> OnnxMeanPooling | None:  # noqa: ANN401
-        """An in-memory ONNX copy of `model` (`threads` per run; None: up to 4), or None when its layout is
-        another or the export fails."""
-        graph = export_graph(model, model_lock)
-        if graph is None:
-            return None
-        try:
-            import onnxruntime as ort
-
-            fast = cls(model[0].tokenizer, _session(ort, graph, threads), int(model.max_seq_length),
-                       len(list(model)) == 3)
-            return fast if _gives_eager_vectors(fast, model, model_lock) else None
-        except Exception:  # noqa: BLE001 - onnxruntime missing: the eager path, never a broken search
-            return None
 
     def __call__(self, text: str) -> np.ndarray:
         """`text`'s vector; concurrent callers are embedded together, in one run of the model.

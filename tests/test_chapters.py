@@ -20,7 +20,7 @@ import httpx
 import pytest
 from test_app import texts, write_feed
 
-from podsearch.core.config import load_settings
+from podsearch.core.config import DEFAULT_EMBED_MODEL, load_settings
 from podsearch.core.records import Chapter, Segment, Transcript, chapter_at
 from podsearch.index.search import SearchOptions, search
 from podsearch.service.models import Models
@@ -115,12 +115,12 @@ def test_titles_are_short_distinct_and_said_in_their_chapter(home: Path) -> None
 
 
 @pytest.mark.slow
-def test_publisher_chapters_always_win(home: Path, models: Models) -> None:
+def test_publisher_chapters_always_win(home: Path, models: Models, models_dir: Path) -> None:
     transcript = joined_transcript(home)
     theirs = (Chapter(start=0.0, title="Cold open"), Chapter(start=60.0, title="The interview"))
-    kept = annotate(replace(transcript, chapters=theirs), embed=models.encoder())
+    kept = annotate(replace(transcript, chapters=theirs), embed=models.encoder(DEFAULT_EMBED_MODEL, models_dir))
     assert kept.chapters == theirs
-    assert annotate(replace(transcript, chapters=()), embed=models.encoder()).chapters == transcript.chapters
+    assert annotate(replace(transcript, chapters=()), embed=models.encoder(DEFAULT_EMBED_MODEL, models_dir)).chapters == transcript.chapters
 
 
 @pytest.mark.slow

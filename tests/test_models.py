@@ -37,7 +37,7 @@ def test_each_model_is_loaded_once_even_when_asked_from_several_threads() -> Non
 def test_the_index_and_the_transcriber_use_the_models_passed_in(tmp_path: Path, models: Models) -> None:
     settings = load_settings(tmp_path)
     with Home(settings, models).index() as index:
-        assert index.embedder is models.embedder(settings.embed_model)
+        assert index.embedder is models.passage_encoder(settings.embed_model, settings.models_dir)
     transcriber = Transcriber(settings, models=models)
     assert transcriber.diarizer.encoder is models.speaker_encoder()
 

@@ -49,6 +49,17 @@ def test_the_exported_encoder_gives_the_eager_models_vectors(models: Models, tmp
     np.testing.assert_allclose(encoder.encode(TEXTS, batch_size=3), eager, atol=1e-5)
 
 
+def test_passages_are_embedded_by_the_export_with_the_eager_vectors(models: Models, tmp_path: Path) -> None:
+    # What an ingest embeds passages, segments and chapter blocks with: the export (made on first use),
+    # not torch, giving the eager vectors in the caller's order whatever the batching.
+    embedder = models.embedder()
+    bulk = Models().passage_encoder(embedder.name, tmp_path)
+    assert not isinstance(bulk, Embedder)
+    assert (export_dir(tmp_path, embedder.name, embedder.path) / "export.json").is_file()
+    texts = TEXTS * 3 + [f"segment {n}: " + "words " * n for n in range(0, 300, 7)]
+    np.testing.assert_allclose(bulk.encode(texts, batch_size=8), embedder.encode(texts), atol=1e-5)
+
+
 def test_a_changed_model_is_exported_again(tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(resolve_embed_model("bundled:all-MiniLM-L6-v2"), model)

@@ -67,7 +67,7 @@ class Home:
             embedder = lambda: models.query_encoder(settings.embed_model, settings.models_dir,  # noqa: E731
                                                     notice=queries)
         else:
-            embedder = lambda: models.embedder(settings.embed_model)  # noqa: E731
+            embedder = lambda: models.passage_encoder(settings.embed_model, settings.models_dir)  # noqa: E731
         return SearchIndex(
             index_dir or settings.index_dir,
             embedder=embedder,

@@ -86,7 +86,7 @@ class Ingester:
                     from podsearch.transcripts.annotate import annotate
 
                     transcript = annotate(transcript, ep, self.library.speaker_names(row.id),
-                                          embed=self.models.encoder(self.settings.embed_model))
+                                          embed=self.models.encoder(self.settings.embed_model, self.settings.models_dir))
                 if not saved:
                     path = save_transcript(transcript, self.settings.transcripts_dir)
                     self.library.set_status(row.id, TRANSCRIBED, source=transcript.source, transcript_path=str(path),

@@ -39,7 +39,7 @@ def _reindex(settings: Settings, emit: ProgressFn, models: Models | None) -> int
         for i, path in enumerate(files):
             # Kinds and generated chapters are made anew (older files get them now), and the file keeps them.
             saved = load_transcript(path)
-            transcript = annotate(saved, embed=home.models.encoder(settings.embed_model))
+            transcript = annotate(saved, embed=home.models.encoder(settings.embed_model, settings.models_dir))
             if transcript != saved and transcript_path(settings.transcripts_dir, saved.show, saved.episode,
                                                        saved.id) == path:
                 save_transcript(transcript, settings.transcripts_dir)

@@ -91,7 +91,7 @@ def diarize(settings: Settings, guids: tuple[str, ...] = (), progress: ProgressF
             unlabelled = tuple(replace(s, speaker=None) for s in transcript.segments)
             labelled = replace(transcript, segments=transcriber.speakers(audio, unlabelled))
             _store(home, library, row, annotate(labelled, row.episode, library.speaker_names(row.id),
-                                                embed=home.models.encoder(settings.embed_model)))
+                                                embed=home.models.encoder(settings.embed_model, settings.models_dir)))
             emit(Progress(Stage.EPISODE_DONE, row.episode.title))
             done.append(row.episode.title)
         return done
