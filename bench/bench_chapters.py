@@ -14,9 +14,12 @@ a topic at least 80% pure (target: >= 75% of themes). Both sets.
 
 Cost: the wall time of the joined ingest, and what the chapter step (annotate with chapters against
 without) and the topic update take of it (target: <= 10% added), all in this run. And topics for
---passages synthetic passages (default 100,000) clustered from scratch (target: < 60 s).
+--passages synthetic passages (default 100,000) clustered from scratch (target: < 60 s); or, with
+--index DIR, the topic map of that real index folder (its `index.sqlite`, e.g. .devhomes/bench100k)
+drawn from scratch, then one episode's passages taken out and added back (the update after an ingest).
 
     .venv/bin/python -m bench.bench_chapters [--home DIR] [--passages 100000] [--sets conversations eval]
+    .venv/bin/python -m bench.bench_chapters --sets --index .devhomes/bench100k
 """
 
 from __future__ import annotations
@@ -228,11 +231,44 @@ def scale_report(n: int, dim: int = 384, themes: int = 200) -> float:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def index_report(folder: Path) -> dict:
+    """Seconds to draw the topic map of the index in `folder` from scratch, and to bring it up to date
+    after one episode is added (its passages taken out, the map drawn, the passages put back)."""
+    from podsearch.index import topics
+    from podsearch.index.store import SearchIndex
+    from podsearch.service.topics import refresh_topics
+
+    index = SearchIndex(folder, embedder=None)
+    try:
+        db = index.db
+        passages = db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech' AND flagged = 0").fetchone()[0]
+        t0 = time.perf_counter()
+        built = topics.build(db)
+        build_s = time.perf_counter() - t0
+        key = db.execute("SELECT key FROM passages GROUP BY key ORDER BY COUNT(*) DESC LIMIT 1").fetchone()[0]
+        cols = [c[1] for c in db.execute("PRAGMA table_info(passages)")]
+        saved = db.execute(f"SELECT {', '.join(cols)} FROM passages WHERE key = ?", (key,)).fetchall()
+        with db:  # the episode leaves (passages only: the FTS and vectors are not read by the map) ...
+            db.execute("DELETE FROM passages WHERE key = ?", (key,))
+        topics.build(db)
+        with db:  # ... and comes back, as an ingest adds it
+            db.executemany(f"INSERT INTO passages({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", saved)
+        t1 = time.perf_counter()
+        how = refresh_topics(index)
+        update_s = time.perf_counter() - t1
+        topics.build(db)  # the folder is left with the map of all its passages
+    finally:
+        index.close()
+    return {"passages": passages, "topics": built, "build_s": build_s, "update_s": update_s, "update": how,
+            "episode_passages": len(saved)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a folder to keep (and reuse) the ingested homes in")
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     parser.add_argument("--passages", type=int, default=100_000, help="synthetic passages for the scale run (0: skip)")
+    parser.add_argument("--index", type=Path, help="time the topic map of this real index folder instead of synthetic passages")
     args = parser.parse_args()
     work = args.home or Path(tempfile.mkdtemp(prefix="bench-chapters-"))
     models = Models()
@@ -256,7 +292,12 @@ def main() -> None:
                                                      f"{t['build_s'] / t['ingest_s']:.1%})" if t["ingest_s"] else ""))
             for label, size, purity in t["purities"]:
                 print(f"  {label:<40} {size:>4} clips  purity {purity:.0%}")
-        if args.passages:
+        if args.index:
+            r = index_report(args.index)
+            print(f"\ntopics of {args.index} ({r['passages']:,} passages): drawn from scratch in {r['build_s']:.1f} s "
+                  f"({r['topics']} topics); one episode ({r['episode_passages']} passages) added: map {r['update']} "
+                  f"in {r['update_s']:.2f} s")
+        elif args.passages:
             print(f"\ntopics of {args.passages:,} synthetic passages built in {scale_report(args.passages):.1f} s")
     finally:
         if args.home is None:
