@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from podsearch.transcripts.chapters import phrases, stopwords
+from podsearch.transcripts.chapters import best_title, phrase_weights
 
 MAX_TOPICS = 80  # at most this many topics
 DIRECT = 3000  # up to this many passages, full k-means; beyond, mini-batch k-means on FIT_SAMPLE of them
@@ -41,6 +41,7 @@ ASSIGN_SIMILARITY = 0.45  # a new passage joins the nearest topic this similar (
 REDRAW = 2.0  # the map is drawn again from scratch once the library is this many times what it was drawn on
 CLIPS = 20  # clips kept per topic, best first
 LABEL_PASSAGES = 60  # passages nearest a topic's centre that its label is drawn from
+CONTRAST_PASSAGES = 10  # of each existing topic, what a new topic's label is told apart from
 TERMS = 6  # terms kept per topic
 SEED = 0  # clustering is repeatable: the same library gives the same map
 
@@ -160,38 +161,23 @@ def cluster(vecs: np.ndarray, stretches: int) -> np.ndarray:
 
 
 def labels(texts_by_topic: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """A short label and the distinctive terms of each topic's text (class-based TF-IDF)."""
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
-
-    stop = stopwords()
-    surface: dict[str, str] = {}
-
-    def analyse(doc: str) -> list[str]:
-        out = []
-        for p in phrases(doc, stop, longest=2):
-            low = p.lower()
-            surface.setdefault(low, p)
-            out.append(low)
-        return out
-
-    try:
-        counts = CountVectorizer(analyzer=analyse, min_df=1)
-        matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts.fit_transform(texts_by_topic))
-    except ValueError:  # no words at all
+    """A short label and the distinctive terms of each topic's text: the label is the topic's most
+    particular phrase of 2-6 words, picked as a generated chapter's title is (class-based TF-IDF over
+    phrases, `transcripts.chapters`), no two alike; the terms its most particular words."""
+    weights = phrase_weights(texts_by_topic)
+    if weights is None:  # no words at all
         return [("", ())] * len(texts_by_topic)
-    vocab = counts.get_feature_names_out()
+    scores, vocab, surface = weights
+    single = np.array([" " not in v for v in vocab])
+    taken: set[str] = set()
     out = []
-    for row in matrix:
-        row = row.toarray().ravel()
-        order = [i for i in np.argsort(-row) if row[i] > 0]
-        terms = tuple(vocab[i] for i in order[:TERMS])
-        pairs = [t for t in terms[:3] if " " in t and not all(w[:1].isupper() for w in surface[t].split())]
-        if pairs:
-            label = surface[pairs[0]]
-        else:
-            words = [t for t in terms if " " not in t][:2]
-            label = " and ".join(words)
-        out.append(((label[:1].upper() + label[1:]) if label else "", terms))
+    for n in range(scores.shape[0]):
+        row = scores[n].toarray().ravel()
+        words = np.flatnonzero(single & (row > 0))
+        terms = tuple(str(vocab[i]) for i in words[np.argsort(-row[words], kind="stable")][:TERMS])
+        label = best_title(row, vocab, surface, taken) or " and ".join(terms[:2]).capitalize()
+        taken.add(label.lower())
+        out.append((label, terms))
     return out
 
 
@@ -256,7 +242,7 @@ def grow(db: sqlite3.Connection) -> int:
     numbers = cluster(unit, len(set(found.stretches[pick].tolist())))
     others = [" ".join(r[0] for r in db.execute(
         "SELECT p.text FROM passage_topics t JOIN passages p ON p.id = t.passage_id WHERE t.topic = ?"
-        " ORDER BY t.score DESC LIMIT ?", (topic_id, LABEL_PASSAGES)))
+        " ORDER BY t.score DESC LIMIT ?", (topic_id, CONTRAST_PASSAGES)))
         for (topic_id,) in db.execute("SELECT id FROM topics ORDER BY id").fetchall()]
     drawn = _drawn(unit, numbers, [found.texts[i] for i in pick], others)
     first = (db.execute("SELECT MAX(id) FROM topics").fetchone()[0] or 0) + 1
