@@ -143,7 +143,10 @@ def ingest_feed(feed: Path, home: Path, models: Models) -> float:
 
 def chapters_report(name: str, work: Path, models: Models) -> dict:
     """Boundary scores of the joined episode's generated chapters, its titles, and the chapter step's cost."""
+    from dataclasses import replace
+
     from podsearch.transcripts.annotate import annotate
+    from podsearch.transcripts.chapters import generate_chapters
     from podsearch.transcripts.store import iter_transcript_files, load_transcript
 
     feed, joins = joined_feed(name, work / name / "audio-joined")
@@ -160,7 +163,11 @@ def chapters_report(name: str, work: Path, models: Models) -> dict:
     length = transcript.segments[-1].end
     scores = boundary_scores([c.start for c in made.chapters[1:]], joins, length)
     titles = [c.title for c in made.chapters]
-    return {**scores, "joins": len(joins), "chapters": len(made.chapters), "audio_s": transcript.duration or length,
+    # The same boundaries from the text alone: every segment taken as conversation (no intro, outro or
+    # sponsor read set apart), to tell what the segment kinds take away from what the text gives.
+    bare = generate_chapters([replace(s, kind="speech") for s in made.segments], encode)
+    text_only = boundary_scores([c.start for c in bare[1:]], joins, length)
+    return {**scores, "text_only": text_only, "joins": len(joins), "chapters": len(made.chapters), "audio_s": transcript.duration or length,
             "titles_ok": all(3 <= len(t) <= 60 for t in titles) and len({t.lower() for t in titles}) == len(titles),
             "titles": titles, "ingest_s": wall, "chapters_s": (t2 - t1) - (t1 - t0), "plain": len(plain.chapters)}
 
@@ -280,6 +287,9 @@ def main() -> None:
                   f"(+-{TOLERANCE:.0f} s), Pk {c['pk']:.3f}, WindowDiff {c['windowdiff']:.3f}; titles 3-60 chars and "
                   f"distinct: {'yes' if c['titles_ok'] else 'NO'}")
             print("  titles: " + " | ".join(c["titles"]))
+            b = c["text_only"]
+            print(f"  from the text alone (segment kinds ignored): boundary P {b['precision']:.2f} R {b['recall']:.2f} "
+                  f"F1 {b['f1']:.2f}, Pk {b['pk']:.3f}")
             if c["ingest_s"]:
                 print(f"  cost: ingest {c['ingest_s']:.1f} s wall, chapter step {c['chapters_s']:.2f} s "
                       f"({c['chapters_s'] / max(c['ingest_s'] - c['chapters_s'], 1e-9):.1%} added)")

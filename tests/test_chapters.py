@@ -274,6 +274,22 @@ def test_a_new_episode_updates_the_topics_without_redrawing_them(own_home: Path,
 
 
 @pytest.mark.slow
+def test_a_map_drawn_by_an_older_podsearch_is_drawn_again(own_home: Path, models: Models) -> None:
+    """A map without the mean its topic vectors need (drawn before they existed) is drawn again, once."""
+    from podsearch.service.topics import refresh_topics
+
+    index = Home(load_settings(own_home), models).open_index()
+    try:
+        with index.db:
+            index.db.execute("DELETE FROM meta WHERE key = 'topics_mean'")
+        assert refresh_topics(index) == "built"
+        assert refresh_topics(index) == "unchanged"
+        assert topic_clips(index)
+    finally:
+        index.close()
+
+
+@pytest.mark.slow
 def test_topics_and_chapters_over_the_api(home: Path) -> None:
     from apiserver import running_server
 
