@@ -179,6 +179,32 @@ def replace_chapters(transcript):  # noqa: ANN001, ANN201 - Transcript
     return replace(transcript, chapters=())
 
 
+def led_themes(topics: list[list[str]]) -> tuple[set[str], list[float]]:
+    """The themes (episode keys) leading a topic at least 80% pure, and each topic's purity; `topics`: the
+    episode key of each clip of each topic (topics of fewer than 3 clips are no topics)."""
+    led: set[str] = set()
+    purities = []
+    for eps in topics:
+        main = max(set(eps), key=eps.count)
+        purities.append(eps.count(main) / len(eps))
+        if purities[-1] >= 0.8:
+            led.add(main)
+    return led, purities
+
+
+def baseline_led(db) -> int:  # noqa: ANN001 - sqlite3.Connection
+    """Themes led by the map as first drawn (the baseline): k-means on the bare sentence vectors, one
+    topic per episode, same joins and drops."""
+    from podsearch.index import topics
+
+    found = topics._passages(db)
+    if not len(found.ids):
+        return 0
+    numbers = topics.cluster(found.vecs, len(set(found.keys)))
+    return len(led_themes([[k for k, n in zip(found.keys, numbers) if n == t]
+                           for t in set(numbers.tolist()) - {-1}])[0])
+
+
 def topics_report(name: str, work: Path, models: Models) -> dict:
     """Purity of the topics of a library with one theme per episode, and what building them costs."""
     from podsearch.service.home import Home
@@ -193,19 +219,13 @@ def topics_report(name: str, work: Path, models: Models) -> dict:
         build_s = time.perf_counter() - t0
         found = topic_map(index, clips=100_000)
         passages = index.db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech'").fetchone()[0]
+        baseline = baseline_led(index.db)
     finally:
         index.close()
-    led: set[str] = set()
-    purities = []
-    for topic in found:
-        eps = [c["key"] for c in topic["clips"]]
-        main = max(set(eps), key=eps.count)
-        purity = eps.count(main) / len(eps)
-        purities.append((topic["label"], len(eps), purity))
-        if purity >= 0.8:
-            led.add(main)
+    led, purities = led_themes([[c["key"] for c in topic["clips"]] for topic in found])
     return {"themes": len(themes), "led": len(led), "topics": len(found), "passages": passages,
-            "purities": purities, "build_s": build_s, "ingest_s": wall}
+            "purities": [(t["label"], len(t["clips"]), p) for t, p in zip(found, purities)],
+            "build_s": build_s, "ingest_s": wall, "baseline": baseline}
 
 
 def scale_report(n: int, dim: int = 384, themes: int = 200) -> float:
@@ -297,7 +317,8 @@ def main() -> None:
                 print(f"  cost: chapter step {c['chapters_s']:.2f} s (ingest reused: rerun without --home for the ratio)")
             t = topics_report(name, work, models)
             print(f"{name}: topics of {t['themes']} one-theme episodes ({t['passages']} passages): {t['topics']} topics, "
-                  f"themes leading a topic >= 80% pure: {t['led']}/{t['themes']} ({t['led'] / t['themes']:.0%}); "
+                  f"themes leading a topic >= 80% pure: {t['led']}/{t['themes']} ({t['led'] / t['themes']:.0%}; baseline, "
+                  f"bare sentence vectors and one topic per episode: {t['baseline']}/{t['themes']}); "
                   f"built in {t['build_s']:.2f} s" + (f" (ingest {t['ingest_s']:.1f} s: "
                                                      f"{t['build_s'] / t['ingest_s']:.1%})" if t["ingest_s"] else ""))
             for label, size, purity in t["purities"]:
