@@ -14,9 +14,12 @@ a topic at least 80% pure (target: >= 75% of themes). Both sets.
 
 Cost: the wall time of the joined ingest, and what the chapter step (annotate with chapters against
 without) and the topic update take of it (target: <= 10% added), all in this run. And topics for
---passages synthetic passages (default 100,000) clustered from scratch (target: < 60 s).
+--passages synthetic passages (default 100,000) clustered from scratch (target: < 60 s); or, with
+--index DIR, the topic map of that real index folder (its `index.sqlite`, e.g. .devhomes/bench100k)
+drawn from scratch, then one episode's passages taken out and added back (the update after an ingest).
 
     .venv/bin/python -m bench.bench_chapters [--home DIR] [--passages 100000] [--sets conversations eval]
+    .venv/bin/python -m bench.bench_chapters --sets --index .devhomes/bench100k
 """
 
 from __future__ import annotations
@@ -140,7 +143,10 @@ def ingest_feed(feed: Path, home: Path, models: Models) -> float:
 
 def chapters_report(name: str, work: Path, models: Models) -> dict:
     """Boundary scores of the joined episode's generated chapters, its titles, and the chapter step's cost."""
+    from dataclasses import replace
+
     from podsearch.transcripts.annotate import annotate
+    from podsearch.transcripts.chapters import generate_chapters
     from podsearch.transcripts.store import iter_transcript_files, load_transcript
 
     feed, joins = joined_feed(name, work / name / "audio-joined")
@@ -157,7 +163,11 @@ def chapters_report(name: str, work: Path, models: Models) -> dict:
     length = transcript.segments[-1].end
     scores = boundary_scores([c.start for c in made.chapters[1:]], joins, length)
     titles = [c.title for c in made.chapters]
-    return {**scores, "joins": len(joins), "chapters": len(made.chapters), "audio_s": transcript.duration or length,
+    # The same boundaries from the text alone: every segment taken as conversation (no intro, outro or
+    # sponsor read set apart), to tell what the segment kinds take away from what the text gives.
+    bare = generate_chapters([replace(s, kind="speech") for s in made.segments], encode)
+    text_only = boundary_scores([c.start for c in bare[1:]], joins, length)
+    return {**scores, "text_only": text_only, "joins": len(joins), "chapters": len(made.chapters), "audio_s": transcript.duration or length,
             "titles_ok": all(3 <= len(t) <= 60 for t in titles) and len({t.lower() for t in titles}) == len(titles),
             "titles": titles, "ingest_s": wall, "chapters_s": (t2 - t1) - (t1 - t0), "plain": len(plain.chapters)}
 
@@ -167,6 +177,32 @@ def replace_chapters(transcript):  # noqa: ANN001, ANN201 - Transcript
     from dataclasses import replace
 
     return replace(transcript, chapters=())
+
+
+def led_themes(topics: list[list[str]]) -> tuple[set[str], list[float]]:
+    """The themes (episode keys) leading a topic at least 80% pure, and each topic's purity; `topics`: the
+    episode key of each clip of each topic (topics of fewer than 3 clips are no topics)."""
+    led: set[str] = set()
+    purities = []
+    for eps in topics:
+        main = max(set(eps), key=eps.count)
+        purities.append(eps.count(main) / len(eps))
+        if purities[-1] >= 0.8:
+            led.add(main)
+    return led, purities
+
+
+def baseline_led(db) -> int:  # noqa: ANN001 - sqlite3.Connection
+    """Themes led by the map as first drawn (the baseline): k-means on the bare sentence vectors, one
+    topic per episode, same joins and drops."""
+    from podsearch.index import topics
+
+    found = topics._passages(db)
+    if not len(found.ids):
+        return 0
+    numbers = topics.cluster(found.vecs, len(set(found.keys)))
+    return len(led_themes([[k for k, n in zip(found.keys, numbers) if n == t]
+                           for t in set(numbers.tolist()) - {-1}])[0])
 
 
 def topics_report(name: str, work: Path, models: Models) -> dict:
@@ -183,19 +219,13 @@ def topics_report(name: str, work: Path, models: Models) -> dict:
         build_s = time.perf_counter() - t0
         found = topic_map(index, clips=100_000)
         passages = index.db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech'").fetchone()[0]
+        baseline = baseline_led(index.db)
     finally:
         index.close()
-    led: set[str] = set()
-    purities = []
-    for topic in found:
-        eps = [c["key"] for c in topic["clips"]]
-        main = max(set(eps), key=eps.count)
-        purity = eps.count(main) / len(eps)
-        purities.append((topic["label"], len(eps), purity))
-        if purity >= 0.8:
-            led.add(main)
+    led, purities = led_themes([[c["key"] for c in topic["clips"]] for topic in found])
     return {"themes": len(themes), "led": len(led), "topics": len(found), "passages": passages,
-            "purities": purities, "build_s": build_s, "ingest_s": wall}
+            "purities": [(t["label"], len(t["clips"]), p) for t, p in zip(found, purities)],
+            "build_s": build_s, "ingest_s": wall, "baseline": baseline}
 
 
 def scale_report(n: int, dim: int = 384, themes: int = 200) -> float:
@@ -228,11 +258,44 @@ def scale_report(n: int, dim: int = 384, themes: int = 200) -> float:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def index_report(folder: Path) -> dict:
+    """Seconds to draw the topic map of the index in `folder` from scratch, and to bring it up to date
+    after one episode is added (its passages taken out, the map drawn, the passages put back)."""
+    from podsearch.index import topics
+    from podsearch.index.store import SearchIndex
+    from podsearch.service.topics import refresh_topics
+
+    index = SearchIndex(folder, embedder=None)
+    try:
+        db = index.db
+        passages = db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech' AND flagged = 0").fetchone()[0]
+        t0 = time.perf_counter()
+        built = topics.build(db)
+        build_s = time.perf_counter() - t0
+        key = db.execute("SELECT key FROM passages GROUP BY key ORDER BY COUNT(*) DESC LIMIT 1").fetchone()[0]
+        cols = [c[1] for c in db.execute("PRAGMA table_info(passages)")]
+        saved = db.execute(f"SELECT {', '.join(cols)} FROM passages WHERE key = ?", (key,)).fetchall()
+        with db:  # the episode leaves (passages only: the FTS and vectors are not read by the map) ...
+            db.execute("DELETE FROM passages WHERE key = ?", (key,))
+        topics.build(db)
+        with db:  # ... and comes back, as an ingest adds it
+            db.executemany(f"INSERT INTO passages({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", saved)
+        t1 = time.perf_counter()
+        how = refresh_topics(index)
+        update_s = time.perf_counter() - t1
+        topics.build(db)  # the folder is left with the map of all its passages
+    finally:
+        index.close()
+    return {"passages": passages, "topics": built, "build_s": build_s, "update_s": update_s, "update": how,
+            "episode_passages": len(saved)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a folder to keep (and reuse) the ingested homes in")
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     parser.add_argument("--passages", type=int, default=100_000, help="synthetic passages for the scale run (0: skip)")
+    parser.add_argument("--index", type=Path, help="time the topic map of this real index folder instead of synthetic passages")
     args = parser.parse_args()
     work = args.home or Path(tempfile.mkdtemp(prefix="bench-chapters-"))
     models = Models()
@@ -244,6 +307,9 @@ def main() -> None:
                   f"(+-{TOLERANCE:.0f} s), Pk {c['pk']:.3f}, WindowDiff {c['windowdiff']:.3f}; titles 3-60 chars and "
                   f"distinct: {'yes' if c['titles_ok'] else 'NO'}")
             print("  titles: " + " | ".join(c["titles"]))
+            b = c["text_only"]
+            print(f"  from the text alone (segment kinds ignored): boundary P {b['precision']:.2f} R {b['recall']:.2f} "
+                  f"F1 {b['f1']:.2f}, Pk {b['pk']:.3f}")
             if c["ingest_s"]:
                 print(f"  cost: ingest {c['ingest_s']:.1f} s wall, chapter step {c['chapters_s']:.2f} s "
                       f"({c['chapters_s'] / max(c['ingest_s'] - c['chapters_s'], 1e-9):.1%} added)")
@@ -251,12 +317,18 @@ def main() -> None:
                 print(f"  cost: chapter step {c['chapters_s']:.2f} s (ingest reused: rerun without --home for the ratio)")
             t = topics_report(name, work, models)
             print(f"{name}: topics of {t['themes']} one-theme episodes ({t['passages']} passages): {t['topics']} topics, "
-                  f"themes leading a topic >= 80% pure: {t['led']}/{t['themes']} ({t['led'] / t['themes']:.0%}); "
+                  f"themes leading a topic >= 80% pure: {t['led']}/{t['themes']} ({t['led'] / t['themes']:.0%}; baseline, "
+                  f"bare sentence vectors and one topic per episode: {t['baseline']}/{t['themes']}); "
                   f"built in {t['build_s']:.2f} s" + (f" (ingest {t['ingest_s']:.1f} s: "
                                                      f"{t['build_s'] / t['ingest_s']:.1%})" if t["ingest_s"] else ""))
             for label, size, purity in t["purities"]:
                 print(f"  {label:<40} {size:>4} clips  purity {purity:.0%}")
-        if args.passages:
+        if args.index:
+            r = index_report(args.index)
+            print(f"\ntopics of {args.index} ({r['passages']:,} passages): drawn from scratch in {r['build_s']:.1f} s "
+                  f"({r['topics']} topics); one episode ({r['episode_passages']} passages) added: map {r['update']} "
+                  f"in {r['update_s']:.2f} s")
+        elif args.passages:
             print(f"\ntopics of {args.passages:,} synthetic passages built in {scale_report(args.passages):.1f} s")
     finally:
         if args.home is None:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import pytest
-from appserver import wait_healthy
+from apiserver import free_port  # noqa: F401 - test_watches_browser takes it from here
+from appserver import streamlit_app
 
 from podsearch.core.config import load_settings
 from podsearch.index.search import LEAD_IN
@@ -47,12 +44,6 @@ if CHROMIUM is None:  # pragma: no cover - depends on the machine
                 allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():  # noqa: ANN201 - playwright Browser
     with sync_playwright() as p:
@@ -74,19 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser,  # noqa: ANN001
     for feed in (pharmacy_feed(root), classroom_feed(root)):
         add_feed(settings, str(feed))
 
-    port = free_port()
-    log_path = root / "streamlit.log"
-    log = log_path.open("wb")
-    env = {**os.environ, "PODSEARCH_HOME": str(settings.home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc, log_path)
+    with streamlit_app(settings.home, root / "streamlit.log") as (base, _):
         # A first visit makes the server load its sentence model while this process ingests.
         warm = browser.new_page()
         warm.goto(base, wait_until="domcontentloaded")
@@ -94,13 +73,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser,  # noqa: ANN001
         warm.get_by_text("Search what was said in").wait_for(timeout=WAIT_MS)  # the model is loaded
         warm.close()
         yield base, settings.home
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def shot(page: Page, name: str) -> Path:

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -196,37 +197,47 @@ def phrases(text: str, stop: frozenset[str], longest: int = 4) -> list[str]:
     return out
 
 
-def _titles(pieces: list[_Span]) -> list[str]:
-    """One distinct, readable title per piece."""
+def phrase_weights(docs: list[str]) -> tuple[Any, np.ndarray, dict[str, str]] | None:
+    """How particular each candidate phrase (`phrases`) is to each of `docs` among them (class-based
+    TF-IDF, scikit-learn): (a sparse row of weights per doc, the phrases lowercased, each one's surface
+    form); None when no doc has any phrase."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
+    if not any(docs):
+        return None
+    stop = stopwords()
+    surface: dict[str, str] = {}
+
+    def analyse(doc: str) -> list[str]:
+        found = phrases(doc, stop)
+        for f in found:
+            surface.setdefault(f.lower(), f)
+        return [f.lower() for f in found]
+
+    try:
+        vectorizer = CountVectorizer(analyzer=analyse)
+        counts = vectorizer.fit_transform(docs)
+    except ValueError:  # no phrase anywhere
+        return None
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr(), vectorizer.get_feature_names_out(), surface
+
+
+def _titles(pieces: list[_Span]) -> list[str]:
+    """One distinct, readable title per piece."""
     stop = stopwords()
     docs = [" ".join(s.text.strip() for s in p.segments if s.kind != "sponsor" and not s.flagged) for p in pieces]
     titles: list[str] = []
     taken: set[str] = set()
-    scores = None
-    surface: dict[str, str] = {}
-    if any(docs):
-        def analyse(doc: str) -> list[str]:
-            found = phrases(doc, stop)
-            for f in found:
-                surface.setdefault(f.lower(), f)
-            return [f.lower() for f in found]
-
-        try:
-            vectorizer = CountVectorizer(analyzer=analyse)
-            counts = vectorizer.fit_transform(docs)
-            scores = TfidfTransformer(sublinear_tf=True).fit_transform(counts).toarray()
-            vocab = vectorizer.get_feature_names_out()
-        except ValueError:  # no phrase anywhere
-            scores = None
+    weights = phrase_weights(docs)
     for n, piece in enumerate(pieces):
         if piece.kind == "intro":
             title = INTRO_TITLE
         elif piece.kind == "outro":
             title = OUTRO_TITLE
         else:
-            best = _best_title(scores[n], vocab, surface, taken) if scores is not None else None
+            best = None
+            if weights is not None:
+                best = best_title(weights[0][n].toarray().ravel(), weights[1], weights[2], taken)
             title = best or _first_words(docs[n], stop, taken) or f"Part {n + 1}"
         while title.lower() in taken:
             title = f"{title} ({n + 1})"
@@ -235,8 +246,9 @@ def _titles(pieces: list[_Span]) -> list[str]:
     return titles
 
 
-def _best_title(row: np.ndarray, vocab: np.ndarray, surface: dict[str, str], taken: set[str]) -> str | None:
-    """The phrase of 2-6 words that scores best: its own weight plus its words' weights."""
+def best_title(row: np.ndarray, vocab: np.ndarray, surface: dict[str, str], taken: set[str]) -> str | None:
+    """The phrase of 2-6 words that scores best in `row` (of `phrase_weights`), not one of `taken`: its own
+    weight plus its words' weights."""
     weight = {vocab[i]: float(row[i]) for i in np.flatnonzero(row)}
     best, best_score = None, 0.0
     for phrase, w in weight.items():

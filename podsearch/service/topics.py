@@ -15,9 +15,10 @@ CLIPS = 20  # clips shown per topic
 
 
 def refresh_topics(index, rebuild: bool = False) -> str:  # noqa: ANN001 - index.store.SearchIndex (writable)
-    """Bring the map up to date with the index: new passages join their nearest topic, and the map is
-    built from scratch when asked (`rebuild`), when there is none, or when too many passages fit no
-    topic. Returns "built", "assigned" or "unchanged"."""
+    """Bring the map up to date with the index: new passages join their nearest topic, those fitting
+    none may form new topics (the others untouched); the map is built from scratch when asked
+    (`rebuild`), when there is none, or once the library has outgrown it. Returns "built", "assigned"
+    or "unchanged"."""
     from podsearch.index import topics
 
     db = index.db
@@ -25,9 +26,11 @@ def refresh_topics(index, rebuild: bool = False) -> str:  # noqa: ANN001 - index
         topics.build(db)
         return "built"
     seen, loose = topics.assign(db)
-    if seen and loose / seen > topics.DRIFT:  # the library moved on: many new passages fit no topic
+    if seen and topics.outgrown(db):
         topics.build(db)
         return "built"
+    if loose:
+        topics.grow(db)  # a theme the map has not seen: a topic of its own
     return "assigned" if seen else "unchanged"
 
 
