@@ -26,10 +26,10 @@ VAD, 2 threads, transcription only. Each side runs in its own child process, alt
 times; model loading is untimed on both sides. It prints both speeds and the ratio (target >= 1.4).
 The default feed for --naive is the conversations dev set (tests/data/conversations/feed.xml).
 
-    .venv/bin/python -m bench.bench_ingest --naive [--feed FEED] [--repeats 2] [--profile]
+    .venv/bin/python -m bench.bench_ingest --naive [--feed FEED] [--repeats 2] [--split]
 
-`--profile` also prints where the default ingest's wall time goes (cProfile's cumulative time of the
-pipeline's stages, from a separate in-process run).
+`--split` first prints the CPU seconds of each stage on the same audio, one thread each (Whisper plain
+and ours, speakers, chapters, embedding), beside the float32 and torch alternatives.
 """
 
 from __future__ import annotations
@@ -43,22 +43,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, audio_seconds, load_average, module_command
+from bench.common import ROOT, audio_seconds, load_average, module_command, status_kb
 from podsearch.core.config import load_settings
 from podsearch.service.ingest_run import ingest
 from podsearch.service.sources import whisper_workers
 from podsearch.service.subscriptions import add_feed
 
 
-
 def run(engine: str, feed: Path, limit: int | None = None, workers: int | None = None,
         speakers: bool | None = None) -> dict[str, float]:
     """Ingest `feed` (its newest `limit` episodes) into a fresh home with `engine`; returns the figures."""
     from podsearch.ingest.transcribe import TranscribeOptions
+
     from podsearch.service.models import Models
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -88,7 +90,7 @@ def run(engine: str, feed: Path, limit: int | None = None, workers: int | None =
         return {"episodes": len(report.indexed), "audio_s": audio, "wall_s": wall, "load_s": load_s,
                 "rtf": wall / audio, "x_realtime": audio / wall, "user_s": after.ru_utime - before.ru_utime,
                 "sys_s": after.ru_stime - before.ru_stime, "faults": after.ru_minflt - before.ru_minflt,
-                "max_rss_mb": after.ru_maxrss / 1024}
+                "max_rss_mb": status_kb("VmHWM") / 1024}  # this process image's peak (ru_maxrss survives exec)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -175,7 +177,6 @@ def feed_audio(feed: Path) -> list[Path]:
 def naive_run(feed: Path, threads: int = 2) -> dict[str, float]:
     """Plain faster-whisper over `feed`'s audio: bundled tiny.en, int8, greedy, VAD, transcription only."""
     from faster_whisper import WhisperModel
-
     from podsearch.ingest.audio import decode_audio
     from podsearch.ingest.transcribe import _bundled_dir
 
@@ -194,7 +195,7 @@ def naive_run(feed: Path, threads: int = 2) -> dict[str, float]:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     return {"episodes": len(feed_audio(feed)), "audio_s": audio, "wall_s": wall, "x_realtime": audio / wall,
-            "user_s": after.ru_utime - before.ru_utime, "max_rss_mb": after.ru_maxrss / 1024}
+            "user_s": after.ru_utime - before.ru_utime, "max_rss_mb": status_kb("VmHWM") / 1024}  # this process image's peak (ru_maxrss survives exec)
 
 
 def naive_child(feed: Path, naive: bool) -> dict[str, float]:
@@ -228,17 +229,69 @@ def against_naive(feed: Path, repeats: int) -> None:
     print(f"load average at end: {load_average()}")
 
 
-def profile_ingest(feed: Path, top: int = 25) -> None:
-    """Where the default ingest's time goes: cProfile's cumulative times of our own functions."""
-    import cProfile
-    import pstats
+def stage_split(feed: Path) -> None:
+    """CPU seconds of each ingest stage on `feed`'s audio, one thread each, in this process: where the time
+    goes, and what the float32/torch alternatives would cost (CPU time is steadier than wall time on a
+    shared machine)."""
+    from dataclasses import replace
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run("faster-whisper", feed)
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    stats.sort_stats("cumulative").print_stats(r"(podsearch|ingest|transcripts|index)/", top)
+    from faster_whisper import WhisperModel
+    from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
+    from podsearch.ingest.audio import decode_audio
+    from podsearch.ingest.diarize import Diarizer, ResemblyzerEncoder
+    from podsearch.ingest.transcribe import _bundled_dir
+    from podsearch.transcripts.chapters import generate_chapters
+
+    from podsearch.core.records import Transcript
+    from podsearch.service.models import Models
+    from podsearch.service.transcriber import Transcriber
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def timed(label: str, work: Callable[[], Any]) -> Any:  # noqa: ANN401 - whatever `work` returns
+        c0 = cpu()
+        out = work()
+        print(f"  {label:<58}{cpu() - c0:>8.1f} CPU s", flush=True)
+        return out
+
+    samples = [decode_audio(p) for p in feed_audio(feed)]
+    settings = load_settings(Path(tempfile.mkdtemp(prefix="bench-split-")))
+    models = Models()
+    silence: np.ndarray = np.zeros(16000, dtype=np.float32)
+    print(f"CPU per stage on {sum(len(x) for x in samples) / 16000:.0f} s of audio, one thread each "
+          f"(load average {load_average()}):")
+    plain = WhisperModel(str(_bundled_dir("tiny.en", settings.models_dir)), device="cpu", compute_type="int8",
+                         cpu_threads=1)
+    list(plain.transcribe(silence, beam_size=1, language="en")[0])
+    timed("plain faster-whisper (greedy, VAD)", lambda: [
+        list(plain.transcribe(x, beam_size=1, language="en", vad_filter=True)[0]) for x in samples])
+    engine = models.engine("faster-whisper", settings.whisper_model, models_dir=settings.models_dir, threads=1)
+    options = Transcriber(settings, models=models).options()
+    engine.transcribe(silence, options)
+    results = timed("podsearch Whisper (batched, word times, VAD)",
+                    lambda: [engine.transcribe(x, options) for x in samples])
+    timed("  the same without word times", lambda: [
+        engine.transcribe(x, replace(options, word_timestamps=False)) for x in samples])
+    for bf16 in (True, False):
+        diarizer = Diarizer(encoder=ResemblyzerEncoder(bf16=bf16))
+        timed(f"speakers ({'bfloat16' if bf16 else 'float32'} speaker encoder)", lambda: [
+            diarizer.diarize(x, [(s.start, s.end) for s in r.segments]) for x, r in zip(samples, results)])
+    encoder = models.passage_encoder(settings.embed_model, settings.models_dir)
+    encoder.encode(["warm-up"])
+    timed("generated chapters (ONNX sentence model)", lambda: [
+        generate_chapters(r.segments, encoder.encode) for r in results])
+    texts: list[str] = []
+    for r in results:
+        transcript = Transcript(show="s", episode="e", guid="g", segments=r.segments, duration=r.duration)
+        segments = searchable_segments(transcript, 170)
+        texts += [s.text for s in segments]
+        texts += [p.text for p in make_passages(transcript) + soundbite_passages(transcript, segments)]
+    timed(f"embedding {len(texts)} segments and passages (ONNX Runtime)", lambda: encoder.encode(texts))
+    eager = models.embedder(settings.embed_model)
+    eager.encode(["warm-up"])
+    timed("  the same in eager torch", lambda: eager.encode(texts))
 
 
 def main() -> None:
@@ -257,7 +310,7 @@ def main() -> None:
     parser.add_argument("--naive", action="store_true",
                         help="only the default ingest against plain faster-whisper on the same files")
     parser.add_argument("--naive-run", action="store_true", help=argparse.SUPPRESS)  # a child's plain run
-    parser.add_argument("--profile", action="store_true", help="with --naive: where the ingest's time goes")
+    parser.add_argument("--split", action="store_true", help="with --naive: CPU per stage, one thread each")
     args = parser.parse_args()
     conversations = ROOT / "tests" / "data" / "conversations" / "feed.xml"
     feed = conversations if args.naive and "--feed" not in sys.argv else args.feed
@@ -269,8 +322,8 @@ def main() -> None:
         print(json.dumps(naive_run(args.feed)))
         return
     if args.naive:
-        if args.profile:
-            profile_ingest(feed)
+        if args.split:
+            stage_split(feed)
         against_naive(feed, args.repeats)
         return
     if args.speakers:
