@@ -324,7 +324,8 @@ def main() -> None:
     if args.naive:
         if args.split:
             stage_split(feed)
-        against_naive(feed, args.repeats)
+        if args.repeats > 0:  # --repeats 0 --split: the split alone
+            against_naive(feed, args.repeats)
         return
     if args.speakers:
         speakers_cost(args.engines[0], args.repeats, args.baseline_python)
