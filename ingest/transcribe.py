@@ -26,6 +26,9 @@ from podsearch.ingest.audio import SAMPLE_RATE
 from podsearch.core.records import Segment, Word
 
 WINDOW_SECONDS = 30.0  # what Whisper hears at once
+N_FRAMES = 3000  # its log-mel frames (10 ms each)
+# Speech an English-only model must hear before its reading says anything about the language.
+MIN_ENGLISH_SPEECH = 5.0
 Progress = Callable[[float], None]
 
 # Whisper's own hallucination thresholds (openai-whisper's defaults).
@@ -431,6 +434,23 @@ class _BaseEngine:
     def _detect(self, audio: np.ndarray) -> tuple[str, float]:
         raise NotImplementedError
 
+    def english_logprob(self, samples: np.ndarray, tokens: int = 40) -> float | None:
+        """How sure an English-only model is that `samples` are English: the mean log-probability per token of
+        its greedy reading of the first `tokens` tokens of their speech (up to 30 s of it): one short decoder pass
+        on one window, where a transcription would decode it all. Another language reads much lower than English
+        (docs/languages.md). None for a multilingual model, an engine without this cheap reading, or less than
+        MIN_ENGLISH_SPEECH seconds of speech."""
+        if not self.english_only:
+            return None
+        samples = np.asarray(samples, dtype=np.float32)
+        speech = _detect_speech(samples) if samples.size else None
+        if speech is None or speech.seconds < MIN_ENGLISH_SPEECH:
+            return None
+        return self._english_logprob(speech.cut(samples)[: int(WINDOW_SECONDS * SAMPLE_RATE)], tokens)
+
+    def _english_logprob(self, audio: np.ndarray, tokens: int) -> float | None:
+        return None
+
 
 # --- long audio in bounded chunks ------------------------------------------------
 
@@ -557,6 +577,18 @@ class FasterWhisperEngine(_BaseEngine):
     def _detect(self, audio: np.ndarray) -> tuple[str, float]:
         language, probability, *_ = self._model.detect_language(audio)
         return language, float(probability)
+
+    def _english_logprob(self, audio: np.ndarray, tokens: int) -> float | None:
+        import ctranslate2
+
+        tokenizer = self._model.hf_tokenizer
+        start = [tokenizer.token_to_id("<|startoftranscript|>"), tokenizer.token_to_id("<|notimestamps|>")]
+        mel = self._model.feature_extractor(audio)[:, :N_FRAMES]
+        window = np.zeros((mel.shape[0], N_FRAMES), np.float32)  # padded to Whisper's 30 s, as it was trained
+        window[:, : mel.shape[1]] = mel
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None]))
+        result = self._model.model.generate(features, [start], max_length=tokens, beam_size=1, return_scores=True)
+        return float(result[0].scores[0])
 
     def _decode_batched(
         self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
