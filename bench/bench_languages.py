@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from podsearch.ingest.audio import stream_audio
-from podsearch.ingest.transcribe import TranscribeOptions, load_engine, transcribe_stream
+from podsearch.ingest.transcribe import TranscribeOptions, first_speech, load_engine, transcribe_stream
 from podsearch.service.languages import (PROBE_SECONDS, SURE_ENGLISH_LOGPROB, probe_not_english, read_ahead,
                                          surely_english)
 
@@ -84,11 +84,12 @@ def detection_table(clips: list[Path], tiny, base, base_load_s: float) -> None: 
         before = base.detect_language(head)[0]
         before_s = time.perf_counter() - started
         started = time.perf_counter()
-        reading = tiny.english_logprob(head)
+        reading = tiny.english_logprob(first_speech(head))
         reading_s = time.perf_counter() - started
         started = time.perf_counter()
-        doubt = not surely_english(tiny, head)
-        now = base.detect_language(head)[0] if doubt else "en"
+        start = first_speech(head)  # as the transcriber does: silences cut once, for both models
+        doubt = not surely_english(tiny, start)
+        now = base.detect_language(start)[0] if doubt else "en"
         now_s = time.perf_counter() - started
         shown = "-" if reading is None else f"{reading:.3f}"
         print(f"{path.name[:33]:<34} {before_s:>14.2f} {before:>5} {shown:>15} {reading_s:>5.2f} {str(doubt):>11} "

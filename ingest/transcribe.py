@@ -214,6 +214,15 @@ def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf"))
     return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
 
 
+def first_speech(samples: np.ndarray, seconds: float = WINDOW_SECONDS) -> np.ndarray:
+    """The first `seconds` of speech in 16 kHz `samples`, silences cut (all of them when the VAD finds no speech):
+    what Whisper listens to for the language. Given its own output, the VAD's second pass is short."""
+    samples = np.asarray(samples, dtype=np.float32)
+    speech = _detect_speech(samples) if samples.size else None
+    audio = speech.cut(samples) if speech is not None and speech.chunks else samples
+    return audio[: int(seconds * SAMPLE_RATE)]
+
+
 def _windows(speech: _Speech, limit: float = WINDOW_SECONDS) -> list[tuple[float, float]]:
     """The cut audio as windows of whole speech chunks, each at most `limit` seconds.
 
@@ -426,10 +435,7 @@ class _BaseEngine:
         """
         if self.english_only:
             return "en", 1.0
-        samples = np.asarray(samples, dtype=np.float32)
-        speech = _detect_speech(samples) if samples.size else None
-        audio = speech.cut(samples) if speech is not None and speech.chunks else samples
-        return self._detect(audio[: int(WINDOW_SECONDS * SAMPLE_RATE)])
+        return self._detect(first_speech(samples))
 
     def _detect(self, audio: np.ndarray) -> tuple[str, float]:
         raise NotImplementedError
@@ -992,6 +998,7 @@ __all__ = [
     "TranscriptionResult",
     "auto_workers",
     "flag_segment",
+    "first_speech",
     "load_engine",
     "model_missing",
     "split_sentences",

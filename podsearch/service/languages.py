@@ -26,8 +26,10 @@ DETECT_SECONDS = 90.0
 PROBE_SECONDS = 60.0
 # With it: how sure the English model must be of its reading of the first 30 s of speech (mean log-probability
 # per token) to take an undeclared episode as English without the multilingual model's detection; below it the
-# multilingual model decides, as before. Chosen from the readings of tests/data's recordings (docs/languages.md).
-SURE_ENGLISH_LOGPROB = -0.5
+# multilingual model decides, as before. Chosen from the readings of tests/data's recordings (docs/languages.md);
+# a wrong "sure" costs time, not the language: a transcript tiny.en cannot hear gets the multilingual model's word
+# after all (Transcriber._second_opinion).
+SURE_ENGLISH_LOGPROB = -0.7
 
 
 def held_message(language: str | None, reason: str) -> str:
