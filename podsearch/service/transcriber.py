@@ -240,7 +240,7 @@ class Transcriber:
 
         language = primary(ep.language)  # what the feed declares (item, else channel); None: detected below
         if segments is None:
-            from podsearch.ingest.audio import audio_seconds, stream_audio
+            from podsearch.ingest.audio import SAMPLE_RATE, audio_seconds, stream_audio
             from podsearch.ingest.transcribe import first_speech, transcribe_stream
 
             # Held before anything is downloaded when no installed model speaks the declared language, or
@@ -276,9 +276,11 @@ class Transcriber:
                     # The English model's sure reading of the start settles it; only doubt (or an episode held
                     # before) loads the multilingual model and costs its detection.
                     if row.status == HELD or not languages.surely_english(engine, start):
-                        if self.multilingual() is None:  # installed, but it would not load
+                        if self.multilingual() is not None:
+                            language = self.multilingual().detect_language(start)[0]
+                        elif languages.probe_not_english(engine, head[: int(languages.PROBE_SECONDS * SAMPLE_RATE)],
+                                                         options):  # installed, but it would not load
                             raise languages.hold(None, self.multilingual_missing or "")
-                        language = self.multilingual().detect_language(start)[0]
                 elif language is None:
                     # Only the English model: its first minute tells before the whole episode is spent on
                     # sound-alike English (slow too: every window falls back through the temperatures).
