@@ -274,6 +274,7 @@ def stage_split(feed: Path) -> None:
                     lambda: [engine.transcribe(x, options) for x in samples])
     timed("  the same without word times", lambda: [
         engine.transcribe(x, replace(options, word_timestamps=False)) for x in samples])
+    Diarizer(encoder=ResemblyzerEncoder()).diarize(samples[0][: 60 * 16000], [(0.0, 60.0)])  # imports, warm-up
     for bf16 in (True, False):
         diarizer = Diarizer(encoder=ResemblyzerEncoder(bf16=bf16))
         timed(f"speakers ({'bfloat16' if bf16 else 'float32'} speaker encoder)", lambda: [

@@ -92,9 +92,15 @@ def overlap_by_label(segments: tuple[Segment, ...], sentences: list[dict]) -> Co
     return out
 
 
+def part_of_name(name: str | None, full: str) -> bool:
+    """True when `name` is part of the person's full name (a first name alone: "Omar" for Omar Siddiqui)."""
+    words = {w.lower() for w in (name or "").split()}
+    return bool(words) and words <= {w.lower() for w in full.split() if w != "Dr"}
+
+
 def real_report() -> None:
     """Words-only naming on real published transcripts: voices named, and names that are wrong."""
-    from bench_kinds import excerpts
+    from bench.bench_kinds import excerpts
 
     voices = named = wrong = 0
     for source, pairs in excerpts():
@@ -159,6 +165,8 @@ def main() -> None:
                 ok = same_name(named[m].get(label), spk["name"])
                 for role in roles:
                     totals[(m, role)] += ok
+                if spk["role"] == "guest":  # named at all: in full, or by the part of the name that was heard
+                    totals[(m, "guest named")] += ok or part_of_name(named[m].get(label), spk["name"])
                 cells.append(f"{('ok ' if ok else 'NO ') + str(named[m].get(label))[:13]:<17}")
             for role in roles:
                 totals[role] += 1
@@ -182,6 +190,8 @@ def main() -> None:
     print(f"{'named right':<30}" + "".join(f"{m:>12}" for m in MODES))
     for role in ("host", "guest", "self-introduced guest"):
         print(f"{role + 's':<30}" + "".join(f"{f'{totals[(m, role)]} of {totals[role]}':>12}" for m in MODES))
+    named_at_all = [f"{totals[(m, 'guest named')]} of {totals['guest']}" for m in MODES]
+    print(f"{'guests named (full or part)':<30}" + "".join(f"{cell:>12}" for cell in named_at_all))
     for kind in ("misspelt", "someone else's"):
         print(f"{'names ' + kind:<30}" + "".join(f"{totals[(m, kind)]:>12}" for m in MODES))
     print()

@@ -26,6 +26,9 @@ from podsearch.ingest.audio import SAMPLE_RATE
 from podsearch.core.records import Segment, Word
 
 WINDOW_SECONDS = 30.0  # what Whisper hears at once
+N_FRAMES = 3000  # its log-mel frames (10 ms each)
+# Speech an English-only model must hear before its reading says anything about the language.
+MIN_ENGLISH_SPEECH = 5.0
 Progress = Callable[[float], None]
 
 # Whisper's own hallucination thresholds (openai-whisper's defaults).
@@ -209,6 +212,15 @@ def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf"))
     options = VadOptions(max_speech_duration_s=max_chunk_seconds)
     stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
     return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
+
+
+def first_speech(samples: np.ndarray, seconds: float = WINDOW_SECONDS) -> np.ndarray:
+    """The first `seconds` of speech in 16 kHz `samples`, silences cut (all of them when the VAD finds no speech):
+    what Whisper listens to for the language. Given its own output, the VAD's second pass is short."""
+    samples = np.asarray(samples, dtype=np.float32)
+    speech = _detect_speech(samples) if samples.size else None
+    audio = speech.cut(samples) if speech is not None and speech.chunks else samples
+    return audio[: int(seconds * SAMPLE_RATE)]
 
 
 def _windows(speech: _Speech, limit: float = WINDOW_SECONDS) -> list[tuple[float, float]]:
@@ -423,13 +435,27 @@ class _BaseEngine:
         """
         if self.english_only:
             return "en", 1.0
-        samples = np.asarray(samples, dtype=np.float32)
-        speech = _detect_speech(samples) if samples.size else None
-        audio = speech.cut(samples) if speech is not None and speech.chunks else samples
-        return self._detect(audio[: int(WINDOW_SECONDS * SAMPLE_RATE)])
+        return self._detect(first_speech(samples))
 
     def _detect(self, audio: np.ndarray) -> tuple[str, float]:
         raise NotImplementedError
+
+    def english_logprob(self, samples: np.ndarray, tokens: int = 40) -> float | None:
+        """How sure an English-only model is that `samples` are English: the mean log-probability per token of
+        its greedy reading of the first `tokens` tokens of their speech (up to 30 s of it): one short decoder pass
+        on one window, where a transcription would decode it all. Another language reads much lower than English
+        (docs/languages.md). None for a multilingual model, an engine without this cheap reading, or less than
+        MIN_ENGLISH_SPEECH seconds of speech."""
+        if not self.english_only:
+            return None
+        samples = np.asarray(samples, dtype=np.float32)
+        speech = _detect_speech(samples) if samples.size else None
+        if speech is None or speech.seconds < MIN_ENGLISH_SPEECH:
+            return None
+        return self._english_logprob(speech.cut(samples)[: int(WINDOW_SECONDS * SAMPLE_RATE)], tokens)
+
+    def _english_logprob(self, audio: np.ndarray, tokens: int) -> float | None:
+        return None
 
 
 # --- long audio in bounded chunks ------------------------------------------------
@@ -557,6 +583,18 @@ class FasterWhisperEngine(_BaseEngine):
     def _detect(self, audio: np.ndarray) -> tuple[str, float]:
         language, probability, *_ = self._model.detect_language(audio)
         return language, float(probability)
+
+    def _english_logprob(self, audio: np.ndarray, tokens: int) -> float | None:
+        import ctranslate2
+
+        tokenizer = self._model.hf_tokenizer
+        start = [tokenizer.token_to_id("<|startoftranscript|>"), tokenizer.token_to_id("<|notimestamps|>")]
+        mel = self._model.feature_extractor(audio)[:, :N_FRAMES]
+        window = np.zeros((mel.shape[0], N_FRAMES), np.float32)  # padded to Whisper's 30 s, as it was trained
+        window[:, : mel.shape[1]] = mel
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None]))
+        result = self._model.model.generate(features, [start], max_length=tokens, beam_size=1, return_scores=True)
+        return float(result[0].scores[0])
 
     def _decode_batched(
         self, audio: np.ndarray, language: str | None, options: TranscribeOptions, progress: Progress,
@@ -960,6 +998,7 @@ __all__ = [
     "TranscriptionResult",
     "auto_workers",
     "flag_segment",
+    "first_speech",
     "load_engine",
     "model_missing",
     "split_sentences",

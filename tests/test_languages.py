@@ -192,6 +192,76 @@ def test_passages_in_other_languages_are_matched_by_their_words_unstemmed(tmp_pa
         index.close()
 
 
+# -- which model: the English model's confident start, else the multilingual detection ---------------
+
+
+@pytest.mark.slow
+def test_tiny_en_is_sure_of_english_and_doubts_other_languages(models, models_dir: Path) -> None:  # noqa: ANN001
+    from podsearch.ingest.audio import decode_audio
+    from podsearch.service.languages import surely_english
+
+    tiny = models.engine("faster-whisper", "bundled:tiny.en", device="cpu", models_dir=models_dir)
+    assert surely_english(tiny, decode_audio(DATA / "jfk.flac"))
+    assert surely_english(tiny, decode_audio(DATA / "realspeech" / "audio" / "librispeech_2412-153948-0000.mp3"))
+    # espeak-ng's Spanish and German: the multilingual model must tell.
+    assert not surely_english(tiny, decode_audio(CLIPS / "spanish-espeak.ogg"))
+    assert not surely_english(tiny, decode_audio(CLIPS / "german-espeak.ogg"))
+    # Too little speech to say anything (4 s): doubt.
+    assert tiny.english_logprob(decode_audio(DATA / "hotwords.mp3")) is None
+
+
+@pytest.mark.slow
+@MULTILINGUAL
+def test_an_undeclared_english_show_never_loads_the_multilingual_model(http_server: LocalServer, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from podsearch.core.config import load_settings
+    from podsearch.service.ingest_run import ingest
+    from podsearch.service.models import Models
+    from podsearch.service.subscriptions import add_feed
+
+    monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")  # the feeds are served on 127.0.0.1
+    settings = load_settings(tmp_path / "home")
+    own = Models()  # this test's own, so what it loads is what this ingest needed
+    add_feed(settings, serve_show(http_server, "speeches", "Speeches", "Inaugural address", DATA / "jfk.flac", None,
+                                  "audio/flac"))
+    assert ingest(settings, models=own).indexed == ["Inaugural address"]
+    engines = [key for key in own.loaded() if key[0] == "engine"]
+    assert [key[2] for key in engines] == ["bundled:tiny.en"], engines
+    # An undeclared German show next to it: tiny.en doubts, Whisper base tells and transcribes it.
+    add_feed(settings, serve_show(http_server, "pflege", "Pflege daheim", "Die Grippeimpfung",
+                                  CLIPS / "german-espeak.ogg", None))
+    assert ingest(settings, models=own).indexed == ["Die Grippeimpfung"]
+    assert "bundled:base" in [key[2] for key in own.loaded() if key[0] == "engine"]
+    from podsearch.transcripts.store import find_transcripts_by_guid
+
+    transcript = json.loads(find_transcripts_by_guid(settings.transcripts_dir, "pflege-1")[0].read_text())
+    assert (transcript["language"], transcript["model"]) == ("de", "bundled:base")
+
+
+@pytest.mark.slow
+@MULTILINGUAL
+def test_a_wrongly_sure_start_still_ends_in_the_right_language(http_server: LocalServer, tmp_path: Path, models,  # noqa: ANN001
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from podsearch.core.config import load_settings
+    from podsearch.ingest.transcribe import FasterWhisperEngine
+    from podsearch.service.ingest_run import ingest
+    from podsearch.service.subscriptions import add_feed
+    from podsearch.transcripts.store import find_transcripts_by_guid
+
+    # A fault no test clip produces: tiny.en sure that German is English (a foreign show that opens in English).
+    monkeypatch.setattr(FasterWhisperEngine, "english_logprob", lambda self, samples, tokens=40: -0.1)
+    monkeypatch.setenv("PODSEARCH_ALLOW_PRIVATE", "1")
+    settings = load_settings(tmp_path / "home")
+    add_feed(settings, serve_show(http_server, "pflege", "Pflege daheim", "Die Grippeimpfung",
+                                  CLIPS / "german-espeak.ogg", None))
+    # tiny.en hears the whole episode without confidence; the multilingual model then names it and transcribes it,
+    # in the same ingest (not held, not English nonsense).
+    assert ingest(settings, models=models).indexed == ["Die Grippeimpfung"]
+    transcript = json.loads(find_transcripts_by_guid(settings.transcripts_dir, "pflege-1")[0].read_text())
+    assert (transcript["language"], transcript["model"]) == ("de", "bundled:base")
+    assert len({"gesundheit", "pflege", "schmerz", "verschwindet", "arm", "tagen", "impfen"} & words(transcript)) >= 5
+
+
 # -- end to end: feeds on 127.0.0.1 -> Whisper -> index -> search -----------------------
 
 

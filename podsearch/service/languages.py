@@ -24,6 +24,12 @@ from podsearch.ingest.audio import SAMPLE_RATE
 DETECT_SECONDS = 90.0
 # Without the multilingual model: audio the English model transcribes first to tell "not English".
 PROBE_SECONDS = 60.0
+# With it: how sure the English model must be of its reading of the first 30 s of speech (mean log-probability
+# per token) to take an undeclared episode as English without the multilingual model's detection; below it the
+# multilingual model decides, as before. Chosen from the readings of tests/data's recordings (docs/languages.md);
+# a wrong "sure" costs time, not the language: a transcript tiny.en cannot hear gets the multilingual model's word
+# after all (Transcriber._second_opinion).
+SURE_ENGLISH_LOGPROB = -0.7
 
 
 def held_message(language: str | None, reason: str) -> str:
@@ -53,6 +59,13 @@ def probe_not_english(engine, samples: np.ndarray, options) -> bool:  # noqa: AN
     return engine.transcribe(samples, replace(options, temperature=options.temperature[:1])).likely_not_english
 
 
+def surely_english(engine, head: np.ndarray) -> bool:  # noqa: ANN001 - Engine
+    """True when the English-only `engine` reads the start of an undeclared episode as English so surely
+    that the multilingual model need not be loaded or asked (one short decoder pass instead of its detection)."""
+    confidence = engine.english_logprob(head)
+    return confidence is not None and confidence >= SURE_ENGLISH_LOGPROB
+
+
 def read_ahead(blocks: Iterable[np.ndarray], seconds: float = DETECT_SECONDS) -> tuple[np.ndarray, Iterator[np.ndarray]]:
     """The first `seconds` of 16 kHz `blocks` as one array, and all the blocks again (those read included)."""
     head: list[np.ndarray] = []
@@ -67,4 +80,4 @@ def read_ahead(blocks: Iterable[np.ndarray], seconds: float = DETECT_SECONDS) ->
     return samples[:wanted], chain(head, it)
 
 
-__all__ = ["DETECT_SECONDS", "PROBE_SECONDS", "held_message", "probe_not_english", "hold", "needs_multilingual", "read_ahead"]
+__all__ = ["DETECT_SECONDS", "PROBE_SECONDS", "held_message", "probe_not_english", "hold", "needs_multilingual", "read_ahead", "surely_english"]

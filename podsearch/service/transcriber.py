@@ -141,6 +141,14 @@ class Transcriber:
                     self._multilingual, self._multilingual_missing = None, f"{model} is an English-only model"
         return self._multilingual
 
+    def multilingual_installed(self) -> bool:
+        """True when there is a multilingual model to load, known without loading it (`multilingual` loads)."""
+        from podsearch.ingest.transcribe import model_missing
+
+        if self._multilingual is not None or not getattr(self.engine, "english_only", True):
+            return True
+        return self._multilingual_missing is None and model_missing(self.settings.multilingual_model) is None
+
     @property
     def multilingual_missing(self) -> str | None:
         """Why there is no multilingual model (None when there is one)."""
@@ -171,6 +179,31 @@ class Transcriber:
 
             turns = self.diarizer.diarize_stream(stream_audio(audio), speech)
         return label_segments(segments, turns)
+
+    def _second_opinion(self, path: Path, options, progress, result, features):  # noqa: ANN001, ANN202
+        """(language, result, features) once the multilingual model has named the language of an undeclared
+        episode that tiny.en took for English: kept as it is when English (a poor recording, indexed as before),
+        else transcribed again by the multilingual model (decoded again, speaker features anew); language None
+        when that model would not load."""
+        from podsearch.ingest.audio import stream_audio
+        from podsearch.ingest.transcribe import transcribe_stream
+        from podsearch.service import languages
+
+        multilingual = self.multilingual()
+        if multilingual is None:
+            return None, result, features
+        head, _ = languages.read_ahead(stream_audio(path))
+        language = multilingual.detect_language(head)[0]
+        if not languages.needs_multilingual(language):
+            return language, result, features
+        blocks = stream_audio(path)
+        if features is not None:
+            from podsearch.ingest.diarize import SpeakerFeatures
+
+            features = SpeakerFeatures()
+            blocks = features.tee(blocks)
+        return language, transcribe_stream(multilingual, blocks, replace(options, language=language),
+                                           progress=progress), features
 
     def options(self, row: EpisodeRow | None = None):  # noqa: ANN201 - ingest.transcribe.TranscribeOptions
         """The decoding settings of this home; for `row`, with the names and terms its feed gives."""
@@ -207,8 +240,8 @@ class Transcriber:
 
         language = primary(ep.language)  # what the feed declares (item, else channel); None: detected below
         if segments is None:
-            from podsearch.ingest.audio import audio_seconds, stream_audio
-            from podsearch.ingest.transcribe import transcribe_stream
+            from podsearch.ingest.audio import SAMPLE_RATE, audio_seconds, stream_audio
+            from podsearch.ingest.transcribe import first_speech, transcribe_stream
 
             # Held before anything is downloaded when no installed model speaks the declared language, or
             # (undeclared) when this episode was held as not English and still nothing can tell its language.
@@ -237,9 +270,17 @@ class Transcriber:
                 blocks = features.tee(blocks)
             options, engine = self.options(row), self.engine
             try:
-                if language is None and self.multilingual() is not None:
+                if language is None and self.multilingual_installed():
                     head, blocks = languages.read_ahead(blocks)
-                    language = self.multilingual().detect_language(head)[0]
+                    start = first_speech(head)  # silences cut once, for both models
+                    # The English model's sure reading of the start settles it; only doubt (or an episode held
+                    # before) loads the multilingual model and costs its detection.
+                    if row.status == HELD or not languages.surely_english(engine, start):
+                        if self.multilingual() is not None:
+                            language = self.multilingual().detect_language(start)[0]
+                        elif languages.probe_not_english(engine, head[: int(languages.PROBE_SECONDS * SAMPLE_RATE)],
+                                                         options):  # installed, but it would not load
+                            raise languages.hold(None, self.multilingual_missing or "")
                 elif language is None:
                     # Only the English model: its first minute tells before the whole episode is spent on
                     # sound-alike English (slow too: every window falls back through the temperatures).
@@ -253,6 +294,10 @@ class Transcriber:
                 # A broken download must not be reused: the next ingest fetches the enclosure again.
                 forget_cached(self.settings, path)
                 raise
+            if language is None and result.likely_not_english and self.multilingual_installed():
+                # tiny.en was sure of the start but heard most of the episode without confidence: the multilingual
+                # model tells its language after all, as it would have at the start.
+                language, result, features = self._second_opinion(path, options, on_progress, result, features)
             if language is None and result.likely_not_english:
                 # Not indexed as English nonsense: held until a model can tell (and transcribe) its language.
                 raise languages.hold(None, self.multilingual_missing or "")
