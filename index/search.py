@@ -24,6 +24,7 @@ from podsearch.core.languages import ENGLISH
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverages
+from podsearch.index.passages import ends_sentence
 from podsearch.index.store import SearchIndex, chapters_from_json
 
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ def window_clip(segments: list[Segment], first: int, last: int, lead_in: float =
     before the window (a little earlier only when the window opens mid-sentence) and runs on to the end
     of the sentence and at least `min_seconds`, never past `max_seconds`. Returns (start, end, first, last).
     """
-    if first > 0 and not _ends_sentence(segments[first - 1].text) \
+    if first > 0 and not ends_sentence(segments[first - 1].text) \
             and segments[first].start - segments[first - 1].start <= MAX_EARLY_SECONDS:
         first -= 1  # the window is the tail of a sentence: start at its head
 
@@ -273,7 +274,7 @@ def window_clip(segments: list[Segment], first: int, last: int, lead_in: float =
         return j < len(segments) and segments[j].end - segments[first].start <= max_seconds
 
     while fits(last + 1) and (
-        not _ends_sentence(segments[last].text) or segments[last].end - segments[first].start < min_seconds
+        not ends_sentence(segments[last].text) or segments[last].end - segments[first].start < min_seconds
     ):
         last += 1
     start = max(0.0, segments[first].start - lead_in)
@@ -303,10 +304,6 @@ def answer_after(segments: list[Segment], max_seconds: float = 45.0) -> list[Seg
             break
         answer.append(seg)
     return answer if answer and not all(_is_question(g.text) for g in answer) else []
-
-
-def _ends_sentence(text: str) -> bool:
-    return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
 
 
 def check_query(query: str, options: SearchOptions = SearchOptions()) -> str:
