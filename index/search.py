@@ -288,21 +288,27 @@ def _is_question(text: str) -> bool:
 def answer_after(segments: list[Segment], max_seconds: float = 45.0) -> list[Segment]:
     """The answer to the question `segments[0]` asks: the turn that follows it.
 
-    With speakers known, the next speaker's turn; without, the sentences up to the next question.
-    Empty when nothing answers (the episode ends, or another question follows at once).
+    With speakers known, the next speaker's turn, after whatever the asker adds to the question first
+    (a host often goes on explaining it); without, the sentences up to the next question.
+    Empty when nothing answers (the episode ends, another question follows at once, or the asker goes on
+    and nobody else speaks).
     """
     if len(segments) < 2:
         return []
     asker, answer = segments[0].speaker, []
+    answered = False  # someone other than the asker has spoken
     for seg in segments[1:]:
         if seg.kind != "speech" or seg.end - segments[1].start > max_seconds:
             break
         if asker and seg.speaker:
-            if seg.speaker == asker:
-                break  # the asker speaks again: the answer is over (or never came)
+            if seg.speaker == asker and answered:
+                break  # the asker speaks again: the answer is over
+            answered = answered or seg.speaker != asker
         elif _is_question(seg.text) and answer:
             break
         answer.append(seg)
+    if asker and not answered and any(g.speaker for g in answer):
+        return []  # the asker went on alone: no answer came
     return answer if answer and not all(_is_question(g.text) for g in answer) else []
 
 
@@ -590,7 +596,8 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
             answer = [g for g in answer if g.end - segs[first].start <= CLIP_SECONDS + 10] or answer[:1]
             if answer:
                 out.append(Clip(s, row, max(0.0, segs[first].start - LEAD_IN), answer[-1].end,
-                                " ".join(g.text for g in [*segs[first : last + 1], *answer]), answer[0].speaker,
+                                " ".join(g.text for g in [*segs[first : last + 1], *answer]),
+                                next((g.speaker for g in answer if g.speaker != segs[first].speaker), answer[0].speaker),
                                 match, rank, (segs[first].start, answer[-1].end)))
             continue
         start, end, a, b = window_clip(segs, first, last)
