@@ -80,6 +80,9 @@ EXTRA_CLIPS = 10
 # line scores noisily; on the conversations set the off-topic queries' best windows reach 0.32, answers'
 # 0.40 and up).
 WINDOW_FLOOR_MARGIN = 0.05
+# A shorter window inside a passage's chosen one that scores within this much of it is the clip instead
+# (hand-set, small: a window's extra sentences must add to the match to be heard; docs/search-quality.md).
+TIGHT_MARGIN = 0.02
 # Clips one passage may give (non-overlapping windows): a long turn can answer two questions.
 WINDOWS_PER_PASSAGE = 2
 
@@ -582,6 +585,8 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
             break
         if any(first <= b and last >= a for a, b in taken):
             continue
+        first, size = _tightest(scored, first, size)
+        last = first + size
         taken.append((first, last))
         match = float(cos[first, size])
         # This window in place of the passage's best one, in the ranking score's own blend.
@@ -604,6 +609,18 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
         out.append(Clip(s, row, start, end, " ".join(g.text for g in segs[a : b + 1]), segs[who].speaker, match, rank,
                         (segs[a].start, segs[b].end)))
     return out
+
+
+def _tightest(scored: np.ndarray, first: int, size: int) -> tuple[int, int]:
+    """The shortest window inside window (`first`, `size`) that scores within `TIGHT_MARGIN` of it (the best
+    of those): a sentence that says the answer alone is the clip, not the two before it that add nothing."""
+    best = (first, size)
+    for sub in range(size):  # shorter sizes first
+        inside = [(scored[i, sub], i) for i in range(first, first + size - sub + 1)]
+        value, i = max(inside)
+        if value >= scored[first, size] - TIGHT_MARGIN:
+            return i, sub
+    return best
 
 
 def _answers_before_frames(clips: list[Clip]) -> list[Clip]:

@@ -119,3 +119,18 @@ def test_an_intro_announcing_the_topic_never_outranks_its_episodes_answer(make_i
     hits = S.search(ix, "calming an angry relative", S.SearchOptions(k=5))
     assert hits and hits[0].kind == "speech", [(h.kind, h.text[:40]) for h in hits]
     assert "speak slowly" in hits[0].text
+
+
+def test_a_clip_is_the_shortest_window_that_matches_as_well():
+    """Two sentences that add nothing to the third's match are not heard: the clip is the third alone."""
+    import numpy as np
+
+    from podsearch.index.search import TIGHT_MARGIN, _tightest
+
+    # rows: first segment; columns: windows of 1, 2, 3 segments (as window_cosines gives them)
+    scored = np.array([[0.28, 0.38, 0.503], [0.32, 0.495, -np.inf], [0.493, -np.inf, -np.inf]], dtype=np.float32)
+    assert _tightest(scored, 0, 2) == (2, 0)  # 0.493 is within TIGHT_MARGIN of 0.503
+    scored[2, 0] = 0.503 - 2 * TIGHT_MARGIN  # the third alone no longer says it as well...
+    assert _tightest(scored, 0, 2) == (1, 1)  # ...the last two do
+    scored[1, 1] = 0.40
+    assert _tightest(scored, 0, 2) == (0, 2)  # nothing shorter matches: the whole window stays
