@@ -134,3 +134,18 @@ def test_a_clip_is_the_shortest_window_that_matches_as_well():
     assert _tightest(scored, 0, 2) == (1, 1)  # ...the last two do
     scored[1, 1] = 0.40
     assert _tightest(scored, 0, 2) == (0, 2)  # nothing shorter matches: the whole window stays
+
+
+def test_a_question_the_host_goes_on_explaining_is_answered_by_the_next_voice():
+    from podsearch.core.records import Segment
+    from podsearch.index.search import answer_after
+
+    host, guest = "Justin", "Veronica"
+    question = Segment(0.0, 10.0, "How much does that cadence burn out the maintainers?", speaker=host)
+    more = Segment(10.0, 17.0, "Like, we batch things up for the date release.", speaker=host)
+    reply = Segment(17.5, 25.0, "A lot, and back-porting is not the answer.", speaker=guest)
+    again = Segment(25.5, 28.0, "Interesting.", speaker=host)
+    # The host's own continuation belongs to the question; the answer is the guest's turn; the host again ends it.
+    assert answer_after([question, more, reply, again]) == [more, reply]
+    # The host going on alone, nobody answering, is no answer.
+    assert answer_after([question, Segment(10.0, 13.0, "Let's leave that one for next week.", speaker=host)]) == []
