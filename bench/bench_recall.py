@@ -12,7 +12,7 @@ Dev sets: conversations (tests/data/conversations, real Whisper), spoken (tests/
 Whisper) and the real-transcript library (bench/data/reallib, publisher transcripts, no Whisper).
 Each is built once in DIR/<set> and reused (`podsearch reindex` re-passages without transcribing).
 
-    .venv/bin/python -m bench.bench_recall --homes DIR [--sets conversations spoken reallib] [--base REV]
+    .venv/bin/python -m bench.bench_recall --homes DIR [--sets conversations spoken reallib] [--base REV] [--stored-vectors]
 
 `--base REV` also measures that git revision's `index/search.py` on the same index (before and after).
 """
@@ -66,7 +66,7 @@ SETS = {
 }
 
 
-def run_set(name: str, home: Path, models: Models, base=None) -> None:  # noqa: ANN001 - a search module
+def run_set(name: str, home: Path, models: Models, base=None, embed: bool = True) -> None:  # noqa: ANN001 - a search module
     """Build (once) and measure one dev set."""
     feed, queries_path, offtopic_path = SETS[name]
     if feed is None:
@@ -77,14 +77,15 @@ def run_set(name: str, home: Path, models: Models, base=None) -> None:  # noqa: 
     index = Home(load_settings(home), models).open_index()
     try:
         t0 = time.perf_counter()
-        windows = naive_windows(index, home / "naive-windows.npz")
+        windows = naive_windows(index, home / "naive-windows.npz", embed=embed)
         built = time.perf_counter() - t0
         if base is not None:
             before = oracle_report(index, queries, windows,
                                    search_fn=lambda ix, q, o: base.search(ix, q, base.SearchOptions(k=o.k)))
             print(f"\n{format_oracle(before, name + ' [base: ' + base.REVISION + ']')}")
         report = oracle_report(index, queries, windows)
-        print(f"\n{format_oracle(report, name)}\n({len(windows.texts)} naive windows, built/loaded in {built:.1f} s)")
+        how = "embedded" if embed else "summed from stored segment vectors"
+        print(f"\n{format_oracle(report, name)}\n({len(windows.texts)} naive windows {how}, built/loaded in {built:.1f} s)")
         if offtopic_path is not None and offtopic_path.is_file():
             offtopic = load_offtopic(offtopic_path)
             shown = [q for q in offtopic if search(index, q, SearchOptions())]
@@ -99,6 +100,9 @@ def main() -> None:
     parser.add_argument("--homes", type=Path, required=True, help="folder keeping one home per dev set")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--base", help="also measure this git revision's index/search.py (before and after)")
+    parser.add_argument("--stored-vectors", action="store_true",
+                        help="naive windows from the segments' stored vectors, not each window's text embedded anew "
+                             "(fast on a large library; exact for one-segment windows)")
     args = parser.parse_args()
     base = None
     if args.base:
@@ -109,7 +113,7 @@ def main() -> None:
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     models = Models()
     for name in args.sets:
-        run_set(name, args.homes / name, models, base)
+        run_set(name, args.homes / name, models, base, embed=not args.stored_vectors)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

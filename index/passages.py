@@ -189,14 +189,42 @@ def _from_words(segment: Segment, words: list[Word]) -> Segment:
                    text=" ".join(w.text.strip() for w in words), words=tuple(words))
 
 
+# A segment of at most this many words that continues an unfinished sentence of the same voice joins it:
+# Whisper sometimes gives a sentence one word per segment ("describe" "the" "behavior" ...), and a lone
+# word embeds as noise, so no window of such fragments says the answer (issue 22, conversations set).
+FRAGMENT_WORDS = 2
+
+
+def ends_sentence(text: str) -> bool:
+    """True when `text` ends a sentence (or a quotation that does)."""
+    return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
+
+
+def join_fragments(segments: list[Segment], max_words: int = 170) -> list[Segment]:
+    """`segments` with each fragment (`FRAGMENT_WORDS` words or fewer) joined to the unfinished sentence
+    it continues or that continues it: same speaker, kind and flag, never past `max_words`."""
+    out: list[Segment] = []
+    for seg in segments:
+        prev = out[-1] if out else None
+        n, m = len(seg.text.split()), len(prev.text.split()) if prev else 0
+        if (prev is not None and not ends_sentence(prev.text) and min(n, m) <= FRAGMENT_WORDS and n + m <= max_words
+                and (prev.speaker, prev.kind, prev.flagged) == (seg.speaker, seg.kind, seg.flagged)):
+            words = prev.words + seg.words if prev.words and seg.words else ()
+            out[-1] = replace(prev, end=max(prev.end, seg.end), text=f"{prev.text.strip()} {seg.text.strip()}",
+                              words=words)
+        else:
+            out.append(seg)
+    return out
+
+
 def searchable_segments(transcript: Transcript, max_words: int = 170) -> list[Segment]:
-    """The segments passages index into (non-empty, split into sentences, long ones cut)."""
+    """The segments passages index into (non-empty, split into sentences, long ones cut, fragments joined)."""
     out: list[Segment] = []
     for s in transcript.segments:
         if s.text.strip():
             for sentence in split_sentences(s):
                 out.extend(split_long_segment(sentence, max_words))
-    return out
+    return join_fragments(out, max_words)
 
 
 def soundbite_passages(transcript: Transcript, segments: list[Segment]) -> list[Passage]:

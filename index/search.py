@@ -24,6 +24,7 @@ from podsearch.core.languages import ENGLISH
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
 from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverages
+from podsearch.index.passages import ends_sentence
 from podsearch.index.store import SearchIndex, chapters_from_json
 
 if TYPE_CHECKING:
@@ -35,10 +36,9 @@ Mode = Literal["hybrid", "dense", "keyword"]
 RRF_K = 60
 # A candidate's similarity: its best sentence (or pair of sentences), with the passage's own vector
 # keeping this share of the say, so a passage that merely mentions the topic in one sentence does not
-# match as well as one about it. Chosen by evaluation (strict, R@1/MRR): the conversations set's hybrid
-# 0.357/0.507 with the best sentence alone, 0.381/0.521 at 0.3, 0.357/0.520 at 0.5; the spoken set's
-# 0.750/0.875 alone, 0.833/0.917 at 0.3.
-PASSAGE_SHARE = 0.3
+# match as well as one about it. Chosen by evaluation on the three dev sets (0.1 to 0.5 compared in
+# docs/search-quality.md: 0.4 is as good as 0.3 on conversations and spoken, better on the real library).
+PASSAGE_SHARE = 0.4
 # Candidates each retriever hands to scoring: enough that a short answer inside a long passage,
 # ranked low by the passage vector, is still re-scored by its best sentence.
 CANDIDATES = 50
@@ -80,6 +80,9 @@ EXTRA_CLIPS = 10
 # line scores noisily; on the conversations set the off-topic queries' best windows reach 0.32, answers'
 # 0.40 and up).
 WINDOW_FLOOR_MARGIN = 0.05
+# A shorter window inside a passage's chosen one that scores within this much of it is the clip instead
+# (hand-set, small: a window's extra sentences must add to the match to be heard; docs/search-quality.md).
+TIGHT_MARGIN = 0.02
 # Clips one passage may give (non-overlapping windows): a long turn can answer two questions.
 WINDOWS_PER_PASSAGE = 2
 
@@ -265,7 +268,7 @@ def window_clip(segments: list[Segment], first: int, last: int, lead_in: float =
     before the window (a little earlier only when the window opens mid-sentence) and runs on to the end
     of the sentence and at least `min_seconds`, never past `max_seconds`. Returns (start, end, first, last).
     """
-    if first > 0 and not _ends_sentence(segments[first - 1].text) \
+    if first > 0 and not ends_sentence(segments[first - 1].text) \
             and segments[first].start - segments[first - 1].start <= MAX_EARLY_SECONDS:
         first -= 1  # the window is the tail of a sentence: start at its head
 
@@ -273,7 +276,7 @@ def window_clip(segments: list[Segment], first: int, last: int, lead_in: float =
         return j < len(segments) and segments[j].end - segments[first].start <= max_seconds
 
     while fits(last + 1) and (
-        not _ends_sentence(segments[last].text) or segments[last].end - segments[first].start < min_seconds
+        not ends_sentence(segments[last].text) or segments[last].end - segments[first].start < min_seconds
     ):
         last += 1
     start = max(0.0, segments[first].start - lead_in)
@@ -287,26 +290,28 @@ def _is_question(text: str) -> bool:
 def answer_after(segments: list[Segment], max_seconds: float = 45.0) -> list[Segment]:
     """The answer to the question `segments[0]` asks: the turn that follows it.
 
-    With speakers known, the next speaker's turn; without, the sentences up to the next question.
-    Empty when nothing answers (the episode ends, or another question follows at once).
+    With speakers known, the next speaker's turn, after whatever the asker adds to the question first
+    (a host often goes on explaining it); without, the sentences up to the next question.
+    Empty when nothing answers (the episode ends, another question follows at once, or the asker goes on
+    and nobody else speaks).
     """
     if len(segments) < 2:
         return []
     asker, answer = segments[0].speaker, []
+    answered = False  # someone other than the asker has spoken
     for seg in segments[1:]:
         if seg.kind != "speech" or seg.end - segments[1].start > max_seconds:
             break
         if asker and seg.speaker:
-            if seg.speaker == asker:
-                break  # the asker speaks again: the answer is over (or never came)
+            if seg.speaker == asker and answered:
+                break  # the asker speaks again: the answer is over
+            answered = answered or seg.speaker != asker
         elif _is_question(seg.text) and answer:
             break
         answer.append(seg)
+    if asker and not answered and any(g.speaker for g in answer):
+        return []  # the asker went on alone: no answer came
     return answer if answer and not all(_is_question(g.text) for g in answer) else []
-
-
-def _ends_sentence(text: str) -> bool:
-    return text.rstrip().endswith((".", "?", "!", "…", '"', "”"))
 
 
 def check_query(query: str, options: SearchOptions = SearchOptions()) -> str:
@@ -580,6 +585,8 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
             break
         if any(first <= b and last >= a for a, b in taken):
             continue
+        first, size = _tightest(scored, first, size)
+        last = first + size
         taken.append((first, last))
         match = float(cos[first, size])
         # This window in place of the passage's best one, in the ranking score's own blend.
@@ -593,7 +600,8 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
             answer = [g for g in answer if g.end - segs[first].start <= CLIP_SECONDS + 10] or answer[:1]
             if answer:
                 out.append(Clip(s, row, max(0.0, segs[first].start - LEAD_IN), answer[-1].end,
-                                " ".join(g.text for g in [*segs[first : last + 1], *answer]), answer[0].speaker,
+                                " ".join(g.text for g in [*segs[first : last + 1], *answer]),
+                                next((g.speaker for g in answer if g.speaker != segs[first].speaker), answer[0].speaker),
                                 match, rank, (segs[first].start, answer[-1].end)))
             continue
         start, end, a, b = window_clip(segs, first, last)
@@ -601,6 +609,18 @@ def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, fo
         out.append(Clip(s, row, start, end, " ".join(g.text for g in segs[a : b + 1]), segs[who].speaker, match, rank,
                         (segs[a].start, segs[b].end)))
     return out
+
+
+def _tightest(scored: np.ndarray, first: int, size: int) -> tuple[int, int]:
+    """The shortest window inside window (`first`, `size`) that scores within `TIGHT_MARGIN` of it (the best
+    of those): a sentence that says the answer alone is the clip, not the two before it that add nothing."""
+    best = (first, size)
+    for sub in range(size):  # shorter sizes first
+        inside = [(scored[i, sub], i) for i in range(first, first + size - sub + 1)]
+        value, i = max(inside)
+        if value >= scored[first, size] - TIGHT_MARGIN:
+            return i, sub
+    return best
 
 
 def _answers_before_frames(clips: list[Clip]) -> list[Clip]:

@@ -267,6 +267,27 @@ def test_sentences_inside_a_segment_get_their_own_timing():
     assert searchable_segments(Transcript(show="s", episode="e", guid="g", segments=(plain,))) == [plain]
 
 
+def test_one_word_segments_join_the_sentence_they_continue():
+    """Whisper sometimes gives a sentence one word per segment; each word alone embeds as noise."""
+    from podsearch.index.passages import searchable_segments
+
+    segs = (Segment(0.0, 2.0, "Be kind, but be clear,", speaker="Omar"),
+            *(Segment(2.0 + i * 0.5, 2.5 + i * 0.5, w, speaker="Omar") for i, w in enumerate(["describe", "the", "behavior"])),
+            Segment(3.5, 6.0, "not the person you blame.", speaker="Omar"),
+            Segment(6.5, 7.0, "Photos.", speaker="Omar"),  # a sentence of its own stays one
+            Segment(7.0, 7.5, "Right", speaker="Rachel"),  # another voice never joins
+            Segment(7.5, 8.0, "so", speaker="Rachel"),
+            Segment(8.0, 8.5, "Thanks", speaker="Rachel", kind="outro"))  # nor another kind
+    pieces = searchable_segments(Transcript(show="s", episode="e", guid="g", segments=segs))
+    assert [(p.text, p.start, p.end, p.speaker) for p in pieces] == [
+        ("Be kind, but be clear, describe the behavior", 0.0, 3.5, "Omar"),
+        ("not the person you blame.", 3.5, 6.0, "Omar"),
+        ("Photos.", 6.5, 7.0, "Omar"),
+        ("Right so", 7.0, 8.0, "Rachel"),
+        ("Thanks", 8.0, 8.5, "Rachel"),
+    ]
+
+
 @pytest.mark.slow
 def test_person_filter_matches_episode_people_and_transcript_speakers(tmp_path, embedder):
     from podsearch.core.records import Person

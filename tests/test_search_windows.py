@@ -119,3 +119,33 @@ def test_an_intro_announcing_the_topic_never_outranks_its_episodes_answer(make_i
     hits = S.search(ix, "calming an angry relative", S.SearchOptions(k=5))
     assert hits and hits[0].kind == "speech", [(h.kind, h.text[:40]) for h in hits]
     assert "speak slowly" in hits[0].text
+
+
+def test_a_clip_is_the_shortest_window_that_matches_as_well():
+    """Two sentences that add nothing to the third's match are not heard: the clip is the third alone."""
+    import numpy as np
+
+    from podsearch.index.search import TIGHT_MARGIN, _tightest
+
+    # rows: first segment; columns: windows of 1, 2, 3 segments (as window_cosines gives them)
+    scored = np.array([[0.28, 0.38, 0.503], [0.32, 0.495, -np.inf], [0.493, -np.inf, -np.inf]], dtype=np.float32)
+    assert _tightest(scored, 0, 2) == (2, 0)  # 0.493 is within TIGHT_MARGIN of 0.503
+    scored[2, 0] = 0.503 - 2 * TIGHT_MARGIN  # the third alone no longer says it as well...
+    assert _tightest(scored, 0, 2) == (1, 1)  # ...the last two do
+    scored[1, 1] = 0.40
+    assert _tightest(scored, 0, 2) == (0, 2)  # nothing shorter matches: the whole window stays
+
+
+def test_a_question_the_host_goes_on_explaining_is_answered_by_the_next_voice():
+    from podsearch.core.records import Segment
+    from podsearch.index.search import answer_after
+
+    host, guest = "Justin", "Veronica"
+    question = Segment(0.0, 10.0, "How much does that cadence burn out the maintainers?", speaker=host)
+    more = Segment(10.0, 17.0, "Like, we batch things up for the date release.", speaker=host)
+    reply = Segment(17.5, 25.0, "A lot, and back-porting is not the answer.", speaker=guest)
+    again = Segment(25.5, 28.0, "Interesting.", speaker=host)
+    # The host's own continuation belongs to the question; the answer is the guest's turn; the host again ends it.
+    assert answer_after([question, more, reply, again]) == [more, reply]
+    # The host going on alone, nobody answering, is no answer.
+    assert answer_after([question, Segment(10.0, 13.0, "Let's leave that one for next week.", speaker=host)]) == []
