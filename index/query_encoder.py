@@ -250,7 +250,7 @@ class QueryEncoder:
         # Texts of like length batched together pad little (as sentence-transformers does); each row
         # pools over its own tokens only, so the order changes no vector.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out: np.ndarray = np.empty((len(texts), self.dim), dtype=np.float32)
         for i in range(0, len(order), batch_size):
             chunk = order[i : i + batch_size]
             out[chunk] = np.stack(self._fast._embed([texts[j] for j in chunk]))

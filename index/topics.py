@@ -205,7 +205,7 @@ def build(db: sqlite3.Connection) -> int:
     """The map built from scratch over every passage; returns how many topics it has."""
     found = _passages(db)
     ids = found.ids
-    mean = (_unit(found.vecs).mean(axis=0) if len(ids) else np.zeros(0)).astype(np.float32)
+    mean: np.ndarray = (_unit(found.vecs).mean(axis=0) if len(ids) else np.zeros(0)).astype(np.float32)
     unit = topic_vectors(found.vecs, found.stretches, mean) if len(ids) else found.vecs
     numbers = cluster(unit, len(set(found.stretches.tolist()))) if len(ids) else np.zeros(0, dtype=int)
     rows: list[tuple[int, str, str, bytes, int]] = []
