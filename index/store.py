@@ -487,6 +487,26 @@ class SearchIndex:
         rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
         return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4]), kind=r[5]) for r in rows]
 
+    def span_segments(self, spans: list[tuple[str, int, int]]) -> list[list[Segment]]:
+        """The segments of each (episode key, first, last) range, in one query per 200 ranges (a search's
+        candidate clips read together rather than one query each)."""
+        found: list[tuple] = []
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        for start in range(0, len(spans), 200):  # 4 arguments a range, under SQLite's old limit of 999
+            chunk = spans[start : start + 200]
+            values = ",".join("(?,?,?,?)" for _ in chunk)
+            args = [v for n, span in enumerate(chunk, start) for v in (n, *span)]
+            found += cursor.execute(
+                f"WITH span(n, key, first, last) AS (VALUES {values}) SELECT span.n, s.idx, s.start, s.end, s.text,"
+                " s.speaker, s.flagged, s.kind FROM span JOIN segments s ON s.key = span.key"
+                " AND s.idx BETWEEN span.first AND span.last", args).fetchall()
+        found.sort(key=lambda r: (r[0], r[1]))
+        out: list[list[Segment]] = [[] for _ in spans]
+        for n, _, start_s, end_s, text, speaker, flagged, kind in found:
+            out[n].append(Segment(start=start_s, end=end_s, text=text, speaker=speaker, flagged=bool(flagged), kind=kind))
+        return out
+
     def people(self) -> list[str]:
         """Names a search can be restricted to: episodes' podcast:person and transcript speakers."""
         rows = self._db.execute(

@@ -86,7 +86,13 @@ def test_overlapping_candidates_keep_the_better_matching_clip(make_index) -> Non
     terms, options, found, rows, scores, vectors = scored(ix, query)
     holding = [pid for pid in rows if rows[pid]["first_segment"] <= shared <= rows[pid]["last_segment"]]
     assert len(holding) == 2, "the answer should sit in the segment two passages share"
-    clips = {pid: S._clips(ix, scores[pid], rows[pid], vectors[pid], found, terms, options)[0] for pid in holding}
+    def first_clip(pid: int) -> S.Clip:
+        row = rows[pid]
+        segs = ix.span_segments([(row["key"], row["first_segment"], row["last_segment"])])[0]
+        words = S._segment_coverages(ix, [row], [segs], found, terms)[0]
+        return S._clips(ix, scores[pid], row, vectors[pid], segs, words, found, options)[0]
+
+    clips = {pid: first_clip(pid) for pid in holding}
     worse, better = sorted(holding, key=lambda pid: clips[pid].match)
     assert clips[worse].match < clips[better].match and clips[worse].said[1] > clips[better].said[0]
     # The worse-matching one ranks first: the first-seen rule would keep it.
@@ -149,3 +155,10 @@ def test_a_question_the_host_goes_on_explaining_is_answered_by_the_next_voice():
     assert answer_after([question, more, reply, again]) == [more, reply]
     # The host going on alone, nobody answering, is no answer.
     assert answer_after([question, Segment(10.0, 13.0, "Let's leave that one for next week.", speaker=host)]) == []
+
+
+def test_span_segments_reads_each_range_as_segments_does(make_index) -> None:
+    ix = make_index(transcript("spans", FILLER + FILLER[:3]))
+    spans = [("spans", 0, 2), ("spans", 3, 3), ("spans", 5, 9), ("missing", 0, 4), ("spans", 1, 4)]
+    assert ix.span_segments(spans) == [ix.segments(key, first, last) for key, first, last in spans]
+    assert ix.span_segments([]) == []
