@@ -487,20 +487,25 @@ class SearchIndex:
         rows = self._db.execute(sql + " ORDER BY idx", args).fetchall()
         return [Segment(start=r[0], end=r[1], text=r[2], speaker=r[3], flagged=bool(r[4]), kind=r[5]) for r in rows]
 
-    def span_segments(self, spans: list[tuple[str, int, int]]) -> list[list[Segment]]:
-        """The segments of each (episode key, first, last) range, in one query per 200 ranges (a search's
-        candidate clips read together rather than one query each)."""
+    def _span_rows(self, spans: list[tuple[str, int, int]], columns: str) -> list[tuple]:
+        """(range number, segment idx, *`columns`) of the segments of each (episode key, first, last) range,
+        in one query per 200 ranges: a join with the ranges as a table, each one a lookup of the primary key."""
         found: list[tuple] = []
         cursor = self._db.cursor()
-        cursor.row_factory = None
+        cursor.row_factory = None  # plain tuples: they sort, and cost less than sqlite3.Row
         for start in range(0, len(spans), 200):  # 4 arguments a range, under SQLite's old limit of 999
             chunk = spans[start : start + 200]
             values = ",".join("(?,?,?,?)" for _ in chunk)
             args = [v for n, span in enumerate(chunk, start) for v in (n, *span)]
             found += cursor.execute(
-                f"WITH span(n, key, first, last) AS (VALUES {values}) SELECT span.n, s.idx, s.start, s.end, s.text,"
-                " s.speaker, s.flagged, s.kind FROM span JOIN segments s ON s.key = span.key"
-                " AND s.idx BETWEEN span.first AND span.last", args).fetchall()
+                f"WITH span(n, key, first, last) AS (VALUES {values}) SELECT span.n, s.idx, {columns} FROM span"
+                " JOIN segments s ON s.key = span.key AND s.idx BETWEEN span.first AND span.last", args).fetchall()
+        return found
+
+    def span_segments(self, spans: list[tuple[str, int, int]]) -> list[list[Segment]]:
+        """The segments of each (episode key, first, last) range, in one query per 200 ranges (a search's
+        candidate clips read together rather than one query each)."""
+        found = self._span_rows(spans, "s.start, s.end, s.text, s.speaker, s.flagged, s.kind")
         found.sort(key=lambda r: (r[0], r[1]))
         out: list[list[Segment]] = [[] for _ in spans]
         for n, _, start_s, end_s, text, speaker, flagged, kind in found:
@@ -524,17 +529,7 @@ class SearchIndex:
         """Stored segment embeddings of (episode key, first, last) ranges, in one query per 200 ranges:
         every range's rows stacked in the order given (each in segment order) as float32, and each
         range's row count."""
-        found: list[tuple[int, int, bytes]] = []
-        cursor = self._db.cursor()
-        cursor.row_factory = None  # plain tuples: they sort, and cost less than sqlite3.Row
-        for start in range(0, len(spans), 200):  # 4 arguments a range, under SQLite's old limit of 999
-            chunk = spans[start : start + 200]
-            values = ",".join("(?,?,?,?)" for _ in chunk)
-            args = [v for n, span in enumerate(chunk, start) for v in (n, *span)]
-            # A join with the ranges as a table: each one a lookup of the primary key.
-            found += cursor.execute(
-                f"WITH span(n, key, first, last) AS (VALUES {values}) SELECT span.n, s.idx, s.embedding FROM span"
-                " JOIN segments s ON s.key = span.key AND s.idx BETWEEN span.first AND span.last", args).fetchall()
+        found = self._span_rows(spans, "s.embedding")
         if not found:
             return np.zeros((0, 0), dtype=np.float32), np.zeros(len(spans), dtype=np.int64)
         found.sort()  # by range, then segment (already so in practice: the sort only checks)
