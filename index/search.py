@@ -207,6 +207,7 @@ class Windows(NamedTuple):
     similarity: np.ndarray  # best window cosine per passage; -1 for a passage without segments
     first: np.ndarray  # the best window's first segment, as an offset inside its passage
     last: np.ndarray  # ...and its last one
+    cos: np.ndarray  # every window's cosine (`window_cosines` of the stacked rows): a passage's clips use its rows
 
 
 def window_cosines(stacked: np.ndarray, group: np.ndarray, qvec: np.ndarray) -> np.ndarray:
@@ -249,7 +250,7 @@ def window_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray
     best = np.full(len(sizes), -1.0, dtype=np.float32)
     first, last = np.zeros(len(sizes), dtype=np.int64), np.zeros(len(sizes), dtype=np.int64)
     if not sizes.sum():
-        return Windows(best, first, last)
+        return Windows(best, first, last, np.full((0, WINDOW), -np.inf, dtype=np.float32))
     group = np.repeat(np.arange(len(sizes)), sizes)
     cos = window_cosines(stacked, group, qvec)
     flat = cos.max(axis=1)
@@ -264,7 +265,7 @@ def window_similarities(stacked: np.ndarray, sizes: np.ndarray, qvec: np.ndarray
     best[present] = cos[row, size]
     first[present] = row - starts[present]
     last[present] = row - starts[present] + size
-    return Windows(best, first, last)
+    return Windows(best, first, last, cos)
 
 
 def window_clip(segments: list[Segment], first: int, last: int, lead_in: float = LEAD_IN,
@@ -346,11 +347,11 @@ def search(index: SearchIndex, query: str, options: SearchOptions = SearchOption
     found = retrieve(index, query, terms, options, allowed, total, qvec)
     # The candidates' own columns; their episodes' only for the few that become hits (to_hits).
     rows = index.passages_by_id(dict.fromkeys(found.dense_ids + [pid for pid, _ in found.keyword_hits]), episodes=False)
-    scores, segment_vectors = score(index, rows, found, terms, options)
+    scores, window_cos = score(index, rows, found, terms, options)
     ranked = relevant(fuse(scores, found, options), rows, options)
     if options.rerank_model and ranked:
         ranked = _rerank(index.reranker(options.rerank_model), query, ranked, rows)
-    return to_hits(index, ranked, rows, segment_vectors, found, terms, options)
+    return to_hits(index, ranked, rows, window_cos, found, terms, options)
 
 
 def allowed_ids(index: SearchIndex, filters: Filters) -> np.ndarray | None:
@@ -395,16 +396,18 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
 def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
           options: SearchOptions) -> tuple[dict[int, Scores], dict[int, np.ndarray]]:
     """Stage 3: each candidate's similarity (its passage vector blended with its best window's),
-    word coverage and keyword strength; also each passage's segment vectors, for trimming."""
+    word coverage and keyword strength; also each passage's window cosines (its rows of `window_cosines`),
+    which its clips are cut by."""
     pids = list(rows)
     stacked, sizes = index.stacked_span_vectors([(rows[p]["key"], rows[p]["first_segment"], rows[p]["last_segment"])
                                                  for p in pids])
-    ends = np.cumsum(sizes).tolist()
-    groups = [stacked[end - n : end] for n, end in zip(sizes.tolist(), ends)]
     passage_sims = (np.frombuffer(b"".join([rows[p]["embedding"] for p in pids]), dtype=np.float32)
                     .reshape(len(pids), -1) @ found.qvec if pids else np.zeros(0, dtype=np.float32))
     # The passage vector alone drowns a short answer in a long passage: its best window counts too.
-    fine = window_similarities(stacked, sizes, found.qvec).similarity
+    windows = window_similarities(stacked, sizes, found.qvec)
+    fine = windows.similarity
+    ends = np.cumsum(sizes).tolist()
+    groups = [windows.cos[end - n : end] for n, end in zip(sizes.tolist(), ends)]
     keyword_set = {pid for pid, _ in found.keyword_hits}
     # In float32 as the vectors are (the same arithmetic element by element as one passage at a time).
     similarity = dict(zip(pids, (PASSAGE_SHARE * passage_sims + (1 - PASSAGE_SHARE) * np.maximum(fine, passage_sims))
@@ -507,7 +510,7 @@ class Clip(NamedTuple):
     said: tuple[float, float]  # from the first word to the last (the clip without its lead-in)
 
 
-def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vectors: dict[int, np.ndarray],
+def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, window_cos: dict[int, np.ndarray],
             found: Retrieved, terms: list[str], options: SearchOptions) -> list[Hit]:
     """Stage 6: each candidate passage cut to clips around its best windows (up to `WINDOWS_PER_PASSAGE`
     that do not overlap), ranked by their own windows; of two overlapping clips the better matching one
@@ -523,7 +526,7 @@ def to_hits(index: SearchIndex, ranked: list[Scores], rows: dict, segment_vector
     words = _segment_coverages(index, [rows[s.pid] for s in head], segments, found, terms)
     clips: list[Clip] = []
     for s, segs, covered in zip(head, segments, words):
-        clips += _clips(index, s, rows[s.pid], segment_vectors[s.pid], segs, covered, found, options)
+        clips += _clips(index, s, rows[s.pid], window_cos[s.pid], segs, covered, found, options)
     kept: list[Clip] = []
     for clip in sorted(clips, key=lambda c: -c.rank):
         # The same moment through an overlapping passage or window: the better-matching clip stays.
@@ -587,17 +590,17 @@ def _segment_coverages(index: SearchIndex, rows: list[sqlite3.Row], segments: li
     return out
 
 
-def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, vecs: np.ndarray, segs: list[Segment], words: np.ndarray,
+def _clips(index: SearchIndex, s: Scores, row: sqlite3.Row, cos: np.ndarray, segs: list[Segment], words: np.ndarray,
            found: Retrieved, options: SearchOptions) -> list[Clip]:
     """The clips a candidate passage gives, each built around one of its best windows (none for a best
-    match that is a question nobody answers). `segs`: the passage's segments (none when not trimming);
-    `words`: each one's share of the query's words."""
-    if not segs or row["kind"] == SOUNDBITE or len(segs) != len(vecs):  # a soundbite plays as the publisher cut it
+    match that is a question nobody answers). `cos`: its windows' cosines (rows of `window_cosines`, as
+    scoring computed them); `segs`: its segments (none when not trimming); `words`: each one's share of the
+    query's words."""
+    if not segs or row["kind"] == SOUNDBITE or len(segs) != len(cos):  # a soundbite plays as the publisher cut it
         match = max(s.similarity, s.window)
         return [Clip(s, row, float(row["start"]), float(row["end"]), row["text"], None, match, s.fused,
                      (float(row["start"]), float(row["end"])))]
     english = row["language"] == ENGLISH
-    cos = window_cosines(vecs, np.zeros(len(vecs), dtype=np.int64), found.qvec)
     if not english:  # the English-only sentence model says nothing here: the window is chosen by its words
         cos = np.where(np.isfinite(cos), np.float32(0.0), cos)
     scored = cos.copy()

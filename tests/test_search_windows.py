@@ -48,12 +48,12 @@ def make_index(tmp_path, models):  # noqa: ANN001
 
 
 def scored(ix: SearchIndex, query: str) -> tuple:
-    """The search's own stages up to scoring: terms, options, retrieved, candidate rows, scores, vectors."""
+    """The search's own stages up to scoring: terms, options, retrieved, candidate rows, scores, each candidate's window cosines."""
     terms, options = query_terms(query), S.SearchOptions()
     found = S.retrieve(ix, query, terms, options, None, ix.passage_count())
     rows = ix.passages_by_id(dict.fromkeys(found.dense_ids), episodes=False)
-    scores, vectors = S.score(ix, rows, found, terms, options)
-    return terms, options, found, rows, scores, vectors
+    scores, windows = S.score(ix, rows, found, terms, options)
+    return terms, options, found, rows, scores, windows
 
 
 def covers(hit, seg: Segment) -> bool:  # noqa: ANN001 - Hit
@@ -83,21 +83,21 @@ def test_overlapping_candidates_keep_the_better_matching_clip(make_index) -> Non
     lines[shared - 1] = "Warfarin thins the blood, and the dose is set by those test results."  # one side matches more
     ix = make_index(transcript("inr", lines))
     query = "blood tests for people on warfarin"
-    terms, options, found, rows, scores, vectors = scored(ix, query)
+    terms, options, found, rows, scores, windows = scored(ix, query)
     holding = [pid for pid in rows if rows[pid]["first_segment"] <= shared <= rows[pid]["last_segment"]]
     assert len(holding) == 2, "the answer should sit in the segment two passages share"
     def first_clip(pid: int) -> S.Clip:
         row = rows[pid]
         segs = ix.span_segments([(row["key"], row["first_segment"], row["last_segment"])])[0]
         words = S._segment_coverages(ix, [row], [segs], found, terms)[0]
-        return S._clips(ix, scores[pid], row, vectors[pid], segs, words, found, options)[0]
+        return S._clips(ix, scores[pid], row, windows[pid], segs, words, found, options)[0]
 
     clips = {pid: first_clip(pid) for pid in holding}
     worse, better = sorted(holding, key=lambda pid: clips[pid].match)
     assert clips[worse].match < clips[better].match and clips[worse].said[1] > clips[better].said[0]
     # The worse-matching one ranks first: the first-seen rule would keep it.
     ranked = [scores[worse].with_fused(1.0), scores[better].with_fused(0.5)]
-    hits = S.to_hits(ix, ranked, rows, vectors, found, terms, options)
+    hits = S.to_hits(ix, ranked, rows, windows, found, terms, options)
     assert (hits[0].start, hits[0].end) == (clips[better].start, clips[better].end)
     assert all(h.start >= clips[better].said[1] or h.end <= clips[better].said[0] + 0.5 for h in hits[1:])
     assert hits[0].score > 0.5  # in the better-ranked (worse-matching) one's place, with its rank
