@@ -63,37 +63,32 @@ class Models:
         through `notice`), and every later one loads it alone. A model whose layout has no ONNX form
         answers with the eager model. `threads`: CPU threads per query (None: up to 4; servers want 1).
         """
-        from podsearch.index.embed import resolve_embed_model
-        from podsearch.index.query_encoder import load_query_encoder
-
-        def load() -> QueryEncoder | Embedder:
-            path = resolve_embed_model(name)
-            encoder = load_query_encoder(name, path, cache_dir, threads)
-            if encoder is None:
-                if notice is not None:
-                    notice(f"preparing the query encoder for {name} (once; later searches reuse it)")
-                if self.export_queries(name, cache_dir):
-                    encoder = load_query_encoder(name, path, cache_dir, threads)
-            return encoder or self.embedder(name)
-
-        return self._get(("query_encoder", name, str(cache_dir), threads), load)
+        return self._get(("query_encoder", name, str(cache_dir), threads),
+                         lambda: self._exported(name, cache_dir, threads=threads, spin=True, notice=notice))
 
     def passage_encoder(self, name: str, cache_dir: Path) -> QueryEncoder | Embedder:
         """Sentence model `name` for bulk encoding (passages, segments, chapter blocks): its ONNX export
         run by ONNX Runtime, which embeds an ingest's texts about twice as fast as eager torch with the same
         vectors (docs/speed.md). Made from the eager model when missing; a model with no ONNX form answers
-        with the eager model."""
+        with the eager model. Its idle threads do not spin (they run beside an ingest's Whisper workers)."""
+        return self._get(("passage_encoder", name, str(cache_dir)),
+                         lambda: self._exported(name, cache_dir, threads=None, spin=False, notice=None))
+
+    def _exported(self, name: str, cache_dir: Path, *, threads: int | None, spin: bool,
+                  notice: Callable[[str], None] | None) -> QueryEncoder | Embedder:
+        """The export of `name` in `cache_dir` loaded (made first when missing, said through `notice`), or
+        the eager model when it has no ONNX form."""
         from podsearch.index.embed import resolve_embed_model
         from podsearch.index.query_encoder import load_query_encoder
 
-        def load() -> QueryEncoder | Embedder:
-            path = resolve_embed_model(name)
-            encoder = load_query_encoder(name, path, cache_dir, spin=False)
-            if encoder is None and self.export_queries(name, cache_dir):
-                encoder = load_query_encoder(name, path, cache_dir, spin=False)
-            return encoder or self.embedder(name)
-
-        return self._get(("passage_encoder", name, str(cache_dir)), load)
+        path = resolve_embed_model(name)
+        encoder = load_query_encoder(name, path, cache_dir, threads, spin=spin)
+        if encoder is None:
+            if notice is not None:
+                notice(f"preparing the query encoder for {name} (once; later searches reuse it)")
+            if self.export_queries(name, cache_dir):
+                encoder = load_query_encoder(name, path, cache_dir, threads, spin=spin)
+        return encoder or self.embedder(name)
 
     def export_queries(self, name: str, cache_dir: Path) -> bool:
         """Make the query encoder's export of `name` in `cache_dir` unless it is there; False when the model
