@@ -84,9 +84,12 @@ def _passages(db: sqlite3.Connection, keys: list[str] | None = None) -> Passages
     if keys is not None:
         where += f" AND p.key IN ({','.join('?' * len(keys))})"
         args = tuple(keys)
+    # In the order of the episodes' own dates and guids, not their keys: a key hashes the feed's address, and
+    # k-means' start depends on the order of its rows, so the same library must not map differently because
+    # its feed was subscribed from another address.
     rows = db.execute(f"SELECT p.id, p.key, p.text, p.embedding, p.start, e.chapters FROM passages p"
-                      f" LEFT JOIN episodes e ON e.key = p.key WHERE {where} ORDER BY p.key, p.start, p.id",
-                      args).fetchall()
+                      f" LEFT JOIN episodes e ON e.key = p.key WHERE {where}"
+                      f" ORDER BY e.published, e.guid, p.key, p.start, p.id", args).fetchall()
     if not rows:
         return Passages(np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), [], [],
                         np.zeros(0, dtype=np.int64))
@@ -120,6 +123,17 @@ def _mean(db: sqlite3.Connection) -> np.ndarray | None:
     """The library mean the map's topic vectors were made with (None: no map of this kind yet)."""
     row = db.execute("SELECT value FROM meta WHERE key = 'topics_mean'").fetchone()
     return np.frombuffer(base64.b64decode(row[0]), dtype=np.float32) if row else None
+
+
+def _speech_count(db: sqlite3.Connection) -> int:
+    """How many passages of the conversation (what the map clusters) the library has."""
+    return int(db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech' AND flagged = 0").fetchone()[0])
+
+
+def _drawn_on(db: sqlite3.Connection) -> int | None:
+    """How many passages the map was last drawn on (None: never drawn)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'topics_built_passages'").fetchone()
+    return None if row is None else int(row[0])
 
 
 def _unit(vecs: np.ndarray) -> np.ndarray:
@@ -259,9 +273,8 @@ def outgrown(db: sqlite3.Connection) -> bool:
     """True once the library has REDRAW times the passages the map was drawn on: its mean and number
     of topics were fitted to a library that is no longer there (redrawing then keeps the cost of
     redrawing, spread over the passages added, constant)."""
-    built = db.execute("SELECT value FROM meta WHERE key = 'topics_built_passages'").fetchone()
-    speech = db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech' AND flagged = 0").fetchone()[0]
-    return built is None or speech >= REDRAW * max(int(built[0]), 1)
+    built = _drawn_on(db)
+    return built is None or _speech_count(db) >= REDRAW * max(built, 1)
 
 
 def assign(db: sqlite3.Connection) -> tuple[int, int]:
@@ -298,9 +311,8 @@ def needs_build(db: sqlite3.Connection) -> bool:
     library has passages enough for one (and none was tried on exactly these passages)."""
     if db.execute("SELECT COUNT(*) FROM topics").fetchone()[0]:
         return _mean(db) is None
-    speech = db.execute("SELECT COUNT(*) FROM passages WHERE kind = 'speech' AND flagged = 0").fetchone()[0]
-    tried = db.execute("SELECT value FROM meta WHERE key = 'topics_built_passages'").fetchone()
-    return speech >= 2 * MIN_PASSAGES and (tried is None or int(tried[0]) != speech)
+    speech, tried = _speech_count(db), _drawn_on(db)
+    return speech >= 2 * MIN_PASSAGES and tried != speech
 
 
 def read(db: sqlite3.Connection, clips: int = CLIPS) -> list[Topic]:
