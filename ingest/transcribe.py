@@ -214,13 +214,19 @@ def _detect_speech(samples: np.ndarray, max_chunk_seconds: float = float("inf"))
     return _Speech(tuple((int(s["start"]), int(s["end"])) for s in stamps))
 
 
-def first_speech(samples: np.ndarray, seconds: float = WINDOW_SECONDS) -> np.ndarray:
-    """The first `seconds` of speech in 16 kHz `samples`, silences cut (all of them when the VAD finds no speech):
-    what Whisper listens to for the language. Given its own output, the VAD's second pass is short."""
+def _speech_head(samples: np.ndarray, seconds: float = WINDOW_SECONDS) -> tuple[_Speech | None, np.ndarray]:
+    """The VAD's speech in 16 kHz `samples` (None for no samples) and its first `seconds`, silences cut
+    (all of the samples when the VAD finds no speech)."""
     samples = np.asarray(samples, dtype=np.float32)
     speech = _detect_speech(samples) if samples.size else None
     audio = speech.cut(samples) if speech is not None and speech.chunks else samples
-    return audio[: int(seconds * SAMPLE_RATE)]
+    return speech, audio[: int(seconds * SAMPLE_RATE)]
+
+
+def first_speech(samples: np.ndarray, seconds: float = WINDOW_SECONDS) -> np.ndarray:
+    """The first `seconds` of speech in 16 kHz `samples`, silences cut (all of them when the VAD finds no speech):
+    what Whisper listens to for the language. Given its own output, the VAD's second pass is short."""
+    return _speech_head(samples, seconds)[1]
 
 
 def _windows(speech: _Speech, limit: float = WINDOW_SECONDS) -> list[tuple[float, float]]:
@@ -448,11 +454,10 @@ class _BaseEngine:
         MIN_ENGLISH_SPEECH seconds of speech."""
         if not self.english_only:
             return None
-        samples = np.asarray(samples, dtype=np.float32)
-        speech = _detect_speech(samples) if samples.size else None
+        speech, head = _speech_head(samples)
         if speech is None or speech.seconds < MIN_ENGLISH_SPEECH:
             return None
-        return self._english_logprob(speech.cut(samples)[: int(WINDOW_SECONDS * SAMPLE_RATE)], tokens)
+        return self._english_logprob(head, tokens)
 
     def _english_logprob(self, audio: np.ndarray, tokens: int) -> float | None:
         return None
