@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -20,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from podsearch.core.config import Settings
 from podsearch.core.errors import AmbiguousEpisodeError, PodsearchError, QueryError, UnknownEpisodeError
@@ -34,6 +32,7 @@ from podsearch.service.queries import episode_json as _episode_json
 from podsearch.service.models import Models
 from podsearch.service.subscriptions import add_feed, is_local_source
 from podsearch.service.readers import IndexReaders
+from podsearch.service.search_processes import SearchProcesses
 from podsearch.service.watches import public_watch, watch_book
 from podsearch.transcripts.formats import write_transcript
 from podsearch.transcripts.store import find_transcript, load_transcript
@@ -79,21 +78,32 @@ def _one_line(exc: RequestValidationError) -> str:
     return f"{where or 'request'}: {first.get('msg', 'invalid value')}{suffix}"
 
 
-def create_app(settings: Settings, readers: IndexReaders | None = None, models: Models | None = None) -> FastAPI:
+def create_app(settings: Settings, readers: IndexReaders | None = None, models: Models | None = None,
+               search_processes: int = 1) -> FastAPI:
     """The API for the home in `settings` (`readers`: an existing pool, else one is opened at startup with
-    `models`, the server process's models; None: the pool loads its own, once)."""
+    `models`, the server process's models; None: the pool loads its own, once). `search_processes` > 1:
+    searches run on that many worker processes fed by one queue (service.search_processes), else on the
+    readers' threads in this process."""
     home = Home(settings, models)
-    state: dict[str, Any] = {"ingest": IngestProcess(settings)}
+    state: dict[str, Any] = {"ingest": IngestProcess(settings), "processes": None}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
         pool = readers or IndexReaders(settings, models=models)
-        pool.warm()
+        if search_processes > 1:
+            # The readers first: they bring the schema up to date and hold the WAL open for the workers.
+            workers = SearchProcesses(settings, search_processes, models)
+            await asyncio.to_thread(workers.start)
+            state["processes"] = workers
+        else:
+            pool.warm()
         state["readers"] = pool
         try:
             yield
         finally:
             state["ingest"].stop()  # an ingest this server started does not outlive it
+            if state["processes"] is not None:
+                state["processes"].close()
             if readers is None:
                 pool.close()
 
@@ -155,8 +165,10 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
                                  date_to=date_to, person=person, per_episode=per_episode)
         if not q.strip():
             raise QueryError("q is empty; pass a few words describing what you want to hear, e.g. ?q=warfarin")
-        # On the pool's own threads (one per reader), not one thread per waiting request.
-        hits = await asyncio.wrap_future(state["readers"].submit(lambda index: search_json(index, q, options)))
+        if state["processes"] is not None:
+            hits = await asyncio.wrap_future(state["processes"].submit(q, options))
+        else:  # on the pool's own threads (one per reader), not one thread per waiting request
+            hits = await asyncio.wrap_future(state["readers"].submit(lambda index: search_json(index, q, options)))
         if not hits:  # an empty home says so, never just "nothing found"
             empty = await asyncio.wrap_future(state["readers"].submit(
                 lambda index: empty_reason(settings, index.passage_count())))
@@ -259,47 +271,11 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
     return app
 
 
-class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    """uvicorn's HTTP protocol with TCP_NODELAY on every connection, with one worker process or several.
-
-    asyncio sets it only on sockets created with proto IPPROTO_TCP; uvicorn's socket for several workers
-    is created without, so a reply written as headers then body waited for the client's delayed ACK:
-    every request on a kept-alive connection took 40 ms more (2 workers, 1 client: p50 55 ms; 12 ms with it).
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
-
-
-def app_from_environment() -> FastAPI:
-    """The API for the home PODSEARCH_HOME names: what each of several worker processes builds."""
-    from podsearch.core.config import load_settings
-
-    return create_app(load_settings())
-
-
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, root_path: str = "",
           access_log: bool = True, proxy_headers: bool = False, workers: int = 1) -> None:
-    """Run the API with uvicorn until interrupted (`workers` > 1: that many processes on one port)."""
-    import os
-
+    """Run the API with uvicorn until interrupted (`workers` > 1: searches on that many worker processes)."""
     import uvicorn
 
-    options = dict(host=host, port=port, root_path=root_path, access_log=access_log, proxy_headers=proxy_headers,
-                   forwarded_allow_ips="127.0.0.1" if proxy_headers else None, log_level="info",
-                   http="podsearch.api:NoDelayHTTP")
-    if workers == 1:
-        uvicorn.run(create_app(settings), **options)
-        return
-    # Searching is CPU work in Python as much as in native code: separate processes escape the GIL.
-    # Each worker rebuilds the settings from the environment, so hand them the CLI's choices there.
-    os.environ["PODSEARCH_HOME"] = str(settings.home)
-    if settings.allow_private:
-        os.environ["PODSEARCH_ALLOW_PRIVATE"] = "1"
-    # uvicorn kills a worker that misses a 5 s health ping; a worker busy searching on a loaded machine can
-    # (bench_serve saw a dropped connection), so give them a minute.
-    uvicorn.run("podsearch.api:app_from_environment", factory=True, workers=workers, timeout_worker_healthcheck=60,
-                **options)
+    uvicorn.run(create_app(settings, search_processes=workers), host=host, port=port, root_path=root_path,
+                access_log=access_log, proxy_headers=proxy_headers,
+                forwarded_allow_ips="127.0.0.1" if proxy_headers else None, log_level="info")

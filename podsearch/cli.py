@@ -670,8 +670,8 @@ def watch_read(ctx: click.Context, name: str) -> None:
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1.")
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
 @click.option("--workers", type=click.IntRange(1, 64),
-              help="Server processes, each loading the model and the vector index once (default 1). "
-                   "Env: PODSEARCH_SERVE_WORKERS.")
+              help="Search processes behind the one HTTP process, each holding the vector index once "
+                   "(default 1: searches run on threads of the HTTP process). Env: PODSEARCH_SERVE_WORKERS.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
           workers: int | None) -> None:
@@ -683,7 +683,7 @@ def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_header
     require_home(settings)  # a read command never creates a home
     processes = workers or settings.serve_workers
     click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json), "
-               f"{processes} process{'es' if processes > 1 else ''}", err=True)
+               f"{processes} search process{'es' if processes > 1 else ''}", err=True)
     run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,
                workers=processes)
 

@@ -51,11 +51,27 @@ def error_of(response: httpx.Response, status: int) -> str:
 @pytest.mark.slow
 def test_the_server_runs_the_processes_it_is_asked_for(api: httpx.Client, home: Path) -> None:
     (log,) = home.parent.glob("serve-*.log")
-    deadline = time.monotonic() + 120  # the workers load their models side by side; health needs only one
-    while (started := log.read_text().count("Started server process")) < WORKERS and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert started == WORKERS, log.read_text()
-    assert f"{WORKERS} processes" in log.read_text()
+    assert f"{WORKERS} search processes" in log.read_text()
+    port = int(str(api.base_url).rsplit(":", 1)[1].strip("/"))
+    (server,) = (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _serves(p, port))
+    workers = [pid for pid in _children(server) if b"multiprocessing.spawn" in _cmdline(pid)
+               and b"resource_tracker" not in _cmdline(pid)]
+    assert len(workers) == WORKERS, [_cmdline(pid) for pid in _children(server)]
+
+
+def _cmdline(pid: int | str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _serves(proc: Path, port: int) -> bool:
+    return f"serve\0--port\0{port}\0".encode() in _cmdline(proc.name)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
 
 
 @pytest.mark.slow
@@ -271,50 +287,6 @@ def test_the_watch_made_over_the_api_reports_the_ingests_new_episode(api: httpx.
     assert api.delete("/api/watches/anticoagulation", headers=auth).json() == {"removed": "anticoagulation"}
     assert api.get("/api/watches").json()["watches"] == []
     assert "no watch named" in error_of(api.delete("/api/watches/anticoagulation", headers=auth), 404)
-
-
-def test_every_connection_gets_tcp_nodelay_even_on_a_socket_made_without_proto() -> None:
-    """With --workers > 1 uvicorn listens on a socket made without proto IPPROTO_TCP, where asyncio leaves
-    Nagle on: a reply's second write then waits for the client's delayed ACK (40 ms per kept-alive request).
-    The server's protocol sets TCP_NODELAY itself."""
-    import socket
-
-    import uvicorn
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    from podsearch.api import NoDelayHTTP
-
-    async def ok(scope, receive, send) -> None:  # noqa: ANN001 - the smallest ASGI app
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    def nodelay_seen(protocol: type) -> list[int]:
-        seen: list[int] = []
-
-        class Probe(protocol):  # type: ignore[misc, valid-type]
-            def connection_made(self, transport) -> None:  # noqa: ANN001
-                super().connection_made(transport)
-                seen.append(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-
-        sock = socket.socket(family=socket.AF_INET)  # as uvicorn's Config.bind_socket makes it
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(ok, http=Probe, lifespan="off", log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
-        thread.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not server.started and time.monotonic() < deadline:
-                time.sleep(0.05)
-            with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}") as http:
-                assert [http.get("/").text for _ in range(2)] == ["ok", "ok"]
-        finally:
-            server.should_exit = True
-            thread.join(30)
-            sock.close()
-        return seen
-
-    assert nodelay_seen(AutoHTTPProtocol) == [0]  # uvicorn's own: the delay this guards against
-    assert nodelay_seen(NoDelayHTTP) == [1]
 
 
 @pytest.mark.slow

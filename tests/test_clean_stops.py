@@ -72,6 +72,20 @@ def stop_and_check(proc: subprocess.Popen, signum: int, port: int, log: Path) ->
     assert port_is_free(port)
 
 
+def wait_api(port: int, proc: subprocess.Popen, log: Path) -> None:
+    """Until the API on `port` answers /api/health; fails with its output if it exits or takes 180 s."""
+    deadline = time.monotonic() + 180
+    while True:
+        assert proc.poll() is None, log.read_text(errors="replace")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.3)
+
+
 def start(home: Path, log: Path, *args: str) -> subprocess.Popen:
     with open(log, "w") as out:
         return subprocess.Popen([sys.executable, "-m", "podsearch.cli", "--home", str(home), *args],
@@ -99,17 +113,32 @@ def test_stopping_the_api_with_two_workers_stops_them(tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "serve.log"
     proc = start(home, log, "serve", "--port", str(port), "--workers", "2", "--no-access-log")
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.3)
+        wait_api(port, proc, log)
         stop_and_check(proc, signal.SIGTERM, port, log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_killed_api_leaves_no_search_process_behind(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the search workers see their pipe close and exit by themselves."""
+    home = tmp_path / "home"
+    home.mkdir()
+    port, log = free_port(), tmp_path / "serve.log"
+    proc = start(home, log, "serve", "--port", str(port), "--workers", "2", "--no-access-log")
+    try:
+        wait_api(port, proc, log)
+        children = descendants(proc.pid)
+        assert len(children) >= 2, children  # the two search workers (and multiprocessing's resource tracker)
+        proc.kill()
+        proc.wait(30)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = sorted(pid for pid in children if alive(pid))
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert left == [], f"orphans left running: {left}"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -284,7 +284,7 @@ SETTINGS: tuple[Setting, ...] = (
             "With OIDC sign-in in the app: whose verified e-mail makes them an admin.", _emails),
     _yes_no("read_only", "The app hides every admin action."),
     _count("serve_readers", 1, "Index connections the API searches on at once."),
-    _count("serve_workers", 1, "API server processes (`serve --workers`)."),
+    _count("serve_workers", 1, "API search processes (`serve --workers`)."),
     Setting("app_url", "an http(s) address",
             "Where people reach the app (e.g. https://podsearch.example.org): watch feeds link to the episode "
             "view there.", check=lambda v: v is None or (isinstance(v, str) and v.startswith(("http://", "https://")))),

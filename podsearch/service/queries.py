@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from podsearch.core.config import Settings
 from podsearch.core.errors import QueryError
 from podsearch.core.records import Hit
@@ -68,6 +70,8 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     return hit.to_json()
 
 
-def search_json(index: SearchIndex, query: str, options: SearchOptions) -> list[dict[str, Any]]:
-    """The clips for `query` as JSON-ready dicts ([] when nothing clears the relevance floor)."""
-    return [hit_json(h) for h in run_search(index, query, options)]
+def search_json(index: SearchIndex, query: str, options: SearchOptions,
+                qvec: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """The clips for `query` as JSON-ready dicts ([] when nothing clears the relevance floor); `qvec`: the
+    query's vector when the caller embedded it already."""
+    return [hit_json(h) for h in run_search(index, query, options, qvec)]

@@ -35,14 +35,8 @@ class IndexReaders:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         self._owner = open_database(str(settings.index_dir / "index.sqlite"), MIGRATIONS, check_same_thread=False,
                                     timeout=30)
-        config = IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold)
-        # Servers only answer searches: the light query encoder (ONNX Runtime, no torch), one thread per search.
-        embedder = lambda: models.query_encoder(settings.embed_model, settings.models_dir,  # noqa: E731
-                                                threads=1)
-        self._vectors = SearchIndex(settings.index_dir, embedder, config, read_only=True, reranker=models.reranker)
-        self._all = [SearchIndex(settings.index_dir, embedder, config, read_only=True, vectors_of=self._vectors,
-                                 reranker=models.reranker)
-                     for _ in range(size or settings.serve_readers)]
+        self._vectors = _reader(settings, models)
+        self._all = [_reader(settings, models, vectors_of=self._vectors) for _ in range(size or settings.serve_readers)]
         self._free: queue.Queue[SearchIndex] = queue.Queue()
         for reader in self._all:
             self._free.put(reader)
@@ -101,3 +95,23 @@ class IndexReaders:
         for index in [*self._all, self._vectors]:
             index.close()
         self._owner.close()
+
+
+def _reader(settings: Settings, models: Models, vectors_of: SearchIndex | None = None) -> SearchIndex:
+    # Servers only answer searches: the light query encoder (ONNX Runtime, no torch), one thread per search.
+    config = IndexConfig(kind=settings.index_kind, approx_threshold=settings.approx_threshold)
+    return SearchIndex(settings.index_dir,
+                       lambda: models.query_encoder(settings.embed_model, settings.models_dir, threads=1),
+                       config, read_only=True, vectors_of=vectors_of, reranker=models.reranker)
+
+
+def search_reader(settings: Settings, models: Models | None = None) -> SearchIndex:
+    """One read-only index of the home, ready for a process that answers one search at a time (a search
+    worker of service.search_processes): its FAISS copy and keyword vocabulary loaded, each search on one
+    thread, with no keyword lookup on a second thread (the other workers have the other cores)."""
+    one_thread_per_search()
+    index = _reader(settings, models or Models())
+    index.overlap_keyword = False
+    index.faiss_index()
+    index.vocabulary()
+    return index
