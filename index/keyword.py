@@ -6,11 +6,14 @@ import re
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import snowballstemmer
 from rapidfuzz import fuzz as rf_fuzz
 from rapidfuzz import process as rf_process
+
+T = TypeVar("T")
 
 # Words that carry no topic; kept short on purpose (FTS5 has no stop list).
 STOPWORDS = frozenset(
@@ -187,42 +190,43 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], total_docs: int | 
 
 def _counter(db: sqlite3.Connection, doc_frequency: Callable[[str], int] | None) -> Callable[[str], int]:
     """`doc_frequency` when the caller has the index's remembering one, else a count from `db` each time."""
-    return doc_frequency or (lambda term: _doc_frequency(db, stem(term)))
+    return doc_frequency or (lambda term: stem_frequency(db, stem(term)))
 
 
-def _doc_frequency(db: sqlite3.Connection, stem: str) -> int:
+def stem_frequency(db: sqlite3.Connection, stem: str) -> int:
     row = db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (stem,)).fetchone()
     return int(row[0]) if row else 0
 
 
-class DocFrequencies:
-    """How many passages hold each stem, remembered for one generation of the index: one per index (its
-    owner), shared by a server's readers like the `Stemmer`.
+class GenerationMemo:
+    """Answers read off the index, remembered for one generation of it: one per index (its owner), shared
+    by a server's readers like the `Stemmer`.
 
-    fts5vocab counts a stem by walking its whole posting list (~3 ms at 100k passages for a word most
-    passages hold), and every search asks for each query term (`selective_terms`, `sound_alikes`).
-    Thread-safe: a dict's get and set are atomic; a new generation starts a new dict.
+    What it holds: each stem's passage count (fts5vocab counts a stem by walking its whole posting list,
+    ~3 ms at 100k passages for a word most passages hold, and every search asks for each query term) and
+    each unknown term's sound-alike spellings (a fuzzy scan of the whole vocabulary). Thread-safe: a
+    dict's get and set are atomic; a new generation starts a new dict.
     """
 
     def __init__(self, size: int = 1 << 16) -> None:
         self._size = size
-        self._state: tuple[int, dict[str, int]] = (-1, {})
+        self._state: tuple[int, dict[Hashable, Any]] = (-1, {})
 
-    def get(self, db: sqlite3.Connection, stem: str, generation: Callable[[], int]) -> int:
-        """Passages of `db` holding `stem`; `generation()` reads the index's generation."""
+    def get(self, key: Hashable, compute: Callable[[], T], generation: Callable[[], int]) -> T:
+        """The answer for `key`, computed by `compute()` unless remembered; `generation()` reads the index's."""
         gen = generation()
         known, memo = self._state
-        if known == gen and (count := memo.get(stem)) is not None:
-            return count
-        count = _doc_frequency(db, stem)
-        # Remembered only when the index did not move while counting (autocommit reads are separate
+        if known == gen and key in memo:
+            return memo[key]
+        value = compute()
+        # Remembered only when the index did not move while computing (autocommit reads are separate
         # snapshots), and never under an older generation than the one remembered.
         if generation() == gen and gen >= known:
             if gen != known or len(memo) >= self._size:
                 memo = {}
                 self._state = (gen, memo)
-            memo[stem] = count
-        return count
+            memo[key] = value
+        return value
 
 
 def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[str, ...]] | None = None,
@@ -270,20 +274,26 @@ FUZZY_LIMIT = 3  # spellings per term
 
 
 def sound_alikes(db: sqlite3.Connection, terms: list[str], vocabulary: Callable[[], Sequence[str]],
-                 doc_frequency: Callable[[str], int] | None = None) -> dict[str, tuple[str, ...]]:
+                 doc_frequency: Callable[[str], int] | None = None,
+                 spellings: Callable[[str], tuple[str, ...]] | None = None) -> dict[str, tuple[str, ...]]:
     """For each query term absent from the index, the indexed stems spelled most like it (maybe none).
 
     `vocabulary` is asked for only when a term is missing: most queries use words the index knows.
-    `doc_frequency` as in keyword_search.
+    `doc_frequency` as in keyword_search; `spellings`: the index's remembering `spellings_like`.
     """
     count = _counter(db, doc_frequency)
+    like = spellings or (lambda term: spellings_like(term, vocabulary()))
     found: dict[str, tuple[str, ...]] = {}
     for term in terms:
         if len(term) < FUZZY_MIN_LENGTH or count(term):
             continue
-        stemmed = stem(term)
-        close = rf_process.extract(stemmed, vocabulary(), scorer=rf_fuzz.ratio, score_cutoff=FUZZY_MIN_RATIO,
-                                   limit=FUZZY_LIMIT)
-        if close:
-            found[term] = tuple(match for match, _, _ in close)
+        if close := like(term):
+            found[term] = close
     return found
+
+
+def spellings_like(term: str, vocabulary: Sequence[str]) -> tuple[str, ...]:
+    """The stems of `vocabulary` spelled most like `term`'s stem (at most FUZZY_LIMIT; () when none is close)."""
+    close = rf_process.extract(stem(term), vocabulary, scorer=rf_fuzz.ratio, score_cutoff=FUZZY_MIN_RATIO,
+                               limit=FUZZY_LIMIT)
+    return tuple(match for match, _, _ in close)

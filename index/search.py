@@ -375,7 +375,7 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
     alternatives: dict[str, tuple[str, ...]] = {}
     by_words = options.mode in ("hybrid", "keyword")
     if by_words:
-        alternatives = sound_alikes(index.db, terms, index.vocabulary, index.doc_frequency)
+        alternatives = sound_alikes(index.db, terms, index.vocabulary, index.doc_frequency, index.spellings_like)
     lookup = partial(keyword_search, index.db, terms, CANDIDATES, where, args, total, alternatives, index.doc_frequency)
     keyword_job = index.background.submit(lookup) if by_words and index.overlap_keyword else None
     try:

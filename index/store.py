@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from podsearch.index import vectors
-from podsearch.index.keyword import DocFrequencies, Stemmer
+from podsearch.index.keyword import GenerationMemo, Stemmer, stem_frequency, spellings_like
 from podsearch.index.passages import make_passages, searchable_segments, soundbite_passages
 from podsearch.core.languages import ENGLISH, primary
 from podsearch.core.migrations import Migrations, open_database
@@ -192,7 +192,7 @@ class SearchIndex:
         self._rerankers: dict[str, object] = {}
         # Query and passage words stemmed once per index (one per pool when it shares a FAISS copy).
         self.stemmer = vectors_of.stemmer if vectors_of is not None else Stemmer()
-        self._doc_frequencies = vectors_of._doc_frequencies if vectors_of is not None else DocFrequencies()
+        self._memo = vectors_of._memo if vectors_of is not None else GenerationMemo()
         self._lock = threading.RLock()
         self.read_only = read_only
         self._vectors_of = vectors_of
@@ -562,7 +562,12 @@ class SearchIndex:
 
     def doc_frequency(self, term: str) -> int:
         """How many passages hold `term` (folded), by its stem as FTS5 stores it; remembered per generation."""
-        return self._doc_frequencies.get(self._db, self.stemmer(term), self.generation)
+        stem = self.stemmer(term)
+        return self._memo.get(("df", stem), lambda: stem_frequency(self._db, stem), self.generation)
+
+    def spellings_like(self, term: str) -> tuple[str, ...]:
+        """The indexed stems spelled most like `term` (keyword.spellings_like), remembered per generation."""
+        return self._memo.get(("like", term), lambda: spellings_like(term, self.vocabulary()), self.generation)
 
     def vocabulary(self) -> list[str]:
         """Every stem the keyword index holds (for matching misspelled terms), cached per generation.
@@ -606,7 +611,14 @@ def open_reader(db_path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
                          timeout=30)
     db.row_factory = sqlite3.Row
+    # Pages read straight from the mapped file rather than copied into the connection's cache: a search
+    # reads hundreds of scattered rows (BM25 document sizes, segment vectors), and a server's searches took
+    # about an eighth less CPU so (docs/speed.md). Only address space: the OS shares the pages.
+    db.execute(f"PRAGMA mmap_size = {READER_MMAP_BYTES}")
     return db
+
+
+READER_MMAP_BYTES = 1 << 40  # SQLite caps it at its compile-time limit (SQLITE_MAX_MMAP_SIZE, ~2 GB by default)
 
 
 def passage_from_row(row: sqlite3.Row) -> Passage:

@@ -381,11 +381,22 @@ def test_term_coverage_is_the_share_of_query_stems_among_the_texts_word_stems() 
 
 @pytest.mark.slow
 def test_doc_frequency_is_remembered_per_generation(index, embedder):
-    from podsearch.index.keyword import _doc_frequency, stem
+    from podsearch.index.keyword import stem_frequency, stem
 
-    assert index.doc_frequency("warfarin") == _doc_frequency(index.db, stem("warfarin")) == 1
+    assert index.doc_frequency("warfarin") == stem_frequency(index.db, stem("warfarin")) == 1
     assert index.doc_frequency("warfarin") == 1  # remembered
     more = [f"Warfarin interacts with vitamin K, said speaker {i}." for i in range(12)]
     index.add_transcript(transcript("pharmacy", more), "h-pharmacy", min_seconds=20)
     # A new generation counts afresh.
-    assert index.doc_frequency("warfarin") == _doc_frequency(index.db, stem("warfarin")) > 1
+    assert index.doc_frequency("warfarin") == stem_frequency(index.db, stem("warfarin")) > 1
+
+
+@pytest.mark.slow
+def test_sound_alike_spellings_are_remembered_per_generation(index, embedder):
+    """A misheard word's closest indexed spellings come from the index's vocabulary of this generation:
+    remembered while it stands, looked up afresh once an episode adds new words."""
+    assert index.spellings_like("zolpidemm") == ()  # nothing like it yet
+    assert index.spellings_like("zolpidemm") == ()  # remembered, and still right
+    more = [f"Zolpidem helps some patients sleep, said speaker {i}." for i in range(12)]
+    index.add_transcript(transcript("sleep", more), "h-sleep", min_seconds=20)
+    assert index.spellings_like("zolpidemm") == ("zolpidem",)

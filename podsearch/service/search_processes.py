@@ -8,8 +8,8 @@ and hands the next to whichever worker process is free; it embeds the queries wa
 the queue in one call of the sentence model, which costs about half as much a query as one at a time
 (docs/speed.md). Each worker holds a read-only index of its own and never loads the sentence model.
 
-Each worker has a pipe each way. One thread here hands searches out (at most `AHEAD` a worker, so a
-worker never waits for the next), another collects the answers; a worker whose pipe closes has died
+Each worker has a pipe each way. Here one thread keeps the head of the queue embedded, one hands
+searches out (at most `AHEAD` a worker, so a worker never waits for the next), one collects the answers; a worker whose pipe closes has died
 (its searches are answered with an error and a new worker takes its place), and a worker whose server
 went away reads the end of its pipe and exits, so none is left behind.
 """
@@ -36,9 +36,12 @@ from podsearch.core.errors import PodsearchError
 from podsearch.index.search import SearchOptions
 from podsearch.service.models import Models
 
-# The most queries embedded in one call: past 8-16 a batch costs no less a query, and a longer one only
-# delays the head of the queue.
-BATCH = 16
+# Queries embedded in one run of the sentence model: 8 cost about half as much a query as one alone,
+# and more save little (docs/speed.md) while the run keeps the queue's head waiting longer.
+BATCH = 8
+# Searches kept embedded at the head of the queue: enough for the workers to go on with while the next
+# run of the model embeds the next BATCH.
+READY = 8
 # Searches handed to one worker before it answers: the second waits in its pipe, so the worker starts it
 # the moment it answers the first, without waiting for this process.
 AHEAD = 2
@@ -79,6 +82,7 @@ class SearchProcesses:
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._pending: deque[_Request] = deque()
+        self._ready = 0  # how many at the head of _pending are embedded
         self._changed = threading.Condition()
         self._closing = False
         self._threads: list[threading.Thread] = []
@@ -96,7 +100,8 @@ class SearchProcesses:
         if len(self._workers) < self.processes:
             self.close()
             raise PodsearchError("a search process could not open the index (its error is above)")
-        for target, name in ((self._dispatch, "podsearch-dispatch"), (self._collect, "podsearch-collect")):
+        for target, name in ((self._embed, "podsearch-embed"), (self._dispatch, "podsearch-dispatch"),
+                             (self._collect, "podsearch-collect")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -134,31 +139,45 @@ class SearchProcesses:
         ready = [w for w in self._workers if w.ready and len(w.running) < AHEAD]
         return min(ready, key=lambda w: len(w.running)) if ready else None
 
-    def _dispatch(self) -> None:
+    def _embed(self) -> None:
+        """Keep the head of the queue embedded: whenever fewer than READY searches wait embedded, the next
+        BATCH unembedded ones are embedded in one run (the dispatcher meanwhile hands out the ready ones)."""
         while True:
             with self._changed:
-                while not self._closing and (not self._pending or self._free_worker() is None):
+                while not self._closing and not self._wants_vectors():
                     self._changed.wait()
                 if self._closing:
                     return
-                head = self._pending[0]
-                unembedded = [r for r in itertools.islice(self._pending, BATCH) if r.vector is None]
-            if head.vector is None:
-                try:
-                    vectors = self._encoder().encode([r.query for r in unembedded])
-                except Exception as exc:  # noqa: BLE001 - every waiting request is told, none hangs
-                    self._fail(unembedded, exc)
-                    continue
-                for request, vector in zip(unembedded, vectors):
-                    request.vector = vector
+                batch = [r for r in itertools.islice(self._pending, self._ready, self._ready + BATCH)]
+            try:
+                vectors = self._encoder().encode([r.query for r in batch])
+            except Exception as exc:  # noqa: BLE001 - every request of the run is told, none hangs
+                self._fail(batch, exc)
+                continue
             with self._changed:
-                self._pending.popleft()
+                for request, vector in zip(batch, vectors):
+                    request.vector = vector
+                # Those the dispatcher took (or a close cleared) meanwhile are not in the queue any more.
+                self._ready = sum(1 for _ in itertools.takewhile(lambda r: r.vector is not None, self._pending))
+                self._changed.notify_all()
+
+    def _wants_vectors(self) -> bool:
+        return self._ready < READY and len(self._pending) > self._ready
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._changed:
+                while not self._closing and not (self._ready and self._free_worker() is not None):
+                    self._changed.wait()
+                if self._closing:
+                    return
+                head = self._pending.popleft()
+                self._ready -= 1
+                self._changed.notify_all()  # the embedder may want to run again
                 if not head.future.set_running_or_notify_cancel():
                     continue  # its client went away
                 worker = self._free_worker()
-                if worker is None:  # a worker died meanwhile: the next free one takes it
-                    self._pending.appendleft(head)
-                    continue
+                assert worker is not None  # only this thread hands searches out, under this lock
                 worker.running.append(head)
                 try:
                     worker.requests.send((head.query, head.options, head.vector))
@@ -210,7 +229,7 @@ class SearchProcesses:
                 self._workers.remove(worker)
             waiting = []
             if not self._workers:
-                waiting, self._pending = list(self._pending), deque()
+                waiting, self._pending, self._ready = list(self._pending), deque(), 0
             self._changed.notify_all()
         for request in lost:  # running already
             request.future.set_exception(error)
@@ -221,7 +240,9 @@ class SearchProcesses:
     def _fail(self, requests: list[_Request], exc: BaseException) -> None:
         with self._changed:
             for request in requests:
-                self._pending.remove(request)
+                if request in self._pending:
+                    self._pending.remove(request)
+            self._changed.notify_all()
         for request in requests:
             if request.future.set_running_or_notify_cancel():
                 request.future.set_exception(exc)
@@ -232,6 +253,7 @@ class SearchProcesses:
             self._closing = True
             waiting = list(self._pending)
             self._pending.clear()
+            self._ready = 0
             self._changed.notify_all()
         for request in waiting:
             request.future.cancel()
