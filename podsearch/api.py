@@ -93,7 +93,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
         if search_processes > 1:
             # The readers first: they bring the schema up to date and hold the WAL open for the workers.
             workers = SearchProcesses(settings, search_processes, models)
-            await asyncio.to_thread(workers.start)
+            await workers.start()
             state["processes"] = workers
         else:
             pool.warm()
@@ -103,7 +103,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
         finally:
             state["ingest"].stop()  # an ingest this server started does not outlive it
             if state["processes"] is not None:
-                state["processes"].close()
+                await state["processes"].close()
             if readers is None:
                 pool.close()
 
@@ -166,7 +166,7 @@ def create_app(settings: Settings, readers: IndexReaders | None = None, models: 
         if not q.strip():
             raise QueryError("q is empty; pass a few words describing what you want to hear, e.g. ?q=warfarin")
         if state["processes"] is not None:
-            hits = await asyncio.wrap_future(state["processes"].submit(q, options))
+            hits = await state["processes"].search(q, options)
         else:  # on the pool's own threads (one per reader), not one thread per waiting request
             hits = await asyncio.wrap_future(state["readers"].submit(lambda index: search_json(index, q, options)))
         if not hits:  # an empty home says so, never just "nothing found"

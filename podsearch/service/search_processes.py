@@ -8,24 +8,25 @@ and hands the next to whichever worker process is free; it embeds the queries wa
 the queue in one call of the sentence model, which costs about half as much a query as one at a time
 (docs/speed.md). Each worker holds a read-only index of its own and never loads the sentence model.
 
-Each worker has a pipe each way. Here one thread keeps the head of the queue embedded, one hands
-searches out (at most `AHEAD` a worker, so a worker never waits for the next), one collects the answers; a worker whose pipe closes has died
+Each worker has a pipe each way, watched by the server's event loop: the loop hands searches out (at
+most `AHEAD` a worker, so a worker never waits for the next) and reads the answers as they come, and one
+thread beside it keeps the head of the queue embedded (ONNX Runtime runs without the interpreter's lock); a worker whose pipe closes has died
 (its searches are answered with an error and a new worker takes its place), and a worker whose server
 went away reads the end of its pipe and exits, so none is left behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import multiprocessing
 import os
 import signal
-import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -53,7 +54,7 @@ DIED = "a search process stopped unexpectedly (exit code {code}); search again"
 class _Request:
     query: str
     options: SearchOptions
-    future: Future = field(default_factory=Future)
+    future: asyncio.Future
     vector: np.ndarray | None = None
 
 
@@ -69,7 +70,7 @@ class _Worker:
 class SearchProcesses:
     """`processes` worker processes answering searches of the home in `settings`, fed by one queue.
 
-    `start()` before the first `submit`, `close()` at the end.
+    `await start()` before the first `await search(...)`, `await close()` at the end, all on one event loop.
     """
 
     def __init__(self, settings: Settings, processes: int, models: Models | None = None) -> None:
@@ -83,34 +84,34 @@ class SearchProcesses:
         self._workers: list[_Worker] = []
         self._pending: deque[_Request] = deque()
         self._ready = 0  # how many at the head of _pending are embedded
-        self._changed = threading.Condition()
+        self._embedding = False  # a run of the model is under way
+        self._embedder = ThreadPoolExecutor(1, thread_name_prefix="podsearch-embed")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self._threads: list[threading.Thread] = []
 
-    def start(self, timeout: float = 600.0) -> list[int]:
+    async def start(self, timeout: float = 600.0) -> list[int]:
         """Start the workers and wait until each has opened its index; load the sentence model here. The
         workers' process ids."""
+        self._loop = asyncio.get_running_loop()
         self._workers = [self._spawn() for _ in range(self.processes)]
-        self._encoder()
-        for worker in list(self._workers):
-            if not worker.answers.poll(timeout):
-                self.close()
+        await self._loop.run_in_executor(self._embedder, self._encoder)
+        started = await asyncio.gather(*(self._loop.run_in_executor(None, w.answers.poll, timeout)
+                                         for w in self._workers))
+        for worker, answered in zip(list(self._workers), started):
+            if not answered:
+                await self.close()
                 raise PodsearchError(f"a search process did not start within {timeout:.0f} s")
             self._receive(worker)
         if len(self._workers) < self.processes:
-            self.close()
+            await self.close()
             raise PodsearchError("a search process could not open the index (its error is above)")
-        for target, name in ((self._embed, "podsearch-embed"), (self._dispatch, "podsearch-dispatch"),
-                             (self._collect, "podsearch-collect")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for worker in self._workers:
+            self._watch(worker)
         return self.pids()
 
     def pids(self) -> list[int]:
         """The process ids of the workers now (a dead one's replacement once it is started)."""
-        with self._changed:
-            return [w.process.pid for w in self._workers if w.process.pid is not None]
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def _spawn(self) -> _Worker:
         their_requests, requests = self._context.Pipe(duplex=False)
@@ -122,76 +123,63 @@ class SearchProcesses:
         their_answers.close()
         return _Worker(process, requests, answers)
 
-    def submit(self, query: str, options: SearchOptions) -> Future[list[dict[str, Any]]]:
+    def _watch(self, worker: _Worker) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(worker.answers.fileno(), self._receive, worker)
+
+    async def search(self, query: str, options: SearchOptions) -> list[dict[str, Any]]:
         """The clips for `query` as JSON-ready dicts (service.queries.search_json), answered by the next
         free worker."""
-        request = _Request(query, options)
-        with self._changed:
-            if self._closing:
-                raise PodsearchError("the server is stopping; try again in a moment")
-            if not self._workers:
-                raise PodsearchError("no search process is running (see the server's log); restart the server")
-            self._pending.append(request)
-            self._changed.notify_all()
-        return request.future
+        if self._closing:
+            raise PodsearchError("the server is stopping; try again in a moment")
+        if not self._workers:
+            raise PodsearchError("no search process is running (see the server's log); restart the server")
+        assert self._loop is not None
+        request = _Request(query, options, self._loop.create_future())
+        self._pending.append(request)
+        self._pump()
+        return await request.future
+
+    def _pump(self) -> None:
+        """Hand the embedded head of the queue to free workers, and start embedding more when few wait ready."""
+        while self._ready and (worker := self._free_worker()) is not None:
+            request = self._pending.popleft()
+            self._ready -= 1
+            if request.future.done():
+                continue  # its client went away
+            worker.running.append(request)
+            try:
+                worker.requests.send((request.query, request.options, request.vector))
+            except OSError:
+                pass  # the worker died: its pipe's end reaches _receive, which answers its searches
+        if not self._embedding and self._ready < READY and len(self._pending) > self._ready:
+            batch = list(itertools.islice(self._pending, self._ready, self._ready + BATCH))
+            self._embedding = True
+            assert self._loop is not None
+            run = self._loop.run_in_executor(self._embedder, self._encode, [r.query for r in batch])
+            run.add_done_callback(lambda done: self._embedded(batch, done))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self._encoder().encode(texts)
+
+    def _embedded(self, batch: list[_Request], run: asyncio.Future) -> None:
+        self._embedding = False
+        if run.exception() is not None:  # every request of the run is told, none hangs
+            for request in batch:
+                if request in self._pending:
+                    self._pending.remove(request)
+                if not request.future.done():
+                    request.future.set_exception(run.exception())  # type: ignore[arg-type]
+        else:
+            for request, vector in zip(batch, run.result()):
+                request.vector = vector
+        # Those handed out or cleared meanwhile are not in the queue any more.
+        self._ready = sum(1 for _ in itertools.takewhile(lambda r: r.vector is not None, self._pending))
+        self._pump()
 
     def _free_worker(self) -> _Worker | None:
-        ready = [w for w in self._workers if w.ready and len(w.running) < AHEAD]
-        return min(ready, key=lambda w: len(w.running)) if ready else None
-
-    def _embed(self) -> None:
-        """Keep the head of the queue embedded: whenever fewer than READY searches wait embedded, the next
-        BATCH unembedded ones are embedded in one run (the dispatcher meanwhile hands out the ready ones)."""
-        while True:
-            with self._changed:
-                while not self._closing and not self._wants_vectors():
-                    self._changed.wait()
-                if self._closing:
-                    return
-                batch = [r for r in itertools.islice(self._pending, self._ready, self._ready + BATCH)]
-            try:
-                vectors = self._encoder().encode([r.query for r in batch])
-            except Exception as exc:  # noqa: BLE001 - every request of the run is told, none hangs
-                self._fail(batch, exc)
-                continue
-            with self._changed:
-                for request, vector in zip(batch, vectors):
-                    request.vector = vector
-                # Those the dispatcher took (or a close cleared) meanwhile are not in the queue any more.
-                self._ready = sum(1 for _ in itertools.takewhile(lambda r: r.vector is not None, self._pending))
-                self._changed.notify_all()
-
-    def _wants_vectors(self) -> bool:
-        return self._ready < READY and len(self._pending) > self._ready
-
-    def _dispatch(self) -> None:
-        while True:
-            with self._changed:
-                while not self._closing and not (self._ready and self._free_worker() is not None):
-                    self._changed.wait()
-                if self._closing:
-                    return
-                head = self._pending.popleft()
-                self._ready -= 1
-                self._changed.notify_all()  # the embedder may want to run again
-                if not head.future.set_running_or_notify_cancel():
-                    continue  # its client went away
-                worker = self._free_worker()
-                assert worker is not None  # only this thread hands searches out, under this lock
-                worker.running.append(head)
-                try:
-                    worker.requests.send((head.query, head.options, head.vector))
-                except OSError:
-                    pass  # the worker died: the collector sees its pipe close and answers its searches
-
-    def _collect(self) -> None:
-        while True:
-            with self._changed:
-                if self._closing:
-                    return
-                pipes = {id(w.answers): w for w in self._workers}
-            for answers in wait([w.answers for w in pipes.values()], timeout=0.5):
-                self._receive(pipes[id(answers)])
+        free = [w for w in self._workers if w.ready and len(w.running) < AHEAD]
+        return min(free, key=lambda w: len(w.running)) if free else None
 
     def _receive(self, worker: _Worker) -> None:
         try:
@@ -200,80 +188,72 @@ class SearchProcesses:
             self._replace(worker)
             return
         if kind == "ready":
-            with self._changed:
-                worker.ready = True
-                self._changed.notify_all()
-            return
-        with self._changed:
-            request = worker.running.popleft()
-            self._changed.notify_all()
-        if kind == "ok":
-            request.future.set_result(value)
+            worker.ready = True
         else:
-            request.future.set_exception(value)
+            request = worker.running.popleft()
+            if not request.future.done():
+                if kind == "ok":
+                    request.future.set_result(value)
+                else:
+                    request.future.set_exception(value)
+        self._pump()
 
     def _replace(self, worker: _Worker) -> None:
         """A worker died (killed, out of memory): its searches are told, and a new worker takes its place.
         One that died before it was ready (it could not open the index) is not started again: it would only
         die again; with none left, every waiting search is told."""
+        if self._loop is not None:
+            self._loop.remove_reader(worker.answers.fileno())
         worker.process.join(timeout=5)
         error = PodsearchError(DIED.format(code=worker.process.exitcode))
-        with self._changed:
-            lost = list(worker.running)
-            worker.running.clear()
-            worker.requests.close()
-            worker.answers.close()
-            if worker.ready and not self._closing:
-                self._workers[self._workers.index(worker)] = self._spawn()
-            else:
-                self._workers.remove(worker)
-            waiting = []
-            if not self._workers:
-                waiting, self._pending, self._ready = list(self._pending), deque(), 0
-            self._changed.notify_all()
-        for request in lost:  # running already
-            request.future.set_exception(error)
-        for request in waiting:
-            if request.future.set_running_or_notify_cancel():
+        lost = list(worker.running)
+        worker.requests.close()
+        worker.answers.close()
+        if worker.ready and not self._closing:
+            replacement = self._spawn()
+            self._workers[self._workers.index(worker)] = replacement
+            self._watch(replacement)
+        else:
+            self._workers.remove(worker)
+        if not self._workers:
+            lost += self._pending
+            self._pending, self._ready = deque(), 0
+        for request in lost:
+            if not request.future.done():
                 request.future.set_exception(error)
+        self._pump()
 
-    def _fail(self, requests: list[_Request], exc: BaseException) -> None:
-        with self._changed:
-            for request in requests:
-                if request in self._pending:
-                    self._pending.remove(request)
-            self._changed.notify_all()
-        for request in requests:
-            if request.future.set_running_or_notify_cancel():
-                request.future.set_exception(exc)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop the workers: searches still waiting are cancelled, running ones answered with an error."""
-        with self._changed:
-            self._closing = True
-            waiting = list(self._pending)
-            self._pending.clear()
-            self._ready = 0
-            self._changed.notify_all()
-        for request in waiting:
-            request.future.cancel()
-        for thread in self._threads:
-            thread.join(timeout)
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop the workers: searches still waiting or running are answered with an error (once; a second
+        call does nothing)."""
+        if self._closing:
+            return
+        self._closing = True
+        stopped = PodsearchError("the server stopped before this search finished")
+        for request in [*self._pending, *(r for w in self._workers for r in w.running)]:
+            if not request.future.done():
+                request.future.set_exception(stopped)
+        self._pending, self._ready = deque(), 0
         for worker in self._workers:
+            if self._loop is not None:
+                self._loop.remove_reader(worker.answers.fileno())
             try:
                 worker.requests.send(None)  # the worker's signal to exit
             except OSError:
                 pass
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, _stop, w.process, timeout) for w in self._workers))
         for worker in self._workers:
-            worker.process.join(timeout)
-            if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join(timeout)
-            for request in worker.running:
-                if not request.future.done():
-                    request.future.set_exception(PodsearchError("the server stopped before this search finished"))
             worker.requests.close()
             worker.answers.close()
+        self._embedder.shutdown(wait=False)
+
+
+def _stop(process: BaseProcess, timeout: float) -> None:
+    process.join(timeout)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout)
 
 
 def _serve(settings: Settings, requests: Connection, answers: Connection) -> None:
