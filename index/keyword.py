@@ -240,14 +240,21 @@ def term_coverage(terms: list[str], text: str, alternatives: Mapping[str, tuple[
 
 
 def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping[str, tuple[str, ...]] | None = None,
-                   stemmer: Stemmer | None = None, stemmed: bool = True) -> list[float]:
+                   stemmer: Stemmer | None = None, stemmed: bool = True,
+                   acronyms: Mapping[str, re.Pattern[str]] | None = None) -> list[float]:
     """`term_coverage` of each of `texts`, the query's side worked out once for all of them.
 
     `stemmed=False`: words compared as `passages_fts_plain` compares them, folded but not stemmed (texts
     not in English, which Porter's rules would mangle); `alternatives` are stems and do not apply.
+    `acronyms` (from `spelled_out`): a query term also counts as present where a text spells it out.
     """
     if not terms:
         return [0.0] * len(texts)
+    if acronyms:
+        plain = [t for t in terms if t not in acronyms]
+        shares = term_coverages(plain, texts, alternatives, stemmer, stemmed) if plain else [0.0] * len(texts)
+        return [(share * len(plain) + sum(1 for p in acronyms.values() if expands(p, text))) / len(terms)
+                for share, text in zip(shares, texts)]
     if not stemmed:
         return [sum(1 for t in terms if t in words) / len(terms)
                 for words in ({fold(w) for w in _word_list(text)} for text in texts)]
@@ -263,6 +270,30 @@ def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping
                  for t in terms]
     n = len(terms)
     return [sum(1 for s in spellings if not words.isdisjoint(s)) / n for words in word_sets]
+
+
+# A query's acronym the speakers only ever spell out ("SBAR": "situation, background, assessment,
+# recommendation"; "ICU": "intensive care unit"): a term of this many letters that no passage holds.
+ACRONYM_LETTERS = (3, 6)
+
+
+def spelled_out(terms: list[str], doc_frequency: Callable[[str], int]) -> dict[str, re.Pattern[str]]:
+    """For each query term that may be an acronym the index lacks, a pattern of its words spelled out:
+    words starting with its letters in order, with at most an "and" or "of" between them."""
+    low, high = ACRONYM_LETTERS
+    found: dict[str, re.Pattern[str]] = {}
+    for term in terms:
+        if low <= len(term) <= high and term.isascii() and term.isalpha() and not doc_frequency(term):
+            found[term] = re.compile(r"(?:\W+(?:and|of)\b)?\W+".join(rf"\b({letter}\w*)" for letter in term),
+                                     re.IGNORECASE)
+    return found
+
+
+def expands(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether `text` spells out the acronym of `pattern`: its words in a row, at most one of them a
+    stopword ("intensive care unit" yes, "I can understand" no)."""
+    return any(sum(1 for word in match.groups() if word.lower() in STOPWORDS) <= 1
+               for match in pattern.finditer(text))
 
 
 # Whisper misspells what it does not know: names, drug names, places ("metformin" heard as "metforman").

@@ -12,6 +12,7 @@ scored the same; change one only with an evaluation run before and after.
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +24,7 @@ from podsearch.core.errors import QueryError
 from podsearch.core.languages import ENGLISH
 from podsearch.core.records import SOUNDBITE, Hit, Segment, chapter_at
 from podsearch.index import vectors
-from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, term_coverages
+from podsearch.index.keyword import keyword_search, query_terms, sound_alikes, spelled_out, term_coverages
 from podsearch.index.passages import ends_sentence
 from podsearch.index.store import SearchIndex, chapters_from_json
 
@@ -189,6 +190,7 @@ class Retrieved:
     dense_ids: list[int]
     keyword_hits: list[tuple[int, float]]  # (passage id, bm25), best first
     alternatives: dict[str, tuple[str, ...]]  # query terms the index lacks -> indexed stems spelled like them
+    acronyms: dict[str, re.Pattern[str]] = field(default_factory=dict)  # terms the index lacks -> spelled out
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[dict[int, float]] | None = None) -> dict[int, float]:
@@ -390,7 +392,8 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
         keyword_hits = keyword_job.result() if keyword_job is not None else []
     if by_words and keyword_job is None:
         keyword_hits = lookup()
-    return Retrieved(qvec, dense_ids, keyword_hits, alternatives)
+    acronyms = spelled_out(terms, index.doc_frequency) if by_words else {}
+    return Retrieved(qvec, dense_ids, keyword_hits, alternatives, acronyms)
 
 
 def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
@@ -422,7 +425,7 @@ def score(index: SearchIndex, rows: dict, found: Retrieved, terms: list[str],
     for stemmed in (True, False):  # English words by stem, other languages' as written (see keyword.FTS_TABLES)
         some = [pid for pid in wanted if (rows[pid]["language"] == ENGLISH) == stemmed]
         coverage.update(zip(some, term_coverages(terms, [rows[pid]["text"] for pid in some], found.alternatives,
-                                                 index.stemmer, stemmed=stemmed)))
+                                                 index.stemmer, stemmed=stemmed, acronyms=found.acronyms)))
     strength = keyword_strength(found.keyword_hits, coverage)
     scores = {pid: Scores(pid, similarity[pid], coverage[pid], strength.get(pid, 0.0), 0.0,
                           window if rows[pid]["language"] == ENGLISH else 0.0)
@@ -565,7 +568,7 @@ def _clip_confidence(clip: Clip, terms: list[str], found: Retrieved, index: Sear
     similarity and words; another window of it (a neighbour of the answer) only its own match and words."""
     s = clip.scores
     own = term_coverages(terms, [clip.text], found.alternatives, index.stemmer,
-                         stemmed=clip.row["language"] == ENGLISH)[0]
+                         stemmed=clip.row["language"] == ENGLISH, acronyms=found.acronyms)[0]
     if clip.match >= s.window - 1e-6:  # the passage's best window
         return confidence(max(s.similarity, clip.match), own if math.isnan(s.coverage) else max(own, s.coverage))
     return confidence(max(clip.match, s.similarity - (s.window - clip.match)), own)
@@ -581,8 +584,8 @@ def _segment_coverages(index: SearchIndex, rows: list[sqlite3.Row], segments: li
         texts = [g.text for n in some for g in segments[n]]
         if not texts:
             continue
-        flat = np.array(term_coverages(terms, texts, found.alternatives, index.stemmer, stemmed=stemmed),
-                        dtype=np.float32)
+        flat = np.array(term_coverages(terms, texts, found.alternatives, index.stemmer, stemmed=stemmed,
+                                       acronyms=found.acronyms), dtype=np.float32)
         at = 0
         for n in some:
             out[n] = flat[at : at + len(segments[n])]

@@ -400,3 +400,36 @@ def test_sound_alike_spellings_are_remembered_per_generation(index, embedder):
     more = [f"Zolpidem helps some patients sleep, said speaker {i}." for i in range(12)]
     index.add_transcript(transcript("sleep", more), "h-sleep", min_seconds=20)
     assert index.spellings_like("zolpidemm") == ("zolpidem",)
+
+
+def test_an_acronym_counts_where_its_words_are_spelled_out() -> None:
+    from podsearch.index.keyword import expands, spelled_out, term_coverages
+
+    unknown = spelled_out(["sbar", "icu", "dnr", "gp", "handover"], doc_frequency=lambda term: 0)
+    assert set(unknown) == {"sbar", "icu", "dnr"}  # two letters are too few; eight too many
+    assert spelled_out(["icu"], doc_frequency=lambda term: 3) == {}  # a word the index holds is matched as it is
+    sbar, icu = unknown["sbar"], unknown["icu"]
+    assert expands(sbar, "We moved to a structured format: situation, background, assessment, recommendation.")
+    assert expands(sbar, "Situation, background, assessment and recommendation.")
+    assert expands(icu, "She spent a week in the intensive care unit.")
+    assert not expands(icu, "so I can understand it")  # mostly small words: chance, not a spelling out
+    assert not expands(sbar, "SBAR")  # the acronym itself is the index's business (a known word)
+    texts = ["a structured format: situation, background, assessment, recommendation", "I cannot stand waiting"]
+    assert term_coverages(["sbar", "stand"], texts, acronyms={"sbar": sbar}) == [0.5, 0.5]
+    assert term_coverages(["sbar", "stand"], texts) == [0.0, 0.5]
+
+
+@pytest.mark.slow
+def test_a_search_for_an_acronym_finds_where_it_is_spelled_out(tmp_path, embedder) -> None:
+    """The speakers never say "SBAR", only what it stands for: the search finds that, not nothing."""
+    from podsearch.index.search import SearchOptions, search
+
+    ix = SearchIndex(tmp_path / "index", embedder=embedder)
+    ix.add_transcript(transcript("handover", [
+        "Handovers went wrong when people talked in corridors while the phone rang.",
+        "So we moved to a structured format: situation, background, assessment, recommendation.",
+        "It makes you say what you think is wrong and what the next nurse should do.",
+        "Medicines went missing between wards until pharmacy started counting them twice a day."]), "h-handover")
+    ix.add_transcript(transcript("care", CARE), "h-care", min_seconds=20)
+    hits = search(ix, "what does SBAR stand for", SearchOptions(k=3))
+    assert hits and hits[0].guid == "handover" and "situation, background" in hits[0].text
