@@ -23,7 +23,9 @@ def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:
         chunk = tokens[i : i + max_words]
         if words:
             chunk_words: tuple[Word, ...] = tuple(words[i : i + max_words])
-            start, end = chunk_words[0].start, chunk_words[-1].end
+            # The first piece opens with the segment's lead, as sentence pieces do (`_from_words`).
+            start = min(segment.start, chunk_words[0].start) if i == 0 else chunk_words[0].start
+            end = chunk_words[-1].end
         else:
             chunk_words = ()
             start = segment.start + span * i / len(tokens)
@@ -185,7 +187,10 @@ def split_sentences(segment: Segment) -> list[Segment]:
 
 
 def _from_words(segment: Segment, words: list[Word]) -> Segment:
-    return replace(segment, start=words[0].start, end=words[-1].end,
+    # Cut at words, but the segment's first piece opens where the segment does when that is earlier (Whisper's
+    # segments open a little before their first word, ingest.transcribe.SEGMENT_LEAD).
+    start = min(segment.start, words[0].start) if words[0] is segment.words[0] else words[0].start
+    return replace(segment, start=start, end=words[-1].end,
                    text=" ".join(w.text.strip() for w in words), words=tuple(words))
 
 

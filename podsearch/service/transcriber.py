@@ -171,7 +171,10 @@ class Transcriber:
         from podsearch.ingest.diarize import SpeakerFeatures
         from podsearch.transcripts.speakers import label_segments
 
-        speech = [(s.start, s.end) for s in segments if s.text.strip()]
+        # The words' own span: the lead a segment opens with (SEGMENT_LEAD) would close the pauses the
+        # diarizer's regions and windows are placed by (docs/speakers.md).
+        speech = [(s.words[0].start, s.words[-1].end) if s.words else (s.start, s.end)
+                  for s in segments if s.text.strip()]
         if isinstance(audio, SpeakerFeatures):
             turns = self.diarizer.run_features(audio, speech).turns
         else:
