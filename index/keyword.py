@@ -273,17 +273,24 @@ def term_coverages(terms: list[str], texts: Sequence[str], alternatives: Mapping
 
 
 # A query's acronym the speakers only ever spell out ("SBAR": "situation, background, assessment,
-# recommendation"; "ICU": "intensive care unit"): a term of this many letters that no passage holds.
+# recommendation"; "ICU": "intensive care unit"): a word of this many capitals that no passage holds.
 ACRONYM_LETTERS = (3, 6)
 
 
-def spelled_out(terms: list[str], doc_frequency: Callable[[str], int]) -> dict[str, re.Pattern[str]]:
-    """For each query term that may be an acronym the index lacks, a pattern of its words spelled out:
-    words starting with its letters in order, with at most an "and" or "of" between them."""
+def spelled_out(query: str, doc_frequency: Callable[[str], int]) -> dict[str, re.Pattern[str]]:
+    """For each word of `query` written in capitals that the index lacks (an acronym), a pattern of its
+    words spelled out: words starting with its letters in order, with at most an "and" or "of" between.
+
+    Capitals only: an unknown word in small letters is more likely misheard or misspelt (sound_alikes),
+    and looking for every one spelled out would cost each search a scan of its candidates' text.
+    """
     low, high = ACRONYM_LETTERS
     found: dict[str, re.Pattern[str]] = {}
-    for term in terms:
-        if low <= len(term) <= high and term.isascii() and term.isalpha() and not doc_frequency(term):
+    for match in tokens(query):
+        word = match.group(0)
+        term = fold(word)
+        if (low <= len(word) <= high and word.isascii() and word.isalpha() and word.isupper()
+                and term not in found and not doc_frequency(term)):
             found[term] = re.compile(r"(?:\W+(?:and|of)\b)?\W+".join(rf"\b({letter}\w*)" for letter in term),
                                      re.IGNORECASE)
     return found

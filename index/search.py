@@ -392,7 +392,7 @@ def retrieve(index: SearchIndex, query: str, terms: list[str], options: SearchOp
         keyword_hits = keyword_job.result() if keyword_job is not None else []
     if by_words and keyword_job is None:
         keyword_hits = lookup()
-    acronyms = spelled_out(terms, index.doc_frequency) if by_words else {}
+    acronyms = spelled_out(query, index.doc_frequency) if by_words else {}
     return Retrieved(qvec, dense_ids, keyword_hits, alternatives, acronyms)
 
 

@@ -405,9 +405,10 @@ def test_sound_alike_spellings_are_remembered_per_generation(index, embedder):
 def test_an_acronym_counts_where_its_words_are_spelled_out() -> None:
     from podsearch.index.keyword import expands, spelled_out, term_coverages
 
-    unknown = spelled_out(["sbar", "icu", "dnr", "gp", "handover"], doc_frequency=lambda term: 0)
-    assert set(unknown) == {"sbar", "icu", "dnr"}  # two letters are too few; eight too many
-    assert spelled_out(["icu"], doc_frequency=lambda term: 3) == {}  # a word the index holds is matched as it is
+    unknown = spelled_out("what do SBAR, ICU, DNR, GP and HANDOVERS mean in the icu", doc_frequency=lambda term: 0)
+    assert set(unknown) == {"sbar", "icu", "dnr"}  # two letters are too few, nine too many
+    assert spelled_out("sbar and icu", doc_frequency=lambda term: 0) == {}  # small letters: misheard, not acronyms
+    assert spelled_out("ICU", doc_frequency=lambda term: 3) == {}  # a word the index holds is matched as it is
     sbar, icu = unknown["sbar"], unknown["icu"]
     assert expands(sbar, "We moved to a structured format: situation, background, assessment, recommendation.")
     assert expands(sbar, "Situation, background, assessment and recommendation.")
