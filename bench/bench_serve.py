@@ -122,6 +122,19 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size of process `pid` and its children, in MB: pages several of them share (the
+    index file each search process maps, libraries) counted once in all, where RSS counts them in each."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            total += next(int(line.split()[1]) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+                          if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
@@ -308,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"(load {res['load']})", flush=True)
                 for example in res["examples"]:
                     print(f"    failure: {example}")
-            print(f"server RSS {rss_mb(server.pid):.0f} MB (all its processes)", flush=True)
+            print(f"server RSS {rss_mb(server.pid):.0f} MB, PSS {pss_mb(server.pid):.0f} MB (all its processes; "
+                  "PSS counts their shared pages once)", flush=True)
         finally:
             server.terminate()
             server.wait(30)
