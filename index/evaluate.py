@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -391,7 +391,7 @@ class NaiveWindows:
 
 
 def naive_windows(index: SearchIndex, cache: Path | None = None, embed: bool = True,
-                  embedder: object | None = None) -> NaiveWindows:
+                  embedder: Any = None) -> NaiveWindows:  # noqa: ANN401 - duck-typed Embedder
     """Build (or load from `cache`, an .npz keyed by the model and the windows' texts) the naive windows of `index`.
 
     `embed=False`: each window's vector is the normalised sum of its segments' stored vectors instead of
@@ -470,7 +470,7 @@ class OracleReport:
 def oracle_report(index: SearchIndex, queries: Sequence[EvalQuery], windows: NaiveWindows, k: int = 10,
                   options: SearchOptions | None = None,
                   search_fn: Callable[[SearchIndex, str, SearchOptions], list[Hit]] = search,
-                  embedder: object | None = None) -> OracleReport:
+                  embedder: Any = None) -> OracleReport:  # noqa: ANN401 - duck-typed Embedder
     """Naive windows vs the project (hybrid, as a user is shown it unless `options` say otherwise;
     `search_fn`: another version's search, to compare before and after in one run; `embedder`: the model
     the naive windows were embedded with, when not the index's own)."""
