@@ -165,7 +165,6 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *,
     from datasets import Dataset
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments, losses)
-    from sentence_transformers.training_args import BatchSamplers
     from transformers import PrinterCallback, TrainerCallback
     from transformers.utils import logging as hf_logging
 
@@ -190,7 +189,7 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *,
     try:
         args = SentenceTransformerTrainingArguments(
             output_dir=str(staging / "trainer"), num_train_epochs=1, per_device_train_batch_size=BATCH_SIZE,
-            learning_rate=LEARNING_RATE, warmup_steps=WARMUP_RATIO, batch_sampler=BatchSamplers.NO_DUPLICATES,
+            learning_rate=LEARNING_RATE, warmup_steps=WARMUP_RATIO, batch_sampler="no_duplicates",
             save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True,
             dataloader_num_workers=0, seed=SEED, data_seed=SEED,
         )

@@ -3,7 +3,7 @@
 
 The home holds four conversations of the conversations dev set as publisher transcripts (WebVTT with voices:
 the sentences each speaker said, tests/data/conversations/scripts), ingested by the real pipeline with the
-real sentence model; tuning trains the real model for one step (one batch of 32 pairs).
+real sentence model; tuning trains the real model for two steps (two batches of 32 pairs).
 """
 
 from __future__ import annotations
@@ -71,12 +71,13 @@ def test_tune_keeps_its_model_in_the_home_reindex_and_search_use_it_and_reset_re
     home = Path(shutil.copytree(built, tmp_path / "home"))
     query = "what do you say when the scan results are lost"
 
-    result = run(home, "tune", "--max-pairs", "32")
-    assert "tuned the sentence model on 32 pairs" in result.output and "in 1 steps" in result.output
+    # Two steps: the first one's learning rate is 0 (it warms up).
+    result = run(home, "tune", "--max-pairs", "64")
+    assert "tuned the sentence model on 64 pairs" in result.output and "in 2 steps" in result.output
     assert f"re-indexed {len(STEMS)} transcript(s)" in result.output
     settings = load_settings(home)
     info = json.loads((settings.tuned_dir / TUNED_POINTER).read_text(encoding="utf-8"))
-    assert (info["base"], info["pairs"], info["steps"]) == (DEFAULT_EMBED_MODEL, 32, 1) and info["date"]
+    assert (info["base"], info["pairs"], info["steps"]) == (DEFAULT_EMBED_MODEL, 64, 2) and info["date"]
     folder = settings.tuned_dir / info["model"]
     assert (folder / "model.safetensors").is_file()
     name = TUNED_PREFIX + str(folder)
