@@ -164,7 +164,11 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *,
                              "least; ingest more episodes first")
     from datasets import Dataset
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments, losses)
+                                       SentenceTransformerTrainingArguments)
+    try:  # sentence-transformers 6 moved the losses (the old path warns)
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:  # pragma: no cover - sentence-transformers 3-5
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
     from transformers import PrinterCallback, TrainerCallback
     from transformers.utils import logging as hf_logging
 
@@ -194,7 +198,7 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *,
             dataloader_num_workers=0, seed=SEED, data_seed=SEED,
         )
         trainer = _Trainer(model=model, args=args, train_dataset=data,
-                                             loss=losses.MultipleNegativesRankingLoss(model), callbacks=[Report()])
+                                             loss=MultipleNegativesRankingLoss(model), callbacks=[Report()])
         trainer.remove_callback(PrinterCallback)  # it prints the run's metrics on stdout; the caller reports
         t0 = time.perf_counter()
         # The trainer warns about settings it was not asked for (a tokenizer's deprecated names, no evaluation).
