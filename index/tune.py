@@ -145,7 +145,7 @@ def _neighbour_pairs(segments: list[Segment]) -> list[Pair]:
     for i, segment in enumerate(segments[:-1]):
         if not (_speech(segment) and ends_sentence(segment.text) and _words(segment.text) >= NEIGHBOUR_WORDS):
             continue
-        after = [s for s in segments[i + 1 : i + 3]]
+        after = list(segments[i + 1 : i + 3])
         if not all(_speech(s) for s in after):
             after = after[:1] if _speech(after[0]) else []
         text = " ".join(" ".join(s.text.split()) for s in after)
@@ -184,6 +184,10 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *,
             """No model card: it samples and measures the pairs (with a progress bar of its own) for a hub page."""
 
     class Report(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            if progress is not None:  # the bar shows from the start, not after the first step's seconds
+                progress(0, int(state.max_steps))
+
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
             if progress is not None:
                 progress(int(state.global_step), int(state.max_steps))

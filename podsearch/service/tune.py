@@ -27,7 +27,8 @@ NO_TEXT = "this home has no transcripts to tune the sentence model on; run `pods
 
 @dataclass(frozen=True)
 class TuneReport:
-    """What `tune` made: the model's name (the home's embed_model from now on), its record, episodes re-indexed."""
+    """What `tune` made: the model's name (the home's embed_model from now on), the pairs it was trained on
+    (and how many of each source), its steps and their seconds, and the transcripts re-indexed with it."""
 
     name: str
     pairs: int
@@ -53,8 +54,6 @@ def tune(settings: Settings, progress: ProgressFn | None = None, models: Models 
     if not files:
         raise PodsearchError(NO_TEXT)
     pairs = mine_pairs((load_transcript(path) for path in files), limit=max_pairs or MAX_PAIRS)
-    if not pairs:
-        raise PodsearchError(NO_TEXT.replace("no transcripts", "no sentences in its transcripts"))
     date = datetime.now(UTC)
     folder = f"{date:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     steps, seconds = train(resolve_embed_model(DEFAULT_EMBED_MODEL), pairs, settings.tuned_dir / folder,
