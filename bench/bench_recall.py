@@ -3,7 +3,8 @@
 For each dev set, on the same transcripts, prints side by side (strict judge, `index.evaluate`):
 
 - naive: the bundled MiniLM scoring every window of 1-3 consecutive transcript segments, a window
-  overlapping a better one dropped, nothing else (`evaluate.naive_search`);
+  overlapping a better one dropped, nothing else (`evaluate.naive_search`); always the bundled model,
+  also when the home's index was embedded with a tuned one (`podsearch tune`, docs/tuning.md);
 - project: hybrid search as a user is shown it (default floor);
 - lost: answers naive has in its top 5 that the project does not (should be 0), and the union R@5,
   the figure to beat; then the project's median top-clip length and the off-topic queries given a clip.
@@ -24,7 +25,7 @@ import os
 import time
 from pathlib import Path
 
-from podsearch.core.config import load_settings
+from podsearch.core.config import DEFAULT_EMBED_MODEL, load_settings
 from podsearch.index.evaluate import (format_oracle, load_offtopic, load_queries, naive_windows,
                                       oracle_report)
 from podsearch.index.search import SearchOptions, search
@@ -74,16 +75,19 @@ def run_set(name: str, home: Path, models: Models, base=None, embed: bool = True
     else:
         ensure_feed(home, feed, models)
     queries = load_queries(queries_path)
-    index = Home(load_settings(home), models).open_index()
+    settings = load_settings(home)
+    index = Home(settings, models).open_index()
+    bundled = models.passage_encoder(DEFAULT_EMBED_MODEL, settings.models_dir)
     try:
         t0 = time.perf_counter()
-        windows = naive_windows(index, home / "naive-windows.npz", embed=embed)
+        windows = naive_windows(index, home / "naive-windows.npz", embed=embed, embedder=bundled)
         built = time.perf_counter() - t0
+        print(f"\n{name}: the index's sentence model is {index.embedder.name}")
         if base is not None:
-            before = oracle_report(index, queries, windows,
+            before = oracle_report(index, queries, windows, embedder=bundled,
                                    search_fn=lambda ix, q, o: base.search(ix, q, base.SearchOptions(k=o.k)))
             print(f"\n{format_oracle(before, name + ' [base: ' + base.REVISION + ']')}")
-        report = oracle_report(index, queries, windows)
+        report = oracle_report(index, queries, windows, embedder=bundled)
         how = "embedded" if embed else "summed from stored segment vectors"
         print(f"\n{format_oracle(report, name)}\n({len(windows.texts)} naive windows {how}, built/loaded in {built:.1f} s)")
         if offtopic_path is not None and offtopic_path.is_file():

