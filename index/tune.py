@@ -162,7 +162,12 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *,
     if len(pairs) < BATCH_SIZE:
         raise PodsearchError(f"too little text to tune on: {len(pairs)} pairs mined, {BATCH_SIZE} needed at "
                              "least; ingest more episodes first")
-    from datasets import Dataset
+    try:
+        from datasets import Dataset
+        import accelerate  # noqa: F401 - transformers.Trainer needs it; asked for here to say so in one line
+    except ImportError:
+        raise PodsearchError("podsearch tune needs the tune extra: pip install -e \".[tune]\" "
+                             "(datasets and accelerate)") from None
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
     try:  # sentence-transformers 6 moved the losses (the old path warns)
