@@ -122,14 +122,15 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def pss_mb(pid: int) -> float:
-    """Proportional set size of process `pid` and its children, in MB: pages several of them share (the
-    index file each search process maps, libraries) counted once in all, where RSS counts them in each."""
+def rollup_mb(pid: int, field: str) -> float:
+    """One field of /proc/PID/smaps_rollup summed over process `pid` and its children, in MB. "Pss": pages
+    several of them share (libraries, the index file each maps) counted once in all, where RSS counts them
+    in each; "Anonymous": their own heaps, what the mapped index file (the OS's page cache) is not."""
     total = 0
     for p in [pid, *_children(pid)]:
         try:
             total += next(int(line.split()[1]) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
-                          if line.startswith("Pss:"))
+                          if line.startswith(field + ":"))
         except (OSError, StopIteration):
             continue
     return total / 1024
@@ -321,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"(load {res['load']})", flush=True)
                 for example in res["examples"]:
                     print(f"    failure: {example}")
-            print(f"server RSS {rss_mb(server.pid):.0f} MB, PSS {pss_mb(server.pid):.0f} MB (all its processes; "
-                  "PSS counts their shared pages once)", flush=True)
+            print(f"server RSS {rss_mb(server.pid):.0f} MB, PSS {rollup_mb(server.pid, 'Pss'):.0f} MB, anonymous "
+                  f"{rollup_mb(server.pid, 'Anonymous'):.0f} MB (all its processes; PSS counts shared pages once, "
+                  "anonymous leaves out mapped files)", flush=True)
         finally:
             server.terminate()
             server.wait(30)

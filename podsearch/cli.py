@@ -12,7 +12,7 @@ import click
 
 from podsearch.core.clock import timestamp
 from podsearch.transcripts.formats import WRITERS
-from podsearch.core.config import ENGINES, Settings, load_settings
+from podsearch.core.config import ENGINES, Settings, load_settings, serve_processes
 from podsearch.core.errors import PodsearchError, SettingError
 from podsearch.core.terminal import clean, clean_json, clean_line
 from podsearch.service.home import Home
@@ -715,7 +715,8 @@ def watch_read(ctx: click.Context, name: str) -> None:
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
 @click.option("--workers", type=click.IntRange(1, 64),
               help="Search processes behind the one HTTP process, each holding the vector index once "
-                   "(default 1: searches run on threads of the HTTP process). Env: PODSEARCH_SERVE_WORKERS.")
+                   "(default: one per core, up to 4; 1: searches run on threads of the HTTP process). "
+                   "Env: PODSEARCH_SERVE_WORKERS.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_headers: bool, no_access_log: bool,
           workers: int | None) -> None:
@@ -725,7 +726,7 @@ def serve(ctx: click.Context, host: str, port: int, root_path: str, proxy_header
 
     settings = _settings(ctx)
     require_home(settings)  # a read command never creates a home
-    processes = workers or settings.serve_workers
+    processes = serve_processes(workers or settings.serve_workers)
     click.echo(f"serving home {settings.home} on http://{host}:{port}/api (OpenAPI: /openapi.json), "
                f"{processes} search process{'es' if processes > 1 else ''}", err=True)
     run_server(settings, host, port, root_path=root_path, access_log=not no_access_log, proxy_headers=proxy_headers,

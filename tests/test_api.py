@@ -24,8 +24,8 @@ from podsearch.service.ingest_process import IngestProcess
 from podsearch.service.models import Models
 
 TOKEN = "correct horse battery staple"
-# The module's server runs two processes, as a team's might (`serve --workers 2`): every test then also checks
-# that whichever process answers gives the same (the default is one).
+# The module's server runs two search processes (`serve --workers 2`, the default on two cores): every test then checks
+# that whichever process answers gives the same.
 WORKERS = 2
 
 

@@ -83,3 +83,11 @@ def test_the_documentation_is_the_commands_output(run: Run, tmp_path: Path) -> N
     assert DOCS.read_text(encoding="utf-8") == printed, \
         "docs/settings.md is stale: regenerate it with `podsearch settings --markdown > docs/settings.md`"
     assert all(f"| `{s.env}` |" in printed for s in SETTINGS)
+
+
+def test_the_api_starts_a_search_process_per_core_unless_told() -> None:
+    from podsearch.core.config import MAX_AUTO_SERVE_WORKERS, serve_processes, usable_cores
+
+    assert load_settings(Path("/nonexistent-home")).serve_workers == 0  # unset: chosen by the machine
+    assert serve_processes(0) == min(usable_cores(), MAX_AUTO_SERVE_WORKERS) >= 1
+    assert serve_processes(3) == 3 and serve_processes(1) == 1

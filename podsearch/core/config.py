@@ -38,6 +38,16 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+# Search processes `serve` starts by itself at most: each holds its own copy of the vector index.
+MAX_AUTO_SERVE_WORKERS = 4
+
+
+def serve_processes(chosen: int) -> int:
+    """The API's search processes: `chosen` when set (1 or more), else one per usable core, up to
+    MAX_AUTO_SERVE_WORKERS (one core: searches on threads of the one process)."""
+    return chosen if chosen > 0 else min(usable_cores(), MAX_AUTO_SERVE_WORKERS)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All knobs of one podsearch home."""
@@ -100,9 +110,9 @@ class Settings:
     admin_emails: tuple[str, ...] = ()
     read_only: bool = False  # the app hides every admin action (PODSEARCH_READ_ONLY=1, `app --read-only`)
     serve_readers: int = 4  # index connections the API searches on at once (PODSEARCH_SERVE_READERS)
-    # API server processes (PODSEARCH_SERVE_WORKERS, `serve --workers`). One by default: on 2 cores two gave
-    # more throughput but a longer tail at 32 clients (kept-alive connections spread unevenly over them).
-    serve_workers: int = 1
+    # API search processes behind its one HTTP process (PODSEARCH_SERVE_WORKERS, `serve --workers`); 0: one
+    # per core this process may use, up to MAX_AUTO_SERVE_WORKERS (serve_processes).
+    serve_workers: int = 0
     # Where people reach the app (PODSEARCH_APP_URL, e.g. https://podsearch.example.org): links that
     # leave the app (watch feeds) open the episode there. None: only the audio links.
     app_url: str | None = None
@@ -294,7 +304,7 @@ SETTINGS: tuple[Setting, ...] = (
             "With OIDC sign-in in the app: whose verified e-mail makes them an admin.", _emails),
     _yes_no("read_only", "The app hides every admin action."),
     _count("serve_readers", 1, "Index connections the API searches on at once."),
-    _count("serve_workers", 1, "API search processes (`serve --workers`)."),
+    _count("serve_workers", 0, "API search processes (`serve --workers`; 0: one per core, up to 4)."),
     Setting("app_url", "an http(s) address",
             "Where people reach the app (e.g. https://podsearch.example.org): watch feeds link to the episode "
             "view there.", check=lambda v: v is None or (isinstance(v, str) and v.startswith(("http://", "https://")))),
