@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -107,27 +109,29 @@ def test_stopping_the_app_stops_streamlit(tmp_path: Path, signum: int) -> None:
     assert proc.returncode == 0, log.read_text(errors="replace")
 
 
-def test_stopping_the_api_with_two_workers_stops_them(tmp_path: Path) -> None:
+@contextmanager
+def two_worker_api(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, int, Path]]:
+    """`podsearch serve --workers 2` on an empty home, once it answers: (process, port, log); killed after."""
     home = tmp_path / "home"
     home.mkdir()
     port, log = free_port(), tmp_path / "serve.log"
     proc = start(home, log, "serve", "--port", str(port), "--workers", "2", "--no-access-log")
     try:
         wait_api(port, proc, log)
-        stop_and_check(proc, signal.SIGTERM, port, log)
+        yield proc, port, log
     finally:
         if proc.poll() is None:
             proc.kill()
 
 
+def test_stopping_the_api_with_two_workers_stops_them(tmp_path: Path) -> None:
+    with two_worker_api(tmp_path) as (proc, port, log):
+        stop_and_check(proc, signal.SIGTERM, port, log)
+
+
 def test_a_killed_api_leaves_no_search_process_behind(tmp_path: Path) -> None:
     """SIGKILL cannot be caught: the search workers see their pipe close and exit by themselves."""
-    home = tmp_path / "home"
-    home.mkdir()
-    port, log = free_port(), tmp_path / "serve.log"
-    proc = start(home, log, "serve", "--port", str(port), "--workers", "2", "--no-access-log")
-    try:
-        wait_api(port, proc, log)
+    with two_worker_api(tmp_path) as (proc, _, _):
         children = descendants(proc.pid)
         assert len(children) >= 2, children  # the two search workers (and multiprocessing's resource tracker)
         proc.kill()
@@ -139,6 +143,3 @@ def test_a_killed_api_leaves_no_search_process_behind(tmp_path: Path) -> None:
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert left == [], f"orphans left running: {left}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
