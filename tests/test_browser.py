@@ -294,8 +294,17 @@ def test_unsure_words_speakers_and_renaming_in_the_browser(server: tuple[str, Pa
         card.locator("mark", has_text="INR").wait_for(timeout=WAIT_MS)
         unsure = card.locator("blockquote span.unsure")
         assert unsure.evaluate_all("s => s.map(e => e.textContent)") == ["warfarin", "INR"]
-        style = unsure.first.evaluate("e => { const s = getComputedStyle(e); return [s.textDecorationLine, s.textDecorationStyle]; }")
-        assert style == ["underline", "dotted"]
+        # The page's CSS is an element of its own, rendered in the same run as the card but not always in the
+        # same frame: wait until the word is styled (it never is if the rule is wrong or missing).
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        computed = "e => { const s = getComputedStyle(e); return [s.textDecorationLine, s.textDecorationStyle]; }"
+        try:
+            page.wait_for_function(f"() => {{ const e = document.querySelector('.st-key-card_0 blockquote span.unsure');"
+                                   f" return e && ({computed})(e).join() === 'underline,dotted'; }}", timeout=WAIT_MS)
+        except PlaywrightTimeout:
+            pass  # the assertion below says what the style is
+        assert unsure.first.evaluate(computed) == ["underline", "dotted"]
         assert unsure.first.get_attribute("title") == "Whisper was unsure of this word"
         assert "Speaker 1" in card.inner_text() and ("Strong match" in card.inner_text() or "Partial match" in card.inner_text())
         shot(page, "unsure-words")
