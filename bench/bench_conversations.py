@@ -17,7 +17,8 @@ reuses one with --home DIR (ingested first if it has no episodes), then prints:
   side of each reference boundary, i.e. pyannote's collar=0.5; overlapped speech scored), twice: with
   Whisper's segments as the speech ranges (what the pipeline does) and with the reference speech
   (oracle speech: speaker confusion alone); beside them the share of reference speech time on the right
-  speaker (as the conversations set is scored) and its ceiling with Whisper's segments: every segment given
+  speaker (as the conversations set is scored), the same with the diarizer's windows alone (the same
+  segments, no second look at short ones by the segmentation model), and its ceiling with Whisper's segments: every segment given
   the true speaker it overlaps most (a perfect diarizer can do no better, since speech no segment covers and
   the second voice of overlapped speech are lost whatever the labels).
 
@@ -218,9 +219,11 @@ def der_report(models: Models) -> None:
 
     home = Path(tempfile.mkdtemp(prefix="bench-der-"))
     transcriber = Transcriber(load_settings(home), models=models)
+    # The same Whisper segments labelled by the diarizer's windows alone (no second look at short segments).
+    windows_only = Transcriber(load_settings(home, segmentation_model="off"), models=models)
     print(f"\nDER (pyannote.metrics, collar 0.25 s each side, overlap scored){'':>4}"
           f"{'speakers':>9}{'found':>7}{'DER whisper speech':>20}{'DER oracle speech':>19}{'right speaker':>15}"
-          f"{'ceiling':>9}")
+          f"{'windows only':>14}{'ceiling':>9}")
     try:
         for rttm in sorted(RTTM_DIR.glob("*.rttm")):
             audio = next(p for p in RTTM_DIR.iterdir() if p.stem == rttm.stem and p.suffix != ".rttm")
@@ -245,7 +248,9 @@ def der_report(models: Models) -> None:
             turns = [RefTurn(seg.start, seg.end, str(label)) for seg, _, label in ref.itertracks(yield_label=True)]
             print(f"{rttm.stem:<70}{len(ref.labels()):>9}{len(hyp.labels()):>7}"
                   f"{der(ref, hyp, uem=uem):>20.1%}{der(ref, oracle, uem=uem):>19.1%}"
-                  f"{speaker_score(labelled, turns).share:>15.1%}{speaker_score(best_labels(segments, turns), turns).share:>9.1%}")
+                  f"{speaker_score(labelled, turns).share:>15.1%}"
+                  f"{speaker_score(windows_only.speakers(audio, segments), turns).share:>14.1%}"
+                  f"{speaker_score(best_labels(segments, turns), turns).share:>9.1%}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
+import io
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
@@ -164,10 +166,13 @@ class SpeakerFeatures:
     per 10 ms frame the 40-band power mel and the energy of its samples, never the samples themselves
     (~60 MB an hour). Blocks must be whole 10 ms frames but the last."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_samples: bool = True) -> None:
         self._mels: list[np.ndarray] = []
         self._energy: list[np.ndarray] = []
         self.samples = 0
+        # The samples too, as 16-bit in an unlinked temporary file (~115 MB an hour on disk, not in memory), for
+        # the segmentation model's look at short segments (ingest.segmentation).
+        self._store = tempfile.TemporaryFile(prefix="podsearch-speech-") if keep_samples else None
 
     def add(self, block: np.ndarray) -> None:
         x = np.asarray(block, dtype=np.float32).reshape(-1)
@@ -179,7 +184,29 @@ class SpeakerFeatures:
         padded = np.zeros(n * HOP, np.float32)
         padded[: len(x)] = x
         self._energy.append(np.square(padded.reshape(n, HOP), dtype=np.float64).sum(axis=1))
+        if self._store is not None:
+            self._store.seek(0, io.SEEK_END)
+            self._store.write((np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
         self.samples += len(x)
+
+    @property
+    def keeps_samples(self) -> bool:
+        return self._store is not None
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """Up to ``n`` float32 samples from sample ``start`` (fewer at the end); needs ``keep_samples``."""
+        if self._store is None:
+            raise ValueError("these speaker features were gathered without their samples")
+        start = max(0, min(int(start), self.samples))
+        self._store.seek(2 * start)
+        raw = self._store.read(2 * max(0, min(int(n), self.samples - start)))
+        return np.frombuffer(raw, "<i2").astype(np.float32) / np.float32(32767.0)
+
+    def close(self) -> None:
+        """Let go of the kept samples (the temporary file is gone with its process in any case)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def tee(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """`blocks` passed on unchanged, each added on its way."""
@@ -449,7 +476,7 @@ class Diarizer:
 
     def run_stream(self, blocks: Iterable[np.ndarray], speech: Sequence[tuple[float, float]]) -> Diarization:
         """`run` on consecutive blocks of samples (each a multiple of 10 ms but the last)."""
-        features = SpeakerFeatures()
+        features = SpeakerFeatures(keep_samples=False)
         for block in blocks:
             features.add(block)
         return self.run_features(features, speech)

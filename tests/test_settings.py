@@ -25,6 +25,7 @@ BAD = [
     ("PODSEARCH_SPEAKERS", "maybe", "yes or no (1/0, true/false, on/off)"),
     ("PODSEARCH_INDEX_KIND", "annoy", "one of auto, flat, hnsw, ivfpq"),
     ("PODSEARCH_APPROX_THRESHOLD", "lots", "a whole number, 0 or more"),
+    ("PODSEARCH_SEGMENTATION_MODEL", "/nowhere/segmentation.onnx", "bundled, off, or the path of an ONNX file"),
 ]
 
 

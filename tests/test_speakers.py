@@ -41,6 +41,15 @@ def test_segments_take_the_turn_they_overlap_most_and_split_where_a_turn_changes
     assert labelled[2].start == pytest.approx(12.0)  # the first word of the reply
 
 
+
+def test_a_zero_length_word_takes_the_turn_it_sits_in_not_one_equally_near() -> None:
+    # tiny.en places some last words at one instant ("hello." at 8.82-8.82, from the real phone call); such a
+    # word overlaps no turn, and the one ending as far before it as its own turn starts must not take it.
+    words = (Word(8.34, 8.60, "Oh,"), Word(8.82, 8.82, "hello."))
+    segments = [seg(8.24, 8.82, "Oh, hello.", words=words)]
+    turns = [Turn(8.164, 8.244, 1), Turn(8.244, 10.184, 0), Turn(10.184, 10.804, 1)]
+    assert [s.speaker for s in label_segments(segments, turns)] == ["Speaker 2"]  # speaker 0, the second to appear
+
 def test_names_come_from_self_introductions_and_the_hosts_introductions() -> None:
     segments = [
         seg(0, 5, "Welcome to Ward Talk, I'm Ruth Adeyemi, and my guest today is Dr Jonas Berg.", "Speaker 1"),

@@ -126,9 +126,11 @@ def _label(start: float, end: float, turns: Sequence[TurnLike]) -> int | None:
             overlap[turn.speaker] += shared
     if overlap:
         return overlap.most_common(1)[0][0]
-    # No overlap (a segment in a gap the diarizer skipped): the nearest turn.
+    # No overlap (a segment in a gap the diarizer skipped, or a zero-length word): the turn it is in, else
+    # the nearest one.
     middle = (start + end) / 2
-    return min(turns, key=lambda t: min(abs(t.start - middle), abs(t.end - middle))).speaker
+    return min(turns, key=lambda t: 0.0 if t.start <= middle <= t.end
+               else min(abs(t.start - middle), abs(t.end - middle))).speaker
 
 
 def _split_by_turns(seg: Segment, turns: Sequence[TurnLike]) -> list[tuple[Segment, int | None]]:

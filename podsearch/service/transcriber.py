@@ -165,22 +165,37 @@ class Transcriber:
                 self._diarizer = Diarizer(encoder=self.models.speaker_encoder(), parallel=usable_cores())
         return self._diarizer
 
+    @property
+    def keeps_samples(self) -> bool:
+        """Whether speaker features keep the samples (for the segmentation model's look at short segments)."""
+        from podsearch.ingest.segmentation import OFF
+
+        return self.settings.segmentation_model != OFF
+
     def speakers(self, audio: Path | SpeakerFeatures, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
         """`segments` labelled by who speaks them, from the speaker features gathered while Whisper's decode
-        streamed, or from an audio file decoded again a block at a time (memory stays bounded either way)."""
-        from podsearch.ingest.diarize import SpeakerFeatures
+        streamed, or from an audio file decoded again a block at a time (memory stays bounded either way).
+        Segments too short for the diarizer's windows are checked by the segmentation model (docs/speakers.md)."""
+        from podsearch.ingest.diarize import SAMPLE_RATE, SpeakerFeatures, Turn
+        from podsearch.ingest.segmentation import recheck_short
         from podsearch.transcripts.speakers import label_segments
 
         # The words' own span: the lead a segment opens with (SEGMENT_LEAD) would close the pauses the
         # diarizer's regions and windows are placed by (docs/speakers.md).
         speech = [(s.words[0].start, s.words[-1].end) if s.words else (s.start, s.end)
                   for s in segments if s.text.strip()]
-        if isinstance(audio, SpeakerFeatures):
-            turns = self.diarizer.run_features(audio, speech).turns
-        else:
+        features = audio if isinstance(audio, SpeakerFeatures) else None
+        if features is None:
             from podsearch.ingest.audio import stream_audio
 
-            turns = self.diarizer.diarize_stream(stream_audio(audio), speech)
+            features = SpeakerFeatures(keep_samples=self.keeps_samples)
+            for block in stream_audio(Path(audio)):
+                features.add(block)
+        turns = self.diarizer.run_features(features, speech).turns
+        segmentation = self.models.speaker_segmentation(self.settings.segmentation_model)
+        if segmentation is not None and features.keeps_samples:
+            turns = recheck_short(turns, speech, features.read, features.samples / SAMPLE_RATE, segmentation,
+                                  self.diarizer.window_s, Turn)
         return label_segments(segments, turns)
 
     def _second_opinion(self, path: Path, options, progress, result, features):  # noqa: ANN001, ANN202
@@ -203,7 +218,7 @@ class Transcriber:
         if features is not None:
             from podsearch.ingest.diarize import SpeakerFeatures
 
-            features = SpeakerFeatures()
+            features = SpeakerFeatures(keep_samples=self.keeps_samples)
             blocks = features.tee(blocks)
         return language, transcribe_stream(multilingual, blocks, replace(options, language=language),
                                            progress=progress), features
@@ -269,7 +284,7 @@ class Transcriber:
             if self.settings.speakers:
                 from podsearch.ingest.diarize import SpeakerFeatures
 
-                features = SpeakerFeatures()
+                features = SpeakerFeatures(keep_samples=self.keeps_samples)
                 blocks = features.tee(blocks)
             options, engine = self.options(row), self.engine
             try:
