@@ -16,6 +16,7 @@ librosa). Self-contained like ``ingest.diarize``: no imports of this project's o
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,12 +35,12 @@ RECEPTIVE_FIELD = 251 + 10 * 2 + 30 * 4 + 30 * 2 + 90 * 4 + 90 * 2
 ALONE = (1, 2, 3)
 BUNDLED = "bundled"
 OFF = "off"
-# Of a long segment's frames in one voice alone, the share that must agree before the voice is tied to
-# that speaker, and the share of a short segment's frames its voice must hold.
+# A local voice is tied to a speaker when at least MIN_TIE_SECONDS of long segments' frames have it alone and
+# AGREE of those frames are that speaker's; a short segment's voice is the one alone in HOLDS of its frames.
 AGREE = 0.8
 HOLDS = 0.5
 MIN_TIE_SECONDS = 0.25
-GRID = int(CHUNK_SECONDS / 2)  # seconds between the starts of the chunks short spans are heard in  # alone frames of long segments a local voice needs before it is tied to a speaker
+GRID = int(CHUNK_SECONDS / 2)  # seconds between the starts of the chunks short spans are heard in
 
 
 class TurnLike(Protocol):
@@ -136,6 +137,8 @@ def recheck_short(
     # Per chunk: frame times, the voice alone in each, and the diarizer's speaker of each frame of a long span.
     heard: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     reach = np.maximum.accumulate([b for _, b in spans]).tolist()
+    ordered = sorted(turns, key=lambda t: t.start)
+    starts = [t.start for t in ordered]
     for i, (a, b) in enumerate(spans):
         middle = (a + b) / 2
         if b - a >= short_s or not _shares_window(spans, reach, i, middle - short_s / 2, middle + short_s / 2):
@@ -159,7 +162,8 @@ def recheck_short(
         speaker = int(np.bincount(said).argmax())
         if np.count_nonzero(said == speaker) < AGREE * len(said):
             continue
-        if _speaker_at(turns, np.array([middle]))[0] != speaker:
+        at = bisect.bisect_right(starts, middle) - 1  # the turn the span's middle is in, if any
+        if at < 0 or ordered[at].end <= middle or ordered[at].speaker != speaker:
             changes.append((a, b, speaker))
     out = list(turns)
     for a, b, speaker in changes:
