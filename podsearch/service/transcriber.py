@@ -191,11 +191,15 @@ class Transcriber:
             features = SpeakerFeatures(keep_samples=self.keeps_samples)
             for block in stream_audio(Path(audio)):
                 features.add(block)
-        turns = self.diarizer.run_features(features, speech).turns
-        segmentation = self.models.speaker_segmentation(self.settings.segmentation_model)
-        if segmentation is not None and features.keeps_samples:
-            turns = recheck_short(turns, speech, features.read, features.samples / SAMPLE_RATE, segmentation,
-                                  self.diarizer.window_s, Turn)
+        try:
+            turns = self.diarizer.run_features(features, speech).turns
+            segmentation = self.models.speaker_segmentation(self.settings.segmentation_model)
+            if segmentation is not None and features.keeps_samples:
+                turns = recheck_short(turns, speech, features.read, features.samples / SAMPLE_RATE, segmentation,
+                                      self.diarizer.window_s, Turn)
+        finally:
+            if features is not audio:  # ours: its kept samples' temporary file goes now (the caller's stays theirs)
+                features.close()
         return label_segments(segments, turns)
 
     def _second_opinion(self, path: Path, options, progress, result, features):  # noqa: ANN001, ANN202
