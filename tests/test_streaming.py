@@ -69,15 +69,21 @@ def _words(result) -> list[tuple[str, float]]:  # noqa: ANN001 - TranscriptionRe
 def test_streamed_chunks_hear_the_same_words_at_the_same_times(models_dir: Path, repeated: np.ndarray,
                                                                engine_name: str, models) -> None:  # noqa: ANN001
     engine = models.engine(engine_name, DEFAULT_WHISPER_MODEL, device="cpu", models_dir=models_dir)
+    # openai-whisper (torch, float32) runs near real time on a CPU without AVX-512: two repeats (~28 s, still
+    # two 20 s chunks) keep its run short; faster-whisper hears all four.
+    repeats = 2 if engine_name == "openai-whisper" else 4
+    gap = int(GAP * SAMPLE_RATE)
+    audio = repeated[: gap + repeats * ((repeated.size - gap) // 4)]
     options = TranscribeOptions()
-    whole = engine.transcribe(repeated, options)
-    blocks = (repeated[i : i + 7 * SAMPLE_RATE] for i in range(0, repeated.size, 7 * SAMPLE_RATE))
+    whole = engine.transcribe(audio, options)
+    blocks = (audio[i : i + 7 * SAMPLE_RATE] for i in range(0, audio.size, 7 * SAMPLE_RATE))
     seen: list[float] = []
     streamed = transcribe_stream(engine, blocks, options, progress=seen.append, chunk_seconds=20.0)
-    assert streamed.duration == pytest.approx(repeated.size / SAMPLE_RATE)
+    assert streamed.duration == pytest.approx(audio.size / SAMPLE_RATE)
     assert seen == sorted(seen) and seen[-1] == pytest.approx(streamed.duration)
     a, b = _words(whole), _words(streamed)
-    assert [w for w, _ in b].count("country") == 4 * 2  # "ask not what your country ... for your country", 4 times
+    # "ask not what your country ... for your country", once a repeat
+    assert [w for w, _ in b].count("country") == repeats * 2
     # Every word one pass heard, the chunks hear too, at about the same moment (word times wobble by a few
     # hundred ms with the decoding context; one pass of openai-whisper may drop a repeat the chunks keep).
     found = sum(1 for w, t in a if any(w == v and abs(t - u) <= 1.0 for v, u in b))
