@@ -23,7 +23,7 @@ def split_long_segment(segment: Segment, max_words: int) -> list[Segment]:
         chunk = tokens[i : i + max_words]
         if words:
             chunk_words: tuple[Word, ...] = tuple(words[i : i + max_words])
-            # The first piece opens with the segment's lead, as sentence pieces do (`_from_words`).
+            # The first piece opens with the segment's lead, as sentence pieces do (`Segment.piece`).
             start = min(segment.start, chunk_words[0].start) if i == 0 else chunk_words[0].start
             end = chunk_words[-1].end
         else:
@@ -179,19 +179,11 @@ def split_sentences(segment: Segment) -> list[Segment]:
     for word in words:
         current.append(word)
         if word.text.strip().endswith((".", "?", "!")):
-            pieces.append(_from_words(segment, current))
+            pieces.append(segment.piece(current))
             current = []
     if current:
-        pieces.append(_from_words(segment, current))
+        pieces.append(segment.piece(current))
     return pieces
-
-
-def _from_words(segment: Segment, words: list[Word]) -> Segment:
-    # Cut at words, but the segment's first piece opens where the segment does when that is earlier (Whisper's
-    # segments open a little before their first word, ingest.transcribe.SEGMENT_LEAD).
-    start = min(segment.start, words[0].start) if words[0] is segment.words[0] else words[0].start
-    return replace(segment, start=start, end=words[-1].end,
-                   text=" ".join(w.text.strip() for w in words), words=tuple(words))
 
 
 # A segment of at most this many words that continues an unfinished sentence of the same voice joins it:
@@ -253,4 +245,3 @@ def soundbite_passages(transcript: Transcript, segments: list[Segment]) -> list[
             link=transcript.link, first_segment=first, last_segment=last, kind=SOUNDBITE,
         ))
     return passages
-

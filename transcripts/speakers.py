@@ -150,10 +150,7 @@ def _split_by_turns(seg: Segment, turns: Sequence[TurnLike]) -> list[tuple[Segme
             merged.append((words, label))
     if len(merged) == 1:
         return [(seg, merged[0][1])]
-    # The pieces are cut at words, but the first keeps the lead the segment opens with (ingest.transcribe.SEGMENT_LEAD).
-    return [(replace(seg, start=min(seg.start, w[0].start) if n == 0 else w[0].start, end=w[-1].end,
-                     text=" ".join(x.text.strip() for x in w), words=tuple(w)), label)
-            for n, (w, label) in enumerate(merged)]
+    return [(seg.piece(w), label) for w, label in merged]
 
 
 def name_speakers(segments: Sequence[Segment], persons: Sequence[Person] = (),

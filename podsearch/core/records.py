@@ -8,8 +8,8 @@ stage can never mutate what an earlier stage produced.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 Source = Literal["whisper", "publisher"]
@@ -49,6 +49,13 @@ class Segment:
     # True when the segment looks like a hallucination (repeats, silence).
     flagged: bool = False
     kind: str = "speech"  # one of KINDS: the conversation, a sponsor read, the intro or the outro
+
+    def piece(self, words: Sequence[Word]) -> Segment:
+        """The part of this segment made of `words` (a run of its own, in order): cut at the words, but the
+        first piece opens where the segment does when that is earlier (the lead ingest gives a segment)."""
+        start = min(self.start, words[0].start) if words[0] is self.words[0] else words[0].start
+        return replace(self, start=start, end=words[-1].end, text=" ".join(w.text.strip() for w in words),
+                       words=tuple(words))
 
 
 @dataclass(frozen=True)
